@@ -1,0 +1,197 @@
+/*
+ * config: the ini file, the command line and the environment turned into one immutable Config.
+ * Every default lives here. The ini format is PgBouncer's (pgbouncer.ini): the main section may
+ * be called [pgsift] or [pgbouncer], keys use PgBouncer's names where PgBouncer has the setting,
+ * [databases] maps a database name to a connection string (libpq key=value or URL, plus
+ * PgBouncer's own keys such as pool_size and pool_mode), `*` is the fallback entry, and [users]
+ * holds per-user pool_mode overrides. auth_file is read in PgBouncer's userlist.txt format.
+ *
+ * Precedence: defaults < file < environment (PGSIFT_<KEY IN UPPER CASE>, e.g.
+ * PGSIFT_LISTEN_PORT, and PGSIFT_UPSTREAM) < command line. Unknown keys in the file give one
+ * warning each; every error names the file, the line and the key.
+ *
+ * A Config is never changed after config_load() returns it; a reload builds a new one, and the
+ * old one is freed by whoever held it when nothing points into it any more.
+ */
+#ifndef PGSIFT_CONFIG_H
+#define PGSIFT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/log.h"
+
+typedef enum { POOL_SESSION = 0, POOL_TRANSACTION, POOL_STATEMENT } PoolMode;
+typedef enum { AUTH_TRUST = 0, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM } AuthType;
+
+const char *pool_mode_str(PoolMode mode);
+const char *auth_type_str(AuthType type);
+
+/* One entry of [databases] (or the --upstream shorthand, which is the `*` entry). */
+typedef struct DbEntry {
+	char *name;     /* the name clients ask for; "*" for the fallback (owned) */
+	char *host;     /* host name, IP, or a Unix socket directory (starts with '/'); NULL = "/var/run/postgresql" */
+	int port;       /* default 5432 */
+	char *dbname;   /* database on the server; NULL = the name the client asked for */
+	char *user;     /* forced server user; NULL = the client's user */
+	char *password; /* password towards the server; NULL = from auth_file for that user */
+	char *connect_query;   /* PgBouncer's connect_query, or NULL */
+	char *application_name; /* PgBouncer's application_name key, or NULL */
+	int pool_size;          /* -1 = default_pool_size */
+	int min_pool_size;      /* -1 = min_pool_size */
+	int max_db_connections; /* 0 = unlimited */
+	int pool_mode;          /* -1 = the global pool_mode, else a PoolMode */
+	char *conninfo;         /* the text as written, for SHOW DATABASES and logs (owned) */
+	int line;               /* where it was written, 0 for the command line */
+} DbEntry;
+
+/* One line of auth_file: "user" "secret". The secret is plain text, "md5<32 hex>" or a SCRAM
+ * secret "SCRAM-SHA-256$<iter>:<salt>$<storedkey>:<serverkey>". */
+typedef struct UserEntry {
+	char *name;   /* owned */
+	char *secret; /* owned */
+	int pool_mode; /* from [users], -1 = not set */
+} UserEntry;
+
+typedef struct Config {
+	char *config_file; /* NULL when started without -c (owned) */
+
+	/* listening */
+	char *listen_addr;     /* "127.0.0.1" by default; "*" = every address; may list several, comma separated */
+	int listen_port;       /* 6432 */
+	char *unix_socket_dir; /* "/tmp" like PgBouncer; "" = no Unix socket */
+	int unix_socket_mode;  /* 0777 */
+	int listen_backlog;    /* 128 */
+
+	/* authentication */
+	AuthType auth_type; /* trust; refused on non-loopback addresses (see config_validate) */
+	char *auth_file;    /* NULL = none */
+	UserEntry *users;
+	size_t n_users;
+	char **admin_users; /* NULL-terminated list */
+	char **stats_users; /* NULL-terminated list */
+
+	/* pooling */
+	PoolMode pool_mode;           /* session */
+	int default_pool_size;        /* 20 */
+	int min_pool_size;            /* 0 */
+	int reserve_pool_size;        /* 0 */
+	int max_client_conn;          /* 100 */
+	int max_db_connections;       /* 0 = unlimited */
+	int max_user_connections;     /* 0 = unlimited */
+	char *server_reset_query;     /* "DISCARD ALL" */
+	bool server_reset_query_always; /* false: only in session pooling, like PgBouncer */
+	char *server_check_query;     /* "select 1" */
+	char **ignore_startup_parameters; /* NULL-terminated list */
+	int max_prepared_statements;  /* 200 */
+	int max_packet_size;          /* 2147483647 like PgBouncer; bytes */
+	int pkt_buf;                  /* 4096; read buffer size in bytes */
+	bool application_name_add_host; /* false */
+
+	/* timeouts, all in milliseconds, 0 = disabled (the ini file gives PgBouncer's seconds) */
+	uint64_t query_timeout;
+	uint64_t query_wait_timeout;       /* 120 s */
+	uint64_t idle_transaction_timeout;
+	uint64_t transaction_timeout;
+	uint64_t client_idle_timeout;
+	uint64_t client_login_timeout;     /* 60 s */
+	uint64_t server_connect_timeout;   /* 15 s */
+	uint64_t server_idle_timeout;      /* 600 s */
+	uint64_t server_lifetime;          /* 3600 s */
+	uint64_t server_login_retry;       /* 15 s */
+	uint64_t server_check_delay;       /* 30 s */
+	uint64_t shutdown_wait_timeout;    /* 0 = wait for ever, like PgBouncer */
+
+	/* process */
+	char *logfile; /* NULL = stderr only */
+	char *pidfile; /* NULL = none */
+	LogLevel log_level;
+	bool log_connections;    /* true */
+	bool log_disconnections; /* true */
+
+	/* pgsift's own: statistics, slow-query log, metrics, advisor */
+	int64_t slow_query_ms;          /* -1 = slow-query log off */
+	char *slow_query_log;           /* file; NULL = off */
+	int slow_query_log_max_per_sec; /* 0 = unlimited */
+	bool log_parameters;            /* false */
+	char *stats_file;               /* NULL = statistics kept in memory only */
+	uint64_t stats_flush_interval;  /* ms, 60 s */
+	uint64_t stats_retention;       /* ms, 14 days */
+	int max_fingerprints;           /* 10000 */
+	char *metrics_listen;           /* "ADDR:PORT" or NULL = off */
+	size_t parser_cache_bytes;      /* 64 MiB */
+	int query_text_max;             /* 4096: normalized text is cut there */
+	int stats_queue_size;           /* 65536 events */
+	int64_t advisor_min_table_rows; /* 10000 */
+	int advisor_min_saving_pct;     /* 30 */
+
+	/* [databases] */
+	DbEntry *dbs;
+	size_t n_dbs;
+} Config;
+
+/* What the command line said; fields left NULL / -1 were not given. Filled by config_parse_args. */
+typedef struct ConfigArgs {
+	const char *config_file;
+	const char *listen;    /* ADDR:PORT */
+	const char *upstream;  /* libpq URL or key=value string */
+	const char *pool_mode;
+	const char *pool_size;
+	const char *max_client_conn;
+	const char *auth_type;
+	const char *auth_file;
+	const char *admin_users;
+	const char *query_timeout; /* ms */
+	const char *slow_ms;
+	const char *slow_log;
+	const char *stats_file;
+	const char *metrics_listen;
+	const char *log_level;
+	bool help;
+	bool version;
+} ConfigArgs;
+
+/*
+ * Parses the proxy's command line (DESIGN.md: -c FILE, --listen, --upstream, ...). argv[0] is
+ * the program name. Returns false and a message in err on an unknown flag or a missing value.
+ * The strings in *out point into argv.
+ */
+bool config_parse_args(int argc, char **argv, ConfigArgs *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The --help text. */
+const char *config_usage(void);
+
+/*
+ * Builds a Config from defaults, the file named by args->config_file (if any), the environment
+ * and the arguments, then validates it. Returns NULL with a message in err ("FILE:LINE: key: why")
+ * on any error. Warnings (unknown keys, settings pgsift does not have) are logged with log_warn.
+ */
+Config *config_load(const ConfigArgs *args, char *err, size_t errlen);
+
+/* Frees a Config and everything it owns. NULL is allowed. */
+void config_free(Config *cfg);
+
+/* The [databases] entry for a client's database name: exact match, else `*`, else NULL. */
+const DbEntry *config_find_db(const Config *cfg, const char *dbname);
+
+/* The auth_file entry for a user, or NULL. */
+const UserEntry *config_find_user(const Config *cfg, const char *name);
+
+/* True when name is in a NULL-terminated list such as admin_users. */
+bool config_list_has(char *const *list, const char *name);
+
+/* The effective pool mode / size for a database entry and user. */
+PoolMode config_pool_mode(const Config *cfg, const DbEntry *db, const char *user);
+int config_pool_size(const Config *cfg, const DbEntry *db);
+
+/*
+ * SHOW CONFIG support: calls fn once per setting, with PgBouncer's key name, the current value
+ * as text, the default as text and whether it can change on reload ("yes"/"no").
+ */
+typedef void (*ConfigVisitFn)(void *arg, const char *key, const char *value, const char *dflt,
+			      bool changeable);
+void config_visit(const Config *cfg, ConfigVisitFn fn, void *arg);
+
+#endif

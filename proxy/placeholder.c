@@ -1,0 +1,1 @@
+/* placeholder */ typedef int pgsift_proxy_empty;
