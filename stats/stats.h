@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "parser/parser.h"
 
 typedef enum {
 	SE_QUERY = 0, /* simple protocol: text is the whole Query message; stmt_index picks the statement */
@@ -45,6 +46,7 @@ typedef struct StatsEvent {
 	const char *params;      /* Bind parameters as text, '\0'-separated, for sampling; may be NULL */
 	uint32_t params_len;
 	uint16_t n_params;
+	const char *session_id;  /* PostgreSQL-style "%lx.%x" (client start time, client number); may be NULL */
 } StatsEvent;
 
 /* Starts the worker thread. Returns 0 or -errno. */
@@ -57,5 +59,190 @@ void stats_reload(const Config *cfg);
 /* Event loop only. Never blocks: returns false (and counts a drop) when the queue is full. */
 bool stats_submit(const StatsEvent *ev);
 uint64_t stats_dropped(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Read side (admin console, /metrics). Called from the event loop thread. Each function copies
+ * what it returns under the statistics mutex, which the worker holds only while it updates the
+ * in-memory digests (never while it parses, writes the slow log or writes stats_file), so the
+ * wait is bounded by one digest update. The copies belong to the caller and are freed with the
+ * matching *_free function. Before stats_start and after stats_stop they return empty results.
+ */
+
+typedef struct StatsErrorClass {
+	char cls[3]; /* SQLSTATE class, the first two characters ("23", "57"...) */
+	uint64_t count;
+} StatsErrorClass;
+
+/* One row of SHOW QUERIES. */
+typedef struct StatsQueryRow {
+	char fingerprint[17];     /* 16 lower-case hex digits; the "other" row has 0000000000000000 */
+	uint64_t fingerprint_value;
+	char *query;              /* normalized text ($n for constants), cut at query_text_max; "<other>" */
+	char *database;           /* "*" for the other row */
+	char *user;               /* "*" for the other row */
+	StmtKind kind;
+	bool is_other;            /* the least recently seen digests folded together (max_fingerprints) */
+	uint64_t folded;          /* other row: how many digests were folded into it */
+	uint64_t calls;
+	uint64_t errors;          /* statements that ended with an ErrorResponse */
+	uint64_t timeouts;        /* cancelled by query_timeout */
+	uint64_t cancelled;       /* cancelled by the client / its statement_timeout */
+	uint64_t rows;
+	double total_ms, mean_ms, min_ms, p50_ms, p95_ms, p99_ms, max_ms;
+	int64_t first_seen_us;    /* wall clock, microseconds since the epoch */
+	int64_t last_seen_us;
+	StatsErrorClass *error_classes; /* by class, ascending (owned by the StatsQueries) */
+	size_t n_error_classes;
+} StatsQueryRow;
+
+typedef struct StatsQueries {
+	StatsQueryRow *rows; /* sorted by total_ms descending, then fingerprint */
+	size_t n;
+} StatsQueries;
+
+/*
+ * SHOW QUERIES. since_us = 0: everything since start (or RESET STATS), as loaded from stats_file
+ * plus what came after. since_us > 0: only the hourly buckets from the hour that contains since_us
+ * on (the window is exact to the hour: its counts are the sums of those hours' counts and its
+ * percentiles come from the sum of their histograms). Returns 0 or -ENOMEM.
+ */
+int stats_snapshot_queries(int64_t since_us, StatsQueries *out);
+void stats_queries_free(StatsQueries *q);
+
+/* One statement of SHOW SLOW: the STATS_SLOW_KEEP most recent ones over slow_query_ms. */
+#define STATS_SLOW_KEEP 100
+typedef struct StatsSlowRow {
+	int64_t end_wall_us;
+	char fingerprint[17];
+	char *query; /* as written to the slow log: normalized, or the original text with log_parameters */
+	char *database;
+	char *user;
+	char *application; /* "" when unknown */
+	char *client_addr; /* "" when unknown */
+	double duration_ms;
+	uint64_t rows;
+	char sqlstate[6]; /* "" on success */
+	bool timed_out;
+} StatsSlowRow;
+
+typedef struct StatsSlowList {
+	StatsSlowRow *rows; /* newest first */
+	size_t n;
+} StatsSlowList;
+
+/* SHOW SLOW: at most max rows (0 = all kept). Returns 0 or -ENOMEM. */
+int stats_snapshot_slow(size_t max, StatsSlowList *out);
+void stats_slow_free(StatsSlowList *list);
+
+/*
+ * RESET STATS: forgets every digest, hourly bucket, per-table write count and the SHOW SLOW
+ * list (stats_file follows at the next flush). The monotonic counters of stats_counters() are
+ * not reset, because Prometheus counters must never go down.
+ */
+void stats_reset(void);
+
+/* Upper bounds (seconds) of the Prometheus query-duration histogram; +Inf follows. */
+#define STATS_LATENCY_BUCKETS 14
+extern const double stats_latency_bounds_s[STATS_LATENCY_BUCKETS];
+
+typedef struct StatsDbCounters {
+	char *database; /* owned by the StatsCounters */
+	uint64_t queries;
+	uint64_t errors;
+	uint64_t timeouts;
+	double total_ms;
+} StatsDbCounters;
+
+/* For /metrics and SHOW STATS. Every counter is monotonic since stats_start. */
+typedef struct StatsCounters {
+	uint64_t events_submitted; /* accepted by stats_submit */
+	uint64_t events_dropped;   /* refused by stats_submit: queue full */
+	uint64_t events_processed; /* taken from the queue by the worker */
+	uint64_t queries;          /* processed statement events */
+	uint64_t errors;
+	uint64_t timeouts;
+	uint64_t cancelled;
+	uint64_t slow_queries;  /* at or over slow_query_ms */
+	uint64_t slow_logged;   /* written to slow_query_log */
+	uint64_t slow_dropped;  /* not written: slow_query_log_max_per_sec, or a write error */
+	uint64_t parser_hits;   /* ParserCacheStats exact_hits + const_hits */
+	uint64_t parser_misses;
+	uint64_t parser_evictions;
+	uint64_t parser_entries;
+	uint64_t parser_bytes;
+	uint64_t fingerprints; /* digests in memory now, the other row excluded */
+	uint64_t folded;       /* digests folded into "other" since start */
+	uint64_t flushes;      /* stats_file writes that succeeded */
+	uint64_t flush_errors;
+	/* Query-duration histogram, Prometheus style: latency_cum[i] = statements that took
+	 * <= stats_latency_bounds_s[i]; latency_cum[STATS_LATENCY_BUCKETS] = all of them (+Inf). */
+	uint64_t latency_cum[STATS_LATENCY_BUCKETS + 1];
+	double latency_sum_s;
+	StatsDbCounters *dbs; /* per database, sorted by name (owned) */
+	size_t n_dbs;
+} StatsCounters;
+
+int stats_counters(StatsCounters *out);
+void stats_counters_free(StatsCounters *c);
+
+/* ------------------------------------------------------------------------------------------
+ * Offline and advisor API: a StatsStore is a self-contained copy of the digests, loaded from a
+ * stats file (`pgsift suggest --stats-file FILE`, no worker needed) or copied from the running
+ * worker. It is owned by one thread. Shapes are derived by parsing each digest's normalized text
+ * with the parser the first time they are asked for, so the file does not depend on the layout
+ * of QueryShape.
+ */
+typedef struct StatsStore StatsStore;
+
+/*
+ * Loads a stats file. Returns 0, -ENOENT when it does not exist, -EINVAL when it is truncated,
+ * corrupt or of another version (err says which), or -errno. Nothing is renamed: only
+ * stats_start sets a corrupt file aside.
+ */
+int stats_store_load(const char *path, StatsStore **out, char *err, size_t errlen);
+/* A copy of the running worker's digests (serialized under the lock, rebuilt outside it). */
+int stats_snapshot_store(StatsStore **out);
+void stats_store_free(StatsStore *s);
+/* When the file was written (wall clock, us); the time of the copy for a snapshot. */
+int64_t stats_store_saved_at(const StatsStore *s);
+
+/* One sampled execution: the parameters of an Execute, or the original text of a simple query. */
+typedef struct StatsParamSample {
+	const char *text;   /* the original statement text (with literals) or NULL */
+	const char *params; /* n_params values, each '\0'-terminated, or NULL */
+	uint32_t params_len;
+	uint16_t n_params;
+} StatsParamSample;
+
+/* One digest summed over the window. Pointers are valid until the StatsStore is freed. */
+typedef struct StatsDigestView {
+	uint64_t fingerprint;
+	const char *query;
+	const char *database;
+	const char *user;
+	StmtKind kind;
+	bool is_other;
+	const QueryShape *shape; /* NULL for utility statements, the other row, unparsable text */
+	uint64_t calls, errors, timeouts, cancelled, rows;
+	double total_ms, mean_ms, p50_ms, p95_ms, p99_ms, max_ms;
+	int64_t first_seen_us, last_seen_us;
+	const StatsParamSample *samples; /* in memory always; in the file only with log_parameters */
+	size_t n_samples;
+} StatsDigestView;
+
+/* Return false to stop. */
+typedef bool (*StatsDigestFn)(void *arg, const StatsDigestView *d);
+/* Calls fn for each digest with calls in the window (since_us as for stats_snapshot_queries);
+ * returns how many it was called for. */
+size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, void *arg);
+
+/* Writes per table (from the shapes of INSERT/UPDATE/DELETE/MERGE/COPY FROM) over the window. */
+typedef struct StatsTableView {
+	const char *table; /* as the statement names it, schema-qualified when it was */
+	uint64_t inserts, updates, deletes; /* statements */
+	uint64_t rows;     /* rows those statements wrote */
+} StatsTableView;
+typedef bool (*StatsTableFn)(void *arg, const StatsTableView *t);
+size_t stats_store_foreach_table(StatsStore *s, int64_t since_us, StatsTableFn fn, void *arg);
 
 #endif
