@@ -30,35 +30,46 @@ const char *auth_type_str(AuthType type);
 
 /* One entry of [databases] (or the --upstream shorthand, which is the `*` entry). */
 typedef struct DbEntry {
-	char *name;     /* the name clients ask for; "*" for the fallback (owned) */
-	char *host;     /* host name, IP, or a Unix socket directory (starts with '/'); NULL = "/var/run/postgresql" */
-	int port;       /* default 5432 */
-	char *dbname;   /* database on the server; NULL = the name the client asked for */
-	char *user;     /* forced server user; NULL = the client's user */
-	char *password; /* password towards the server; NULL = from auth_file for that user */
-	char *connect_query;   /* PgBouncer's connect_query, or NULL */
+	char *name; /* the name clients ask for; "*" for the fallback (owned) */
+	char *host; /* host name, IP, or a Unix socket directory (starts with '/'); NULL = "/var/run/postgresql" */
+	int port;	     /* default 5432 */
+	char *dbname;	     /* database on the server; NULL = the name the client asked for */
+	char *user;	     /* forced server user; NULL = the client's user */
+	char *password;	     /* password towards the server; NULL = from auth_file for that user */
+	char *connect_query; /* PgBouncer's connect_query, or NULL */
 	char *application_name; /* PgBouncer's application_name key, or NULL */
-	int pool_size;          /* -1 = default_pool_size */
-	int min_pool_size;      /* -1 = min_pool_size */
+	char *client_encoding;	/* PgBouncer's client_encoding key (sent to the server), or NULL */
+	char *datestyle;	/* PgBouncer's datestyle key, or NULL */
+	char *timezone;		/* PgBouncer's timezone key, or NULL */
+	int pool_size;		/* -1 = default_pool_size */
+	int min_pool_size;	/* -1 = min_pool_size */
+	int reserve_pool;	/* -1 = reserve_pool_size */
 	int max_db_connections; /* 0 = unlimited */
-	int pool_mode;          /* -1 = the global pool_mode, else a PoolMode */
-	char *conninfo;         /* the text as written, for SHOW DATABASES and logs (owned) */
-	int line;               /* where it was written, 0 for the command line */
+	int pool_mode;		/* -1 = the global pool_mode, else a PoolMode */
+	char *conninfo;		/* the text as written, for SHOW DATABASES and logs (owned) */
+	int line;		/* where it was written, 0 for the command line */
 } DbEntry;
 
+/* What kind of secret an auth_file line holds; SECRET_NONE for a user known only from [users]. */
+typedef enum { SECRET_NONE = 0, SECRET_PLAIN, SECRET_MD5, SECRET_SCRAM } SecretKind;
+
 /* One line of auth_file: "user" "secret". The secret is plain text, "md5<32 hex>" or a SCRAM
- * secret "SCRAM-SHA-256$<iter>:<salt>$<storedkey>:<serverkey>". */
+ * secret "SCRAM-SHA-256$<iter>:<salt>$<storedkey>:<serverkey>", kept exactly as written.
+ * A user named in [users] but not in auth_file is in the array too, with secret NULL and kind
+ * SECRET_NONE; config_find_user() never returns such an entry. */
 typedef struct UserEntry {
 	char *name;   /* owned */
-	char *secret; /* owned */
-	int pool_mode; /* from [users], -1 = not set */
+	char *secret; /* owned; NULL only for a [users]-only entry */
+	SecretKind kind;
+	int pool_mode;		  /* from [users], -1 = not set */
+	int max_user_connections; /* from [users], -1 = max_user_connections */
 } UserEntry;
 
 typedef struct Config {
 	char *config_file; /* NULL when started without -c (owned) */
 
 	/* listening */
-	char *listen_addr;     /* "127.0.0.1" by default; "*" = every address; may list several, comma separated */
+	char *listen_addr; /* "127.0.0.1" by default; "*" = every address; may list several, comma separated */
 	int listen_port;       /* 6432 */
 	char *unix_socket_dir; /* "/tmp" like PgBouncer; "" = no Unix socket */
 	int unix_socket_mode;  /* 0777 */
@@ -73,58 +84,58 @@ typedef struct Config {
 	char **stats_users; /* NULL-terminated list */
 
 	/* pooling */
-	PoolMode pool_mode;           /* session */
-	int default_pool_size;        /* 20 */
-	int min_pool_size;            /* 0 */
-	int reserve_pool_size;        /* 0 */
-	int max_client_conn;          /* 100 */
-	int max_db_connections;       /* 0 = unlimited */
-	int max_user_connections;     /* 0 = unlimited */
-	char *server_reset_query;     /* "DISCARD ALL" */
-	bool server_reset_query_always; /* false: only in session pooling, like PgBouncer */
-	char *server_check_query;     /* "select 1" */
+	PoolMode pool_mode;		  /* session */
+	int default_pool_size;		  /* 20 */
+	int min_pool_size;		  /* 0 */
+	int reserve_pool_size;		  /* 0 */
+	int max_client_conn;		  /* 100 */
+	int max_db_connections;		  /* 0 = unlimited */
+	int max_user_connections;	  /* 0 = unlimited */
+	char *server_reset_query;	  /* "DISCARD ALL" */
+	bool server_reset_query_always;	  /* false: only in session pooling, like PgBouncer */
+	char *server_check_query;	  /* "select 1" */
 	char **ignore_startup_parameters; /* NULL-terminated list */
-	int max_prepared_statements;  /* 200 */
-	int max_packet_size;          /* 2147483647 like PgBouncer; bytes */
-	int pkt_buf;                  /* 4096; read buffer size in bytes */
-	bool application_name_add_host; /* false */
+	int max_prepared_statements;	  /* 200 */
+	int max_packet_size;		  /* 2147483647 like PgBouncer; bytes */
+	int pkt_buf;			  /* 4096; read buffer size in bytes */
+	bool application_name_add_host;	  /* false */
 
 	/* timeouts, all in milliseconds, 0 = disabled (the ini file gives PgBouncer's seconds) */
 	uint64_t query_timeout;
-	uint64_t query_wait_timeout;       /* 120 s */
+	uint64_t query_wait_timeout; /* 120 s */
 	uint64_t idle_transaction_timeout;
 	uint64_t transaction_timeout;
 	uint64_t client_idle_timeout;
-	uint64_t client_login_timeout;     /* 60 s */
-	uint64_t server_connect_timeout;   /* 15 s */
-	uint64_t server_idle_timeout;      /* 600 s */
-	uint64_t server_lifetime;          /* 3600 s */
-	uint64_t server_login_retry;       /* 15 s */
-	uint64_t server_check_delay;       /* 30 s */
-	uint64_t shutdown_wait_timeout;    /* 0 = wait for ever, like PgBouncer */
+	uint64_t client_login_timeout;	 /* 60 s */
+	uint64_t server_connect_timeout; /* 15 s */
+	uint64_t server_idle_timeout;	 /* 600 s */
+	uint64_t server_lifetime;	 /* 3600 s */
+	uint64_t server_login_retry;	 /* 15 s */
+	uint64_t server_check_delay;	 /* 30 s */
+	uint64_t shutdown_wait_timeout;	 /* 0 = wait for ever, like PgBouncer */
 
 	/* process */
 	char *logfile; /* NULL = stderr only */
 	char *pidfile; /* NULL = none */
 	LogLevel log_level;
-	bool log_connections;    /* true */
+	bool log_connections;	 /* true */
 	bool log_disconnections; /* true */
 
 	/* pgsift's own: statistics, slow-query log, metrics, advisor */
-	int64_t slow_query_ms;          /* -1 = slow-query log off */
-	char *slow_query_log;           /* file; NULL = off */
+	int64_t slow_query_ms;		/* -1 = slow-query log off */
+	char *slow_query_log;		/* file; NULL = off */
 	int slow_query_log_max_per_sec; /* 0 = unlimited */
-	bool log_parameters;            /* false */
-	char *stats_file;               /* NULL = statistics kept in memory only */
-	uint64_t stats_flush_interval;  /* ms, 60 s */
-	uint64_t stats_retention;       /* ms, 14 days */
-	int max_fingerprints;           /* 10000 */
-	char *metrics_listen;           /* "ADDR:PORT" or NULL = off */
-	size_t parser_cache_bytes;      /* 64 MiB */
-	int query_text_max;             /* 4096: normalized text is cut there */
-	int stats_queue_size;           /* 65536 events */
+	bool log_parameters;		/* false */
+	char *stats_file;		/* NULL = statistics kept in memory only */
+	uint64_t stats_flush_interval;	/* ms, 60 s */
+	uint64_t stats_retention;	/* ms, 14 days */
+	int max_fingerprints;		/* 10000 */
+	char *metrics_listen;		/* "ADDR:PORT" or NULL = off */
+	size_t parser_cache_bytes;	/* 64 MiB */
+	int query_text_max;		/* 4096: normalized text is cut there */
+	int stats_queue_size;		/* 65536 events */
 	int64_t advisor_min_table_rows; /* 10000 */
-	int advisor_min_saving_pct;     /* 30 */
+	int advisor_min_saving_pct;	/* 30 */
 
 	/* [databases] */
 	DbEntry *dbs;
@@ -134,8 +145,8 @@ typedef struct Config {
 /* What the command line said; fields left NULL / -1 were not given. Filled by config_parse_args. */
 typedef struct ConfigArgs {
 	const char *config_file;
-	const char *listen;    /* ADDR:PORT */
-	const char *upstream;  /* libpq URL or key=value string */
+	const char *listen;   /* ADDR:PORT */
+	const char *upstream; /* libpq URL or key=value string */
 	const char *pool_mode;
 	const char *pool_size;
 	const char *max_client_conn;
@@ -176,13 +187,17 @@ void config_free(Config *cfg);
 /* The [databases] entry for a client's database name: exact match, else `*`, else NULL. */
 const DbEntry *config_find_db(const Config *cfg, const char *dbname);
 
-/* The auth_file entry for a user, or NULL. */
+/* The auth_file entry for a user (secret never NULL), or NULL. */
 const UserEntry *config_find_user(const Config *cfg, const char *name);
 
 /* True when name is in a NULL-terminated list such as admin_users. */
 bool config_list_has(char *const *list, const char *name);
 
-/* The effective pool mode / size for a database entry and user. */
+/*
+ * The effective pool mode / size for a database entry and user. Pool mode follows PgBouncer:
+ * the user's [users] pool_mode, else the database's pool_mode, else the global pool_mode.
+ * db may be NULL (then only the user and the global setting count).
+ */
 PoolMode config_pool_mode(const Config *cfg, const DbEntry *db, const char *user);
 int config_pool_size(const Config *cfg, const DbEntry *db);
 
