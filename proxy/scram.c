@@ -266,7 +266,8 @@ bool scram_server_set_nonce(ScramServer *s, const char *nonce)
 {
 	size_t len = strlen(nonce);
 
-	if (s->step != STEP_START || len > SCRAM_NONCE_MAX || !nonce_is_valid(nonce, len))
+	if (s->step != STEP_START || len == 0 || len > SCRAM_NONCE_MAX ||
+	    !nonce_is_valid(nonce, len))
 		return false;
 	memcpy(s->nonce, nonce, len + 1);
 	return true;
