@@ -350,10 +350,10 @@ ScramResult scram_server_handle_first(ScramServer *s, const char *msg, size_t ms
 	n = s->full_nonce ? asprintf(&s->server_first, "r=%s,s=%s,i=%d", s->full_nonce, salt_b64,
 				     s->secret.iterations) :
 			    -1;
-	if (n < 0 || !s->client_first_bare) {
-		s->server_first = NULL;
-		return server_fail(s, SCRAM_ERR_NOMEM, "out of memory");
-	}
+	if (n < 0)
+		s->server_first = NULL; /* asprintf leaves it undefined on failure */
+	if (n < 0 || !s->client_first_bare)
+		return server_fail(s, SCRAM_ERR_NOMEM, "out of memory"); /* freed by _free() */
 	s->step = STEP_CONTINUE;
 	*reply = s->server_first;
 	*reply_len = (size_t)n;
