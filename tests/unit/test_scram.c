@@ -509,8 +509,7 @@ static void test_scram_server_client_first_malformed(void **state)
 		"n,,n=,r=abc,1=x",
 		"n,,n=,x=abc",
 		"n,,n=user r=abc",
-		"n,,n=,r=a\x7f"
-		"c",
+		"n,,n=,r=a\x7f!",
 		"n,,n=,r=a c",
 		"n,,n=,r=\xc3\xa9",
 		"\xff\xfe",
