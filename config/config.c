@@ -228,6 +228,7 @@ typedef struct Loader {
 	size_t n_warned;
 	UserOverride *uo;
 	size_t n_uo;
+	int section; /* the current section, which an %include'd file continues, as PgBouncer */
 	char *err;
 	size_t errlen;
 } Loader;
@@ -971,7 +972,11 @@ static int section_of(const char *name)
 	return SEC_IGNORED;
 }
 
-/* Reads one ini file; %include recurses with depth + 1. */
+/*
+ * Reads one ini file; %include recurses with depth + 1. As in PgBouncer, an included file
+ * starts in the section of the %include line and the includer goes on in whatever section the
+ * included file ended in.
+ */
 static bool loader_ini(Loader *ld, const char *path, int depth)
 {
 	const char *file = loader_intern(ld, path);
@@ -987,7 +992,7 @@ static bool loader_ini(Loader *ld, const char *path, int depth)
 	}
 	char *buf = NULL, echo[80];
 	size_t cap = 0, len = 0;
-	int lineno = 0, rc, section = SEC_NONE;
+	int lineno = 0, rc;
 	bool ok = false;
 	while ((rc = config_read_line(f, &buf, &cap, &len)) == 1) {
 		lineno++;
@@ -1045,8 +1050,8 @@ static bool loader_ini(Loader *ld, const char *path, int depth)
 			}
 			*end = '\0';
 			char *name = config_trim(line + 1);
-			section = section_of(name);
-			if (section == SEC_IGNORED) {
+			ld->section = section_of(name);
+			if (ld->section == SEC_IGNORED) {
 				config_echo(echo, sizeof(echo), name);
 				log_warn("%s:%d: section [%s] is not supported by pgsift and is "
 					 "ignored",
@@ -1069,7 +1074,7 @@ static bool loader_ini(Loader *ld, const char *path, int depth)
 				 lineno);
 			goto out;
 		}
-		switch (section) {
+		switch (ld->section) {
 		case SEC_NONE:
 			config_echo(echo, sizeof(echo), key);
 			snprintf(ld->err, ld->errlen,
