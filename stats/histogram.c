@@ -18,7 +18,8 @@ unsigned hist_index(uint64_t v)
 	if (v < 2 * HIST_SUB)
 		return (unsigned)v;
 	unsigned e = 63 - (unsigned)__builtin_clzll(v);
-	return (e - HIST_SUB_BITS + 1) * HIST_SUB + (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+	return (e - HIST_SUB_BITS + 1) * HIST_SUB +
+	       (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
 }
 
 uint64_t hist_bucket_low(unsigned index)

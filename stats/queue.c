@@ -51,8 +51,8 @@ struct StatsQueue {
 	_Atomic uint64_t pushed;
 	_Alignas(64) _Atomic uint64_t tail;
 	_Alignas(64) _Atomic uint32_t sleeping; /* futex word: 1 while the consumer waits */
-	uint8_t *buf;                           /* the ring (owned) */
-	size_t cap;                             /* power of two */
+	uint8_t *buf;				/* the ring (owned) */
+	size_t cap;				/* power of two */
 };
 
 static inline size_t align8(size_t n)
@@ -91,9 +91,9 @@ void queue_free(StatsQueue *q)
 
 bool queue_push(StatsQueue *q, const StatsEvent *ev)
 {
-	const char *strs[QS__COUNT] = { ev->text, ev->db,     ev->user,      ev->app,
-					ev->client_addr, ev->params, ev->session_id };
-	uint32_t lens[QS__COUNT] = { ev->text_len, 0, 0, 0, 0, ev->params_len, 0 };
+	const char *strs[QS__COUNT] = {ev->text,	ev->db,	    ev->user,	   ev->app,
+				       ev->client_addr, ev->params, ev->session_id};
+	uint32_t lens[QS__COUNT] = {ev->text_len, 0, 0, 0, 0, ev->params_len, 0};
 	for (int i = QS_DB; i < QS__COUNT; i++)
 		if (i != QS_PARAMS && strs[i])
 			lens[i] = (uint32_t)strlen(strs[i]);
@@ -163,7 +163,8 @@ bool queue_push(StatsQueue *q, const StatsEvent *ev)
 		p += lens[i] + 1;
 	}
 	atomic_store_explicit(&q->head, head + total, memory_order_release);
-	atomic_store_explicit(&q->pushed, atomic_load_explicit(&q->pushed, memory_order_relaxed) + 1,
+	atomic_store_explicit(&q->pushed,
+			      atomic_load_explicit(&q->pushed, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&q->sleeping, memory_order_relaxed))
@@ -171,7 +172,8 @@ bool queue_push(StatsQueue *q, const StatsEvent *ev)
 	return true;
 drop:
 	/* Only the producer writes the counter: a plain load + store is enough. */
-	atomic_store_explicit(&q->dropped, atomic_load_explicit(&q->dropped, memory_order_relaxed) + 1,
+	atomic_store_explicit(&q->dropped,
+			      atomic_load_explicit(&q->dropped, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	return false;
 }
@@ -240,8 +242,8 @@ void queue_wait(StatsQueue *q, int timeout_ms)
 	atomic_store(&q->sleeping, 1);
 	uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
 	if (atomic_load(&q->head) == tail) {
-		struct timespec ts = { .tv_sec = timeout_ms / 1000,
-				       .tv_nsec = (long)(timeout_ms % 1000) * 1000000L };
+		struct timespec ts = {.tv_sec = timeout_ms / 1000,
+				      .tv_nsec = (long)(timeout_ms % 1000) * 1000000L};
 		syscall(SYS_futex, &q->sleeping, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
 	}
 	atomic_store(&q->sleeping, 0);

@@ -20,33 +20,35 @@
 #include "parser/parser.h"
 
 typedef enum {
-	SE_QUERY = 0, /* simple protocol: text is the whole Query message; stmt_index picks the statement */
-	SE_EXECUTE,   /* extended protocol: text is the prepared statement's text */
-	SE_COPY,      /* a COPY's completion (its text as for SE_QUERY / SE_EXECUTE) */
-	SE_FUNCTION,  /* FunctionCall: text is "fastpath function <oid>" */
+	SE_QUERY =
+		0, /* simple protocol: text is the whole Query message; stmt_index picks the statement */
+	SE_EXECUTE,  /* extended protocol: text is the prepared statement's text */
+	SE_COPY,     /* a COPY's completion (its text as for SE_QUERY / SE_EXECUTE) */
+	SE_FUNCTION, /* FunctionCall: text is "fastpath function <oid>" */
 } StatsEventKind;
 
 /* One finished statement. Strings need not be NUL-terminated; stats_submit copies them. */
 typedef struct StatsEvent {
 	StatsEventKind kind;
-	uint16_t stmt_index;     /* which statement of a multi-statement simple query (0-based) */
-	bool timed_out;          /* cancelled by pgsift's query_timeout */
-	bool cancelled;          /* cancelled by the client's CancelRequest / statement_timeout (57014) */
-	char sqlstate[6];        /* "" on success, else the 5-character code, NUL-terminated */
-	uint64_t rows;           /* from CommandComplete's tag */
-	uint64_t duration_ns;    /* monotonic: sent to the server -> CommandComplete/ErrorResponse */
-	int64_t end_wall_us;     /* CLOCK_REALTIME at completion, microseconds since the epoch */
+	uint16_t stmt_index; /* which statement of a multi-statement simple query (0-based) */
+	bool timed_out;	     /* cancelled by pgsift's query_timeout */
+	bool cancelled;	  /* cancelled by the client's CancelRequest / statement_timeout (57014) */
+	char sqlstate[6]; /* "" on success, else the 5-character code, NUL-terminated */
+	uint64_t rows;	  /* from CommandComplete's tag */
+	uint64_t duration_ns; /* monotonic: sent to the server -> CommandComplete/ErrorResponse */
+	int64_t end_wall_us;  /* CLOCK_REALTIME at completion, microseconds since the epoch */
 	const char *text;
 	uint32_t text_len;
-	const char *db;          /* the client's database name */
+	const char *db; /* the client's database name */
 	const char *user;
-	const char *app;         /* application_name, may be NULL */
+	const char *app;	 /* application_name, may be NULL */
 	const char *client_addr; /* "1.2.3.4" or "[local]" */
 	uint32_t client_port;
-	const char *params;      /* Bind parameters as text, '\0'-separated, for sampling; may be NULL */
+	const char *params; /* Bind parameters as text, '\0'-separated, for sampling; may be NULL */
 	uint32_t params_len;
 	uint16_t n_params;
-	const char *session_id;  /* PostgreSQL-style "%lx.%x" (client start time, client number); may be NULL */
+	const char *
+		session_id; /* PostgreSQL-style "%lx.%x" (client start time, client number); may be NULL */
 } StatsEvent;
 
 /* Starts the worker thread. Returns 0 or -errno. */
@@ -75,21 +77,21 @@ typedef struct StatsErrorClass {
 
 /* One row of SHOW QUERIES. */
 typedef struct StatsQueryRow {
-	char fingerprint[17];     /* 16 lower-case hex digits; the "other" row has 0000000000000000 */
+	char fingerprint[17]; /* 16 lower-case hex digits; the "other" row has 0000000000000000 */
 	uint64_t fingerprint_value;
-	char *query;              /* normalized text ($n for constants), cut at query_text_max; "<other>" */
-	char *database;           /* "*" for the other row */
-	char *user;               /* "*" for the other row */
+	char *query;	/* normalized text ($n for constants), cut at query_text_max; "<other>" */
+	char *database; /* "*" for the other row */
+	char *user;	/* "*" for the other row */
 	StmtKind kind;
-	bool is_other;            /* the least recently seen digests folded together (max_fingerprints) */
-	uint64_t folded;          /* other row: how many digests were folded into it */
+	bool is_other;	 /* the least recently seen digests folded together (max_fingerprints) */
+	uint64_t folded; /* other row: how many digests were folded into it */
 	uint64_t calls;
-	uint64_t errors;          /* statements that ended with an ErrorResponse */
-	uint64_t timeouts;        /* cancelled by query_timeout */
-	uint64_t cancelled;       /* cancelled by the client / its statement_timeout */
+	uint64_t errors;    /* statements that ended with an ErrorResponse */
+	uint64_t timeouts;  /* cancelled by query_timeout */
+	uint64_t cancelled; /* cancelled by the client / its statement_timeout */
 	uint64_t rows;
 	double total_ms, mean_ms, min_ms, p50_ms, p95_ms, p99_ms, max_ms;
-	int64_t first_seen_us;    /* wall clock, microseconds since the epoch */
+	int64_t first_seen_us; /* wall clock, microseconds since the epoch */
 	int64_t last_seen_us;
 	StatsErrorClass *error_classes; /* by class, ascending (owned by the StatsQueries) */
 	size_t n_error_classes;
@@ -158,14 +160,14 @@ typedef struct StatsCounters {
 	uint64_t events_submitted; /* accepted by stats_submit */
 	uint64_t events_dropped;   /* refused by stats_submit: queue full */
 	uint64_t events_processed; /* taken from the queue by the worker */
-	uint64_t queries;          /* processed statement events */
+	uint64_t queries;	   /* processed statement events */
 	uint64_t errors;
 	uint64_t timeouts;
 	uint64_t cancelled;
-	uint64_t slow_queries;  /* at or over slow_query_ms */
-	uint64_t slow_logged;   /* written to slow_query_log */
-	uint64_t slow_dropped;  /* not written: slow_query_log_max_per_sec, or a write error */
-	uint64_t parser_hits;   /* ParserCacheStats exact_hits + const_hits */
+	uint64_t slow_queries; /* at or over slow_query_ms */
+	uint64_t slow_logged;  /* written to slow_query_log */
+	uint64_t slow_dropped; /* not written: slow_query_log_max_per_sec, or a write error */
+	uint64_t parser_hits;  /* ParserCacheStats exact_hits + const_hits */
 	uint64_t parser_misses;
 	uint64_t parser_evictions;
 	uint64_t parser_entries;
@@ -226,7 +228,8 @@ typedef struct StatsDigestView {
 	uint64_t calls, errors, timeouts, cancelled, rows;
 	double total_ms, mean_ms, p50_ms, p95_ms, p99_ms, max_ms;
 	int64_t first_seen_us, last_seen_us;
-	const StatsParamSample *samples; /* in memory always; in the file only with log_parameters */
+	const StatsParamSample
+		*samples; /* in memory always; in the file only with log_parameters */
 	size_t n_samples;
 } StatsDigestView;
 
@@ -240,7 +243,7 @@ size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, vo
 typedef struct StatsTableView {
 	const char *table; /* as the statement names it, schema-qualified when it was */
 	uint64_t inserts, updates, deletes; /* statements */
-	uint64_t rows;     /* rows those statements wrote */
+	uint64_t rows;			    /* rows those statements wrote */
 } StatsTableView;
 typedef bool (*StatsTableFn)(void *arg, const StatsTableView *t);
 size_t stats_store_foreach_table(StatsStore *s, int64_t since_us, StatsTableFn fn, void *arg);

@@ -1,0 +1,711 @@
+/*
+ * digest: per-(fingerprint, database, user) aggregates with hourly buckets, per-table writes and
+ * the max_fingerprints folding. Chained hash tables keyed by XXH3; an intrusive LRU list (most
+ * recently seen at the head) picks what to fold when the limit is reached, in O(1). Hours are kept
+ * in arrays sorted by hour: statements arrive in time order, so the slot is almost always the last
+ * one or a new one appended.
+ */
+#include "stats/digest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *user);
+static void lru_unlink(DigestStore *s, Digest *d);
+static void lru_push_front(DigestStore *s, Digest *d);
+static bool store_grow(DigestStore *s);
+static void store_unlink(DigestStore *s, Digest *d);
+static bool store_fold_lru(DigestStore *s);
+static void store_prune(DigestStore *s);
+static bool agg_add(DigestAgg *a, const DigestEvent *e);
+static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e);
+static char *dup_n(const char *p, size_t n);
+static int row_cmp(const void *a, const void *b);
+
+static inline int64_t hour_of(int64_t us)
+{
+	return us >= 0 ? us / US_PER_HOUR : -((-us + US_PER_HOUR - 1) / US_PER_HOUR);
+}
+
+DigestStore *digest_store_new(size_t max_fingerprints, int64_t retention_hours)
+{
+	DigestStore *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->tab_size = 256;
+	s->tab = calloc(s->tab_size, sizeof(*s->tab));
+	s->ttab_size = 64;
+	s->ttab = calloc(s->ttab_size, sizeof(*s->ttab));
+	if (!s->tab || !s->ttab) {
+		free(s->tab);
+		free(s->ttab);
+		free(s);
+		return NULL;
+	}
+	s->max_fingerprints = max_fingerprints;
+	s->retention_hours = retention_hours;
+	s->newest_hour = INT64_MIN;
+	s->rng = 0x9e3779b97f4a7c15ULL;
+	return s;
+}
+
+void digest_store_clear(DigestStore *s)
+{
+	for (size_t i = 0; i < s->tab_size; i++) {
+		Digest *d = s->tab[i];
+		while (d) {
+			Digest *next = d->hnext;
+			digest_free(d);
+			d = next;
+		}
+		s->tab[i] = NULL;
+	}
+	digest_free(s->other);
+	s->other = NULL;
+	s->lru_head = s->lru_tail = NULL;
+	s->n = 0;
+	for (size_t i = 0; i < s->ttab_size; i++) {
+		TableStat *t = s->ttab[i];
+		while (t) {
+			TableStat *next = t->hnext;
+			free(t->name);
+			free(t->hours);
+			free(t);
+			t = next;
+		}
+		s->ttab[i] = NULL;
+	}
+	s->n_tables = 0;
+	s->newest_hour = INT64_MIN;
+}
+
+void digest_store_free(DigestStore *s)
+{
+	if (!s)
+		return;
+	digest_store_clear(s);
+	free(s->tab);
+	free(s->ttab);
+	if (s->shapes && s->shapes_free)
+		s->shapes_free(s->shapes);
+	free(s);
+}
+
+void digest_store_set_limits(DigestStore *s, size_t max_fingerprints, int64_t retention_hours)
+{
+	s->max_fingerprints = max_fingerprints;
+	s->retention_hours = retention_hours;
+	while (s->max_fingerprints && s->n > s->max_fingerprints && store_fold_lru(s))
+		;
+	store_prune(s);
+}
+
+void digest_agg_init(DigestAgg *a)
+{
+	memset(a, 0, sizeof(*a));
+	hist_init(&a->hist);
+}
+
+void digest_agg_free(DigestAgg *a)
+{
+	free(a->err);
+	hist_free(&a->hist);
+	memset(a, 0, sizeof(*a));
+}
+
+Digest *digest_new(uint64_t fingerprint, const char *db, const char *user, const char *text,
+		   size_t text_len)
+{
+	Digest *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->fingerprint = fingerprint;
+	d->db = strdup(db ? db : "");
+	d->user = strdup(user ? user : "");
+	d->text = dup_n(text ? text : "", text ? text_len : 0);
+	if (!d->db || !d->user || !d->text) {
+		digest_free(d);
+		return NULL;
+	}
+	d->hash = digest_hash(fingerprint, d->db, d->user);
+	digest_agg_init(&d->total);
+	return d;
+}
+
+void digest_free(Digest *d)
+{
+	if (!d)
+		return;
+	free(d->db);
+	free(d->user);
+	free(d->text);
+	digest_agg_free(&d->total);
+	for (uint32_t i = 0; i < d->n_hours; i++)
+		digest_agg_free(&d->hours[i].agg);
+	free(d->hours);
+	for (uint32_t i = 0; i < d->n_samples; i++) {
+		free(d->samples[i].text);
+		free(d->samples[i].params);
+	}
+	free(d);
+}
+
+Digest *digest_find(const DigestStore *s, uint64_t fingerprint, const char *db, const char *user)
+{
+	uint64_t h = digest_hash(fingerprint, db, user);
+	for (Digest *d = s->tab[h & (s->tab_size - 1)]; d; d = d->hnext)
+		if (d->hash == h && d->fingerprint == fingerprint && strcmp(d->db, db) == 0 &&
+		    strcmp(d->user, user) == 0)
+			return d;
+	return NULL;
+}
+
+bool digest_store_insert(DigestStore *s, Digest *d)
+{
+	if (d->is_other) {
+		if (s->other)
+			return false;
+		s->other = d;
+		return true;
+	}
+	if (digest_find(s, d->fingerprint, d->db, d->user))
+		return false;
+	if (s->n + 1 > s->tab_size && !store_grow(s))
+		return false;
+	Digest **slot = &s->tab[d->hash & (s->tab_size - 1)];
+	d->hnext = *slot;
+	*slot = d;
+	s->n++;
+	lru_push_front(s, d);
+	return true;
+}
+
+Digest *digest_record(DigestStore *s, const DigestEvent *e)
+{
+	const char *db = e->db ? e->db : "";
+	const char *user = e->user ? e->user : "";
+	int64_t hour = hour_of(e->end_wall_us);
+	if (hour > s->newest_hour) {
+		bool advanced = s->newest_hour != INT64_MIN;
+		s->newest_hour = hour;
+		if (advanced)
+			store_prune(s);
+	}
+	Digest *d = digest_find(s, e->fingerprint, db, user);
+	if (!d) {
+		if (s->max_fingerprints && s->n >= s->max_fingerprints && !store_fold_lru(s))
+			return NULL;
+		d = digest_new(e->fingerprint, db, user, e->text, e->text_len);
+		if (!d)
+			return NULL;
+		d->kind = e->kind;
+		if (!digest_store_insert(s, d)) {
+			digest_free(d);
+			return NULL;
+		}
+	} else if (d != s->lru_head) {
+		lru_unlink(s, d);
+		lru_push_front(s, d);
+	}
+	if (s->retention_hours && hour <= s->newest_hour - s->retention_hours)
+		hour = INT64_MIN; /* older than anything kept: all-time totals only */
+	if (hour != INT64_MIN) {
+		DigestHour *slot = digest_hour_slot(d, hour);
+		if (!slot || !agg_add(&slot->agg, e))
+			return NULL;
+	}
+	if (!agg_add(&d->total, e))
+		return NULL;
+	if (e->orig_text || e->params)
+		sample_offer(s, d, e);
+	return d;
+}
+
+bool digest_record_table_write(DigestStore *s, const char *table, size_t len, StmtKind kind,
+			       uint64_t rows, int64_t end_wall_us)
+{
+	if (kind != SK_INSERT && kind != SK_UPDATE && kind != SK_DELETE)
+		return true;
+	TableStat *t = digest_store_table(s, table, len);
+	if (!t)
+		return false;
+	int64_t hour = hour_of(end_wall_us);
+	TableHour *slots[2] = {&t->total, NULL};
+	if (!s->retention_hours || s->newest_hour == INT64_MIN ||
+	    hour > s->newest_hour - s->retention_hours) {
+		slots[1] = digest_table_hour_slot(t, hour);
+		if (!slots[1])
+			return false;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!slots[i])
+			continue;
+		slots[i]->inserts += kind == SK_INSERT;
+		slots[i]->updates += kind == SK_UPDATE;
+		slots[i]->deletes += kind == SK_DELETE;
+		slots[i]->rows += rows;
+	}
+	return true;
+}
+
+TableStat *digest_store_table(DigestStore *s, const char *name, size_t len)
+{
+	uint64_t h = XXH3_64bits(name, len);
+	for (TableStat *t = s->ttab[h & (s->ttab_size - 1)]; t; t = t->hnext)
+		if (t->hash == h && strlen(t->name) == len && memcmp(t->name, name, len) == 0)
+			return t;
+	if (s->n_tables + 1 > s->ttab_size) {
+		size_t size = s->ttab_size * 2;
+		TableStat **tab = calloc(size, sizeof(*tab));
+		if (!tab)
+			return NULL;
+		for (size_t i = 0; i < s->ttab_size; i++) {
+			TableStat *t = s->ttab[i];
+			while (t) {
+				TableStat *next = t->hnext;
+				t->hnext = tab[t->hash & (size - 1)];
+				tab[t->hash & (size - 1)] = t;
+				t = next;
+			}
+		}
+		free(s->ttab);
+		s->ttab = tab;
+		s->ttab_size = size;
+	}
+	TableStat *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->name = dup_n(name, len);
+	if (!t->name) {
+		free(t);
+		return NULL;
+	}
+	t->hash = h;
+	t->hnext = s->ttab[h & (s->ttab_size - 1)];
+	s->ttab[h & (s->ttab_size - 1)] = t;
+	s->n_tables++;
+	return t;
+}
+
+DigestHour *digest_hour_slot(Digest *d, int64_t hour)
+{
+	uint32_t pos = d->n_hours;
+	if (pos && d->hours[pos - 1].hour == hour)
+		return &d->hours[pos - 1];
+	if (pos && d->hours[pos - 1].hour > hour) {
+		uint32_t lo = 0, hi = d->n_hours;
+		while (lo < hi) {
+			uint32_t mid = (lo + hi) / 2;
+			if (d->hours[mid].hour < hour)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < d->n_hours && d->hours[lo].hour == hour)
+			return &d->hours[lo];
+		pos = lo;
+	}
+	if (d->n_hours == d->cap_hours) {
+		uint32_t cap = d->cap_hours ? d->cap_hours * 2 : 4;
+		DigestHour *hours = realloc(d->hours, cap * sizeof(*hours));
+		if (!hours)
+			return NULL;
+		d->hours = hours;
+		d->cap_hours = cap;
+	}
+	memmove(d->hours + pos + 1, d->hours + pos, (d->n_hours - pos) * sizeof(*d->hours));
+	d->hours[pos].hour = hour;
+	digest_agg_init(&d->hours[pos].agg);
+	d->n_hours++;
+	return &d->hours[pos];
+}
+
+TableHour *digest_table_hour_slot(TableStat *t, int64_t hour)
+{
+	uint32_t pos = t->n_hours;
+	if (pos && t->hours[pos - 1].hour == hour)
+		return &t->hours[pos - 1];
+	if (pos && t->hours[pos - 1].hour > hour) {
+		pos = 0;
+		while (pos < t->n_hours && t->hours[pos].hour < hour)
+			pos++;
+		if (pos < t->n_hours && t->hours[pos].hour == hour)
+			return &t->hours[pos];
+	}
+	if (t->n_hours == t->cap_hours) {
+		uint32_t cap = t->cap_hours ? t->cap_hours * 2 : 4;
+		TableHour *hours = realloc(t->hours, cap * sizeof(*hours));
+		if (!hours)
+			return NULL;
+		t->hours = hours;
+		t->cap_hours = cap;
+	}
+	memmove(t->hours + pos + 1, t->hours + pos, (t->n_hours - pos) * sizeof(*t->hours));
+	memset(&t->hours[pos], 0, sizeof(t->hours[pos]));
+	t->hours[pos].hour = hour;
+	t->n_hours++;
+	return &t->hours[pos];
+}
+
+bool digest_agg_merge(DigestAgg *dst, const DigestAgg *src)
+{
+	if (src->calls == 0)
+		return true;
+	if (dst->calls == 0 || src->min_ns < dst->min_ns)
+		dst->min_ns = src->min_ns;
+	if (src->max_ns > dst->max_ns)
+		dst->max_ns = src->max_ns;
+	if (dst->calls == 0 || src->first_seen_us < dst->first_seen_us)
+		dst->first_seen_us = src->first_seen_us;
+	if (src->last_seen_us > dst->last_seen_us)
+		dst->last_seen_us = src->last_seen_us;
+	dst->calls += src->calls;
+	dst->errors += src->errors;
+	dst->timeouts += src->timeouts;
+	dst->cancelled += src->cancelled;
+	dst->rows += src->rows;
+	dst->total_ns += src->total_ns;
+	for (uint32_t i = 0; i < src->n_err; i++) {
+		uint32_t j = 0;
+		while (j < dst->n_err && memcmp(dst->err[j].cls, src->err[i].cls, 2) < 0)
+			j++;
+		if (j < dst->n_err && memcmp(dst->err[j].cls, src->err[i].cls, 2) == 0) {
+			dst->err[j].n += src->err[i].n;
+			continue;
+		}
+		ErrClassCount *err = realloc(dst->err, (dst->n_err + 1) * sizeof(*err));
+		if (!err)
+			return false;
+		dst->err = err;
+		memmove(err + j + 1, err + j, (dst->n_err - j) * sizeof(*err));
+		err[j] = src->err[i];
+		dst->n_err++;
+	}
+	return hist_merge(&dst->hist, &src->hist);
+}
+
+bool digest_window(const Digest *d, int64_t since_us, DigestAgg *out)
+{
+	digest_agg_init(out);
+	if (since_us <= 0)
+		return digest_agg_merge(out, &d->total);
+	int64_t since_hour = hour_of(since_us);
+	for (uint32_t i = 0; i < d->n_hours; i++)
+		if (d->hours[i].hour >= since_hour && !digest_agg_merge(out, &d->hours[i].agg))
+			return false;
+	return true;
+}
+
+int digest_store_rows(const DigestStore *s, int64_t since_us, StatsQueries *out)
+{
+	out->rows = NULL;
+	out->n = 0;
+	size_t cap = s->n + 1;
+	StatsQueryRow *rows = calloc(cap, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	size_t n = 0;
+	int rc = 0;
+	for (Digest *d = s->lru_head;; d = d->lru_next) {
+		if (!d) {
+			if (!s->other || n == cap)
+				break;
+			d = s->other; /* last pass: the other row */
+		}
+		DigestAgg a;
+		if (!digest_window(d, since_us, &a)) {
+			digest_agg_free(&a);
+			rc = -ENOMEM;
+			break;
+		}
+		if (a.calls == 0) {
+			digest_agg_free(&a);
+			if (d == s->other)
+				break;
+			continue;
+		}
+		StatsQueryRow *r = &rows[n++];
+		r->fingerprint_value = d->is_other ? 0 : d->fingerprint;
+		snprintf(r->fingerprint, sizeof(r->fingerprint), "%016llx",
+			 (unsigned long long)r->fingerprint_value);
+		r->query = strdup(d->is_other ? "<other>" : d->text);
+		r->database = strdup(d->is_other ? "*" : d->db);
+		r->user = strdup(d->is_other ? "*" : d->user);
+		r->kind = d->kind;
+		r->is_other = d->is_other;
+		r->folded = d->folded;
+		r->calls = a.calls;
+		r->errors = a.errors;
+		r->timeouts = a.timeouts;
+		r->cancelled = a.cancelled;
+		r->rows = a.rows;
+		r->total_ms = (double)a.total_ns / 1e6;
+		r->mean_ms = r->total_ms / (double)a.calls;
+		r->min_ms = (double)a.min_ns / 1e6;
+		r->max_ms = (double)a.max_ns / 1e6;
+		/* The bucket midpoint can fall outside what was really seen: clamp to [min, max]. */
+		uint64_t pv[3] = {hist_percentile(&a.hist, 50), hist_percentile(&a.hist, 95),
+				  hist_percentile(&a.hist, 99)};
+		for (int i = 0; i < 3; i++) {
+			if (pv[i] < a.min_ns)
+				pv[i] = a.min_ns;
+			if (pv[i] > a.max_ns)
+				pv[i] = a.max_ns;
+		}
+		r->p50_ms = (double)pv[0] / 1e6;
+		r->p95_ms = (double)pv[1] / 1e6;
+		r->p99_ms = (double)pv[2] / 1e6;
+		r->first_seen_us = a.first_seen_us;
+		r->last_seen_us = a.last_seen_us;
+		if (a.n_err) {
+			r->error_classes = calloc(a.n_err, sizeof(*r->error_classes));
+			if (r->error_classes) {
+				for (uint32_t i = 0; i < a.n_err; i++) {
+					memcpy(r->error_classes[i].cls, a.err[i].cls, 2);
+					r->error_classes[i].count = a.err[i].n;
+				}
+				r->n_error_classes = a.n_err;
+			}
+		}
+		bool oom = !r->query || !r->database || !r->user || (a.n_err && !r->error_classes);
+		digest_agg_free(&a);
+		if (oom) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (d == s->other)
+			break;
+	}
+	out->rows = rows;
+	out->n = n;
+	if (rc) {
+		stats_queries_free(out);
+		return rc;
+	}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+	return 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const StatsQueryRow *x = a, *y = b;
+	if (x->total_ms != y->total_ms)
+		return x->total_ms > y->total_ms ? -1 : 1;
+	if (x->fingerprint_value != y->fingerprint_value)
+		return x->fingerprint_value < y->fingerprint_value ? -1 : 1;
+	int c = strcmp(x->database, y->database);
+	return c ? c : strcmp(x->user, y->user);
+}
+
+static bool agg_add(DigestAgg *a, const DigestEvent *e)
+{
+	if (!hist_record(&a->hist, e->duration_ns, 1))
+		return false;
+	bool failed = e->sqlstate && e->sqlstate[0] && strcmp(e->sqlstate, "00000") != 0;
+	if (failed) {
+		uint32_t j = 0;
+		while (j < a->n_err && memcmp(a->err[j].cls, e->sqlstate, 2) < 0)
+			j++;
+		if (j == a->n_err || memcmp(a->err[j].cls, e->sqlstate, 2) != 0) {
+			ErrClassCount *err = realloc(a->err, (a->n_err + 1) * sizeof(*err));
+			if (!err)
+				return false;
+			a->err = err;
+			memmove(err + j + 1, err + j, (a->n_err - j) * sizeof(*err));
+			memcpy(err[j].cls, e->sqlstate, 2);
+			err[j].n = 0;
+			a->n_err++;
+		}
+		a->err[j].n++;
+		a->errors++;
+	}
+	if (a->calls == 0 || e->duration_ns < a->min_ns)
+		a->min_ns = e->duration_ns;
+	if (e->duration_ns > a->max_ns)
+		a->max_ns = e->duration_ns;
+	if (a->calls == 0 || e->end_wall_us < a->first_seen_us)
+		a->first_seen_us = e->end_wall_us;
+	if (e->end_wall_us > a->last_seen_us)
+		a->last_seen_us = e->end_wall_us;
+	a->calls++;
+	a->timeouts += e->timed_out;
+	a->cancelled += e->cancelled;
+	a->rows += e->rows;
+	a->total_ns += e->duration_ns;
+	return true;
+}
+
+/* Reservoir sampling: every execution has the same chance to be among the kept ones. */
+static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e)
+{
+	d->sample_seen++;
+	uint32_t slot;
+	if (d->n_samples < DIGEST_SAMPLES) {
+		slot = d->n_samples;
+	} else {
+		s->rng ^= s->rng << 13;
+		s->rng ^= s->rng >> 7;
+		s->rng ^= s->rng << 17;
+		uint64_t r = s->rng % d->sample_seen;
+		if (r >= DIGEST_SAMPLES)
+			return;
+		slot = (uint32_t)r;
+	}
+	DigestSample n = {0};
+	if (e->orig_text)
+		n.text = dup_n(e->orig_text, e->orig_len);
+	if (e->params) {
+		n.params = malloc(e->params_len ? e->params_len : 1);
+		if (n.params)
+			memcpy(n.params, e->params, e->params_len);
+		n.params_len = e->params_len;
+		n.n_params = e->n_params;
+	}
+	if ((e->orig_text && !n.text) || (e->params && !n.params)) {
+		free(n.text);
+		free(n.params);
+		return;
+	}
+	if (slot < d->n_samples) {
+		free(d->samples[slot].text);
+		free(d->samples[slot].params);
+	} else {
+		d->n_samples++;
+	}
+	d->samples[slot] = n;
+}
+
+static bool store_fold_lru(DigestStore *s)
+{
+	Digest *victim = s->lru_tail;
+	if (!victim)
+		return false;
+	if (!s->other) {
+		s->other = digest_new(0, "*", "*", "<other>", 7);
+		if (!s->other)
+			return false;
+		s->other->is_other = true;
+		s->other->kind = SK_UNPARSED;
+	}
+	Digest *o = s->other;
+	if (!digest_agg_merge(&o->total, &victim->total))
+		return false;
+	for (uint32_t i = 0; i < victim->n_hours; i++) {
+		DigestHour *slot = digest_hour_slot(o, victim->hours[i].hour);
+		if (!slot || !digest_agg_merge(&slot->agg, &victim->hours[i].agg))
+			return false;
+	}
+	o->folded += 1 + victim->folded;
+	s->folded_total++;
+	store_unlink(s, victim);
+	digest_free(victim);
+	return true;
+}
+
+/* Drops the hours that fell out of stats_retention (newest_hour moved on). */
+static void store_prune(DigestStore *s)
+{
+	if (!s->retention_hours || s->newest_hour == INT64_MIN)
+		return;
+	int64_t keep_from = s->newest_hour - s->retention_hours + 1;
+	for (size_t b = 0; b <= s->tab_size; b++) {
+		Digest *chain = b < s->tab_size ? s->tab[b] : s->other;
+		for (Digest *d = chain; d; d = b < s->tab_size ? d->hnext : NULL) {
+			uint32_t drop = 0;
+			while (drop < d->n_hours && d->hours[drop].hour < keep_from)
+				digest_agg_free(&d->hours[drop++].agg);
+			if (drop) {
+				memmove(d->hours, d->hours + drop,
+					(d->n_hours - drop) * sizeof(*d->hours));
+				d->n_hours -= drop;
+			}
+		}
+	}
+	for (size_t b = 0; b < s->ttab_size; b++) {
+		for (TableStat *t = s->ttab[b]; t; t = t->hnext) {
+			uint32_t drop = 0;
+			while (drop < t->n_hours && t->hours[drop].hour < keep_from)
+				drop++;
+			if (drop) {
+				memmove(t->hours, t->hours + drop,
+					(t->n_hours - drop) * sizeof(*t->hours));
+				t->n_hours -= drop;
+			}
+		}
+	}
+}
+
+static void store_unlink(DigestStore *s, Digest *d)
+{
+	Digest **pp = &s->tab[d->hash & (s->tab_size - 1)];
+	while (*pp && *pp != d)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = d->hnext;
+	lru_unlink(s, d);
+	s->n--;
+}
+
+static bool store_grow(DigestStore *s)
+{
+	size_t size = s->tab_size * 2;
+	Digest **tab = calloc(size, sizeof(*tab));
+	if (!tab)
+		return false;
+	for (size_t i = 0; i < s->tab_size; i++) {
+		Digest *d = s->tab[i];
+		while (d) {
+			Digest *next = d->hnext;
+			d->hnext = tab[d->hash & (size - 1)];
+			tab[d->hash & (size - 1)] = d;
+			d = next;
+		}
+	}
+	free(s->tab);
+	s->tab = tab;
+	s->tab_size = size;
+	return true;
+}
+
+static void lru_unlink(DigestStore *s, Digest *d)
+{
+	if (d->lru_prev)
+		d->lru_prev->lru_next = d->lru_next;
+	else
+		s->lru_head = d->lru_next;
+	if (d->lru_next)
+		d->lru_next->lru_prev = d->lru_prev;
+	else
+		s->lru_tail = d->lru_prev;
+	d->lru_prev = d->lru_next = NULL;
+}
+
+static void lru_push_front(DigestStore *s, Digest *d)
+{
+	d->lru_prev = NULL;
+	d->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->lru_head->lru_prev = d;
+	s->lru_head = d;
+	if (!s->lru_tail)
+		s->lru_tail = d;
+}
+
+static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *user)
+{
+	uint64_t h = XXH3_64bits_withSeed(db, strlen(db), fingerprint);
+	return XXH3_64bits_withSeed(user, strlen(user), h);
+}
+
+static char *dup_n(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}

@@ -1,0 +1,164 @@
+/*
+ * digest: the in-memory statistics. A DigestStore holds one Digest per (fingerprint, database,
+ * user) with an all-time aggregate and one aggregate per hour (kept for stats_retention), the
+ * per-table write counts, and the "other" row into which the least recently seen digests are
+ * folded once there are max_fingerprints of them. It is also the type behind the public
+ * StatsStore (the offline view loaded from a stats file).
+ *
+ * Not thread-safe: stats.c serializes the worker's updates and the readers' copies with its
+ * mutex. Nothing here parses, except the offline shape lookup (digest_store_foreach), which runs
+ * on a store that belongs to one thread.
+ */
+#ifndef PGSIFT_STATS_DIGEST_H
+#define PGSIFT_STATS_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parser/parser.h"
+#include "stats/histogram.h"
+#include "stats/stats.h"
+
+#define DIGEST_SAMPLES 4
+#define US_PER_HOUR 3600000000LL
+
+typedef struct ErrClassCount {
+	char cls[2];
+	uint64_t n;
+} ErrClassCount;
+
+/* Counts over some period. Merging two periods is exact (histograms add bucket by bucket). */
+typedef struct DigestAgg {
+	uint64_t calls, errors, timeouts, cancelled, rows;
+	uint64_t total_ns, min_ns, max_ns;
+	int64_t first_seen_us, last_seen_us;
+	ErrClassCount *err; /* sorted by class (owned) */
+	uint32_t n_err;
+	Histogram hist;
+} DigestAgg;
+
+typedef struct DigestHour {
+	int64_t hour; /* end_wall_us / US_PER_HOUR */
+	DigestAgg agg;
+} DigestHour;
+
+typedef struct DigestSample {
+	char *text;   /* owned, may be NULL */
+	char *params; /* owned, may be NULL */
+	uint32_t params_len;
+	uint16_t n_params;
+} DigestSample;
+
+typedef struct Digest {
+	uint64_t fingerprint;
+	uint64_t hash;
+	char *db;   /* owned */
+	char *user; /* owned */
+	char *text; /* normalized text (owned) */
+	StmtKind kind;
+	bool is_other;
+	uint64_t folded; /* other row: digests folded into it */
+	DigestAgg total;
+	DigestHour *hours; /* ascending by hour (owned) */
+	uint32_t n_hours, cap_hours;
+	DigestSample samples[DIGEST_SAMPLES];
+	uint32_t n_samples;
+	uint64_t sample_seen; /* events offered to the reservoir */
+	struct Digest *hnext;
+	struct Digest *lru_prev, *lru_next; /* lru_prev towards the most recently seen */
+} Digest;
+
+typedef struct TableHour {
+	int64_t hour;
+	uint64_t inserts, updates, deletes, rows;
+} TableHour;
+
+typedef struct TableStat {
+	char *name; /* owned */
+	uint64_t hash;
+	TableHour total; /* hour unused */
+	TableHour *hours;
+	uint32_t n_hours, cap_hours;
+	struct TableStat *hnext;
+} TableStat;
+
+typedef struct StatsStore {
+	Digest **tab; /* hash table of chains (owned) */
+	size_t tab_size;
+	size_t n;		     /* digests, other excluded */
+	Digest *other;		     /* NULL until something is folded */
+	Digest *lru_head, *lru_tail; /* most / least recently seen */
+	size_t max_fingerprints;     /* 0 = no limit */
+	int64_t retention_hours;     /* 0 = keep every hour */
+	int64_t newest_hour;
+	uint64_t folded_total;
+	TableStat **ttab;
+	size_t ttab_size;
+	size_t n_tables;
+	int64_t saved_at_us;
+	uint64_t rng;	     /* sampling */
+	ParserCache *shapes; /* offline shape lookup, created on first use (owned) */
+	/* Frees shapes; set by whoever creates it, so that this file (and the tests of the store)
+	 * does not need the parser library. */
+	void (*shapes_free)(ParserCache *cache);
+} DigestStore;
+
+/* What the worker knows of one statement, after the parser cache. */
+typedef struct DigestEvent {
+	uint64_t fingerprint;
+	const char *db;
+	const char *user;
+	const char *text; /* normalized */
+	size_t text_len;
+	StmtKind kind;
+	const char *sqlstate; /* "" or NULL on success */
+	bool timed_out;
+	bool cancelled;
+	uint64_t rows;
+	uint64_t duration_ns;
+	int64_t end_wall_us;
+	/* sampling (may be NULL) */
+	const char *orig_text;
+	size_t orig_len;
+	const char *params;
+	uint32_t params_len;
+	uint16_t n_params;
+} DigestEvent;
+
+DigestStore *digest_store_new(size_t max_fingerprints, int64_t retention_hours);
+void digest_store_free(DigestStore *s);
+/* Forgets everything (RESET STATS); the limits stay. */
+void digest_store_clear(DigestStore *s);
+void digest_store_set_limits(DigestStore *s, size_t max_fingerprints, int64_t retention_hours);
+
+/* Counts one statement. Returns its digest, or NULL when memory ran out (nothing counted). */
+Digest *digest_record(DigestStore *s, const DigestEvent *e);
+/* Counts one write to a table (kind: SK_INSERT, SK_UPDATE, SK_DELETE; others ignored). */
+bool digest_record_table_write(DigestStore *s, const char *table, size_t len, StmtKind kind,
+			       uint64_t rows, int64_t end_wall_us);
+
+Digest *digest_find(const DigestStore *s, uint64_t fingerprint, const char *db, const char *user);
+
+/* Sums a digest over [hour of since_us, ...) into out (zeroed first); since_us = 0: all time. */
+bool digest_window(const Digest *d, int64_t since_us, DigestAgg *out);
+
+void digest_agg_init(DigestAgg *a);
+void digest_agg_free(DigestAgg *a);
+bool digest_agg_merge(DigestAgg *dst, const DigestAgg *src);
+
+/* Inserts a fully built digest (persistence reader); takes ownership. false if the key exists. */
+bool digest_store_insert(DigestStore *s, Digest *d);
+/* Finds or creates the table entry (persistence reader). */
+TableStat *digest_store_table(DigestStore *s, const char *name, size_t len);
+/* Finds or creates the hour slot in an array sorted by hour (persistence reader). */
+DigestHour *digest_hour_slot(Digest *d, int64_t hour);
+TableHour *digest_table_hour_slot(TableStat *t, int64_t hour);
+Digest *digest_new(uint64_t fingerprint, const char *db, const char *user, const char *text,
+		   size_t text_len);
+void digest_free(Digest *d);
+
+/* SHOW QUERIES rows from the store. */
+int digest_store_rows(const DigestStore *s, int64_t since_us, StatsQueries *out);
+
+#endif

@@ -1,0 +1,928 @@
+/*
+ * stats: the worker thread and the public API of the statistics module (stats.h). The event
+ * loop pushes events into the StatsQueue (stats_submit); the worker drains it, asks its private
+ * ParserCache about each text (outside any lock), then takes the statistics mutex only for the
+ * in-memory update of the DigestStore and the counters, and writes the slow-query log and the
+ * stats file with the mutex released. Readers (console, /metrics) copy under the same mutex.
+ *
+ * The worker is the only thread that changes the store, so it may read it without the mutex
+ * (serializing it for stats_file, for instance). RESET STATS does not clear the store under the
+ * worker's feet: it swaps in an empty one under the mutex, and the worker frees the old one at
+ * its next turn.
+ */
+#include "stats/stats.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/log.h"
+#include "stats/digest.h"
+#include "stats/persist.h"
+#include "stats/queue.h"
+#include "stats/slowlog.h"
+
+const double stats_latency_bounds_s[STATS_LATENCY_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+/* The settings the worker uses, copied out of the Config so that the Config may be freed. */
+typedef struct Settings {
+	int64_t slow_query_ms;
+	char *slow_query_log;
+	int slow_max_per_sec;
+	bool log_parameters;
+	char *stats_file;
+	uint64_t flush_interval_ms;
+	uint64_t retention_ms;
+	int max_fingerprints;
+	size_t parser_cache_bytes;
+	int query_text_max;
+	int queue_size;
+} Settings;
+
+typedef struct DbCounter {
+	char *name;
+	uint64_t queries, errors, timeouts, total_ns;
+} DbCounter;
+
+/* One write a statement makes, found from its shape (or its text, until shapes exist). */
+typedef struct TableWrite {
+	const char *name;
+	size_t len;
+} TableWrite;
+
+#define MAX_TABLE_WRITES 8
+
+static struct {
+	pthread_mutex_t mu; /* store, slow ring, counters below */
+	DigestStore *store;
+	DigestStore *retired; /* swapped out by stats_reset, freed by the worker */
+	StatsSlowRow slow[STATS_SLOW_KEEP];
+	size_t slow_next, slow_n;
+	DbCounter *dbs;
+	size_t n_dbs;
+	uint64_t processed, queries, errors, timeouts, cancelled, slow_queries;
+	uint64_t lat[STATS_LATENCY_BUCKETS + 1];
+	uint64_t lat_sum_ns;
+	ParserCacheStats pcs;
+
+	_Atomic uint64_t slow_logged, slow_dropped, flushes, flush_errors, folded;
+
+	StatsQueue *queue;
+	pthread_t thread;
+	bool running;
+	_Atomic bool stop;
+
+	pthread_mutex_t settings_mu; /* pending */
+	Settings pending;
+	_Atomic bool reload_pending;
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .settings_mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void settings_from_config(Settings *s, const Config *cfg);
+static void settings_free(Settings *s);
+static void *worker_main(void *arg);
+static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, StatsEvent *ev);
+static void worker_flush(const Settings *st);
+static int64_t now_wall_us(void);
+static int64_t now_mono_ms(void);
+static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
+static DbCounter *db_counter(const char *name);
+static void slow_row_free(StatsSlowRow *r);
+static char *dup_or_empty(const char *s);
+
+int stats_start(const Config *cfg)
+{
+	if (g.running)
+		return -EALREADY;
+	Settings st;
+	settings_from_config(&st, cfg);
+	size_t qbytes = (size_t)(st.queue_size > 0 ? st.queue_size : 65536) * 256;
+	g.queue = queue_new(qbytes);
+	DigestStore *store =
+		digest_store_new(st.max_fingerprints > 0 ? (size_t)st.max_fingerprints : 0,
+				 (int64_t)((st.retention_ms + 3599999) / 3600000));
+	if (!g.queue || !store) {
+		queue_free(g.queue);
+		g.queue = NULL;
+		digest_store_free(store);
+		settings_free(&st);
+		return -ENOMEM;
+	}
+	if (st.stats_file) {
+		char err[256];
+		int rc = persist_load_file(st.stats_file, store, err, sizeof(err));
+		if (rc == -EINVAL) {
+			char aside[4200];
+			digest_store_clear(store);
+			if (persist_set_aside(st.stats_file, aside, sizeof(aside)) == 0)
+				log_warn(
+					"stats_file %s: %s; moved aside to %s, starting with empty "
+					"statistics",
+					st.stats_file, err, aside);
+			else
+				log_warn(
+					"stats_file %s: %s; could not move it aside (%s), starting "
+					"with empty statistics",
+					st.stats_file, err, strerror(errno));
+		} else if (rc < 0 && rc != -ENOENT) {
+			digest_store_clear(store);
+			log_warn("stats_file %s: %s; starting with empty statistics", st.stats_file,
+				 err);
+		} else if (rc == 0) {
+			digest_store_set_limits(store, store->max_fingerprints,
+						store->retention_hours);
+			log_info("stats_file %s: %zu digests loaded", st.stats_file, store->n);
+		}
+	}
+	pthread_mutex_lock(&g.mu);
+	g.store = store;
+	pthread_mutex_unlock(&g.mu);
+	pthread_mutex_lock(&g.settings_mu);
+	settings_free(&g.pending);
+	g.pending = st;
+	atomic_store(&g.reload_pending, true);
+	pthread_mutex_unlock(&g.settings_mu);
+	atomic_store(&g.stop, false);
+	int rc = pthread_create(&g.thread, NULL, worker_main, NULL);
+	if (rc) {
+		pthread_mutex_lock(&g.mu);
+		g.store = NULL;
+		pthread_mutex_unlock(&g.mu);
+		digest_store_free(store);
+		queue_free(g.queue);
+		g.queue = NULL;
+		return -rc;
+	}
+	g.running = true;
+	return 0;
+}
+
+void stats_stop(void)
+{
+	if (!g.running)
+		return;
+	atomic_store(&g.stop, true);
+	queue_wake(g.queue);
+	pthread_join(g.thread, NULL);
+	g.running = false;
+	pthread_mutex_lock(&g.mu);
+	DigestStore *store = g.store, *retired = g.retired;
+	g.store = g.retired = NULL;
+	for (size_t i = 0; i < g.slow_n; i++)
+		slow_row_free(&g.slow[i]);
+	g.slow_n = g.slow_next = 0;
+	pthread_mutex_unlock(&g.mu);
+	digest_store_free(store);
+	digest_store_free(retired);
+	/* The queue's counters stay readable through stats_dropped() until the next start. */
+	pthread_mutex_lock(&g.settings_mu);
+	settings_free(&g.pending);
+	pthread_mutex_unlock(&g.settings_mu);
+}
+
+void stats_reload(const Config *cfg)
+{
+	Settings st;
+	settings_from_config(&st, cfg);
+	pthread_mutex_lock(&g.settings_mu);
+	settings_free(&g.pending);
+	g.pending = st;
+	atomic_store(&g.reload_pending, true);
+	pthread_mutex_unlock(&g.settings_mu);
+	if (g.queue)
+		queue_wake(g.queue);
+}
+
+bool stats_submit(const StatsEvent *ev)
+{
+	if (!g.queue)
+		return false;
+	return queue_push(g.queue, ev);
+}
+
+uint64_t stats_dropped(void)
+{
+	return g.queue ? queue_dropped(g.queue) : 0;
+}
+
+/* ---- read side ---- */
+
+int stats_snapshot_queries(int64_t since_us, StatsQueries *out)
+{
+	out->rows = NULL;
+	out->n = 0;
+	pthread_mutex_lock(&g.mu);
+	int rc = g.store ? digest_store_rows(g.store, since_us, out) : 0;
+	pthread_mutex_unlock(&g.mu);
+	return rc;
+}
+
+void stats_queries_free(StatsQueries *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		free(q->rows[i].query);
+		free(q->rows[i].database);
+		free(q->rows[i].user);
+		free(q->rows[i].error_classes);
+	}
+	free(q->rows);
+	q->rows = NULL;
+	q->n = 0;
+}
+
+int stats_snapshot_slow(size_t max, StatsSlowList *out)
+{
+	out->rows = NULL;
+	out->n = 0;
+	pthread_mutex_lock(&g.mu);
+	size_t n = g.slow_n;
+	if (max && n > max)
+		n = max;
+	int rc = 0;
+	if (n) {
+		out->rows = calloc(n, sizeof(*out->rows));
+		if (!out->rows)
+			rc = -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		const StatsSlowRow *src =
+			&g.slow[(g.slow_next + STATS_SLOW_KEEP - 1 - i) % STATS_SLOW_KEEP];
+		StatsSlowRow *r = &out->rows[i];
+		*r = *src;
+		r->query = strdup(src->query);
+		r->database = strdup(src->database);
+		r->user = strdup(src->user);
+		r->application = strdup(src->application);
+		r->client_addr = strdup(src->client_addr);
+		out->n = i + 1;
+		if (!r->query || !r->database || !r->user || !r->application || !r->client_addr)
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&g.mu);
+	if (rc)
+		stats_slow_free(out);
+	return rc;
+}
+
+void stats_slow_free(StatsSlowList *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		slow_row_free(&list->rows[i]);
+	free(list->rows);
+	list->rows = NULL;
+	list->n = 0;
+}
+
+void stats_reset(void)
+{
+	pthread_mutex_lock(&g.mu);
+	if (g.store && !g.retired) {
+		DigestStore *fresh =
+			digest_store_new(g.store->max_fingerprints, g.store->retention_hours);
+		if (fresh) {
+			g.retired = g.store;
+			g.store = fresh;
+		}
+	}
+	for (size_t i = 0; i < g.slow_n; i++)
+		slow_row_free(&g.slow[i]);
+	g.slow_n = g.slow_next = 0;
+	pthread_mutex_unlock(&g.mu);
+}
+
+int stats_counters(StatsCounters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (g.queue) {
+		out->events_submitted = queue_pushed(g.queue);
+		out->events_dropped = queue_dropped(g.queue);
+	}
+	out->slow_logged = atomic_load(&g.slow_logged);
+	out->slow_dropped = atomic_load(&g.slow_dropped);
+	out->flushes = atomic_load(&g.flushes);
+	out->flush_errors = atomic_load(&g.flush_errors);
+	out->folded = atomic_load(&g.folded);
+	int rc = 0;
+	pthread_mutex_lock(&g.mu);
+	out->events_processed = g.processed;
+	out->queries = g.queries;
+	out->errors = g.errors;
+	out->timeouts = g.timeouts;
+	out->cancelled = g.cancelled;
+	out->slow_queries = g.slow_queries;
+	out->parser_hits = g.pcs.exact_hits + g.pcs.const_hits;
+	out->parser_misses = g.pcs.misses;
+	out->parser_evictions = g.pcs.evictions;
+	out->parser_entries = g.pcs.entries;
+	out->parser_bytes = g.pcs.bytes;
+	out->fingerprints = g.store ? g.store->n : 0;
+	uint64_t cum = 0;
+	for (int i = 0; i <= STATS_LATENCY_BUCKETS; i++) {
+		cum += g.lat[i];
+		out->latency_cum[i] = cum;
+	}
+	out->latency_sum_s = (double)g.lat_sum_ns / 1e9;
+	if (g.n_dbs) {
+		out->dbs = calloc(g.n_dbs, sizeof(*out->dbs));
+		if (!out->dbs)
+			rc = -ENOMEM;
+	}
+	for (size_t i = 0; i < g.n_dbs && !rc; i++) {
+		StatsDbCounters *d = &out->dbs[i];
+		d->database = strdup(g.dbs[i].name);
+		d->queries = g.dbs[i].queries;
+		d->errors = g.dbs[i].errors;
+		d->timeouts = g.dbs[i].timeouts;
+		d->total_ms = (double)g.dbs[i].total_ns / 1e6;
+		out->n_dbs = i + 1;
+		if (!d->database)
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&g.mu);
+	if (rc)
+		stats_counters_free(out);
+	return rc;
+}
+
+void stats_counters_free(StatsCounters *c)
+{
+	for (size_t i = 0; i < c->n_dbs; i++)
+		free(c->dbs[i].database);
+	free(c->dbs);
+	c->dbs = NULL;
+	c->n_dbs = 0;
+}
+
+/* ---- offline / advisor store ---- */
+
+int stats_store_load(const char *path, StatsStore **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	DigestStore *s = digest_store_new(0, 0);
+	if (!s)
+		return -ENOMEM;
+	int rc = persist_load_file(path, s, err, errlen);
+	if (rc) {
+		digest_store_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int stats_snapshot_store(StatsStore **out)
+{
+	*out = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = 0;
+	pthread_mutex_lock(&g.mu);
+	if (g.store)
+		rc = persist_serialize(g.store, true, now_wall_us(), &buf, &len);
+	pthread_mutex_unlock(&g.mu);
+	if (rc)
+		return rc;
+	DigestStore *s = digest_store_new(0, 0);
+	if (!s) {
+		free(buf);
+		return -ENOMEM;
+	}
+	if (buf) {
+		char err[128];
+		rc = persist_deserialize(buf, len, s, err, sizeof(err));
+		free(buf);
+		if (rc) {
+			digest_store_free(s);
+			return rc;
+		}
+	}
+	s->saved_at_us = now_wall_us();
+	*out = s;
+	return 0;
+}
+
+void stats_store_free(StatsStore *s)
+{
+	digest_store_free(s);
+}
+
+int64_t stats_store_saved_at(const StatsStore *s)
+{
+	return s->saved_at_us;
+}
+
+size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, void *arg)
+{
+	size_t calls = 0;
+	for (Digest *d = s->lru_head;; d = d->lru_next) {
+		if (!d) {
+			if (!s->other)
+				break;
+			d = s->other;
+		}
+		DigestAgg a;
+		bool ok = digest_window(d, since_us, &a);
+		if (ok && a.calls) {
+			StatsDigestView v = {0};
+			v.fingerprint = d->fingerprint;
+			v.query = d->text;
+			v.database = d->db;
+			v.user = d->user;
+			v.kind = d->kind;
+			v.is_other = d->is_other;
+			v.calls = a.calls;
+			v.errors = a.errors;
+			v.timeouts = a.timeouts;
+			v.cancelled = a.cancelled;
+			v.rows = a.rows;
+			v.total_ms = (double)a.total_ns / 1e6;
+			v.mean_ms = v.total_ms / (double)a.calls;
+			v.max_ms = (double)a.max_ns / 1e6;
+			uint64_t p[3] = {hist_percentile(&a.hist, 50), hist_percentile(&a.hist, 95),
+					 hist_percentile(&a.hist, 99)};
+			for (int i = 0; i < 3; i++)
+				p[i] = p[i] < a.min_ns ? a.min_ns :
+				       p[i] > a.max_ns ? a.max_ns :
+							 p[i];
+			v.p50_ms = (double)p[0] / 1e6;
+			v.p95_ms = (double)p[1] / 1e6;
+			v.p99_ms = (double)p[2] / 1e6;
+			v.first_seen_us = a.first_seen_us;
+			v.last_seen_us = a.last_seen_us;
+			StatsParamSample samples[DIGEST_SAMPLES];
+			for (uint32_t i = 0; i < d->n_samples; i++) {
+				samples[i].text = d->samples[i].text;
+				samples[i].params = d->samples[i].params;
+				samples[i].params_len = d->samples[i].params_len;
+				samples[i].n_params = d->samples[i].n_params;
+			}
+			v.samples = samples;
+			v.n_samples = d->n_samples;
+			if (!d->is_other) {
+				/* The shape is derived again from the normalized text: the parser
+				 * handles $n, and the file never depends on QueryShape's layout. */
+				if (!s->shapes) {
+					s->shapes = parser_cache_new(16u << 20, 1u << 20);
+					s->shapes_free = parser_cache_free;
+				}
+				ParsedStatement ps;
+				if (s->shapes && parser_cache_lookup(s->shapes, d->text,
+								     strlen(d->text), &ps, 1) >= 1)
+					v.shape = ps.shape;
+			}
+			calls++;
+			bool more = fn(arg, &v);
+			digest_agg_free(&a);
+			if (!more)
+				break;
+		} else {
+			digest_agg_free(&a);
+		}
+		if (d == s->other)
+			break;
+	}
+	return calls;
+}
+
+size_t stats_store_foreach_table(StatsStore *s, int64_t since_us, StatsTableFn fn, void *arg)
+{
+	size_t calls = 0;
+	int64_t since_hour = since_us > 0 ? since_us / US_PER_HOUR : 0;
+	for (size_t b = 0; b < s->ttab_size; b++) {
+		for (TableStat *t = s->ttab[b]; t; t = t->hnext) {
+			StatsTableView v = {.table = t->name};
+			if (since_us <= 0) {
+				v.inserts = t->total.inserts;
+				v.updates = t->total.updates;
+				v.deletes = t->total.deletes;
+				v.rows = t->total.rows;
+			} else {
+				for (uint32_t i = 0; i < t->n_hours; i++) {
+					if (t->hours[i].hour < since_hour)
+						continue;
+					v.inserts += t->hours[i].inserts;
+					v.updates += t->hours[i].updates;
+					v.deletes += t->hours[i].deletes;
+					v.rows += t->hours[i].rows;
+				}
+			}
+			if (!v.inserts && !v.updates && !v.deletes)
+				continue;
+			calls++;
+			if (!fn(arg, &v))
+				return calls;
+		}
+	}
+	return calls;
+}
+
+/* ---- the worker ---- */
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	Settings st = {0};
+	SlowLog slow;
+	slowlog_init(&slow);
+	ParserCache *pc = NULL;
+	int64_t next_flush = 0;
+	uint64_t batch = 0;
+	for (;;) {
+		if (atomic_load(&g.reload_pending)) {
+			pthread_mutex_lock(&g.settings_mu);
+			Settings old = st;
+			st = g.pending;
+			memset(&g.pending, 0, sizeof(g.pending));
+			atomic_store(&g.reload_pending, false);
+			pthread_mutex_unlock(&g.settings_mu);
+			if (!pc || old.parser_cache_bytes != st.parser_cache_bytes ||
+			    old.query_text_max != st.query_text_max) {
+				if (pc)
+					parser_cache_free(pc);
+				pc = parser_cache_new(
+					st.parser_cache_bytes ? st.parser_cache_bytes : 64u << 20,
+					st.query_text_max > 0 ? (size_t)st.query_text_max : 4096);
+			}
+			/* SIGHUP always reopens, so that logrotate can move the file away. */
+			slowlog_open(&slow, st.slow_query_log, st.slow_max_per_sec);
+			pthread_mutex_lock(&g.mu);
+			if (g.store)
+				digest_store_set_limits(
+					g.store,
+					st.max_fingerprints > 0 ? (size_t)st.max_fingerprints : 0,
+					(int64_t)((st.retention_ms + 3599999) / 3600000));
+			pthread_mutex_unlock(&g.mu);
+			settings_free(&old);
+			next_flush = now_mono_ms() + (int64_t)(st.flush_interval_ms ?: 60000);
+		}
+		DigestStore *retired = NULL;
+		pthread_mutex_lock(&g.mu);
+		retired = g.retired;
+		g.retired = NULL;
+		pthread_mutex_unlock(&g.mu);
+		digest_store_free(retired);
+
+		StatsEvent ev;
+		unsigned n = 0;
+		while (pc && n < 4096 && queue_peek(g.queue, &ev)) {
+			worker_process(pc, &st, &slow, &ev);
+			queue_pop(g.queue);
+			n++;
+		}
+		if (pc && (n || batch % 64 == 0)) {
+			ParserCacheStats pcs;
+			parser_cache_stats(pc, &pcs);
+			pthread_mutex_lock(&g.mu);
+			g.pcs = pcs;
+			pthread_mutex_unlock(&g.mu);
+		}
+		batch++;
+		int64_t now = now_mono_ms();
+		bool stopping = atomic_load(&g.stop);
+		if (st.stats_file &&
+		    (now >= next_flush || (stopping && !queue_peek(g.queue, &ev)))) {
+			worker_flush(&st);
+			next_flush = now + (int64_t)(st.flush_interval_ms ?: 60000);
+		}
+		if (n == 4096)
+			continue; /* more waiting: no sleep */
+		if (stopping && !queue_peek(g.queue, &ev))
+			break;
+		int64_t wait = next_flush - now;
+		if (wait > 200 || !st.stats_file)
+			wait = 200;
+		if (wait < 1)
+			wait = 1;
+		if (!stopping)
+			queue_wait(g.queue, (int)wait);
+	}
+	if (pc)
+		parser_cache_free(pc);
+	slowlog_close(&slow);
+	settings_free(&st);
+	return NULL;
+}
+
+static void worker_flush(const Settings *st)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	/* The worker is the only writer of the store: reading it needs no lock. */
+	int rc = persist_serialize(g.store, st->log_parameters, now_wall_us(), &buf, &len);
+	if (rc == 0)
+		rc = persist_write_file(st->stats_file, buf, len);
+	free(buf);
+	if (rc) {
+		atomic_fetch_add(&g.flush_errors, 1);
+		log_error("stats_file %s: cannot write: %s", st->stats_file, strerror(-rc));
+	} else {
+		atomic_fetch_add(&g.flushes, 1);
+	}
+}
+
+static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, StatsEvent *ev)
+{
+	static __thread ParsedStatement *ps;
+	static __thread size_t ps_cap;
+	if (!ev->end_wall_us)
+		ev->end_wall_us = now_wall_us();
+	const char *text = ev->text ? ev->text : "";
+	size_t want = (size_t)ev->stmt_index + 1;
+	if (want > ps_cap) {
+		size_t cap = ps_cap ? ps_cap : 8;
+		while (cap < want)
+			cap *= 2;
+		ParsedStatement *n = realloc(ps, cap * sizeof(*n));
+		if (n) {
+			ps = n;
+			ps_cap = cap;
+		}
+	}
+	size_t max = want < ps_cap ? want : ps_cap;
+	size_t got = parser_cache_lookup(pc, text, ev->text_len, ps, max);
+	if (got > max)
+		got = max;
+	if (got == 0) {
+		/* Nothing but the empty statement: count it as the text itself. */
+		ps[0] = (ParsedStatement){.fingerprint = 0, .kind = SK_EMPTY, .normalized = ""};
+		got = 1;
+	}
+	const ParsedStatement *p = &ps[got - 1];
+
+	bool failed = ev->sqlstate[0] && strcmp(ev->sqlstate, "00000") != 0;
+	DigestEvent de = {
+		.fingerprint = p->fingerprint,
+		.db = ev->db,
+		.user = ev->user,
+		.text = p->normalized ? p->normalized : "",
+		.text_len = p->normalized ? p->normalized_len : 0,
+		.kind = p->kind,
+		.sqlstate = ev->sqlstate,
+		.timed_out = ev->timed_out,
+		.cancelled = ev->cancelled,
+		.rows = ev->rows,
+		.duration_ns = ev->duration_ns,
+		.end_wall_us = ev->end_wall_us,
+	};
+	if (ev->params) {
+		de.params = ev->params;
+		de.params_len = ev->params_len;
+		de.n_params = ev->n_params;
+	} else if (ev->kind == SE_QUERY && ev->text) {
+		de.orig_text = ev->text;
+		de.orig_len = ev->text_len;
+	}
+	TableWrite writes[MAX_TABLE_WRITES];
+	size_t n_writes = failed ? 0 : shape_write_tables(p, writes, MAX_TABLE_WRITES);
+
+	bool is_slow = st->slow_query_ms >= 0 &&
+		       ev->duration_ns >= (uint64_t)st->slow_query_ms * 1000000ULL;
+	StatsSlowRow row = {0};
+	const char *logged = de.text;
+	size_t logged_len = de.text_len;
+	if (st->log_parameters && ev->text) {
+		logged = ev->text;
+		logged_len = ev->text_len;
+	}
+	if (is_slow) {
+		row.end_wall_us = ev->end_wall_us;
+		snprintf(row.fingerprint, sizeof(row.fingerprint), "%016llx",
+			 (unsigned long long)p->fingerprint);
+		row.query = strndup(logged, logged_len);
+		row.database = dup_or_empty(ev->db);
+		row.user = dup_or_empty(ev->user);
+		row.application = dup_or_empty(ev->app);
+		row.client_addr = dup_or_empty(ev->client_addr);
+		row.duration_ms = (double)ev->duration_ns / 1e6;
+		row.rows = ev->rows;
+		memcpy(row.sqlstate, ev->sqlstate, sizeof(row.sqlstate));
+		row.timed_out = ev->timed_out;
+	}
+
+	StatsSlowRow evicted = {0};
+	pthread_mutex_lock(&g.mu);
+	DigestStore *s = g.store;
+	size_t folded_before = s->folded_total;
+	if (!digest_record(s, &de))
+		log_debug("stats: out of memory, statement not counted");
+	for (size_t i = 0; i < n_writes; i++)
+		digest_record_table_write(s, writes[i].name, writes[i].len, p->kind, ev->rows,
+					  ev->end_wall_us);
+	if (s->folded_total != folded_before)
+		atomic_fetch_add(&g.folded, s->folded_total - folded_before);
+	g.processed++;
+	g.queries++;
+	g.errors += failed;
+	g.timeouts += ev->timed_out;
+	g.cancelled += ev->cancelled;
+	int b = 0;
+	while (b < STATS_LATENCY_BUCKETS &&
+	       (double)ev->duration_ns > stats_latency_bounds_s[b] * 1e9)
+		b++;
+	g.lat[b]++;
+	g.lat_sum_ns += ev->duration_ns;
+	DbCounter *dc = db_counter(ev->db ? ev->db : "");
+	if (dc) {
+		dc->queries++;
+		dc->errors += failed;
+		dc->timeouts += ev->timed_out;
+		dc->total_ns += ev->duration_ns;
+	}
+	if (is_slow) {
+		g.slow_queries++;
+		if (row.query && row.database && row.user && row.application && row.client_addr) {
+			if (g.slow_n == STATS_SLOW_KEEP)
+				evicted = g.slow[g.slow_next];
+			else
+				g.slow_n++;
+			g.slow[g.slow_next] = row;
+			g.slow_next = (g.slow_next + 1) % STATS_SLOW_KEEP;
+			row = (StatsSlowRow){0};
+		}
+	}
+	pthread_mutex_unlock(&g.mu);
+	slow_row_free(&evicted);
+	slow_row_free(&row);
+
+	if (is_slow && slow->fd >= 0) {
+		SlowEntry e = {
+			.end_wall_us = ev->end_wall_us,
+			.user = ev->user,
+			.dbname = ev->db,
+			.pid = (int)getpid(),
+			.remote_host = ev->client_addr,
+			.remote_port = ev->client_port,
+			.session_id = ev->session_id,
+			.application_name = ev->app,
+			.duration_ns = ev->duration_ns,
+			.statement = logged,
+			.statement_len = logged_len,
+			.fingerprint = p->fingerprint,
+			.rows = ev->rows,
+			.sqlstate = ev->sqlstate,
+			.timed_out = ev->timed_out,
+		};
+		if (st->log_parameters && ev->params && ev->n_params) {
+			e.params = ev->params;
+			e.params_len = ev->params_len;
+			e.n_params = ev->n_params;
+		}
+		int rc = slowlog_write(slow, &e);
+		if (rc == 1)
+			atomic_fetch_add(&g.slow_logged, 1);
+		else
+			atomic_fetch_add(&g.slow_dropped, 1);
+	} else if (is_slow && st->slow_query_log) {
+		atomic_fetch_add(&g.slow_dropped, 1); /* the file could not be opened */
+	}
+}
+
+/*
+ * The tables a successful write statement wrote, for the advisor's write-cost estimate.
+ * TODO(shape): take them from ParsedStatement.shape once parser/shape.h defines the write
+ * targets; until then the target is read from the normalized text, which the parser produced
+ * (so keywords and quoting are PostgreSQL's): INSERT INTO t, UPDATE [ONLY] t, DELETE FROM [ONLY] t.
+ */
+static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max)
+{
+	if (max == 0 || !ps->normalized)
+		return 0;
+	const char *kw1, *kw2;
+	switch (ps->kind) {
+	case SK_INSERT:
+		kw1 = "insert";
+		kw2 = "into";
+		break;
+	case SK_UPDATE:
+		kw1 = "update";
+		kw2 = NULL;
+		break;
+	case SK_DELETE:
+		kw1 = "delete";
+		kw2 = "from";
+		break;
+	default:
+		return 0;
+	}
+	const char *p = ps->normalized, *end = ps->normalized + ps->normalized_len;
+	const char *kws[3] = {kw1, kw2, "only"};
+	for (int k = 0; k < 3; k++) {
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		if (!kws[k])
+			continue;
+		size_t n = strlen(kws[k]);
+		if ((size_t)(end - p) > n && strncasecmp(p, kws[k], n) == 0 &&
+		    isspace((unsigned char)p[n]))
+			p += n;
+		else if (k < 2)
+			return 0; /* WITH ... INSERT and the like: left to the shape */
+	}
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	const char *start = p;
+	while (p < end) {
+		if (*p == '"') {
+			p++;
+			while (p < end && !(*p == '"' && (p + 1 >= end || p[1] != '"')))
+				p += *p == '"' ? 2 : 1;
+			if (p < end)
+				p++;
+		} else if (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '$' ||
+			   (unsigned char)*p >= 0x80) {
+			p++;
+		} else {
+			break;
+		}
+	}
+	if (p == start)
+		return 0;
+	out[0].name = start;
+	out[0].len = (size_t)(p - start);
+	return 1;
+}
+
+static DbCounter *db_counter(const char *name)
+{
+	static __thread size_t last;
+	if (last < g.n_dbs && strcmp(g.dbs[last].name, name) == 0)
+		return &g.dbs[last];
+	size_t i = 0;
+	while (i < g.n_dbs && strcmp(g.dbs[i].name, name) < 0)
+		i++;
+	if (i < g.n_dbs && strcmp(g.dbs[i].name, name) == 0) {
+		last = i;
+		return &g.dbs[i];
+	}
+	char *copy = strdup(name);
+	DbCounter *dbs = copy ? realloc(g.dbs, (g.n_dbs + 1) * sizeof(*dbs)) : NULL;
+	if (!dbs) {
+		free(copy);
+		return NULL;
+	}
+	g.dbs = dbs;
+	memmove(dbs + i + 1, dbs + i, (g.n_dbs - i) * sizeof(*dbs));
+	dbs[i] = (DbCounter){.name = copy};
+	g.n_dbs++;
+	last = i;
+	return &dbs[i];
+}
+
+static void settings_from_config(Settings *s, const Config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->slow_query_ms = cfg->slow_query_ms;
+	s->slow_query_log = cfg->slow_query_log ? strdup(cfg->slow_query_log) : NULL;
+	s->slow_max_per_sec = cfg->slow_query_log_max_per_sec;
+	s->log_parameters = cfg->log_parameters;
+	s->stats_file = cfg->stats_file ? strdup(cfg->stats_file) : NULL;
+	s->flush_interval_ms = cfg->stats_flush_interval;
+	s->retention_ms = cfg->stats_retention;
+	s->max_fingerprints = cfg->max_fingerprints;
+	s->parser_cache_bytes = cfg->parser_cache_bytes;
+	s->query_text_max = cfg->query_text_max;
+	s->queue_size = cfg->stats_queue_size;
+}
+
+static void settings_free(Settings *s)
+{
+	free(s->slow_query_log);
+	free(s->stats_file);
+	memset(s, 0, sizeof(*s));
+}
+
+static void slow_row_free(StatsSlowRow *r)
+{
+	free(r->query);
+	free(r->database);
+	free(r->user);
+	free(r->application);
+	free(r->client_addr);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static int64_t now_wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
