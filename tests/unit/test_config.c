@@ -1069,6 +1069,46 @@ static void test_config_show_config(void **state)
 	assert_string_equal(auth_type_str(AUTH_SCRAM), "scram-sha-256");
 }
 
+static void test_config_units_and_booleans(void **state)
+{
+	(void)state;
+	Config *cfg = load_ini("units.ini", "[pgsift]\n"
+					    "stats_retention = 24h\n"
+					    "server_lifetime = 5min\n"
+					    "query_timeout = 500ms\n"
+					    "client_idle_timeout = 1w\n"
+					    "server_idle_timeout = 90 s\n"
+					    "query_wait_timeout = 0.0001\n"
+					    "stats_flush_interval = 1.5\n"
+					    "parser_cache_size = 512kB\n"
+					    "max_packet_size = 1MB\n"
+					    "log_connections = no\n"
+					    "log_disconnections = FALSE\n"
+					    "log_parameters = 1\n"
+					    "server_reset_query_always = True\n"
+					    "application_name_add_host = off\n"
+					    "slow_query_ms = 1s\n");
+	if (!cfg)
+		fail_msg("%s", errbuf);
+	assert_int_equal(cfg->stats_retention, 86400000);
+	assert_int_equal(cfg->server_lifetime, 300000);
+	assert_int_equal(cfg->query_timeout, 500);
+	assert_int_equal(cfg->client_idle_timeout, 7ULL * 86400000);
+	assert_int_equal(cfg->server_idle_timeout, 90000);
+	/* A positive time never rounds down to 0, which would mean "disabled". */
+	assert_int_equal(cfg->query_wait_timeout, 1);
+	assert_int_equal(cfg->stats_flush_interval, 1500);
+	assert_int_equal(cfg->parser_cache_bytes, 512 * 1024);
+	assert_int_equal(cfg->max_packet_size, 1024 * 1024);
+	assert_false(cfg->log_connections);
+	assert_false(cfg->log_disconnections);
+	assert_true(cfg->log_parameters);
+	assert_true(cfg->server_reset_query_always);
+	assert_false(cfg->application_name_add_host);
+	assert_int_equal(cfg->slow_query_ms, 1000);
+	config_free(cfg);
+}
+
 /* Garbage must give an error or a Config, never a crash or a leak (ASan checks the latter). */
 static void test_config_garbage_files(void **state)
 {
@@ -1171,6 +1211,7 @@ int main(void)
 		cmocka_unit_test(test_config_unknown_keys_warn_once),
 		cmocka_unit_test(test_config_include),
 		cmocka_unit_test(test_config_show_config),
+		cmocka_unit_test(test_config_units_and_booleans),
 		cmocka_unit_test(test_config_garbage_files),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
