@@ -131,7 +131,7 @@ typedef struct Config {
 	uint64_t stats_retention;	/* ms, 14 days */
 	int max_fingerprints;		/* 10000 */
 	char *metrics_listen;		/* "ADDR:PORT" or NULL = off */
-	size_t parser_cache_bytes;	/* 64 MiB */
+	size_t parser_cache_bytes;	/* 64 MiB; the ini key is parser_cache_size */
 	int query_text_max;		/* 4096: normalized text is cut there */
 	int stats_queue_size;		/* 65536 events */
 	int64_t advisor_min_table_rows; /* 10000 */
@@ -145,7 +145,7 @@ typedef struct Config {
 /* What the command line said; fields left NULL / -1 were not given. Filled by config_parse_args. */
 typedef struct ConfigArgs {
 	const char *config_file;
-	const char *listen;   /* ADDR:PORT */
+	const char *listen;   /* ADDR:PORT, [V6]:PORT, :PORT or PORT */
 	const char *upstream; /* libpq URL or key=value string */
 	const char *pool_mode;
 	const char *pool_size;
@@ -176,8 +176,13 @@ const char *config_usage(void);
 
 /*
  * Builds a Config from defaults, the file named by args->config_file (if any), the environment
- * and the arguments, then validates it. Returns NULL with a message in err ("FILE:LINE: key: why")
- * on any error. Warnings (unknown keys, settings pgsift does not have) are logged with log_warn.
+ * and the arguments, then validates it. Returns NULL with a message in err ("FILE:LINE: key: why
+ * (got 'value')"; "PGSIFT_X: ..." or "--flag: ..." when the environment or a flag set it) on any
+ * error. Warnings (unknown keys, settings pgsift does not have) are logged with log_warn, once
+ * per key. Environment values use the file's units (PGSIFT_QUERY_TIMEOUT=2 is 2 s), while
+ * --query-timeout and --slow-ms take milliseconds. Times accept a unit (500ms, 5min, 24h, 14d)
+ * and sizes kB/MB/GB. auth_file is read here, after every source had its say.
+ * A relative %include is relative to the including file.
  */
 Config *config_load(const ConfigArgs *args, char *err, size_t errlen);
 
