@@ -1,0 +1,242 @@
+"""
+test_pooling: session pooling. pgbench in its three protocol modes through pgsift; 200 clients on a
+pool of 10 all finish while PostgreSQL never has more than 10 backends for them; and a client
+killed in the middle of a transaction leaks nothing (transaction, settings, role, temporary tables,
+prepared statements, LISTEN, advisory locks) to the next client of that server connection.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import POOL_USER, run_pgbench  # noqa: E402
+
+N_CLIENTS = 200
+POOL_SIZE = 10
+
+
+class PgbenchModesTest(harness.PgsiftTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = run_pgbench(cls.pg, ["-i", "-q", "-s", "1"])
+        if r.returncode != 0:
+            raise RuntimeError("pgbench -i failed: %r" % r)
+        cls.px = cls.start_pgsift(settings={"pool_mode": "session", "default_pool_size": 20})
+
+    def run_mode(self, mode):
+        r = run_pgbench(self.px, ["-n", "-M", mode, "-c", "8", "-j", "2", "-T", "5", "-S"],
+                        timeout=60)
+        self.assertEqual(r.returncode, 0, r)
+        if r.failed is not None:
+            self.assertEqual(r.failed, 0, r)
+        self.assertIsNotNone(r.tps, r)
+        self.assertGreater(r.tps, 0, r)
+        self.assertGreater(r.processed, 0, r)
+        self.assertNotIn("error", r.stderr.lower(), r)
+        sys.stderr.write("pgbench -M %s -c 8 -j 2 -T 5 -S: %.0f tps\n" % (mode, r.tps))
+
+    def test_pgbench_simple(self):
+        self.run_mode("simple")
+
+    def test_pgbench_extended(self):
+        self.run_mode("extended")
+
+    def test_pgbench_prepared(self):
+        self.run_mode("prepared")
+
+
+class BackendMonitor:
+    """Polls pg_stat_activity from a direct connection and keeps the largest backend count."""
+
+    def __init__(self, pg, user):
+        self.conn = pg.connect()
+        self.user = user
+        self.max = 0
+        self.samples = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        cur = self.conn.cursor()
+        while not self.stop.is_set():
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
+                        "AND backend_type = 'client backend'", (self.user,))
+            self.max = max(self.max, cur.fetchone()[0])
+            self.samples += 1
+            self.stop.wait(0.005)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(10)
+        self.conn.close()
+        return self.max
+
+
+class ManyClientsTest(harness.PgsiftTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.px = cls.start_pgsift(settings={"pool_mode": "session",
+                                            "default_pool_size": POOL_SIZE,
+                                            "max_client_conn": 300})
+        cls.pg.query("DROP TABLE IF EXISTS many_t; CREATE TABLE many_t (client int, pid int)")
+        cls.pg.query("GRANT ALL ON many_t TO %s" % POOL_USER)
+
+    def test_200_clients_on_pool_of_10(self):
+        monitor = BackendMonitor(self.pg, POOL_USER)
+        results = [None] * N_CLIENTS
+        go = threading.Event()
+
+        def client(i):
+            go.wait(30)
+            try:
+                conn = self.px.connect(user=POOL_USER, autocommit=False, connect_timeout=60)
+                cur = conn.cursor()
+                cur.execute("INSERT INTO many_t VALUES (%s, pg_backend_pid())", (i,))
+                cur.execute("SELECT count(*) FROM many_t WHERE client = %s", (i,))
+                n = cur.fetchone()[0]
+                conn.commit()
+                conn.autocommit = True
+                cur.execute("SELECT pg_sleep(0.05)")
+                conn.close()
+                results[i] = n
+            except Exception as e:  # recorded and asserted below
+                results[i] = repr(e)
+        threads = [threading.Thread(target=client, args=(i,), daemon=True)
+                   for i in range(N_CLIENTS)]
+        for t in threads:
+            t.start()
+        go.set()
+        deadline = time.monotonic() + 120
+        for t in threads:
+            t.join(max(0, deadline - time.monotonic()))
+        alive = sum(t.is_alive() for t in threads)
+        most = monitor.finish()
+        self.assertEqual(alive, 0, "%d clients still running after 120 s" % alive)
+        failures = [(i, r) for i, r in enumerate(results) if r != 1]
+        self.assertEqual(failures, [])
+        self.assertEqual(self.pg.query("SELECT count(*), count(DISTINCT client) FROM many_t"),
+                         [(N_CLIENTS, N_CLIENTS)])
+        sys.stderr.write("200 clients: at most %d backends of %s (%d samples)\n"
+                         % (most, POOL_USER, monitor.samples))
+        self.assertGreater(most, 0)
+        if not harness.DIRECT:
+            self.assertLessEqual(most, POOL_SIZE)
+            # every client ran on one of at most POOL_SIZE server connections
+            self.assertLessEqual(self.pg.query("SELECT count(DISTINCT pid) FROM many_t")[0][0],
+                                 POOL_SIZE)
+
+
+class KilledClientTest(harness.PgsiftTestCase):
+    """Pool size 1: the next client must get the very server connection the killed one had."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pg.query("DROP TABLE IF EXISTS killed_t; CREATE TABLE killed_t (x int)")
+        cls.pg.query("GRANT ALL ON killed_t TO %s" % POOL_USER)
+        cls.pg.query("GRANT %s TO %s" % (harness.MD5_USER, POOL_USER))
+        cls.px = cls.start_pgsift(settings={"pool_mode": "session", "default_pool_size": 1})
+
+    def start_psql(self, script):
+        cmd = [harness.PG_BIN + "/psql", "-X", "-q", "-A", "-t", "-h", self.px.host,
+               "-p", str(self.px.port), "-U", POOL_USER, "-d", harness.TESTDB]
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        harness._watchdog_send("pid %d" % p.pid)
+        p.stdin.write(script.encode())
+        p.stdin.flush()
+        return p
+
+    def kill_psql(self, p):
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        harness._watchdog_send("unpid %d" % p.pid)
+        p.stdin.close()
+
+    def pool_backends(self, where):
+        return self.pg.query("SELECT pid FROM pg_stat_activity WHERE usename = %s AND " + where,
+                             (POOL_USER,))
+
+    def assert_clean(self, conn):
+        cur = conn.cursor()
+        cur.execute("SELECT txid_current_if_assigned(), current_user, session_user, "
+                    "current_setting('work_mem'), current_setting('application_name'), "
+                    "(SELECT count(*) FROM pg_class WHERE relname LIKE 'killed_tmp%%' "
+                    " AND relnamespace = pg_my_temp_schema()), "
+                    "(SELECT count(*) FROM pg_prepared_statements), "
+                    "(SELECT count(*) FROM pg_listening_channels()), "
+                    "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    " AND pid = pg_backend_pid()), "
+                    "(SELECT count(*) FROM pg_cursors)")
+        self.assertEqual(cur.fetchall(),
+                         [(None, POOL_USER, POOL_USER, "4MB", "", 0, 0, 0, 0, 0)])
+        cur.execute("SELECT count(*) FROM killed_t")
+        self.assertEqual(cur.fetchall(), [(0,)])
+
+    def test_killed_in_transaction_leaks_nothing(self):
+        p = self.start_psql("""
+SET work_mem = '77MB';
+SET application_name = 'killed';
+CREATE TEMP TABLE killed_tmp1 (x int);
+PREPARE killed_stmt AS SELECT 1;
+LISTEN killed_channel;
+SELECT pg_advisory_lock(4242);
+BEGIN;
+CREATE TEMP TABLE killed_tmp2 (y int);
+INSERT INTO killed_t VALUES (1);
+SET ROLE md5user;
+DECLARE killed_cur CURSOR WITH HOLD FOR SELECT 1;
+""")
+        try:
+            rows = harness.wait_until(lambda: self.pool_backends(
+                "state = 'idle in transaction' AND backend_xid IS NOT NULL"), 20,
+                "the psql client to be idle in a transaction with an xid")
+        finally:
+            self.kill_psql(p)
+        killed_pid = rows[0][0]
+        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
+        cur = conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        if not harness.DIRECT:
+            self.assertEqual(cur.fetchone()[0], killed_pid,
+                             "pool size 1: the next client must get the same server")
+        self.assert_clean(conn)
+        conn.close()
+        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
+
+    def test_killed_during_running_query_leaks_nothing(self):
+        # Killed while its statement still runs: the server is not clean when the client goes;
+        # pgsift must either wait, cancel and reset it, or close it. Either way the next client
+        # sees nothing of the killed one.
+        p = self.start_psql("""
+SET work_mem = '77MB';
+CREATE TEMP TABLE killed_tmp3 (x int);
+BEGIN;
+INSERT INTO killed_t VALUES (2);
+SELECT pg_sleep(3);
+""")
+        try:
+            harness.wait_until(lambda: self.pool_backends(
+                "state = 'active' AND query LIKE 'SELECT pg_sleep(3)%%'"), 20,
+                "pg_sleep(3) to be running")
+        finally:
+            self.kill_psql(p)
+        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
+        self.assert_clean(conn)
+        conn.close()
+        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
+
+
+if __name__ == "__main__":
+    unittest.main()
