@@ -1,7 +1,36 @@
-/* pgsift's entry point: placeholder until the proxy lands. */
+/*
+ * pgsift's entry point: `pgsift [flags]` runs the proxy; `pgsift suggest ...` and
+ * `pgsift indexes ...` are the index advisor's commands.
+ */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "config/config.h"
+#include "config/log.h"
+#include "proxy/proxy.h"
+
+int main(int argc, char **argv)
 {
-	puts("pgsift");
-	return 0;
+	ConfigArgs args;
+	char err[2048];
+	if (!config_parse_args(argc, argv, &args, err, sizeof(err))) {
+		fprintf(stderr, "pgsift: %s\n%s", err, config_usage());
+		return 2;
+	}
+	if (args.help) {
+		fputs(config_usage(), stdout);
+		return 0;
+	}
+	if (args.version) {
+		puts("pgsift 0.1.0");
+		return 0;
+	}
+	Config *cfg = config_load(&args, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "pgsift: %s\n", err);
+		return 2;
+	}
+	if (log_init(cfg->log_level, cfg->logfile) != 0)
+		fprintf(stderr, "pgsift: could not open log file %s\n", cfg->logfile);
+	return proxy_run(cfg);
 }

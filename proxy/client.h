@@ -1,0 +1,90 @@
+/*
+ * client: one application connection. It reads the startup packet (answering SSLRequest and
+ * GSSENCRequest with 'N', serving CancelRequests), authenticates (trust, md5, SCRAM-SHA-256
+ * against auth_file), greets the client with its own BackendKeyData, and then forwards its
+ * frames to the server the pool gives it, recording each request in the server's queue.
+ */
+#ifndef PGSIFT_CLIENT_H
+#define PGSIFT_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/conn.h"
+#include "proxy/list.h"
+#include "proxy/types.h"
+#include "proxy/stmtmap.h"
+#include "proxy/varcache.h"
+
+typedef enum {
+	CL_STARTUP = 0, /* waiting for the startup packet */
+	CL_AUTH,        /* authentication exchange */
+	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's welcome parameters */
+	CL_IDLE,        /* logged in, no server */
+	CL_WAITING,     /* needs a server, queued in the pool */
+	CL_ACTIVE,      /* linked to a server */
+	CL_ADMIN,       /* admin console */
+	CL_CLOSING,
+} ClientState;
+
+const char *client_state_str(ClientState st);
+
+struct Client {
+	Conn conn; /* first: a Conn* is a Client* */
+	ListNode pool_node; /* in one of the pool's client lists */
+	ListNode all_node;  /* in G.clients */
+	ClientState state;
+	Pool *pool;
+	Server *server;     /* linked server, or NULL */
+
+	char *user;         /* owned */
+	char *dbname;       /* owned */
+	char *app_name;     /* owned, may be NULL */
+	VarCache params;    /* what the client asked for: startup parameters, options -c, SET */
+	bool params_dirty;  /* params changed since they were last applied to a server */
+
+	uint32_t cancel_pid; /* the BackendKeyData pgsift gave this client */
+	uint32_t cancel_key;
+	ListNode cancel_node; /* in the proxy's cancel-key table */
+	List *list;         /* which pool list pool_node is in (owned by pool.c) */
+	StmtMap *stmts;     /* prepared statement name -> text, for statistics (owned) */
+	char *portal_stmt;  /* statement name bound to the unnamed portal (owned) */
+	char *unnamed_text; /* the unnamed statement's text (owned) */
+	size_t unnamed_cap;
+
+	uint8_t auth_step;  /* where the authentication exchange is */
+	uint8_t md5_salt[4];
+	void *scram;        /* ScramServer during authentication (owned) */
+
+	uint64_t connect_ms;
+	uint64_t wait_start_ms;  /* when it started waiting for a server, 0 if not */
+	uint64_t last_active_ms; /* last frame received */
+	uint64_t xact_start_ns;  /* current transaction's start */
+	char addr[64];
+	int port;
+	bool is_admin;
+};
+
+/* Accepts a connection from a listener. */
+void client_accept(uv_stream_t *listener, bool is_pipe);
+
+/* The pool linked a server to a waiting client: apply parameters and go on forwarding. */
+void client_server_ready(Client *c);
+
+/* Greets a client in CL_LOGIN_WAIT now that the pool knows its welcome parameters. */
+void client_welcome(Client *c);
+
+/* Sends an ErrorResponse (FATAL) and closes. After this call c must not be touched. */
+void client_fail(Client *c, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Sends an ErrorResponse (ERROR) and keeps the connection. */
+void client_send_error(Client *c, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The server linked to c died: tell the client and close it. */
+void client_server_lost(Client *c, const char *why);
+
+/* Closes without a message. */
+void client_close(Client *c, const char *reason);
+
+#endif

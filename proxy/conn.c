@@ -1,0 +1,527 @@
+/*
+ * conn: framing, buffering and forwarding for one connection. See conn.h for the contract.
+ *
+ * Buffer discipline: bytes [start, pos) of the read buffer have been cut into frames and either
+ * dropped or queued for the peer (iov); [pos, end) are not cut yet. The buffer is compacted or
+ * replaced only when no write points into it (writes_out == 0), which is also the only time
+ * `start` moves. Reading stops while writes are out, which is the backpressure.
+ */
+#include "proxy/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/log.h"
+
+typedef struct FwdWrite {
+	uv_write_t req;
+	Conn *src;   /* whose buffer the bytes live in */
+	IOBuf *buf;  /* holds a ref until the write completes */
+	struct FwdWrite *next_free;
+} FwdWrite;
+
+typedef struct OwnWrite {
+	uv_write_t req;
+	uv_buf_t buf;
+	uint8_t data[];
+} OwnWrite;
+
+static uv_loop_t *conn_loop;
+static uint32_t conn_buf_size = 16384;
+static IOBuf *free_bufs;     /* standard-size buffers, linked through their first bytes */
+static size_t n_free_bufs;
+static FwdWrite *free_writes;
+
+#define MAX_FREE_BUFS 1024
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_close_cb(uv_handle_t *h);
+static void conn_fwd_write_cb(uv_write_t *req, int status);
+static void conn_own_write_cb(uv_write_t *req, int status);
+static void conn_process(Conn *c);
+static void conn_update_reading(Conn *c);
+static void conn_settle_buffer(Conn *c);
+static void conn_maybe_finish_close(Conn *c);
+static IOBuf *iobuf_get(uint32_t min_cap);
+static void iobuf_unref(IOBuf *b);
+
+void conn_module_init(uv_loop_t *loop, uint32_t buf_size)
+{
+	conn_loop = loop;
+	if (buf_size >= 1024)
+		conn_buf_size = buf_size;
+}
+
+void conn_module_cleanup(void)
+{
+	while (free_bufs) {
+		IOBuf *b = free_bufs;
+		memcpy(&free_bufs, b->data, sizeof(IOBuf *));
+		free(b);
+	}
+	n_free_bufs = 0;
+	while (free_writes) {
+		FwdWrite *w = free_writes;
+		free_writes = w->next_free;
+		free(w);
+	}
+}
+
+int conn_init(Conn *c, bool is_pipe, void *owner, ConnFrameFn on_frame, ConnErrorFn on_error,
+	      ConnClosedFn on_closed)
+{
+	memset(c, 0, sizeof(*c));
+	c->is_pipe = is_pipe;
+	c->owner = owner;
+	c->on_frame = on_frame;
+	c->on_error = on_error;
+	c->on_closed = on_closed;
+	c->want_read = true;
+	int r = is_pipe ? uv_pipe_init(conn_loop, &c->h.pipe, 0) : uv_tcp_init(conn_loop, &c->h.tcp);
+	if (r == 0)
+		c->h.handle.data = c;
+	return r;
+}
+
+bool conn_is_streamed(bool from_server, uint8_t type)
+{
+	if (type == PQ_MSG_COPY_DATA)
+		return true;
+	return from_server && type == PQ_MSG_DATA_ROW;
+}
+
+void conn_start(Conn *c)
+{
+	c->want_read = true;
+	conn_process(c);
+}
+
+void conn_resume(Conn *c)
+{
+	if (c->closing)
+		return;
+	c->waiting = false;
+	c->want_read = true;
+	conn_process(c);
+}
+
+void conn_pause(Conn *c)
+{
+	c->want_read = false;
+	conn_update_reading(c);
+}
+
+void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len)
+{
+	if (!len)
+		return;
+	if (c->n_iov > 0) {
+		uv_buf_t *last = &c->iov[c->n_iov - 1];
+		if ((const uint8_t *)last->base + last->len == p) {
+			last->len += len;
+			return;
+		}
+	}
+	if (c->n_iov == CONN_MAX_IOV)
+		conn_flush(c);
+	c->iov[c->n_iov].base = (char *)p;
+	c->iov[c->n_iov].len = len;
+	c->n_iov++;
+}
+
+void conn_flush(Conn *c)
+{
+	if (c->n_iov == 0)
+		return;
+	Conn *dst = c->peer;
+	if (!dst || dst->closing) {
+		c->n_iov = 0;
+		return;
+	}
+	size_t total = 0;
+	for (int i = 0; i < c->n_iov; i++)
+		total += c->iov[i].len;
+	int r = uv_try_write(&dst->h.stream, c->iov, (unsigned)c->n_iov);
+	if (r == (int)total) {
+		dst->bytes_out += total;
+		c->n_iov = 0;
+		return;
+	}
+	if (r < 0 && r != UV_EAGAIN) {
+		/* the peer is broken; its own read side reports it */
+		c->n_iov = 0;
+		return;
+	}
+	size_t skip = r > 0 ? (size_t)r : 0;
+	dst->bytes_out += total;
+	int first = 0;
+	while (skip > 0 && skip >= c->iov[first].len) {
+		skip -= c->iov[first].len;
+		first++;
+	}
+	c->iov[first].base += skip;
+	c->iov[first].len -= skip;
+
+	FwdWrite *w = free_writes;
+	if (w)
+		free_writes = w->next_free;
+	else
+		w = malloc(sizeof(*w));
+	if (!w) {
+		log_error("out of memory forwarding %zu bytes", total);
+		c->n_iov = 0;
+		conn_close(dst);
+		return;
+	}
+	w->src = c;
+	w->buf = c->rbuf;
+	w->req.data = w;
+	c->rbuf->refs++;
+	c->writes_out++;
+	r = uv_write(&w->req, &dst->h.stream, c->iov + first, (unsigned)(c->n_iov - first),
+		     conn_fwd_write_cb);
+	c->n_iov = 0;
+	if (r < 0) {
+		c->writes_out--;
+		iobuf_unref(w->buf);
+		w->next_free = free_writes;
+		free_writes = w;
+	}
+	conn_update_reading(c);
+}
+
+static void conn_fwd_write_cb(uv_write_t *req, int status)
+{
+	FwdWrite *w = req->data;
+	Conn *src = w->src;
+	(void)status; /* a failed write surfaces on the destination's read side */
+	iobuf_unref(w->buf);
+	w->next_free = free_writes;
+	free_writes = w;
+	src->writes_out--;
+	if (src->writes_out > 0)
+		return;
+	if (src->closing)
+		conn_maybe_finish_close(src);
+	else
+		conn_process(src);
+}
+
+int conn_send(Conn *c, const void *data, size_t len)
+{
+	if (c->closing)
+		return UV_ECANCELED;
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	int r = uv_try_write(&c->h.stream, &b, 1);
+	if (r == (int)len) {
+		c->bytes_out += len;
+		return 0;
+	}
+	if (r < 0 && r != UV_EAGAIN)
+		return r;
+	size_t done = r > 0 ? (size_t)r : 0;
+	OwnWrite *w = malloc(sizeof(*w) + len - done);
+	if (!w)
+		return UV_ENOMEM;
+	memcpy(w->data, (const uint8_t *)data + done, len - done);
+	w->buf = uv_buf_init((char *)w->data, (unsigned)(len - done));
+	w->req.data = w;
+	c->bytes_out += len;
+	r = uv_write(&w->req, &c->h.stream, &w->buf, 1, conn_own_write_cb);
+	if (r < 0)
+		free(w);
+	return r;
+}
+
+int conn_send_pktbuf(Conn *c, PktBuf *b)
+{
+	if (pktbuf_failed(b)) {
+		pktbuf_reset(b);
+		return UV_ENOMEM;
+	}
+	int r = b->len ? conn_send(c, b->data, b->len) : 0;
+	pktbuf_reset(b);
+	return r;
+}
+
+static void conn_own_write_cb(uv_write_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+}
+
+void conn_close(Conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->n_iov = 0;
+	c->want_read = false;
+	if (c->reading) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+	uv_close(&c->h.handle, conn_close_cb);
+}
+
+static void conn_close_cb(uv_handle_t *h)
+{
+	Conn *c = h->data;
+	c->handle_closed = true;
+	conn_maybe_finish_close(c);
+}
+
+static void conn_maybe_finish_close(Conn *c)
+{
+	if (!c->handle_closed || c->writes_out > 0)
+		return;
+	if (c->rbuf) {
+		iobuf_unref(c->rbuf);
+		c->rbuf = NULL;
+	}
+	if (c->on_closed)
+		c->on_closed(c);
+}
+
+void conn_peer_addr(Conn *c, char *out, size_t outlen, int *port)
+{
+	*port = 0;
+	if (c->is_pipe) {
+		snprintf(out, outlen, "unix");
+		return;
+	}
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) {
+		snprintf(out, outlen, "?");
+		return;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		uv_ip6_name(a, out, outlen);
+		*port = ntohs(a->sin6_port);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		uv_ip4_name(a, out, outlen);
+		*port = ntohs(a->sin_port);
+	}
+}
+
+/* ---- reading ---- */
+
+static void conn_update_reading(Conn *c)
+{
+	if (c->closing || c->handle_closed)
+		return;
+	bool should = c->want_read && !c->waiting && c->writes_out == 0;
+	if (should && !c->reading) {
+		if (uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0)
+			c->reading = true;
+	} else if (!should && c->reading) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	Conn *c = h->data;
+	(void)suggested;
+	if (!c->rbuf) {
+		c->rbuf = iobuf_get(conn_buf_size);
+		if (!c->rbuf) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+	}
+	IOBuf *b = c->rbuf;
+	if (b->end == b->cap && b->start > 0 && c->writes_out == 0) {
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		b->end -= b->start;
+		b->pos -= b->start;
+		b->start = 0;
+	}
+	*buf = uv_buf_init((char *)b->data + b->end, b->cap - b->end);
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	Conn *c = s->data;
+	(void)buf;
+	if (nread > 0) {
+		c->rbuf->end += (uint32_t)nread;
+		c->bytes_in += (uint64_t)nread;
+		conn_process(c);
+		return;
+	}
+	if (nread == 0) {
+		conn_settle_buffer(c);
+		return;
+	}
+	if (nread == UV_ENOBUFS) {
+		/* no room: a frame larger than the buffer is waiting for conn_process to grow it */
+		conn_process(c);
+		return;
+	}
+	uv_read_stop(s);
+	c->reading = false;
+	c->want_read = false;
+	if (c->on_error)
+		c->on_error(c, (int)nread);
+}
+
+/* Makes room for a whole frame of len bytes starting at pos. False if memory ran out. */
+static bool conn_make_room(Conn *c, uint32_t len)
+{
+	IOBuf *b = c->rbuf;
+	if (c->writes_out > 0 || c->n_iov > 0)
+		return true; /* will be retried after the writes complete */
+	uint32_t keep = b->end - b->start;
+	uint32_t frame_off = b->pos - b->start;
+	if (frame_off + len <= b->cap) {
+		if (b->start > 0) {
+			memmove(b->data, b->data + b->start, keep);
+			b->end = keep;
+			b->pos = frame_off;
+			b->start = 0;
+		}
+		return true;
+	}
+	IOBuf *nb = iobuf_get(frame_off + len);
+	if (!nb)
+		return false;
+	memcpy(nb->data, b->data + b->start, keep);
+	nb->end = keep;
+	nb->pos = frame_off;
+	nb->start = 0;
+	iobuf_unref(b);
+	c->rbuf = nb;
+	return true;
+}
+
+static void conn_process(Conn *c)
+{
+	if (c->in_process || c->closing)
+		return;
+	c->in_process = true;
+	while (c->rbuf && !c->closing && !c->waiting) {
+		IOBuf *b = c->rbuf;
+		uint8_t *p = b->data + b->pos;
+		uint32_t avail = b->end - b->pos;
+		if (c->stream_left > 0) {
+			uint32_t n = avail < c->stream_left ? avail : c->stream_left;
+			if (n == 0)
+				break;
+			if (c->stream_forward)
+				conn_forward_bytes(c, p, n);
+			b->pos += n;
+			c->stream_left -= n;
+			continue;
+		}
+		PktHdr hdr;
+		PktStatus st = c->startup_phase ? pkt_read_startup_header(p, avail, &hdr)
+						: pkt_read_header(p, avail, c->max_packet, &hdr);
+		if (st == PKT_NEED_MORE)
+			break;
+		if (st != PKT_OK) {
+			c->in_process = false;
+			if (c->on_error)
+				c->on_error(c, st == PKT_TOO_BIG ? UV_E2BIG : UV_EPROTO);
+			return;
+		}
+		bool whole = avail >= hdr.len;
+		if (!whole && !c->startup_phase && conn_is_streamed(c->is_server, hdr.type)) {
+			PktAction a = c->on_frame(c, &hdr, p, false);
+			if (a == PA_CLOSED) {
+				c->in_process = false;
+				return;
+			}
+			if (a == PA_WAIT) {
+				c->waiting = true;
+				break;
+			}
+			c->stream_forward = a == PA_FORWARD;
+			if (c->stream_forward)
+				conn_forward_bytes(c, p, avail);
+			b->pos += avail;
+			c->stream_left = hdr.len - avail;
+			continue;
+		}
+		if (!whole) {
+			if (!conn_make_room(c, hdr.len)) {
+				c->in_process = false;
+				if (c->on_error)
+					c->on_error(c, UV_ENOMEM);
+				return;
+			}
+			break;
+		}
+		PktAction a = c->on_frame(c, &hdr, p, true);
+		if (a == PA_CLOSED) {
+			c->in_process = false;
+			return;
+		}
+		if (a == PA_WAIT) {
+			c->waiting = true;
+			break;
+		}
+		if (a == PA_FORWARD)
+			conn_forward_bytes(c, p, hdr.len);
+		/* the owner may have swapped nothing, but re-read b: on_frame cannot replace rbuf */
+		c->rbuf->pos += hdr.len;
+	}
+	conn_flush(c);
+	c->in_process = false;
+	if (!c->closing) {
+		conn_settle_buffer(c);
+		conn_update_reading(c);
+	}
+}
+
+/* Moves `start` up to `pos` when nothing points into the buffer; gives an empty buffer back. */
+static void conn_settle_buffer(Conn *c)
+{
+	IOBuf *b = c->rbuf;
+	if (!b || c->writes_out > 0 || c->n_iov > 0)
+		return;
+	b->start = b->pos;
+	if (b->start == b->end) {
+		c->rbuf = NULL;
+		iobuf_unref(b);
+	}
+}
+
+/* ---- buffers ---- */
+
+static IOBuf *iobuf_get(uint32_t min_cap)
+{
+	IOBuf *b;
+	if (min_cap <= conn_buf_size && free_bufs) {
+		b = free_bufs;
+		memcpy(&free_bufs, b->data, sizeof(IOBuf *));
+		n_free_bufs--;
+	} else {
+		uint32_t cap = min_cap < conn_buf_size ? conn_buf_size : min_cap;
+		b = malloc(sizeof(IOBuf) + cap);
+		if (!b)
+			return NULL;
+		b->cap = cap;
+	}
+	b->start = b->pos = b->end = 0;
+	b->refs = 1;
+	return b;
+}
+
+static void iobuf_unref(IOBuf *b)
+{
+	if (--b->refs > 0)
+		return;
+	if (b->cap == conn_buf_size && n_free_bufs < MAX_FREE_BUFS) {
+		memcpy(b->data, &free_bufs, sizeof(IOBuf *));
+		free_bufs = b;
+		n_free_bufs++;
+		return;
+	}
+	free(b);
+}

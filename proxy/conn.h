@@ -1,0 +1,124 @@
+/*
+ * conn: one network connection (a client's or a server's) as a stream of protocol frames, in the
+ * manner of PgBouncer's sbuf. It owns the libuv handle and the read buffer, cuts the bytes into
+ * frames, hands each frame to its owner's callback, and forwards the frames the owner accepts to
+ * the peer connection straight from the buffer they arrived in (uv_try_write first, uv_write for
+ * what is left). While a forward from its buffer is in flight, a connection stops reading: a slow
+ * receiver slows the sender instead of making pgsift buffer without bound.
+ *
+ * Idle connections hold no read buffer: buffers come from a free list when bytes arrive and go
+ * back when every byte has been handled and written.
+ *
+ * Lifetime: conn_close() starts closing; the owner's close callback runs once the handle is
+ * closed and no write still points into this connection's buffer, and only then may the owner
+ * free the memory holding the Conn.
+ */
+#ifndef PGSIFT_CONN_H
+#define PGSIFT_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proxy/proto.h"
+#include "proxy/types.h"
+
+typedef enum {
+	PA_FORWARD = 0, /* send the frame to the peer as it is (dropped when there is no peer) */
+	PA_CONSUMED,    /* the owner handled it; it is not forwarded */
+	PA_WAIT,        /* stop here; the frame stays in the buffer until conn_resume() */
+	PA_CLOSED,      /* the owner closed the connection; touch nothing */
+} PktAction;
+
+/*
+ * Called for every frame. For frames conn_is_streamed() says may pass in pieces (DataRow,
+ * CopyData), pkt holds only the header and whatever part has arrived (full == false) and the
+ * answer applies to the whole frame; every other frame is whole (full == true).
+ */
+typedef PktAction (*ConnFrameFn)(Conn *c, const PktHdr *hdr, const uint8_t *pkt, bool full);
+/* Called on EOF or a read/write error (status: a UV_E* code or UV_EOF). The owner decides. */
+typedef void (*ConnErrorFn)(Conn *c, int status);
+/* Called once the connection is fully closed; the owner may free it now. */
+typedef void (*ConnClosedFn)(Conn *c);
+
+struct IOBuf {
+	uint32_t cap;
+	uint32_t start; /* first byte not yet written out or dropped */
+	uint32_t pos;   /* next byte to cut into frames */
+	uint32_t end;   /* end of the bytes read */
+	uint32_t refs;  /* the connection's own + one per write in flight pointing into data */
+	uint8_t data[];
+};
+
+#define CONN_MAX_IOV 16
+
+struct Conn {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	bool is_pipe;
+	bool is_server; /* frames come from a PostgreSQL server (decides what may stream) */
+	bool startup_phase; /* frames have no type byte (client before StartupMessage) */
+	bool reading;       /* uv_read_start is in effect */
+	bool want_read;     /* the owner wants bytes (false while waiting for a server, etc.) */
+	bool closing;
+	bool handle_closed;
+	bool in_process; /* re-entrancy guard for conn_process */
+	bool waiting;    /* the owner returned PA_WAIT */
+	bool stream_forward; /* the rest of a streamed frame goes to the peer */
+	uint32_t stream_left;  /* bytes of a streamed frame still to come */
+	uint32_t max_packet;   /* frames over this are refused (0 = no limit) */
+	uint32_t writes_out;   /* writes in flight whose bytes live in this conn's rbuf */
+	IOBuf *rbuf;           /* owned (one ref); NULL while idle */
+	Conn *peer;            /* where PA_FORWARD frames go; not owned */
+	uv_buf_t iov[CONN_MAX_IOV]; /* decided forwards not yet written, pointing into rbuf */
+	int n_iov;
+	uint64_t bytes_in;  /* counters for SHOW STATS */
+	uint64_t bytes_out;
+	ConnFrameFn on_frame;
+	ConnErrorFn on_error;
+	ConnClosedFn on_closed;
+	void *owner;
+};
+
+/* The buffer size and the free list; called once at start. */
+void conn_module_init(uv_loop_t *loop, uint32_t buf_size);
+void conn_module_cleanup(void);
+
+/* Prepares c (inside its owner) for a TCP or Unix socket handle. Returns 0 or a UV_E* code. */
+int conn_init(Conn *c, bool is_pipe, void *owner, ConnFrameFn on_frame, ConnErrorFn on_error,
+	      ConnClosedFn on_closed);
+
+/* Starts (or resumes) reading and processing whatever is buffered. */
+void conn_start(Conn *c);
+/* The owner is ready to take the frame it answered PA_WAIT for. */
+void conn_resume(Conn *c);
+/* Stops delivering frames until conn_resume (bytes still arrive up to the buffer's size). */
+void conn_pause(Conn *c);
+
+/* Adds bytes of the frame being handled (inside the read buffer) to the forwards, for an owner
+ * that must forward a frame and then act before returning (e.g. unlink after ReadyForQuery). */
+void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len);
+
+/* Writes the forwards decided so far to the peer. Called before the owner writes something of
+ * its own to the peer, so that order is kept. */
+void conn_flush(Conn *c);
+
+/* Writes bytes of pgsift's own to c (copied). Returns 0 or a UV_E* code. */
+int conn_send(Conn *c, const void *data, size_t len);
+/* Writes a PktBuf's content to c and resets the buffer. */
+int conn_send_pktbuf(Conn *c, PktBuf *b);
+
+/* Starts closing. Safe to call more than once. */
+void conn_close(Conn *c);
+
+/* Whether a frame of this type may pass through pgsift in pieces. */
+bool conn_is_streamed(bool from_server, uint8_t type);
+
+/* "1.2.3.4" / "::1" / "unix", and the port (0 for Unix sockets). */
+void conn_peer_addr(Conn *c, char *out, size_t outlen, int *port);
+
+#endif

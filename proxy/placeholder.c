@@ -1,1 +1,0 @@
-/* placeholder */ typedef int pgsift_proxy_empty;

@@ -1,0 +1,328 @@
+/*
+ * pool: assignment of servers to clients for one (database, user). See pool.h.
+ *
+ * Every server is in exactly one of the pool's lists (login, idle, active, used) and only
+ * pool_move_server() moves it; likewise every logged-in client is in login_clients,
+ * waiting_clients or active_clients, moved only by pool_move_client().
+ */
+#include "proxy/pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/log.h"
+#include "proxy/client.h"
+#include "proxy/proxy.h"
+#include "proxy/server.h"
+
+static void pool_move_server(Pool *p, Server *s, List *to);
+static void pool_move_client(Pool *p, Client *c, List *to);
+static size_t pool_server_count(const Pool *p);
+static void pool_launch_if_needed(Pool *p);
+static void pool_fail_waiters(Pool *p, const char *sqlstate, const char *msg);
+
+Pool *pool_get(const char *dbname, const char *user, const char **err)
+{
+	ListNode *n;
+	for (n = G.pools.head.next; n != &G.pools.head; n = n->next) {
+		Pool *p = list_entry(n, Pool, node);
+		if (strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0)
+			return p;
+	}
+	const DbEntry *db = config_find_db(G.cfg, dbname);
+	if (!db) {
+		*err = "no such database";
+		return NULL;
+	}
+	Pool *p = calloc(1, sizeof(*p));
+	if (!p) {
+		*err = "out of memory";
+		return NULL;
+	}
+	p->dbname = strdup(dbname);
+	p->user = strdup(user);
+	p->server_user = strdup(db->user ? db->user : user);
+	p->server_dbname = strdup(db->dbname ? db->dbname : dbname);
+	if (!p->dbname || !p->user || !p->server_user || !p->server_dbname) {
+		free(p->dbname);
+		free(p->user);
+		free(p->server_user);
+		free(p->server_dbname);
+		free(p);
+		*err = "out of memory";
+		return NULL;
+	}
+	p->db = db;
+	p->mode = config_pool_mode(G.cfg, db, user);
+	p->size = config_pool_size(G.cfg, db);
+	list_init(&p->idle_servers);
+	list_init(&p->active_servers);
+	list_init(&p->used_servers);
+	list_init(&p->login_servers);
+	list_init(&p->waiting_clients);
+	list_init(&p->active_clients);
+	list_init(&p->login_clients);
+	varcache_init(&p->welcome);
+	list_append(&G.pools, &p->node);
+	log_debug("new pool %s/%s (%s, size %d)", dbname, user, pool_mode_str(p->mode), p->size);
+	return p;
+}
+
+static void pool_move_server(Pool *p, Server *s, List *to)
+{
+	(void)p;
+	if (s->list)
+		list_remove(s->list, &s->pool_node);
+	s->list = to;
+	if (to)
+		list_append(to, &s->pool_node);
+}
+
+static void pool_move_client(Pool *p, Client *c, List *to)
+{
+	(void)p;
+	if (c->list)
+		list_remove(c->list, &c->pool_node);
+	c->list = to;
+	if (to)
+		list_append(to, &c->pool_node);
+}
+
+static size_t pool_server_count(const Pool *p)
+{
+	return p->idle_servers.count + p->active_servers.count + p->used_servers.count +
+	       p->login_servers.count;
+}
+
+/* Opens servers while clients wait and the pool has room: one per waiting client. */
+static void pool_launch_if_needed(Pool *p)
+{
+	size_t want = p->waiting_clients.count + (p->login_clients.count && !p->have_welcome ? 1 : 0);
+	while (p->login_servers.count < want && pool_server_count(p) < (size_t)p->size) {
+		if (!server_launch(p)) {
+			log_error("out of memory opening a server connection");
+			return;
+		}
+	}
+}
+
+void pool_client_login(Pool *p, Client *c)
+{
+	if (p->have_welcome) {
+		pool_move_client(p, c, &p->active_clients);
+		client_welcome(c);
+		return;
+	}
+	pool_move_client(p, c, &p->login_clients);
+	pool_launch_if_needed(p);
+	if (p->login_servers.count == 0 && !list_empty(&p->login_clients) && pool_server_count(p) > 0) {
+		/* the pool is full of servers that never logged in? cannot happen: have_welcome */
+		log_warn("pool %s/%s has no welcome parameters yet", p->dbname, p->user);
+	}
+}
+
+bool pool_acquire(Pool *p, Client *c)
+{
+	ListNode *n = list_first(&p->idle_servers);
+	if (n) {
+		Server *s = list_entry(n, Server, pool_node);
+		pool_move_server(p, s, &p->active_servers);
+		server_link(s, c);
+		c->state = CL_ACTIVE;
+		return true;
+	}
+	c->state = CL_WAITING;
+	c->wait_start_ms = proxy_now_ms();
+	pool_move_client(p, c, &p->waiting_clients);
+	pool_launch_if_needed(p);
+	return false;
+}
+
+void pool_release(Pool *p, Server *s, bool client_gone)
+{
+	server_unlink(s);
+	if (s->state == SV_CLOSING)
+		return;
+	if (!server_is_quiet(s)) {
+		server_close(s, client_gone ? "client disconnected while the server was busy"
+					    : "released while the server was busy");
+		return;
+	}
+	const Config *cfg = G.cfg;
+	bool reset = cfg->server_reset_query && cfg->server_reset_query[0] &&
+		     (p->mode == POOL_SESSION || cfg->server_reset_query_always);
+	if (s->tx_state != PQ_TX_IDLE || reset) {
+		s->state = SV_USED;
+		pool_move_server(p, s, &p->used_servers);
+		if (s->tx_state != PQ_TX_IDLE && !server_send_injected(s, "ROLLBACK")) {
+			server_close(s, "could not roll back");
+			return;
+		}
+		if (reset && !server_send_injected(s, cfg->server_reset_query)) {
+			server_close(s, "could not reset");
+			return;
+		}
+		if (reset)
+			varcache_clear(&s->params); /* DISCARD ALL reports what changes; be safe */
+		return;
+	}
+	pool_server_ready(p, s);
+}
+
+void pool_server_ready(Pool *p, Server *s)
+{
+	if (!p->have_welcome) {
+		if (!varcache_copy(&p->welcome, &s->params)) {
+			log_error("out of memory keeping welcome parameters");
+		} else {
+			p->have_welcome = true;
+		}
+	}
+	p->last_error[0] = '\0';
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &p->login_clients)
+	{
+		Client *c = list_entry(n, Client, pool_node);
+		pool_move_client(p, c, &p->active_clients);
+		client_welcome(c);
+	}
+	if (s->close_needed || G.shutting_down) {
+		server_close(s, s->close_needed ? "marked for closing" : "shutting down");
+		pool_launch_if_needed(p);
+		return;
+	}
+	n = list_first(&p->waiting_clients);
+	if (n) {
+		Client *c = list_entry(n, Client, pool_node);
+		uint64_t waited = proxy_now_ms() - c->wait_start_ms;
+		p->stats.wait_time_us += waited * 1000;
+		c->wait_start_ms = 0;
+		pool_move_client(p, c, &p->active_clients);
+		pool_move_server(p, s, &p->active_servers);
+		server_link(s, c);
+		c->state = CL_ACTIVE;
+		client_server_ready(c);
+		return;
+	}
+	s->state = SV_IDLE;
+	s->last_used_ms = proxy_now_ms();
+	pool_move_server(p, s, &p->idle_servers);
+}
+
+/* Clients that cannot be served because the server is unreachable get the reason now, rather
+ * than after query_wait_timeout. */
+static void pool_fail_waiters(Pool *p, const char *sqlstate, const char *msg)
+{
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &p->login_clients)
+	{
+		Client *c = list_entry(n, Client, pool_node);
+		client_fail(c, sqlstate, "%s", msg);
+	}
+	list_for_each_safe(n, tmp, &p->waiting_clients)
+	{
+		Client *c = list_entry(n, Client, pool_node);
+		client_fail(c, sqlstate, "%s", msg);
+	}
+}
+
+void pool_server_failed(Pool *p, Server *s, const char *sqlstate, const char *msg)
+{
+	(void)s;
+	log_warn("pool %s/%s: server login failed: %s", p->dbname, p->user, msg);
+	snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
+	p->last_connect_failed_ms = proxy_now_ms();
+	/* other logins still in flight may yet succeed; fail the waiters when none is left */
+	if (p->login_servers.count <= 1)
+		pool_fail_waiters(p, sqlstate, msg);
+}
+
+void pool_server_closed(Pool *p, Server *s)
+{
+	pool_move_server(p, s, NULL);
+	if (!G.shutting_down && p->last_error[0] == '\0')
+		pool_launch_if_needed(p);
+}
+
+void pool_client_gone(Pool *p, Client *c)
+{
+	pool_move_client(p, c, NULL);
+}
+
+void pool_janitor(Pool *p, uint64_t now)
+{
+	const Config *cfg = G.cfg;
+	ListNode *n, *tmp;
+	if (cfg->query_wait_timeout) {
+		list_for_each_safe(n, tmp, &p->waiting_clients)
+		{
+			Client *c = list_entry(n, Client, pool_node);
+			if (now - c->wait_start_ms >= cfg->query_wait_timeout) {
+				log_warn("client %s:%d %s/%s: query_wait_timeout (%llu ms) passed",
+					 c->addr, c->port, p->dbname, p->user,
+					 (unsigned long long)cfg->query_wait_timeout);
+				client_fail(c, "08P01", "query_wait_timeout: no server connection "
+						       "became free in time");
+			}
+		}
+		list_for_each_safe(n, tmp, &p->login_clients)
+		{
+			Client *c = list_entry(n, Client, pool_node);
+			if (now - c->connect_ms >= cfg->query_wait_timeout)
+				client_fail(c, "08P01", "query_wait_timeout: could not log in to the "
+						       "server in time");
+		}
+	}
+	list_for_each_safe(n, tmp, &p->idle_servers)
+	{
+		Server *s = list_entry(n, Server, pool_node);
+		if (cfg->server_lifetime && now - s->connect_ms >= cfg->server_lifetime)
+			server_close(s, "server_lifetime");
+		else if (cfg->server_idle_timeout && now - s->last_used_ms >= cfg->server_idle_timeout)
+			server_close(s, "server_idle_timeout");
+	}
+	list_for_each_safe(n, tmp, &p->login_servers)
+	{
+		Server *s = list_entry(n, Server, pool_node);
+		if (s->login_deadline_ms && now >= s->login_deadline_ms) {
+			pool_server_failed(p, s, "08006", "server_connect_timeout: the server did not "
+							  "answer in time");
+			server_close(s, "server_connect_timeout");
+		}
+	}
+	/* after a failed connect, try again for whoever is waiting now */
+	if (p->last_error[0] && (!list_empty(&p->waiting_clients) || !list_empty(&p->login_clients)))
+		pool_launch_if_needed(p);
+}
+
+void pool_reload_all(void)
+{
+	ListNode *n;
+	for (n = G.pools.head.next; n != &G.pools.head; n = n->next) {
+		Pool *p = list_entry(n, Pool, node);
+		const DbEntry *db = config_find_db(G.cfg, p->dbname);
+		if (!db) {
+			/* the database left the configuration: keep serving current clients with a
+			 * copy-free fallback by closing idle servers; new clients are refused */
+			pool_close_servers(p);
+			continue;
+		}
+		bool changed = !p->db->conninfo || !db->conninfo || strcmp(p->db->conninfo, db->conninfo) != 0;
+		p->db = db;
+		p->mode = config_pool_mode(G.cfg, db, p->user);
+		p->size = config_pool_size(G.cfg, db);
+		if (changed)
+			pool_close_servers(p);
+	}
+}
+
+void pool_close_servers(Pool *p)
+{
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &p->idle_servers)
+	{
+		server_close(list_entry(n, Server, pool_node), "closing pool");
+	}
+	for (n = p->active_servers.head.next; n != &p->active_servers.head; n = n->next)
+		list_entry(n, Server, pool_node)->close_needed = true;
+}

@@ -1,0 +1,104 @@
+/*
+ * pool: one pool per (database, user), as in PgBouncer. It owns its server connections (in one
+ * list per state) and the queue of clients waiting for one, and it is the only place that
+ * assigns a server to a client and takes it back. It launches new server connections when
+ * clients wait and the pool is below its size, and it keeps the "welcome" parameters (the
+ * ParameterStatus set of its servers) that new clients are greeted with.
+ */
+#ifndef PGSIFT_POOL_H
+#define PGSIFT_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "proxy/list.h"
+#include "proxy/types.h"
+#include "proxy/varcache.h"
+
+typedef struct PoolStats {
+	uint64_t xact_count;
+	uint64_t query_count;
+	uint64_t bytes_received;
+	uint64_t bytes_sent;
+	uint64_t xact_time_us;
+	uint64_t query_time_us;
+	uint64_t wait_time_us;
+} PoolStats;
+
+struct Pool {
+	ListNode node;       /* in G.pools */
+	char *dbname;        /* the name clients use (owned) */
+	char *user;          /* the client-side user name (owned) */
+	const DbEntry *db;   /* in the current Config; refreshed on reload */
+	char *server_user;   /* the user towards PostgreSQL (owned) */
+	char *server_dbname; /* the database on PostgreSQL (owned) */
+	PoolMode mode;
+	int size;
+
+	List idle_servers;    /* Server.pool_node: ready, no client */
+	List active_servers;  /* linked to a client */
+	List used_servers;    /* being reset or cleaned before going idle */
+	List login_servers;   /* connecting or logging in */
+	List waiting_clients; /* Client.pool_node: need a server, FIFO */
+	List active_clients;  /* logged in, linked or not */
+	List login_clients;   /* authenticated, waiting for the welcome parameters */
+
+	VarCache welcome;  /* ParameterStatus set reported by this pool's servers */
+	bool have_welcome;
+	uint32_t welcome_pid_dummy;
+
+	/* secrets a client proved during SCRAM, for SCRAM pass-through to the server */
+	bool have_scram_keys;
+	uint8_t scram_client_key[32];
+	uint8_t scram_server_key[32];
+
+	/* the server's address, resolved once per pool and refreshed on failure */
+	struct sockaddr_storage addr;
+	bool have_addr;
+	bool resolving;
+	uv_getaddrinfo_t resolver;
+
+	uint64_t last_connect_failed_ms;
+	char last_error[256];
+
+	PoolStats stats;
+};
+
+/* The pool for (dbname, user), created on first use. NULL (and *err set) when the database is
+ * unknown or memory ran out. */
+Pool *pool_get(const char *dbname, const char *user, const char **err);
+
+/*
+ * A logged-in client needs a server for its next message. Returns true with c->server linked,
+ * or false with c queued (c is told through client_server_ready() later, or fails with an error
+ * when query_wait_timeout passes or the server cannot be reached).
+ */
+bool pool_acquire(Pool *p, Client *c);
+
+/* The client no longer needs its server (end of transaction, or disconnect). The server goes
+ * back clean (reset query, rollback) or is closed when it cannot be made clean. */
+void pool_release(Pool *p, Server *s, bool client_gone);
+
+/* A client authenticated: greet it now if the welcome parameters are known, else connect. */
+void pool_client_login(Pool *p, Client *c);
+
+/* Called by server.c as a server's state changes. */
+void pool_server_ready(Pool *p, Server *s);    /* logged in, or reset done: goes idle / to a waiter */
+void pool_server_failed(Pool *p, Server *s, const char *sqlstate, const char *msg);
+void pool_server_closed(Pool *p, Server *s);   /* removed from the pool's lists */
+
+/* Removes a client from the pool's lists (it is disconnecting). */
+void pool_client_gone(Pool *p, Client *c);
+
+/* Periodic checks: idle and lifetime limits, wait timeouts. */
+void pool_janitor(Pool *p, uint64_t now_ms);
+
+/* Applies a new Config to every pool (sizes, modes, database entries). */
+void pool_reload_all(void);
+
+/* Closes every server connection (shutdown / KILL). */
+void pool_close_servers(Pool *p);
+
+#endif

@@ -1,0 +1,374 @@
+/*
+ * proto: frame headers, field readers and message builders of the PostgreSQL v3 protocol. All
+ * lengths coming from the network are validated here, before any other module trusts them.
+ */
+#include "proxy/proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool pktbuf_reserve(PktBuf *b, size_t more);
+
+const char *pkt_status_str(PktStatus st)
+{
+	switch (st) {
+	case PKT_OK:
+		return "ok";
+	case PKT_NEED_MORE:
+		return "incomplete";
+	case PKT_BAD_LENGTH:
+		return "invalid message length";
+	case PKT_TOO_BIG:
+		return "message larger than max_packet_size";
+	}
+	return "?";
+}
+
+PktStatus pkt_read_header(const uint8_t *buf, size_t avail, uint32_t max_len, PktHdr *hdr)
+{
+	if (avail < 5)
+		return PKT_NEED_MORE;
+	uint32_t len = pkt_be32(buf + 1);
+	if (len < 4 || len > INT32_MAX - 1)
+		return PKT_BAD_LENGTH;
+	if (max_len && len + 1 > max_len)
+		return PKT_TOO_BIG;
+	hdr->type = buf[0];
+	hdr->len = len + 1;
+	hdr->hdr_len = 5;
+	hdr->code = 0;
+	return PKT_OK;
+}
+
+PktStatus pkt_read_startup_header(const uint8_t *buf, size_t avail, PktHdr *hdr)
+{
+	if (avail < 4)
+		return PKT_NEED_MORE;
+	uint32_t len = pkt_be32(buf);
+	if (len < PQ_STARTUP_MIN_LEN || len > PQ_STARTUP_MAX_LEN)
+		return PKT_BAD_LENGTH;
+	if (avail < 8)
+		return PKT_NEED_MORE;
+	hdr->type = 0;
+	hdr->len = len;
+	hdr->hdr_len = 8;
+	hdr->code = pkt_be32(buf + 4);
+	return PKT_OK;
+}
+
+bool pkt_get_u8(PktReader *r, uint8_t *out)
+{
+	if (r->end - r->p < 1)
+		return false;
+	*out = *r->p++;
+	return true;
+}
+
+bool pkt_get_u16(PktReader *r, uint16_t *out)
+{
+	if (r->end - r->p < 2)
+		return false;
+	*out = (uint16_t)((r->p[0] << 8) | r->p[1]);
+	r->p += 2;
+	return true;
+}
+
+bool pkt_get_u32(PktReader *r, uint32_t *out)
+{
+	if (r->end - r->p < 4)
+		return false;
+	*out = pkt_be32(r->p);
+	r->p += 4;
+	return true;
+}
+
+bool pkt_get_cstring(PktReader *r, const char **out, size_t *len)
+{
+	const uint8_t *nul = memchr(r->p, 0, (size_t)(r->end - r->p));
+	if (!nul)
+		return false;
+	*out = (const char *)r->p;
+	if (len)
+		*len = (size_t)(nul - r->p);
+	r->p = nul + 1;
+	return true;
+}
+
+bool pkt_get_bytes(PktReader *r, size_t n, const uint8_t **out)
+{
+	if ((size_t)(r->end - r->p) < n)
+		return false;
+	*out = r->p;
+	r->p += n;
+	return true;
+}
+
+bool pkt_parse_error(const uint8_t *payload, size_t len, PktError *out)
+{
+	PktReader r;
+	pkt_reader_init(&r, payload, len);
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		uint8_t code;
+		const char *val;
+		if (!pkt_get_u8(&r, &code))
+			return false;
+		if (code == 0)
+			return true;
+		if (!pkt_get_cstring(&r, &val, NULL))
+			return false;
+		switch (code) {
+		case 'V':
+			out->severity = val;
+			break;
+		case 'S':
+			if (!out->severity)
+				out->severity = val;
+			break;
+		case 'C':
+			out->sqlstate = val;
+			break;
+		case 'M':
+			out->message = val;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+uint64_t pkt_command_rows(const char *tag, size_t len)
+{
+	size_t i = len;
+	while (i > 0 && tag[i - 1] >= '0' && tag[i - 1] <= '9')
+		i--;
+	if (i == len || i == 0 || tag[i - 1] != ' ')
+		return 0;
+	uint64_t n = 0;
+	for (; i < len; i++)
+		n = n * 10 + (uint64_t)(tag[i] - '0');
+	return n;
+}
+
+void pktbuf_init(PktBuf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void pktbuf_reset(PktBuf *b)
+{
+	b->len = 0;
+	b->msg_start = 0;
+	b->failed = false;
+}
+
+void pktbuf_free(PktBuf *b)
+{
+	free(b->data);
+	pktbuf_init(b);
+}
+
+uint8_t *pktbuf_steal(PktBuf *b, size_t *len)
+{
+	uint8_t *data = b->data;
+	*len = b->len;
+	pktbuf_init(b);
+	return data;
+}
+
+static bool pktbuf_reserve(PktBuf *b, size_t more)
+{
+	if (b->failed)
+		return false;
+	if (b->len + more <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more)
+		cap *= 2;
+	uint8_t *p = realloc(b->data, cap);
+	if (!p) {
+		b->failed = true;
+		return false;
+	}
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+void pktbuf_put_raw(PktBuf *b, const void *p, size_t n)
+{
+	if (!n || !pktbuf_reserve(b, n))
+		return;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void pktbuf_put_bytes(PktBuf *b, const void *p, size_t n)
+{
+	pktbuf_put_raw(b, p, n);
+}
+
+void pktbuf_put_u8(PktBuf *b, uint8_t v)
+{
+	pktbuf_put_raw(b, &v, 1);
+}
+
+void pktbuf_put_u16(PktBuf *b, uint16_t v)
+{
+	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	pktbuf_put_raw(b, x, 2);
+}
+
+void pktbuf_put_u32(PktBuf *b, uint32_t v)
+{
+	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	pktbuf_put_raw(b, x, 4);
+}
+
+void pktbuf_put_cstring(PktBuf *b, const char *s)
+{
+	pktbuf_put_raw(b, s, strlen(s) + 1);
+}
+
+void pktbuf_start(PktBuf *b, uint8_t type)
+{
+	b->msg_start = b->len;
+	b->msg_typed = type != 0;
+	if (type)
+		pktbuf_put_u8(b, type);
+	pktbuf_put_u32(b, 0); /* length, patched by pktbuf_finish */
+}
+
+void pktbuf_finish(PktBuf *b)
+{
+	if (b->failed)
+		return;
+	size_t at = b->msg_start;
+	/* a typed frame's length skips the type byte; a startup frame has none */
+	size_t len_at = b->msg_typed ? at + 1 : at;
+	uint32_t len = (uint32_t)(b->len - len_at);
+	b->data[len_at] = (uint8_t)(len >> 24);
+	b->data[len_at + 1] = (uint8_t)(len >> 16);
+	b->data[len_at + 2] = (uint8_t)(len >> 8);
+	b->data[len_at + 3] = (uint8_t)len;
+}
+
+void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const char *message,
+		    const char *detail, const char *hint)
+{
+	pktbuf_start(b, PQ_MSG_ERROR_RESPONSE);
+	pktbuf_put_u8(b, 'S');
+	pktbuf_put_cstring(b, severity);
+	pktbuf_put_u8(b, 'V');
+	pktbuf_put_cstring(b, severity);
+	pktbuf_put_u8(b, 'C');
+	pktbuf_put_cstring(b, sqlstate);
+	pktbuf_put_u8(b, 'M');
+	pktbuf_put_cstring(b, message);
+	if (detail) {
+		pktbuf_put_u8(b, 'D');
+		pktbuf_put_cstring(b, detail);
+	}
+	if (hint) {
+		pktbuf_put_u8(b, 'H');
+		pktbuf_put_cstring(b, hint);
+	}
+	pktbuf_put_u8(b, 0);
+	pktbuf_finish(b);
+}
+
+void pq_write_auth(PktBuf *b, uint32_t code, const void *data, size_t len)
+{
+	pktbuf_start(b, PQ_MSG_AUTH);
+	pktbuf_put_u32(b, code);
+	pktbuf_put_bytes(b, data, len);
+	pktbuf_finish(b);
+}
+
+void pq_write_parameter_status(PktBuf *b, const char *name, const char *value)
+{
+	pktbuf_start(b, PQ_MSG_PARAMETER_STATUS);
+	pktbuf_put_cstring(b, name);
+	pktbuf_put_cstring(b, value);
+	pktbuf_finish(b);
+}
+
+void pq_write_backend_key(PktBuf *b, uint32_t pid, uint32_t key)
+{
+	pktbuf_start(b, PQ_MSG_BACKEND_KEY_DATA);
+	pktbuf_put_u32(b, pid);
+	pktbuf_put_u32(b, key);
+	pktbuf_finish(b);
+}
+
+void pq_write_ready(PktBuf *b, uint8_t tx_state)
+{
+	pktbuf_start(b, PQ_MSG_READY_FOR_QUERY);
+	pktbuf_put_u8(b, tx_state);
+	pktbuf_finish(b);
+}
+
+void pq_write_query(PktBuf *b, const char *sql)
+{
+	pktbuf_start(b, PQ_MSG_QUERY);
+	pktbuf_put_cstring(b, sql);
+	pktbuf_finish(b);
+}
+
+void pq_write_command_complete(PktBuf *b, const char *tag)
+{
+	pktbuf_start(b, PQ_MSG_COMMAND_COMPLETE);
+	pktbuf_put_cstring(b, tag);
+	pktbuf_finish(b);
+}
+
+void pq_write_empty_query(PktBuf *b)
+{
+	pktbuf_start(b, PQ_MSG_EMPTY_QUERY_RESPONSE);
+	pktbuf_finish(b);
+}
+
+void pq_write_negotiate_version(PktBuf *b, uint32_t newest_minor, const char *const *unknown,
+				size_t n_unknown)
+{
+	pktbuf_start(b, PQ_MSG_NEGOTIATE_PROTOCOL_VERSION);
+	pktbuf_put_u32(b, newest_minor);
+	pktbuf_put_u32(b, (uint32_t)n_unknown);
+	for (size_t i = 0; i < n_unknown; i++)
+		pktbuf_put_cstring(b, unknown[i]);
+	pktbuf_finish(b);
+}
+
+void pq_write_row_description(PktBuf *b, const char *const *names, const uint32_t *type_oids,
+			      size_t n)
+{
+	pktbuf_start(b, PQ_MSG_ROW_DESCRIPTION);
+	pktbuf_put_u16(b, (uint16_t)n);
+	for (size_t i = 0; i < n; i++) {
+		int16_t typlen = type_oids[i] == 20 || type_oids[i] == 701 ? 8 : -1;
+		pktbuf_put_cstring(b, names[i]);
+		pktbuf_put_u32(b, 0); /* table oid */
+		pktbuf_put_u16(b, 0); /* column number */
+		pktbuf_put_u32(b, type_oids[i]);
+		pktbuf_put_u16(b, (uint16_t)typlen);
+		pktbuf_put_u32(b, 0xffffffffu); /* typmod -1 */
+		pktbuf_put_u16(b, 0);           /* text format */
+	}
+	pktbuf_finish(b);
+}
+
+void pq_write_data_row(PktBuf *b, const char *const *values, size_t n)
+{
+	pktbuf_start(b, PQ_MSG_DATA_ROW);
+	pktbuf_put_u16(b, (uint16_t)n);
+	for (size_t i = 0; i < n; i++) {
+		if (!values[i]) {
+			pktbuf_put_u32(b, 0xffffffffu);
+			continue;
+		}
+		size_t len = strlen(values[i]);
+		pktbuf_put_u32(b, (uint32_t)len);
+		pktbuf_put_bytes(b, values[i], len);
+	}
+	pktbuf_finish(b);
+}

@@ -1,0 +1,424 @@
+/*
+ * proxy: process-wide state and the event loop. See proxy.h.
+ *
+ * Timeouts are enforced by one janitor timer (every 100 ms) that walks clients and pools, as
+ * PgBouncer's janitor does: cheaper and simpler than a timer per connection, and precise enough
+ * for timeouts that are configured in seconds or hundreds of milliseconds.
+ */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/log.h"
+#include "proxy/client.h"
+#include "proxy/conn.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+#include "stats/stats.h"
+
+#define JANITOR_MS 100
+#define CANCEL_BUCKETS 4096
+#define MAX_LISTENERS 16
+
+ProxyGlobals G;
+
+typedef struct Listener {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	bool is_pipe;
+	bool active;
+	char name[300];
+} Listener;
+
+static Listener listeners[MAX_LISTENERS];
+static int n_listeners;
+static char unix_path[300];
+static uv_signal_t sig_hup, sig_term, sig_int;
+static uv_timer_t janitor;
+static Config *config_history[64]; /* every Config loaded, freed at exit */
+static int n_configs;
+static List cancel_buckets[CANCEL_BUCKETS];
+static int exit_code;
+
+static void proxy_listen_all(void);
+static void proxy_stop_listening(void);
+static void proxy_janitor_cb(uv_timer_t *t);
+static void proxy_signal_cb(uv_signal_t *h, int signum);
+static void proxy_close_walk_cb(uv_handle_t *h, void *arg);
+static void proxy_reload(void);
+static void proxy_finish(void);
+
+uint64_t proxy_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t proxy_random_u32(void)
+{
+	uint32_t v = 0;
+	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+		(void)uv_random(NULL, NULL, &v, sizeof(v), 0, NULL);
+	return v;
+}
+
+/* ---- cancel keys ---- */
+
+void proxy_cancel_register(Client *c)
+{
+	/* a pid nobody uses yet, so that a cancel can never reach the wrong client */
+	while (c->cancel_pid == 0 || proxy_cancel_find(c->cancel_pid, c->cancel_key))
+		c->cancel_pid = proxy_random_u32();
+	list_append(&cancel_buckets[c->cancel_pid % CANCEL_BUCKETS], &c->cancel_node);
+}
+
+void proxy_cancel_unregister(Client *c)
+{
+	list_remove(&cancel_buckets[c->cancel_pid % CANCEL_BUCKETS], &c->cancel_node);
+	c->cancel_pid = 0;
+}
+
+Client *proxy_cancel_find(uint32_t pid, uint32_t key)
+{
+	List *l = &cancel_buckets[pid % CANCEL_BUCKETS];
+	ListNode *n;
+	for (n = l->head.next; n != &l->head; n = n->next) {
+		Client *c = list_entry(n, Client, cancel_node);
+		if (c->cancel_pid == pid && c->cancel_key == key)
+			return c;
+	}
+	return NULL;
+}
+
+/* ---- listening ---- */
+
+static void proxy_accept_cb(uv_stream_t *server, int status)
+{
+	Listener *l = server->data;
+	if (status < 0) {
+		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
+		return;
+	}
+	client_accept(server, l->is_pipe);
+}
+
+static int proxy_listen_tcp(const char *host, int port)
+{
+	if (n_listeners == MAX_LISTENERS)
+		return UV_ENOSPC;
+	Listener *l = &listeners[n_listeners];
+	struct sockaddr_storage ss;
+	int r;
+	if (strchr(host, ':'))
+		r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+	else
+		r = uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port,
+				(struct sockaddr_in *)&ss);
+	if (r != 0)
+		return r;
+	uv_tcp_init(G.loop, &l->h.tcp);
+	l->h.handle.data = l;
+	l->is_pipe = false;
+	unsigned flags = strchr(host, ':') ? UV_TCP_IPV6ONLY : 0;
+	r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, flags);
+	if (r == 0)
+		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
+	snprintf(l->name, sizeof(l->name), "%s:%d", host, port);
+	if (r != 0) {
+		uv_close(&l->h.handle, NULL);
+		return r;
+	}
+	l->active = true;
+	n_listeners++;
+	log_info("listening on %s", l->name);
+	return 0;
+}
+
+static int proxy_listen_unix(const char *dir, int port, int mode)
+{
+	if (n_listeners == MAX_LISTENERS)
+		return UV_ENOSPC;
+	Listener *l = &listeners[n_listeners];
+	snprintf(unix_path, sizeof(unix_path), "%s/.s.PGSQL.%d", dir, port);
+	unlink(unix_path);
+	uv_pipe_init(G.loop, &l->h.pipe, 0);
+	l->h.handle.data = l;
+	l->is_pipe = true;
+	int r = uv_pipe_bind(&l->h.pipe, unix_path);
+	if (r == 0) {
+		chmod(unix_path, (mode_t)mode);
+		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
+	}
+	snprintf(l->name, sizeof(l->name), "%s", unix_path);
+	if (r != 0) {
+		uv_close(&l->h.handle, NULL);
+		unix_path[0] = '\0';
+		return r;
+	}
+	l->active = true;
+	n_listeners++;
+	log_info("listening on unix:%s", unix_path);
+	return 0;
+}
+
+static void proxy_listen_all(void)
+{
+	const Config *cfg = G.cfg;
+	char *addrs = strdup(cfg->listen_addr ? cfg->listen_addr : "");
+	char *save = NULL;
+	for (char *a = strtok_r(addrs, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
+		int r;
+		if (strcmp(a, "*") == 0) {
+			r = proxy_listen_tcp("0.0.0.0", cfg->listen_port);
+			if (r == 0)
+				(void)proxy_listen_tcp("::", cfg->listen_port);
+		} else {
+			r = proxy_listen_tcp(a, cfg->listen_port);
+		}
+		if (r != 0) {
+			log_fatal("could not listen on %s:%d: %s", a, cfg->listen_port, uv_strerror(r));
+			exit_code = 1;
+		}
+	}
+	free(addrs);
+	if (cfg->unix_socket_dir && cfg->unix_socket_dir[0]) {
+		int r = proxy_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
+					  cfg->unix_socket_mode);
+		if (r != 0) {
+			log_fatal("could not listen on %s/.s.PGSQL.%d: %s", cfg->unix_socket_dir,
+				  cfg->listen_port, uv_strerror(r));
+			exit_code = 1;
+		}
+	}
+}
+
+static void proxy_stop_listening(void)
+{
+	for (int i = 0; i < n_listeners; i++) {
+		if (listeners[i].active) {
+			uv_close(&listeners[i].h.handle, NULL);
+			listeners[i].active = false;
+		}
+	}
+	if (unix_path[0]) {
+		unlink(unix_path);
+		unix_path[0] = '\0';
+	}
+}
+
+/* ---- janitor ---- */
+
+static void proxy_janitor_cb(uv_timer_t *t)
+{
+	(void)t;
+	const Config *cfg = G.cfg;
+	uint64_t now = proxy_now_ms();
+	G.now_ms = now;
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &G.clients)
+	{
+		Client *c = list_entry(n, Client, all_node);
+		if ((c->state == CL_STARTUP || c->state == CL_AUTH) && cfg->client_login_timeout &&
+		    now - c->connect_ms >= cfg->client_login_timeout) {
+			client_fail(c, "08P01", "client_login_timeout: login took too long");
+		} else if (c->state == CL_IDLE && cfg->client_idle_timeout &&
+			   now - c->last_active_ms >= cfg->client_idle_timeout) {
+			client_fail(c, "08P01", "client_idle_timeout: the connection was idle too long");
+		}
+	}
+	list_for_each_safe(n, tmp, &G.pools)
+	{
+		pool_janitor(list_entry(n, Pool, node), now);
+	}
+	if (G.shutting_down)
+		proxy_check_shutdown();
+}
+
+/* ---- signals ---- */
+
+void proxy_check_shutdown(void)
+{
+	if (!G.shutting_down)
+		return;
+	size_t busy = 0;
+	ListNode *n;
+	for (n = G.clients.head.next; n != &G.clients.head; n = n->next)
+		busy++;
+	if (busy == 0)
+		proxy_finish();
+}
+
+static void proxy_finish(void)
+{
+	static bool finished;
+	if (finished)
+		return;
+	finished = true;
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &G.clients)
+	{
+		client_close(list_entry(n, Client, all_node), "shutdown");
+	}
+	list_for_each_safe(n, tmp, &G.servers)
+	{
+		server_close(list_entry(n, Server, all_node), "shutdown");
+	}
+	proxy_stop_listening();
+	uv_timer_stop(&janitor);
+	uv_close((uv_handle_t *)&janitor, NULL);
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void proxy_reload(void)
+{
+	if (!G.cfg->config_file) {
+		log_info("SIGHUP: no configuration file to reload; reopening logs");
+	} else {
+		char err[1024];
+		ConfigArgs args;
+		memset(&args, 0, sizeof(args));
+		args.config_file = G.cfg->config_file;
+		Config *cfg = config_load(&args, err, sizeof(err));
+		if (!cfg) {
+			log_error("reload failed, keeping the running configuration: %s", err);
+		} else if (n_configs == (int)(sizeof(config_history) / sizeof(config_history[0]))) {
+			log_error("reload refused: too many reloads in one run; restart pgsift");
+			config_free(cfg);
+		} else {
+			config_history[n_configs++] = cfg;
+			G.cfg = cfg;
+			log_set_level(cfg->log_level);
+			pool_reload_all();
+			stats_reload(cfg);
+			log_info("configuration reloaded from %s", cfg->config_file);
+		}
+	}
+	if (log_reopen() != 0)
+		log_warn("could not reopen the log file");
+}
+
+static void proxy_signal_cb(uv_signal_t *h, int signum)
+{
+	(void)h;
+	switch (signum) {
+	case SIGHUP:
+		proxy_reload();
+		break;
+	case SIGTERM:
+		if (G.shutting_down)
+			break;
+		log_info("SIGTERM: no new connections; exiting when the clients are gone");
+		G.shutting_down = true;
+		proxy_stop_listening();
+		proxy_check_shutdown();
+		break;
+	case SIGINT:
+		log_info("SIGINT: exiting");
+		G.shutting_down = true;
+		proxy_finish();
+		break;
+	}
+}
+
+static void proxy_close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void proxy_write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		log_warn("could not write pidfile %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+int proxy_run(Config *cfg)
+{
+	memset(&G, 0, sizeof(G));
+	G.loop = uv_default_loop();
+	config_history[n_configs++] = cfg;
+	G.cfg = cfg;
+	list_init(&G.pools);
+	list_init(&G.clients);
+	list_init(&G.servers);
+	for (int i = 0; i < CANCEL_BUCKETS; i++)
+		list_init(&cancel_buckets[i]);
+	G.started_ms = G.now_ms = proxy_now_ms();
+	signal(SIGPIPE, SIG_IGN);
+	conn_module_init(G.loop, cfg->pkt_buf > 16384 ? (uint32_t)cfg->pkt_buf : 16384);
+
+	int r = stats_start(cfg);
+	if (r != 0) {
+		log_fatal("could not start the statistics worker: %s", strerror(-r));
+		return 1;
+	}
+	proxy_listen_all();
+	if (exit_code != 0 || n_listeners == 0) {
+		if (n_listeners == 0 && exit_code == 0)
+			log_fatal("nothing to listen on: set listen_addr or unix_socket_dir");
+		proxy_stop_listening();
+		stats_stop();
+		uv_run(G.loop, UV_RUN_NOWAIT);
+		return 1;
+	}
+	if (cfg->pidfile)
+		proxy_write_pidfile(cfg->pidfile);
+
+	uv_signal_init(G.loop, &sig_hup);
+	uv_signal_start(&sig_hup, proxy_signal_cb, SIGHUP);
+	uv_signal_init(G.loop, &sig_term);
+	uv_signal_start(&sig_term, proxy_signal_cb, SIGTERM);
+	uv_signal_init(G.loop, &sig_int);
+	uv_signal_start(&sig_int, proxy_signal_cb, SIGINT);
+	uv_timer_init(G.loop, &janitor);
+	uv_timer_start(&janitor, proxy_janitor_cb, JANITOR_MS, JANITOR_MS);
+
+	uv_run(G.loop, UV_RUN_DEFAULT);
+
+	/* whatever is left (pools' resolvers...) */
+	uv_walk(G.loop, proxy_close_walk_cb, NULL);
+	uv_run(G.loop, UV_RUN_DEFAULT);
+	stats_stop();
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &G.pools)
+	{
+		Pool *p = list_entry(n, Pool, node);
+		list_remove(&G.pools, &p->node);
+		varcache_free(&p->welcome);
+		free(p->dbname);
+		free(p->user);
+		free(p->server_user);
+		free(p->server_dbname);
+		free(p);
+	}
+	conn_module_cleanup();
+	uv_loop_close(G.loop);
+	if (cfg->pidfile)
+		unlink(G.cfg->pidfile);
+	for (int i = 0; i < n_configs; i++)
+		config_free(config_history[i]);
+	log_info("pgsift stopped");
+	return exit_code;
+}

@@ -1,0 +1,55 @@
+/*
+ * proxy: the process-wide side of the proxy: the libuv loop, the current Config, the listeners,
+ * signals (SIGHUP reload, SIGTERM graceful stop, SIGINT fast stop), the janitor timer that
+ * enforces every timeout, the cancel-key registry, and the counters SHOW and /metrics read.
+ * It is the only owner of the Config pointer; a reload swaps it and keeps the old one alive
+ * until exit, because pools and clients may still point into it.
+ */
+#ifndef PGSIFT_PROXY_H
+#define PGSIFT_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "proxy/list.h"
+#include "proxy/types.h"
+
+typedef struct ProxyGlobals {
+	uv_loop_t *loop;
+	const Config *cfg;       /* current configuration (owned through the config history) */
+	List pools;              /* Pool.node */
+	List clients;            /* every Client, Client.all_node */
+	List servers;            /* every Server, Server.all_node */
+	size_t n_clients;        /* not counting admin-console clients in max_client_conn? counts all */
+	bool paused;             /* PAUSE from the admin console */
+	bool shutting_down;      /* SIGTERM: no new clients, exit when the last one leaves */
+	uint64_t started_ms;
+	uint64_t now_ms;         /* loop time, refreshed by the janitor and event callbacks */
+} ProxyGlobals;
+
+extern ProxyGlobals G;
+
+/* Runs the proxy until it is stopped. Returns the process exit code. Takes cfg. */
+int proxy_run(Config *cfg);
+
+/* Monotonic clocks. */
+uint64_t proxy_now_ns(void);
+static inline uint64_t proxy_now_ms(void)
+{
+	return proxy_now_ns() / 1000000u;
+}
+
+/* Cancel keys: each client has its own (pid, key); CancelRequests look them up here. */
+void proxy_cancel_register(Client *c);
+void proxy_cancel_unregister(Client *c);
+Client *proxy_cancel_find(uint32_t pid, uint32_t key);
+
+/* A random 32-bit value (OpenSSL's RAND_bytes; falls back to uv_random). */
+uint32_t proxy_random_u32(void);
+
+/* Called when a client leaves during a graceful shutdown. */
+void proxy_check_shutdown(void);
+
+#endif

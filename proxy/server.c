@@ -1,0 +1,801 @@
+/*
+ * server: a connection to PostgreSQL, from connect through login to forwarding. See server.h.
+ *
+ * Response bookkeeping follows the protocol exactly: every request pgsift forwards or injects is
+ * a Pending entry; each response type closes the entry it belongs to (ParseComplete a Parse,
+ * CommandComplete an Execute, ReadyForQuery a Query / Sync / FunctionCall...). After an
+ * ErrorResponse in the extended protocol the server skips every message up to the next Sync,
+ * so those entries are dropped at once.
+ */
+#include "proxy/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/log.h"
+#include "proxy/auth_md5.h"
+#include "proxy/client.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/scram.h"
+#include "stats/stats.h"
+
+static PktAction server_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *pkt, bool full);
+static void server_on_error(Conn *conn, int status);
+static void server_on_closed(Conn *conn);
+static void server_connect(Server *s);
+static void server_connect_cb(uv_connect_t *req, int status);
+static void server_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt);
+static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full);
+static void server_pop(Server *s);
+static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows);
+static void server_at_ready(Server *s);
+static const char *server_password(Server *s);
+static void server_free(Server *s);
+
+const char *server_state_str(ServerState st)
+{
+	static const char *const names[] = { "connecting", "login", "idle", "active", "used",
+					     "closing" };
+	return st <= SV_CLOSING ? names[st] : "?";
+}
+
+Server *server_launch(Pool *p)
+{
+	Server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	const DbEntry *db = p->db;
+	bool is_pipe = !db->host || db->host[0] == '/';
+	if (conn_init(&s->conn, is_pipe, s, server_on_frame, server_on_error, server_on_closed) !=
+	    0) {
+		free(s);
+		return NULL;
+	}
+	s->conn.is_server = true;
+	s->pool = p;
+	s->state = SV_CONNECTING;
+	s->connect_ms = proxy_now_ms();
+	s->login_deadline_ms = G.cfg->server_connect_timeout
+				       ? s->connect_ms + G.cfg->server_connect_timeout
+				       : 0;
+	varcache_init(&s->params);
+	list_node_init(&s->pool_node);
+	list_append(&G.servers, &s->all_node);
+	list_append(&p->login_servers, &s->pool_node);
+	s->list = &p->login_servers;
+	s->port = db->port ? db->port : 5432;
+	snprintf(s->addr_str, sizeof(s->addr_str), "%s", db->host ? db->host : "/var/run/postgresql");
+	server_connect(s);
+	return s;
+}
+
+static void server_connect(Server *s)
+{
+	const DbEntry *db = s->pool->db;
+	int r;
+	if (s->conn.is_pipe) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", s->addr_str, s->port);
+		uv_pipe_connect(&s->connect_req, &s->conn.h.pipe, path, server_connect_cb);
+		return;
+	}
+	struct sockaddr_in a4;
+	struct sockaddr_in6 a6;
+	if (uv_ip4_addr(db->host, s->port, &a4) == 0) {
+		r = uv_tcp_connect(&s->connect_req, &s->conn.h.tcp, (struct sockaddr *)&a4,
+				   server_connect_cb);
+	} else if (uv_ip6_addr(db->host, s->port, &a6) == 0) {
+		r = uv_tcp_connect(&s->connect_req, &s->conn.h.tcp, (struct sockaddr *)&a6,
+				   server_connect_cb);
+	} else {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+		s->gai.data = s;
+		r = uv_getaddrinfo(G.loop, &s->gai, server_gai_cb, db->host, NULL, &hints);
+		s->gai_active = r == 0;
+	}
+	if (r != 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "could not connect to server %s:%d: %s", s->addr_str,
+			 s->port, uv_strerror(r));
+		pool_server_failed(s->pool, s, "08006", msg);
+		server_close(s, msg);
+	}
+}
+
+static void server_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	Server *s = req->data;
+	s->gai_active = false;
+	if (s->free_after_gai) {
+		uv_freeaddrinfo(res);
+		server_free(s);
+		return;
+	}
+	if (s->state == SV_CLOSING) {
+		uv_freeaddrinfo(res);
+		return;
+	}
+	int r = status;
+	if (r == 0) {
+		struct sockaddr_storage ss;
+		memcpy(&ss, res->ai_addr, res->ai_addrlen);
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)s->port);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)s->port);
+		r = uv_tcp_connect(&s->connect_req, &s->conn.h.tcp, (struct sockaddr *)&ss,
+				   server_connect_cb);
+	}
+	uv_freeaddrinfo(res);
+	if (r != 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "could not resolve server host \"%s\": %s", s->addr_str,
+			 uv_strerror(r));
+		pool_server_failed(s->pool, s, "08006", msg);
+		server_close(s, msg);
+	}
+}
+
+static void server_connect_cb(uv_connect_t *req, int status)
+{
+	Server *s = (Server *)((char *)req - offsetof(Server, connect_req));
+	if (status == UV_ECANCELED || s->state == SV_CLOSING)
+		return;
+	if (status != 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "could not connect to server %s:%d: %s", s->addr_str,
+			 s->port, uv_strerror(status));
+		pool_server_failed(s->pool, s, "08006", msg);
+		server_close(s, msg);
+		return;
+	}
+	if (!s->conn.is_pipe)
+		uv_tcp_nodelay(&s->conn.h.tcp, 1);
+	s->state = SV_LOGIN;
+	PktBuf b;
+	pktbuf_init(&b);
+	pktbuf_start(&b, 0);
+	pktbuf_put_u32(&b, PQ_PROTOCOL_3_0);
+	pktbuf_put_cstring(&b, "user");
+	pktbuf_put_cstring(&b, s->pool->server_user);
+	pktbuf_put_cstring(&b, "database");
+	pktbuf_put_cstring(&b, s->pool->server_dbname);
+	if (s->pool->db->application_name) {
+		pktbuf_put_cstring(&b, "application_name");
+		pktbuf_put_cstring(&b, s->pool->db->application_name);
+	}
+	pktbuf_put_u8(&b, 0);
+	pktbuf_finish(&b);
+	int r = conn_send_pktbuf(&s->conn, &b);
+	pktbuf_free(&b);
+	if (r != 0) {
+		pool_server_failed(s->pool, s, "08006", "could not send startup packet to server");
+		server_close(s, "startup write failed");
+		return;
+	}
+	conn_start(&s->conn);
+}
+
+/* ---- frames ---- */
+
+static PktAction server_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *pkt, bool full)
+{
+	Server *s = (Server *)conn;
+	if (s->state == SV_LOGIN)
+		return server_login_frame(s, hdr, pkt);
+	return server_active_frame(s, hdr, pkt, full);
+}
+
+static const char *server_password(Server *s)
+{
+	const DbEntry *db = s->pool->db;
+	if (db->password)
+		return db->password;
+	const UserEntry *u = config_find_user(G.cfg, s->pool->server_user);
+	return u ? u->secret : NULL;
+}
+
+static bool server_send_password_msg(Server *s, const void *data, size_t len, bool cstring)
+{
+	PktBuf b;
+	pktbuf_init(&b);
+	pktbuf_start(&b, PQ_MSG_PASSWORD);
+	pktbuf_put_bytes(&b, data, len);
+	if (cstring)
+		pktbuf_put_u8(&b, 0);
+	pktbuf_finish(&b);
+	int r = conn_send_pktbuf(&s->conn, &b);
+	pktbuf_free(&b);
+	return r == 0;
+}
+
+static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg)
+{
+	pool_server_failed(s->pool, s, sqlstate, msg);
+	server_close(s, msg);
+	return PA_CLOSED;
+}
+
+static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t len)
+{
+	PktReader r;
+	uint32_t code;
+	pkt_reader_init(&r, payload, len);
+	if (!pkt_get_u32(&r, &code))
+		return server_login_fail(s, "08P01", "invalid authentication request from server");
+	const char *pw = server_password(s);
+	switch (code) {
+	case PQ_AUTH_OK:
+		return PA_CONSUMED;
+	case PQ_AUTH_CLEARTEXT:
+		if (!pw || auth_md5_is_secret(pw) || strncmp(pw, "SCRAM-SHA-256$", 14) == 0)
+			return server_login_fail(s, "28P01",
+						 "server asked for a cleartext password and pgsift has none "
+						 "for this user (set password in [databases] or auth_file)");
+		return server_send_password_msg(s, pw, strlen(pw), true) ? PA_CONSUMED
+									 : server_login_fail(s, "08006", "write failed");
+	case PQ_AUTH_MD5: {
+		const uint8_t *salt;
+		char out[64];
+		if (!pkt_get_bytes(&r, 4, &salt))
+			return server_login_fail(s, "08P01", "invalid md5 request from server");
+		if (!pw || !auth_md5_response(pw, s->pool->server_user, salt, out))
+			return server_login_fail(s, "28P01",
+						 "server asked for an md5 password and pgsift has no "
+						 "password or md5 secret for this user");
+		return server_send_password_msg(s, out, strlen(out), true) ? PA_CONSUMED
+									   : server_login_fail(s, "08006", "write failed");
+	}
+	case PQ_AUTH_SASL: {
+		bool has_scram = false;
+		const char *mech;
+		size_t mlen;
+		while (pkt_get_cstring(&r, &mech, &mlen) && mlen > 0)
+			if (strcmp(mech, SCRAM_MECHANISM) == 0)
+				has_scram = true;
+		if (!has_scram)
+			return server_login_fail(s, "08P01", "server offers no SASL mechanism pgsift supports");
+		ScramClient *sc = NULL;
+		ScramSecret secret;
+		if (pw && scram_secret_parse(pw, &secret)) {
+			if (s->pool->have_scram_keys)
+				sc = scram_client_new_keys(s->pool->scram_client_key,
+							   s->pool->scram_server_key);
+			else
+				return server_login_fail(
+					s, "28P01",
+					"server asked for SCRAM and pgsift only has a SCRAM secret for this "
+					"user: clients must log in with SCRAM first, or give a password");
+		} else if (pw && !auth_md5_is_secret(pw)) {
+			sc = scram_client_new(pw);
+		} else {
+			return server_login_fail(s, "28P01",
+						 "server asked for SCRAM and pgsift has no password for this user");
+		}
+		if (!sc)
+			return server_login_fail(s, "53200", "out of memory");
+		s->scram = sc;
+		const char *msg;
+		size_t msg_len;
+		if (scram_client_first(sc, &msg, &msg_len) != SCRAM_OK)
+			return server_login_fail(s, "XX000", "SCRAM failed");
+		PktBuf b;
+		pktbuf_init(&b);
+		pktbuf_start(&b, PQ_MSG_PASSWORD);
+		pktbuf_put_cstring(&b, SCRAM_MECHANISM);
+		pktbuf_put_u32(&b, (uint32_t)msg_len);
+		pktbuf_put_bytes(&b, msg, msg_len);
+		pktbuf_finish(&b);
+		int rc = conn_send_pktbuf(&s->conn, &b);
+		pktbuf_free(&b);
+		return rc == 0 ? PA_CONSUMED : server_login_fail(s, "08006", "write failed");
+	}
+	case PQ_AUTH_SASL_CONTINUE: {
+		const char *reply;
+		size_t reply_len;
+		if (!s->scram)
+			return server_login_fail(s, "08P01", "unexpected SASL continue from server");
+		ScramResult sr = scram_client_handle_first(s->scram, (const char *)r.p,
+							   (size_t)(r.end - r.p), &reply, &reply_len);
+		if (sr != SCRAM_OK)
+			return server_login_fail(s, scram_result_sqlstate(sr),
+						 scram_client_error(s->scram));
+		return server_send_password_msg(s, reply, reply_len, false)
+			       ? PA_CONSUMED
+			       : server_login_fail(s, "08006", "write failed");
+	}
+	case PQ_AUTH_SASL_FINAL: {
+		if (!s->scram)
+			return server_login_fail(s, "08P01", "unexpected SASL final from server");
+		ScramResult sr =
+			scram_client_handle_final(s->scram, (const char *)r.p, (size_t)(r.end - r.p));
+		if (sr != SCRAM_OK)
+			return server_login_fail(s, scram_result_sqlstate(sr),
+						 scram_client_error(s->scram));
+		scram_client_free(s->scram);
+		s->scram = NULL;
+		return PA_CONSUMED;
+	}
+	default: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "server asked for an unsupported authentication method (%u)",
+			 code);
+		return server_login_fail(s, "08P01", msg);
+	}
+	}
+}
+
+static void server_note_param(Server *s, const uint8_t *payload, size_t len)
+{
+	PktReader r;
+	const char *name, *value;
+	pkt_reader_init(&r, payload, len);
+	if (!pkt_get_cstring(&r, &name, NULL) || !pkt_get_cstring(&r, &value, NULL))
+		return;
+	if (!varcache_set(&s->params, name, value))
+		log_warn("out of memory keeping server parameter %s", name);
+}
+
+static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt)
+{
+	const uint8_t *payload = pkt + hdr->hdr_len;
+	size_t len = hdr->len - hdr->hdr_len;
+	switch (hdr->type) {
+	case PQ_MSG_AUTH:
+		return server_auth_request(s, payload, len);
+	case PQ_MSG_PARAMETER_STATUS:
+		server_note_param(s, payload, len);
+		return PA_CONSUMED;
+	case PQ_MSG_BACKEND_KEY_DATA:
+		if (len >= 8) {
+			s->be_pid = pkt_be32(payload);
+			s->be_key = pkt_be32(payload + 4);
+		}
+		return PA_CONSUMED;
+	case PQ_MSG_ERROR_RESPONSE: {
+		PktError e;
+		char msg[512];
+		if (!pkt_parse_error(payload, len, &e) || !e.message)
+			return server_login_fail(s, "08P01", "server login failed");
+		snprintf(msg, sizeof(msg), "%s", e.message);
+		return server_login_fail(s, e.sqlstate ? e.sqlstate : "08P01", msg);
+	}
+	case PQ_MSG_READY_FOR_QUERY:
+		s->tx_state = len >= 1 ? payload[0] : PQ_TX_IDLE;
+		s->state = SV_IDLE;
+		log_debug("server %s:%d pid %u logged in for %s/%s", s->addr_str, s->port, s->be_pid,
+			  s->pool->dbname, s->pool->user);
+		pool_server_ready(s->pool, s);
+		return PA_CONSUMED;
+	case PQ_MSG_NOTICE_RESPONSE:
+	case PQ_MSG_NEGOTIATE_PROTOCOL_VERSION:
+		return PA_CONSUMED;
+	default:
+		return server_login_fail(s, "08P01", "unexpected message from server during login");
+	}
+}
+
+static inline Pending *server_front(Server *s)
+{
+	return s->q_len ? &s->queue[s->q_head] : NULL;
+}
+
+static void server_pop(Server *s)
+{
+	if (!s->q_len)
+		return;
+	s->q_head = (s->q_head + 1) % s->q_cap;
+	if (--s->q_len == 0) {
+		s->q_head = 0;
+		s->texts_len = 0;
+	}
+}
+
+/* Drops what the server will skip after an extended-protocol error: everything up to Sync. */
+static void server_skip_to_sync(Server *s)
+{
+	while (s->q_len && server_front(s)->type != PQ_MSG_SYNC)
+		server_pop(s);
+	if (!s->q_len)
+		s->ext_error = true;
+}
+
+static PktAction server_forward(Server *s, const Pending *p)
+{
+	if (!s->client || (p && (p->flags & PF_INJECTED)))
+		return PA_CONSUMED;
+	return PA_FORWARD;
+}
+
+static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full)
+{
+	Pending *p = server_front(s);
+	const uint8_t *payload = pkt + hdr->hdr_len;
+	size_t len = full ? hdr->len - hdr->hdr_len : 0;
+
+	switch (hdr->type) {
+	case PQ_MSG_DATA_ROW:
+	case PQ_MSG_COPY_DATA:
+		return server_forward(s, p);
+	case PQ_MSG_PARSE_COMPLETE:
+	case PQ_MSG_BIND_COMPLETE:
+	case PQ_MSG_CLOSE_COMPLETE:
+	case PQ_MSG_NO_DATA: {
+		PktAction a = server_forward(s, p);
+		if (p && p->type != PQ_MSG_QUERY)
+			server_pop(s);
+		return a;
+	}
+	case PQ_MSG_ROW_DESCRIPTION: {
+		PktAction a = server_forward(s, p);
+		if (p && p->type == PQ_MSG_DESCRIBE)
+			server_pop(s);
+		return a;
+	}
+	case PQ_MSG_COMMAND_COMPLETE:
+	case PQ_MSG_PORTAL_SUSPENDED:
+	case PQ_MSG_EMPTY_QUERY_RESPONSE: {
+		PktAction a = server_forward(s, p);
+		if (!p)
+			return a;
+		uint64_t rows = 0;
+		if (hdr->type == PQ_MSG_COMMAND_COMPLETE && len > 0)
+			rows = pkt_command_rows((const char *)payload, strnlen((const char *)payload, len));
+		if (hdr->type != PQ_MSG_EMPTY_QUERY_RESPONSE)
+			server_emit(s, p, NULL, rows);
+		if (p->type == PQ_MSG_QUERY) {
+			p->stmt_index++;
+			p->stmt_start_ns = s->last_done_ns;
+		} else if (p->type == PQ_MSG_EXECUTE) {
+			server_pop(s);
+		}
+		return a;
+	}
+	case PQ_MSG_ERROR_RESPONSE: {
+		PktAction a = server_forward(s, p);
+		PktError e;
+		const char *state = "XX000";
+		if (pkt_parse_error(payload, len, &e) && e.sqlstate)
+			state = e.sqlstate;
+		if (!p) {
+			/* FATAL without a request: the server is going away (admin shutdown...) */
+			s->close_needed = true;
+			return a;
+		}
+		p->flags |= PF_ERROR;
+		if (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_EXECUTE ||
+		    p->type == PQ_MSG_FUNCTION_CALL || p->type == PQ_MSG_PARSE)
+			server_emit(s, p, state, 0);
+		if (p->type != PQ_MSG_QUERY && p->type != PQ_MSG_FUNCTION_CALL &&
+		    p->type != PQ_MSG_SYNC)
+			server_skip_to_sync(s);
+		return a;
+	}
+	case PQ_MSG_FUNCTION_CALL_RESPONSE: {
+		PktAction a = server_forward(s, p);
+		if (p && p->type == PQ_MSG_FUNCTION_CALL)
+			server_emit(s, p, NULL, 0);
+		return a;
+	}
+	case PQ_MSG_COPY_IN_RESPONSE:
+	case PQ_MSG_COPY_OUT_RESPONSE:
+	case PQ_MSG_COPY_BOTH_RESPONSE:
+		if (p)
+			p->flags |= PF_COPY;
+		return server_forward(s, p);
+	case PQ_MSG_PARAMETER_STATUS:
+		server_note_param(s, payload, len);
+		if (s->client) {
+			Client *c = s->client;
+			PktReader r;
+			const char *name, *value;
+			pkt_reader_init(&r, payload, len);
+			if (pkt_get_cstring(&r, &name, NULL) && pkt_get_cstring(&r, &value, NULL) &&
+			    !(p && (p->flags & PF_INJECTED)))
+				if (!varcache_set(&c->params, name, value))
+					log_warn("out of memory keeping client parameter %s", name);
+			return PA_FORWARD;
+		}
+		return PA_CONSUMED;
+	case PQ_MSG_READY_FOR_QUERY: {
+		PktAction a = server_forward(s, p);
+		s->tx_state = len >= 1 ? payload[0] : PQ_TX_IDLE;
+		if (p && (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_SYNC ||
+			  p->type == PQ_MSG_FUNCTION_CALL))
+			server_pop(s);
+		if (!server_is_quiet(s))
+			return a;
+		/* The frame must reach the client before the server may change hands. */
+		if (a == PA_FORWARD)
+			conn_forward_bytes(&s->conn, pkt, hdr->len);
+		conn_flush(&s->conn);
+		server_at_ready(s);
+		return PA_CONSUMED;
+	}
+	case PQ_MSG_NOTICE_RESPONSE:
+	case PQ_MSG_NOTIFICATION_RESPONSE:
+	case PQ_MSG_PARAMETER_DESCRIPTION:
+	default:
+		return server_forward(s, p);
+	}
+}
+
+/* ReadyForQuery with nothing outstanding: the only point where a server may change hands. */
+static void server_at_ready(Server *s)
+{
+	if (s->state == SV_USED) {
+		if (s->tx_state != PQ_TX_IDLE || s->close_needed) {
+			server_close(s, "reset did not leave the server idle");
+			return;
+		}
+		pool_server_ready(s->pool, s);
+		return;
+	}
+	if (s->state != SV_ACTIVE || !s->client)
+		return;
+	Client *c = s->client;
+	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION) {
+		uint64_t now = proxy_now_ns();
+		if (c->xact_start_ns) {
+			s->pool->stats.xact_count++;
+			s->pool->stats.xact_time_us += (now - c->xact_start_ns) / 1000;
+			c->xact_start_ns = 0;
+		}
+		pool_release(s->pool, s, false);
+		c->state = CL_IDLE;
+	}
+}
+
+static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows)
+{
+	uint64_t now = proxy_now_ns();
+	uint64_t start = p->stmt_start_ns > p->sent_ns ? p->stmt_start_ns : p->sent_ns;
+	if (s->last_done_ns > start)
+		start = s->last_done_ns;
+	s->last_done_ns = now;
+	if (p->flags & PF_INJECTED)
+		return;
+	Client *c = s->client;
+	s->pool->stats.query_count++;
+	s->pool->stats.query_time_us += (now - start) / 1000;
+	if (!c)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	StatsEvent ev = { 0 };
+	ev.kind = p->type == PQ_MSG_QUERY	  ? SE_QUERY
+		  : p->type == PQ_MSG_FUNCTION_CALL ? SE_FUNCTION
+						    : SE_EXECUTE;
+	if (p->flags & PF_COPY)
+		ev.kind = SE_COPY;
+	ev.stmt_index = p->stmt_index;
+	if (sqlstate) {
+		memcpy(ev.sqlstate, sqlstate, 5);
+		ev.sqlstate[5] = '\0';
+		ev.cancelled = strcmp(sqlstate, "57014") == 0;
+	}
+	ev.rows = rows;
+	ev.duration_ns = now - start;
+	ev.end_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	ev.text = (const char *)s->texts + p->text_off;
+	ev.text_len = p->text_len;
+	ev.db = c->dbname;
+	ev.user = c->user;
+	ev.app = c->app_name;
+	ev.client_addr = c->addr;
+	ev.client_port = (uint32_t)c->port;
+	(void)stats_submit(&ev);
+}
+
+bool server_expect(Server *s, uint8_t type, uint8_t flags, const char *text, size_t text_len)
+{
+	if (s->q_len == s->q_cap) {
+		uint32_t cap = s->q_cap ? s->q_cap * 2 : 16;
+		Pending *q = malloc(cap * sizeof(*q));
+		if (!q)
+			return false;
+		for (uint32_t i = 0; i < s->q_len; i++)
+			q[i] = s->queue[(s->q_head + i) % s->q_cap];
+		free(s->queue);
+		s->queue = q;
+		s->q_cap = cap;
+		s->q_head = 0;
+	}
+	uint32_t off = s->texts_len;
+	if (text_len) {
+		if (s->texts_len + text_len > s->texts_cap) {
+			uint32_t cap = s->texts_cap ? s->texts_cap : 1024;
+			while (cap < s->texts_len + text_len)
+				cap *= 2;
+			uint8_t *t = realloc(s->texts, cap);
+			if (!t)
+				return false;
+			s->texts = t;
+			s->texts_cap = cap;
+		}
+		memcpy(s->texts + off, text, text_len);
+		s->texts_len += (uint32_t)text_len;
+	}
+	Pending *p = &s->queue[(s->q_head + s->q_len) % s->q_cap];
+	s->q_len++;
+	p->type = type;
+	p->flags = flags;
+	p->stmt_index = 0;
+	p->text_off = off;
+	p->text_len = (uint32_t)text_len;
+	p->sent_ns = proxy_now_ns();
+	p->stmt_start_ns = 0;
+	return true;
+}
+
+void server_client_sync(Server *s)
+{
+	s->ext_error = false;
+}
+
+bool server_send_injected(Server *s, const char *sql)
+{
+	PktBuf b;
+	pktbuf_init(&b);
+	pq_write_query(&b, sql);
+	if (!server_expect(s, PQ_MSG_QUERY, PF_INJECTED, NULL, 0)) {
+		pktbuf_free(&b);
+		return false;
+	}
+	int r = conn_send_pktbuf(&s->conn, &b);
+	pktbuf_free(&b);
+	return r == 0;
+}
+
+void server_link(Server *s, Client *c)
+{
+	s->client = c;
+	c->server = s;
+	s->conn.peer = &c->conn;
+	c->conn.peer = &s->conn;
+	s->state = SV_ACTIVE;
+}
+
+void server_unlink(Server *s)
+{
+	Client *c = s->client;
+	if (c) {
+		conn_flush(&c->conn);
+		conn_flush(&s->conn);
+		c->server = NULL;
+		c->conn.peer = NULL;
+	}
+	s->client = NULL;
+	s->conn.peer = NULL;
+}
+
+/* ---- cancel ---- */
+
+typedef struct CancelConn {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	uv_connect_t req;
+	uint8_t pkt[16];
+	uv_buf_t buf;
+	uv_write_t wreq;
+} CancelConn;
+
+static void cancel_close_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void cancel_write_cb(uv_write_t *req, int status)
+{
+	CancelConn *cc = req->data;
+	(void)status;
+	uv_close(&cc->h.handle, cancel_close_cb);
+}
+
+static void cancel_connect_cb(uv_connect_t *req, int status)
+{
+	CancelConn *cc = req->data;
+	if (status != 0) {
+		log_warn("could not send cancel request: %s", uv_strerror(status));
+		uv_close(&cc->h.handle, cancel_close_cb);
+		return;
+	}
+	cc->buf = uv_buf_init((char *)cc->pkt, 16);
+	cc->wreq.data = cc;
+	if (uv_write(&cc->wreq, &cc->h.stream, &cc->buf, 1, cancel_write_cb) != 0)
+		uv_close(&cc->h.handle, cancel_close_cb);
+}
+
+void server_cancel(Server *s)
+{
+	if (s->state == SV_CLOSING || s->state == SV_CONNECTING || s->state == SV_LOGIN)
+		return;
+	CancelConn *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return;
+	uint32_t words[4] = { htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
+			      htonl(s->be_key) };
+	memcpy(cc->pkt, words, 16);
+	cc->req.data = cc;
+	int r;
+	if (s->conn.is_pipe) {
+		uv_pipe_init(G.loop, &cc->h.pipe, 0);
+		cc->h.handle.data = cc;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", s->addr_str, s->port);
+		uv_pipe_connect(&cc->req, &cc->h.pipe, path, cancel_connect_cb);
+		return;
+	}
+	uv_tcp_init(G.loop, &cc->h.tcp);
+	cc->h.handle.data = cc;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	r = uv_tcp_getpeername(&s->conn.h.tcp, (struct sockaddr *)&ss, &len);
+	if (r == 0)
+		r = uv_tcp_connect(&cc->req, &cc->h.tcp, (struct sockaddr *)&ss, cancel_connect_cb);
+	if (r != 0) {
+		log_warn("could not send cancel request: %s", uv_strerror(r));
+		uv_close(&cc->h.handle, cancel_close_cb);
+	}
+}
+
+/* ---- closing ---- */
+
+static void server_on_error(Conn *conn, int status)
+{
+	Server *s = (Server *)conn;
+	char msg[256];
+	if (status == UV_EOF)
+		snprintf(msg, sizeof(msg), "server closed the connection unexpectedly");
+	else
+		snprintf(msg, sizeof(msg), "server connection failed: %s", uv_strerror(status));
+	if (s->state == SV_LOGIN || s->state == SV_CONNECTING)
+		pool_server_failed(s->pool, s, "08006", msg);
+	server_close(s, msg);
+}
+
+void server_close(Server *s, const char *reason)
+{
+	if (s->state == SV_CLOSING)
+		return;
+	log_debug("closing server %s:%d pid %u: %s", s->addr_str, s->port, s->be_pid, reason);
+	Client *c = s->client;
+	if (c) {
+		server_unlink(s);
+		client_server_lost(c, reason);
+	}
+	s->state = SV_CLOSING;
+	pool_server_closed(s->pool, s);
+	if (s->gai_active)
+		uv_cancel((uv_req_t *)&s->gai);
+	conn_close(&s->conn);
+}
+
+static void server_on_closed(Conn *conn)
+{
+	Server *s = (Server *)conn;
+	list_remove(&G.servers, &s->all_node);
+	if (s->gai_active) {
+		s->free_after_gai = true;
+		return;
+	}
+	server_free(s);
+}
+
+static void server_free(Server *s)
+{
+	if (s->scram)
+		scram_client_free(s->scram);
+	varcache_free(&s->params);
+	free(s->queue);
+	free(s->texts);
+	free(s->password);
+	free(s);
+}

@@ -1,0 +1,114 @@
+/*
+ * server: one connection to PostgreSQL. It logs in (trust, cleartext, md5, SCRAM-SHA-256 with a
+ * password or pass-through keys), keeps the parameters the server reports, and, while a client
+ * is linked, forwards the server's frames to it. It keeps the ordered queue of responses the
+ * server still owes (for requests forwarded from the client or injected by pgsift), which tells
+ * when a statement ends (for its timing and statistics event), which responses are pgsift's own
+ * (not forwarded), and when the server is back at ReadyForQuery with nothing outstanding.
+ */
+#ifndef PGSIFT_SERVER_H
+#define PGSIFT_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/conn.h"
+#include "proxy/list.h"
+#include "proxy/types.h"
+#include "proxy/varcache.h"
+
+typedef enum {
+	SV_CONNECTING = 0, /* TCP / Unix connect in progress */
+	SV_LOGIN,          /* startup and authentication */
+	SV_IDLE,           /* in the pool, no client */
+	SV_ACTIVE,         /* linked to a client */
+	SV_USED,           /* released; reset query / rollback in flight */
+	SV_CLOSING,
+} ServerState;
+
+const char *server_state_str(ServerState st);
+
+/* One request the server still owes a response to. */
+typedef struct Pending {
+	uint8_t type;        /* PQ_MSG_QUERY, PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, FUNCTION_CALL */
+	uint8_t flags;       /* PF_* */
+	uint16_t stmt_index; /* simple query: statements completed so far */
+	uint32_t text_off;   /* statement text in Server.texts (QUERY, EXECUTE) */
+	uint32_t text_len;
+	uint64_t sent_ns;    /* when it went to the server */
+	uint64_t stmt_start_ns; /* when the current statement of it started */
+} Pending;
+
+enum {
+	PF_INJECTED = 1, /* pgsift's own request: its responses are not forwarded */
+	PF_ERROR = 2,    /* an ErrorResponse came for it */
+	PF_COPY = 4,     /* a COPY is in progress for it */
+};
+
+struct Server {
+	Conn conn; /* first: a Conn* is a Server* */
+	ListNode pool_node; /* in one of the pool's server lists */
+	ListNode all_node;  /* in G.servers */
+	ServerState state;
+	Pool *pool;
+	Client *client;     /* linked client, or NULL */
+
+	uint32_t be_pid;    /* the server's BackendKeyData */
+	uint32_t be_key;
+	uint8_t tx_state;   /* last ReadyForQuery status */
+	VarCache params;    /* what the server reported, or pgsift set on it */
+
+	Pending *queue;     /* ring of outstanding requests (owned) */
+	uint32_t q_head, q_len, q_cap;
+	bool ext_error;     /* an error in extended protocol: the server skips to the next Sync */
+	uint8_t *texts;     /* statement texts of the queue's requests (owned) */
+	uint32_t texts_len, texts_cap;
+	uint64_t last_done_ns; /* when the last statement completed (pipelined timing) */
+
+	uint64_t connect_ms;   /* when the connection was opened */
+	uint64_t last_used_ms; /* when it last went idle */
+	bool close_needed;     /* close instead of reusing (lifetime, reload, failure) */
+	bool reset_pending;    /* reset query in flight */
+	void *scram;           /* ScramClient during login (owned) */
+	char *password;        /* towards the server during login (owned) */
+	uv_connect_t connect_req;
+	uv_getaddrinfo_t gai;
+	bool gai_active;       /* a lookup is in flight: free only after its callback */
+	bool free_after_gai;
+	List *list;            /* which pool list pool_node is in (owned by pool.c) */
+	uint64_t login_deadline_ms;
+	char addr_str[64];
+	int port;
+};
+
+/* Starts a new connection for the pool. NULL when out of memory. */
+Server *server_launch(Pool *p);
+
+/* Links / unlinks a client (the conn peers are set both ways). */
+void server_link(Server *s, Client *c);
+void server_unlink(Server *s);
+
+/* Whether the server has answered everything it was sent. */
+static inline bool server_is_quiet(const Server *s)
+{
+	return s->q_len == 0;
+}
+
+/* Records a request forwarded from the client (or injected) that the server will answer.
+ * text may be NULL. Returns false when memory ran out. */
+bool server_expect(Server *s, uint8_t type, uint8_t flags, const char *text, size_t text_len)
+	__attribute__((warn_unused_result));
+
+/* The client sent Sync after an error: the server answers it again. */
+void server_client_sync(Server *s);
+
+/* Sends pgsift's own query; its responses are swallowed. Returns false on failure. */
+bool server_send_injected(Server *s, const char *sql) __attribute__((warn_unused_result));
+
+/* Sends a CancelRequest for this server's backend on a new connection. */
+void server_cancel(Server *s);
+
+/* Closes with a log line. */
+void server_close(Server *s, const char *reason);
+
+#endif

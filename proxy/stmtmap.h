@@ -1,0 +1,24 @@
+/*
+ * stmtmap: a client's prepared statements by name -> their text, so that an Execute can be
+ * reported with the statement it runs. A small chained hash keyed by XXH3 of the name.
+ */
+#ifndef PGSIFT_STMTMAP_H
+#define PGSIFT_STMTMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct StmtMap StmtMap;
+
+StmtMap *stmtmap_new(void);
+void stmtmap_free(StmtMap *m);
+/* Copies name and text. Returns false when memory ran out. Replaces an existing entry. */
+bool stmtmap_put(StmtMap *m, const char *name, const char *text, size_t text_len)
+	__attribute__((warn_unused_result));
+/* The text (NUL-terminated) and its length, or NULL. */
+const char *stmtmap_get(const StmtMap *m, const char *name, size_t *len);
+void stmtmap_remove(StmtMap *m, const char *name);
+void stmtmap_clear(StmtMap *m);
+size_t stmtmap_count(const StmtMap *m);
+
+#endif
