@@ -19,7 +19,7 @@
 #define HIST_SUB_BITS 6
 #define HIST_SUB (1u << HIST_SUB_BITS)
 /* Highest bucket index + 1 (values up to UINT64_MAX). */
-#define HIST_MAX_INDEX ((64 - HIST_SUB_BITS) * HIST_SUB)
+#define HIST_MAX_INDEX ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
 
 typedef struct Histogram {
 	uint16_t *idx; /* bucket indexes, ascending (owned) */
