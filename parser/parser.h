@@ -52,12 +52,15 @@ const char *stmt_kind_str(StmtKind kind);
 
 /* What the cache knows of one statement. Valid until the next call on the same cache. */
 typedef struct ParsedStatement {
-	uint64_t fingerprint;    /* pg_query_fingerprint's 64-bit value */
+	uint64_t fingerprint; /* pg_query_fingerprint's 64-bit value */
 	StmtKind kind;
-	bool read_only;          /* true for SELECT without locking clauses / writes, SHOW... */
-	const char *normalized;  /* $n in place of constants, cut at the cache's text limit */
+	bool read_only;		/* true for SELECT without locking clauses / writes, SHOW... */
+	const char *normalized; /* $n in place of constants, cut at the cache's text limit */
 	size_t normalized_len;
-	const QueryShape *shape; /* NULL when the kind has none (utility, unparsed) */
+	const QueryShape *shape; /* NULL when the kind has none (utility, unparsed); positions in it
+				  * are offsets in the text given to parser_cache_lookup */
+	size_t stmt_offset;	 /* this statement's bytes within the looked-up text */
+	size_t stmt_len;
 } ParsedStatement;
 
 /*
@@ -78,14 +81,22 @@ size_t parser_cache_lookup(ParserCache *cache, const char *text, size_t len, Par
 			   size_t max);
 
 typedef struct ParserCacheStats {
-	uint64_t exact_hits;    /* XXH3 of the exact text */
-	uint64_t const_hits;    /* token hash with constants left out */
-	uint64_t misses;        /* went to libpg_query */
+	uint64_t exact_hits; /* XXH3 of the exact text */
+	uint64_t const_hits; /* token hash with constants left out */
+	uint64_t misses;     /* went to libpg_query */
 	uint64_t evictions;
 	size_t entries;
 	size_t bytes;
 } ParserCacheStats;
 void parser_cache_stats(const ParserCache *cache, ParserCacheStats *out);
+
+/*
+ * pg_query_fingerprint of text, without any cache (tests and tools compare against it). False
+ * when libpg_query gives no fingerprint (the text does not parse). A text that does not parse
+ * gets, from the cache, XXH3_64bits of its exact bytes as its stable fingerprint.
+ */
+bool parser_fingerprint(const char *text, size_t len, uint64_t *out)
+	__attribute__((warn_unused_result));
 
 /*
  * Hot path. Looks only at the first keyword of text (after whitespace and comments) and returns
@@ -102,23 +113,23 @@ StmtKind parser_hot_kind(const char *text, size_t len);
  * freed by parser_session_commands_free().
  */
 typedef enum {
-	SC_OTHER = 0,      /* not one of the below (or a SET LOCAL / SET inside a function...) */
-	SC_SET,            /* SET name = value / SET name TO value / SET TIME ZONE ... */
-	SC_SET_LOCAL,      /* SET LOCAL: lasts until the end of the transaction only */
-	SC_RESET,          /* RESET name */
-	SC_RESET_ALL,      /* RESET ALL */
-	SC_DISCARD_ALL,    /* DISCARD ALL */
-	SC_DEALLOCATE,     /* DEALLOCATE [PREPARE] name */
+	SC_OTHER = 0,	   /* not one of the below (or a SET LOCAL / SET inside a function...) */
+	SC_SET,		   /* SET name = value / SET name TO value / SET TIME ZONE ... */
+	SC_SET_LOCAL,	   /* SET LOCAL: lasts until the end of the transaction only */
+	SC_RESET,	   /* RESET name */
+	SC_RESET_ALL,	   /* RESET ALL */
+	SC_DISCARD_ALL,	   /* DISCARD ALL */
+	SC_DEALLOCATE,	   /* DEALLOCATE [PREPARE] name */
 	SC_DEALLOCATE_ALL, /* DEALLOCATE ALL */
-	SC_PREPARE,        /* PREPARE name [(types)] AS statement */
-	SC_EXECUTE,        /* EXECUTE name [(args)] */
+	SC_PREPARE,	   /* PREPARE name [(types)] AS statement */
+	SC_EXECUTE,	   /* EXECUTE name [(args)] */
 	SC_LISTEN,
 	SC_UNLISTEN,
 } SessionCommandKind;
 
 typedef struct SessionCommand {
 	SessionCommandKind kind;
-	char *name;  /* GUC name lower-cased (SET/RESET), or statement name (PREPARE/EXECUTE/DEALLOCATE), or channel */
+	char *name; /* GUC name lower-cased (SET/RESET), or statement name (PREPARE/EXECUTE/DEALLOCATE), or channel */
 	char *value; /* SET: the value as the server would print it in SQL, e.g. `'UTC'` or `10s`,
 		      * ready to be sent back as `SET name TO <value>`; PREPARE: the statement text */
 } SessionCommand;
