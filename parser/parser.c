@@ -754,7 +754,7 @@ static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed)
 				off = 0;
 				sl = len;
 			}
-			while (sl > 0 &&
+			while (n > 1 && sl > 0 &&
 			       (text[off] == ' ' || text[off] == '\t' || text[off] == '\n' ||
 				text[off] == '\r' || text[off] == '\f')) {
 				off++; /* the blanks after the previous statement's ';' */
