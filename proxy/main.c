@@ -8,11 +8,14 @@
 #include "config/config.h"
 #include "config/log.h"
 #include "proxy/proxy.h"
+#include "stats/advisor.h"
 
 int main(int argc, char **argv)
 {
 	ConfigArgs args;
 	char err[2048];
+	if (argc > 1 && (strcmp(argv[1], "suggest") == 0 || strcmp(argv[1], "indexes") == 0))
+		return advisor_main(argc - 1, argv + 1);
 	if (!config_parse_args(argc, argv, &args, err, sizeof(err))) {
 		fprintf(stderr, "pgsift: %s\n%s", err, config_usage());
 		return 2;

@@ -21,6 +21,7 @@
 #include "config/log.h"
 #include "proxy/client.h"
 #include "proxy/conn.h"
+#include "proxy/metrics.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
 #include "stats/stats.h"
@@ -278,6 +279,7 @@ static void proxy_finish(void)
 		server_close(list_entry(n, Server, all_node), "shutdown");
 	}
 	proxy_stop_listening();
+	metrics_stop();
 	uv_timer_stop(&janitor);
 	uv_close((uv_handle_t *)&janitor, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);
@@ -378,6 +380,14 @@ int proxy_run(Config *cfg)
 	if (exit_code != 0 || n_listeners == 0) {
 		if (n_listeners == 0 && exit_code == 0)
 			log_fatal("nothing to listen on: set listen_addr or unix_socket_dir");
+		proxy_stop_listening();
+		stats_stop();
+		uv_run(G.loop, UV_RUN_NOWAIT);
+		return 1;
+	}
+	r = metrics_start(cfg);
+	if (r != 0) {
+		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
 		proxy_stop_listening();
 		stats_stop();
 		uv_run(G.loop, UV_RUN_NOWAIT);

@@ -1,0 +1,11 @@
+/*
+ * advisor: the index advisor's command-line side: `pgsift suggest` and `pgsift indexes`
+ * (DESIGN.md, "Index suggestions").
+ */
+#ifndef PGSIFT_ADVISOR_H
+#define PGSIFT_ADVISOR_H
+
+/* argv[0] is "suggest" or "indexes". Prints to stdout, errors to stderr; returns the exit code. */
+int advisor_main(int argc, char **argv);
+
+#endif
