@@ -268,7 +268,13 @@ static bool lex_one(const char *t, size_t len, size_t i, LexTokType *type, size_
 		*type = LT_STR;
 		return lex_string(t, len, i, 'q', end);
 	}
-	if (c1 == '\'' && strchr("eEnNbBxX", c) != NULL && c != 0) {
+	if (c1 == '\'' && (c == 'n' || c == 'N')) {
+		/* N'...': PostgreSQL's lexer returns the keyword NCHAR, then the string */
+		*type = LT_WORD;
+		*end = i + 1;
+		return true;
+	}
+	if (c1 == '\'' && strchr("eEbBxX", c) != NULL && c != 0) {
 		*type = LT_STR;
 		return lex_string(t, len, i + 1, (char)(c | 0x20), end);
 	}

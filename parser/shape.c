@@ -501,10 +501,6 @@ static bool const_list(Builder *b, PgQuery__Node **items, size_t n, Operand *o)
 			first = x;
 		last = x;
 	}
-	if (n == 1) {
-		*o = first;
-		return true;
-	}
 	o->kind = OPD_CONST;
 	o->ck = SCK_LIST;
 	o->cpos = first.cpos;
@@ -1562,8 +1558,11 @@ static void out_col(Out *o, const QueryShape *s, const ShapeCol *c, const char *
 	}
 	if (c->const_kind != SCK_NONE) {
 		if (text != NULL && (size_t)c->const_pos + c->const_len <= tlen) {
-			out_add(o, "=", 1);
+			out_add(o, c->const_kind == SCK_LIST ? "=(" : "=",
+				c->const_kind == SCK_LIST ? 2 : 1);
 			out_add(o, text + c->const_pos, c->const_len);
+			if (c->const_kind == SCK_LIST)
+				out_add(o, ")", 1);
 		} else {
 			snprintf(num, sizeof(num), "@%u+%u", c->const_pos, c->const_len);
 			out_cat(o, num);
