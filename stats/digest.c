@@ -7,6 +7,8 @@
  */
 #include "stats/digest.h"
 
+#include "parser/shape.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +144,7 @@ void digest_free(Digest *d)
 	free(d->db);
 	free(d->user);
 	free(d->text);
+	free(d->shape);
 	digest_agg_free(&d->total);
 	for (uint32_t i = 0; i < d->n_hours; i++)
 		digest_agg_free(&d->hours[i].agg);
@@ -151,6 +154,32 @@ void digest_free(Digest *d)
 		free(d->samples[i].params);
 	}
 	free(d);
+}
+
+bool digest_set_shape(Digest *d, const QueryShape *shape)
+{
+	free(d->shape);
+	d->shape = NULL;
+	if (!shape)
+		return true;
+	d->shape = malloc(shape->size);
+	if (!d->shape)
+		return false;
+	memcpy(d->shape, shape, shape->size);
+	return true;
+}
+
+void stats_queries_free(StatsQueries *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		free(q->rows[i].query);
+		free(q->rows[i].database);
+		free(q->rows[i].user);
+		free(q->rows[i].error_classes);
+	}
+	free(q->rows);
+	q->rows = NULL;
+	q->n = 0;
 }
 
 Digest *digest_find(const DigestStore *s, uint64_t fingerprint, const char *db, const char *user)
@@ -202,6 +231,10 @@ Digest *digest_record(DigestStore *s, const DigestEvent *e)
 		if (!d)
 			return NULL;
 		d->kind = e->kind;
+		if (e->shape && !digest_set_shape(d, e->shape)) {
+			digest_free(d);
+			return NULL;
+		}
 		if (!digest_store_insert(s, d)) {
 			digest_free(d);
 			return NULL;

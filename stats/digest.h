@@ -65,6 +65,10 @@ typedef struct Digest {
 	DigestSample samples[DIGEST_SAMPLES];
 	uint32_t n_samples;
 	uint64_t sample_seen; /* events offered to the reservoir */
+	/* The shape of the normalized text (so its ShapeCol positions point into text), a flat
+	 * copy made with memcpy as parser/shape.h allows; NULL for utility statements, the other
+	 * row, or text that did not parse (owned). */
+	QueryShape *shape;
 	struct Digest *hnext;
 	struct Digest *lru_prev, *lru_next; /* lru_prev towards the most recently seen */
 } Digest;
@@ -112,7 +116,8 @@ typedef struct DigestEvent {
 	const char *text; /* normalized */
 	size_t text_len;
 	StmtKind kind;
-	const char *sqlstate; /* "" or NULL on success */
+	const QueryShape *shape; /* copied when the digest is created; may be NULL */
+	const char *sqlstate;	 /* "" or NULL on success */
 	bool timed_out;
 	bool cancelled;
 	uint64_t rows;
@@ -158,7 +163,10 @@ Digest *digest_new(uint64_t fingerprint, const char *db, const char *user, const
 		   size_t text_len);
 void digest_free(Digest *d);
 
-/* SHOW QUERIES rows from the store. */
+/* Sets d's shape to a copy of shape (NULL clears). false when out of memory. */
+bool digest_set_shape(Digest *d, const QueryShape *shape);
+
+/* SHOW QUERIES rows from the store (stats_queries_free, defined next to it, frees them). */
 int digest_store_rows(const DigestStore *s, int64_t since_us, StatsQueries *out);
 
 #endif

@@ -5,6 +5,8 @@
  */
 #include "stats/persist.h"
 
+#include "parser/shape.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -29,6 +31,7 @@ typedef struct Rbuf {
 	size_t len, off;
 	bool bad;
 	const char *why;
+	uint32_t flags;
 } Rbuf;
 
 static void w_bytes(Wbuf *w, const void *p, size_t n);
@@ -38,7 +41,7 @@ static void w_u32(Wbuf *w, uint32_t v);
 static void w_u64(Wbuf *w, uint64_t v);
 static void w_str(Wbuf *w, const char *s, size_t n);
 static void w_agg(Wbuf *w, const DigestAgg *a);
-static void w_digest(Wbuf *w, const Digest *d, bool with_samples);
+static void w_digest(Wbuf *w, const Digest *d, unsigned flags);
 static void w_table_hour(Wbuf *w, const TableHour *t);
 static uint64_t get_le(const uint8_t *p, int n);
 static uint8_t r_u8(Rbuf *r);
@@ -53,7 +56,7 @@ static bool r_digest(Rbuf *r, DigestStore *s);
 static bool r_table(Rbuf *r, DigestStore *s);
 static void r_fail(Rbuf *r, const char *why);
 
-int persist_serialize(const DigestStore *s, bool with_samples, int64_t now_us, uint8_t **out,
+int persist_serialize(const DigestStore *s, unsigned flags, int64_t now_us, uint8_t **out,
 		      size_t *len)
 {
 	Wbuf w = {0};
@@ -66,9 +69,9 @@ int persist_serialize(const DigestStore *s, bool with_samples, int64_t now_us, u
 	/* Least recently seen first: the reader pushes each to the front of its LRU list, so the
 	 * order (and so what max_fingerprints folds next) survives a restart. */
 	for (const Digest *d = s->lru_tail; d; d = d->lru_prev)
-		w_digest(&w, d, with_samples);
+		w_digest(&w, d, flags);
 	if (s->other)
-		w_digest(&w, s->other, with_samples);
+		w_digest(&w, s->other, flags);
 	w_u32(&w, (uint32_t)s->n_tables);
 	for (size_t b = 0; b < s->ttab_size; b++) {
 		for (const TableStat *t = s->ttab[b]; t; t = t->hnext) {
@@ -87,7 +90,6 @@ int persist_serialize(const DigestStore *s, bool with_samples, int64_t now_us, u
 	memcpy(w.p, PERSIST_MAGIC, 8);
 	for (int i = 0; i < 4; i++)
 		w.p[8 + i] = (uint8_t)(PERSIST_VERSION >> (8 * i));
-	uint32_t flags = with_samples ? 1 : 0;
 	for (int i = 0; i < 4; i++)
 		w.p[12 + i] = (uint8_t)(flags >> (8 * i));
 	uint64_t sum = XXH3_64bits(w.p + PERSIST_HEADER, payload);
@@ -100,7 +102,8 @@ int persist_serialize(const DigestStore *s, bool with_samples, int64_t now_us, u
 	return 0;
 }
 
-int persist_deserialize(const uint8_t *buf, size_t len, DigestStore *s, char *err, size_t errlen)
+int persist_deserialize(const uint8_t *buf, size_t len, DigestStore *s, bool allow_shapes,
+			char *err, size_t errlen)
 {
 	const char *why = NULL;
 	if (len < PERSIST_HEADER || memcmp(buf, PERSIST_MAGIC, 8) != 0) {
@@ -122,7 +125,13 @@ int persist_deserialize(const uint8_t *buf, size_t len, DigestStore *s, char *er
 		why = "checksum mismatch";
 		goto bad;
 	}
-	Rbuf r = {.p = buf, .len = len, .off = PERSIST_HEADER};
+	uint32_t flags = (uint32_t)get_le(buf + 12, 4);
+	if ((flags & ~(uint32_t)(PERSIST_SAMPLES | PERSIST_SHAPES)) ||
+	    ((flags & PERSIST_SHAPES) && !allow_shapes)) {
+		why = "unknown flags";
+		goto bad;
+	}
+	Rbuf r = {.p = buf, .len = len, .off = PERSIST_HEADER, .flags = flags};
 	s->saved_at_us = (int64_t)r_u64(&r);
 	s->newest_hour = (int64_t)r_u64(&r);
 	s->folded_total = r_u64(&r);
@@ -235,7 +244,7 @@ int persist_load_file(const char *path, DigestStore *into, char *err, size_t err
 		off += (size_t)n;
 	}
 	close(fd);
-	int rc = persist_deserialize(buf, len, into, err, errlen);
+	int rc = persist_deserialize(buf, len, into, false, err, errlen);
 	free(buf);
 	return rc;
 }
@@ -345,7 +354,7 @@ static void w_agg(Wbuf *w, const DigestAgg *a)
 	}
 }
 
-static void w_digest(Wbuf *w, const Digest *d, bool with_samples)
+static void w_digest(Wbuf *w, const Digest *d, unsigned flags)
 {
 	w_u64(w, d->fingerprint);
 	w_u8(w, d->is_other);
@@ -360,7 +369,12 @@ static void w_digest(Wbuf *w, const Digest *d, bool with_samples)
 		w_u64(w, (uint64_t)d->hours[i].hour);
 		w_agg(w, &d->hours[i].agg);
 	}
-	uint32_t ns = with_samples ? d->n_samples : 0;
+	if (flags & PERSIST_SHAPES) {
+		w_u32(w, d->shape ? d->shape->size : 0);
+		if (d->shape)
+			w_bytes(w, d->shape, d->shape->size);
+	}
+	uint32_t ns = (flags & PERSIST_SAMPLES) ? d->n_samples : 0;
 	w_u32(w, ns);
 	for (uint32_t i = 0; i < ns; i++) {
 		const DigestSample *sm = &d->samples[i];
@@ -547,6 +561,22 @@ static bool r_digest(Rbuf *r, DigestStore *s)
 		DigestHour *slot = digest_hour_slot(d, hour);
 		if (!slot || !r_agg(r, &slot->agg))
 			goto fail;
+	}
+	if (r->flags & PERSIST_SHAPES) {
+		uint32_t size = r_u32(r);
+		const uint8_t *blob = size ? r_bytes(r, size) : NULL;
+		QueryShape hdr;
+		if (blob) {
+			if (size < sizeof(hdr))
+				goto fail;
+			memcpy(&hdr, blob, sizeof(hdr));
+			if (hdr.size != size || hdr.strings > size)
+				goto fail;
+			d->shape = malloc(size);
+			if (!d->shape)
+				goto fail;
+			memcpy(d->shape, blob, size);
+		}
 	}
 	uint32_t ns = r_count(r, 10);
 	if (ns > DIGEST_SAMPLES)

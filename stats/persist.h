@@ -20,12 +20,19 @@
 #define PERSIST_VERSION 1
 #define PERSIST_HEADER 32
 
-/* The whole file image of the store in *out (malloc'd, caller frees). 0 or -ENOMEM. */
-int persist_serialize(const DigestStore *s, bool with_samples, int64_t now_us, uint8_t **out,
+/* Header flags: what the image holds besides the counts. */
+#define PERSIST_SAMPLES 0x1 /* sampled parameters / texts (log_parameters) */
+#define PERSIST_SHAPES \
+	0x2 /* in-memory images only (stats_snapshot_store): QueryShape blocks,
+			     * whose layout may change between versions, so files never have it */
+
+/* The whole image of the store in *out (malloc'd, caller frees). 0 or -ENOMEM. */
+int persist_serialize(const DigestStore *s, unsigned flags, int64_t now_us, uint8_t **out,
 		      size_t *len);
-/* Parses a file image into an empty store. 0, or -EINVAL with the reason in err. */
-int persist_deserialize(const uint8_t *buf, size_t len, DigestStore *into, char *err,
-			size_t errlen);
+/* Parses an image into an empty store; PERSIST_SHAPES is accepted only when allow_shapes.
+ * 0, or -EINVAL with the reason in err. */
+int persist_deserialize(const uint8_t *buf, size_t len, DigestStore *into, bool allow_shapes,
+			char *err, size_t errlen);
 
 /* Writes the image atomically: `<path>.tmp.<pid>` in the same directory, fsync, rename over
  * path, fsync of the directory. The temporary file never survives an error. 0 or -errno. */

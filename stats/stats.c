@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config/log.h"
+#include "parser/shape.h"
 #include "stats/digest.h"
 #include "stats/persist.h"
 #include "stats/queue.h"
@@ -54,8 +56,9 @@ typedef struct DbCounter {
 
 /* One write a statement makes, found from its shape (or its text, until shapes exist). */
 typedef struct TableWrite {
-	const char *name;
+	char name[160]; /* [schema.]table; PostgreSQL names are at most 63 bytes */
 	size_t len;
+	StmtKind kind; /* SK_INSERT, SK_UPDATE (MERGE counts as one) or SK_DELETE */
 } TableWrite;
 
 #define MAX_TABLE_WRITES 8
@@ -93,6 +96,7 @@ static void worker_flush(const Settings *st);
 static int64_t now_wall_us(void);
 static int64_t now_mono_ms(void);
 static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
+static size_t text_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
 static DbCounter *db_counter(const char *name);
 static void slow_row_free(StatsSlowRow *r);
 static char *dup_or_empty(const char *s);
@@ -104,7 +108,24 @@ int stats_start(const Config *cfg)
 	Settings st;
 	settings_from_config(&st, cfg);
 	size_t qbytes = (size_t)(st.queue_size > 0 ? st.queue_size : 65536) * 256;
+	queue_free(g.queue); /* the previous run's, kept for stats_dropped() */
 	g.queue = queue_new(qbytes);
+	pthread_mutex_lock(&g.mu);
+	for (size_t i = 0; i < g.n_dbs; i++)
+		free(g.dbs[i].name);
+	free(g.dbs);
+	g.dbs = NULL;
+	g.n_dbs = 0;
+	g.processed = g.queries = g.errors = g.timeouts = g.cancelled = g.slow_queries = 0;
+	memset(g.lat, 0, sizeof(g.lat));
+	g.lat_sum_ns = 0;
+	memset(&g.pcs, 0, sizeof(g.pcs));
+	pthread_mutex_unlock(&g.mu);
+	atomic_store(&g.slow_logged, 0);
+	atomic_store(&g.slow_dropped, 0);
+	atomic_store(&g.flushes, 0);
+	atomic_store(&g.flush_errors, 0);
+	atomic_store(&g.folded, 0);
 	DigestStore *store =
 		digest_store_new(st.max_fingerprints > 0 ? (size_t)st.max_fingerprints : 0,
 				 (int64_t)((st.retention_ms + 3599999) / 3600000));
@@ -212,6 +233,23 @@ uint64_t stats_dropped(void)
 	return g.queue ? queue_dropped(g.queue) : 0;
 }
 
+bool stats_sync(int timeout_ms)
+{
+	if (!g.queue)
+		return true;
+	uint64_t target = queue_pushed(g.queue);
+	for (int waited = 0;; waited++) {
+		pthread_mutex_lock(&g.mu);
+		uint64_t done = g.processed;
+		pthread_mutex_unlock(&g.mu);
+		if (done >= target)
+			return true;
+		if (waited >= timeout_ms)
+			return false;
+		usleep(1000);
+	}
+}
+
 /* ---- read side ---- */
 
 int stats_snapshot_queries(int64_t since_us, StatsQueries *out)
@@ -222,19 +260,6 @@ int stats_snapshot_queries(int64_t since_us, StatsQueries *out)
 	int rc = g.store ? digest_store_rows(g.store, since_us, out) : 0;
 	pthread_mutex_unlock(&g.mu);
 	return rc;
-}
-
-void stats_queries_free(StatsQueries *q)
-{
-	for (size_t i = 0; i < q->n; i++) {
-		free(q->rows[i].query);
-		free(q->rows[i].database);
-		free(q->rows[i].user);
-		free(q->rows[i].error_classes);
-	}
-	free(q->rows);
-	q->rows = NULL;
-	q->n = 0;
 }
 
 int stats_snapshot_slow(size_t max, StatsSlowList *out)
@@ -385,7 +410,8 @@ int stats_snapshot_store(StatsStore **out)
 	int rc = 0;
 	pthread_mutex_lock(&g.mu);
 	if (g.store)
-		rc = persist_serialize(g.store, true, now_wall_us(), &buf, &len);
+		rc = persist_serialize(g.store, PERSIST_SAMPLES | PERSIST_SHAPES, now_wall_us(),
+				       &buf, &len);
 	pthread_mutex_unlock(&g.mu);
 	if (rc)
 		return rc;
@@ -396,7 +422,7 @@ int stats_snapshot_store(StatsStore **out)
 	}
 	if (buf) {
 		char err[128];
-		rc = persist_deserialize(buf, len, s, err, sizeof(err));
+		rc = persist_deserialize(buf, len, s, true, err, sizeof(err));
 		free(buf);
 		if (rc) {
 			digest_store_free(s);
@@ -465,9 +491,12 @@ size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, vo
 			}
 			v.samples = samples;
 			v.n_samples = d->n_samples;
-			if (!d->is_other) {
-				/* The shape is derived again from the normalized text: the parser
-				 * handles $n, and the file never depends on QueryShape's layout. */
+			if (d->shape) {
+				v.shape = d->shape;
+			} else if (!d->is_other) {
+				/* Loaded from a file: the shape is derived again from the normalized
+				 * text (the parser handles $n), so the file never depends on
+				 * QueryShape's layout. Valid until the next lookup: during fn. */
 				if (!s->shapes) {
 					s->shapes = parser_cache_new(16u << 20, 1u << 20);
 					s->shapes_free = parser_cache_free;
@@ -615,7 +644,8 @@ static void worker_flush(const Settings *st)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	/* The worker is the only writer of the store: reading it needs no lock. */
-	int rc = persist_serialize(g.store, st->log_parameters, now_wall_us(), &buf, &len);
+	int rc = persist_serialize(g.store, st->log_parameters ? PERSIST_SAMPLES : 0, now_wall_us(),
+				   &buf, &len);
 	if (rc == 0)
 		rc = persist_write_file(st->stats_file, buf, len);
 	free(buf);
@@ -644,6 +674,8 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 			ps = n;
 			ps_cap = cap;
 		}
+		if (!ps)
+			return; /* out of memory: this one is not counted */
 	}
 	size_t max = want < ps_cap ? want : ps_cap;
 	size_t got = parser_cache_lookup(pc, text, ev->text_len, ps, max);
@@ -655,15 +687,45 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		got = 1;
 	}
 	const ParsedStatement *p = &ps[got - 1];
-
 	bool failed = ev->sqlstate[0] && strcmp(ev->sqlstate, "00000") != 0;
+	TableWrite writes[MAX_TABLE_WRITES];
+	size_t n_writes = failed ? 0 : shape_write_tables(p, writes, MAX_TABLE_WRITES);
+
+	/*
+	 * A digest seen for the first time keeps the shape of its normalized text (so that the
+	 * shape's constant positions point into the text the digest keeps): one more lookup per
+	 * new digest only. The worker is the only thread that adds digests, so the answer of the
+	 * find stays true until it records.
+	 */
+	char *norm_copy = NULL;
+	const QueryShape *shape = NULL;
+	ParsedStatement np;
+	pthread_mutex_lock(&g.mu);
+	bool is_new = !digest_find(g.store, p->fingerprint, ev->db ? ev->db : "",
+				   ev->user ? ev->user : "");
+	pthread_mutex_unlock(&g.mu);
+	uint64_t fingerprint = p->fingerprint;
+	StmtKind kind = p->kind;
+	const char *norm = p->normalized ? p->normalized : "";
+	size_t norm_len = p->normalized ? p->normalized_len : 0;
+	if (is_new && p->shape && norm_len) {
+		norm_copy = strndup(norm, norm_len);
+		if (norm_copy && parser_cache_lookup(pc, norm_copy, norm_len, &np, 1) >= 1 &&
+		    np.fingerprint == fingerprint)
+			shape = np.shape;
+		norm = norm_copy ? norm_copy : "";
+		norm_len = norm_copy ? norm_len : 0;
+		p = NULL; /* invalidated by the second lookup */
+	}
+
 	DigestEvent de = {
-		.fingerprint = p->fingerprint,
+		.fingerprint = fingerprint,
 		.db = ev->db,
 		.user = ev->user,
-		.text = p->normalized ? p->normalized : "",
-		.text_len = p->normalized ? p->normalized_len : 0,
-		.kind = p->kind,
+		.text = norm,
+		.text_len = norm_len,
+		.kind = kind,
+		.shape = shape,
 		.sqlstate = ev->sqlstate,
 		.timed_out = ev->timed_out,
 		.cancelled = ev->cancelled,
@@ -679,9 +741,6 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		de.orig_text = ev->text;
 		de.orig_len = ev->text_len;
 	}
-	TableWrite writes[MAX_TABLE_WRITES];
-	size_t n_writes = failed ? 0 : shape_write_tables(p, writes, MAX_TABLE_WRITES);
-
 	bool is_slow = st->slow_query_ms >= 0 &&
 		       ev->duration_ns >= (uint64_t)st->slow_query_ms * 1000000ULL;
 	StatsSlowRow row = {0};
@@ -694,7 +753,7 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 	if (is_slow) {
 		row.end_wall_us = ev->end_wall_us;
 		snprintf(row.fingerprint, sizeof(row.fingerprint), "%016llx",
-			 (unsigned long long)p->fingerprint);
+			 (unsigned long long)fingerprint);
 		row.query = strndup(logged, logged_len);
 		row.database = dup_or_empty(ev->db);
 		row.user = dup_or_empty(ev->user);
@@ -713,8 +772,8 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 	if (!digest_record(s, &de))
 		log_debug("stats: out of memory, statement not counted");
 	for (size_t i = 0; i < n_writes; i++)
-		digest_record_table_write(s, writes[i].name, writes[i].len, p->kind, ev->rows,
-					  ev->end_wall_us);
+		digest_record_table_write(s, writes[i].name, writes[i].len, writes[i].kind,
+					  ev->rows, ev->end_wall_us);
 	if (s->folded_total != folded_before)
 		atomic_fetch_add(&g.folded, s->folded_total - folded_before);
 	g.processed++;
@@ -764,7 +823,7 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 			.duration_ns = ev->duration_ns,
 			.statement = logged,
 			.statement_len = logged_len,
-			.fingerprint = p->fingerprint,
+			.fingerprint = fingerprint,
 			.rows = ev->rows,
 			.sqlstate = ev->sqlstate,
 			.timed_out = ev->timed_out,
@@ -782,15 +841,45 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 	} else if (is_slow && st->slow_query_log) {
 		atomic_fetch_add(&g.slow_dropped, 1); /* the file could not be opened */
 	}
+	free(norm_copy);
 }
 
 /*
- * The tables a successful write statement wrote, for the advisor's write-cost estimate.
- * TODO(shape): take them from ParsedStatement.shape once parser/shape.h defines the write
- * targets; until then the target is read from the normalized text, which the parser produced
- * (so keywords and quoting are PostgreSQL's): INSERT INTO t, UPDATE [ONLY] t, DELETE FROM [ONLY] t.
+ * The tables a successful write statement wrote, for the advisor's write-cost estimate: the
+ * shape's tables marked as the target of a write (MERGE counts as an update). Without a shape
+ * (the text did not parse fully, or the shape was truncated) the target is read from the
+ * normalized text instead.
  */
 static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max)
+{
+	if (!ps->shape)
+		return text_write_tables(ps, out, max);
+	const QueryShape *sh = ps->shape;
+	const ShapeTable *t = shape_tables(sh);
+	size_t n = 0;
+	for (uint16_t i = 0; i < sh->n_tables && n < max; i++) {
+		if (!t[i].write)
+			continue;
+		StmtKind k = (StmtKind)t[i].write;
+		if (k == SK_MERGE)
+			k = SK_UPDATE;
+		if (k != SK_INSERT && k != SK_UPDATE && k != SK_DELETE)
+			continue;
+		const char *schema = shape_str(sh, t[i].schema), *name = shape_str(sh, t[i].name);
+		int len = snprintf(out[n].name, sizeof(out[n].name), "%s%s%s", schema,
+				   *schema ? "." : "", name);
+		if (len <= 0 || (size_t)len >= sizeof(out[n].name))
+			continue;
+		out[n].len = (size_t)len;
+		out[n].kind = k;
+		n++;
+	}
+	return n;
+}
+
+/* INSERT INTO t, UPDATE [ONLY] t, DELETE FROM [ONLY] t, read from the normalized text (which
+ * the parser produced, so keywords and quoting are PostgreSQL's). */
+static size_t text_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max)
 {
 	if (max == 0 || !ps->normalized)
 		return 0;
@@ -823,29 +912,21 @@ static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, siz
 		    isspace((unsigned char)p[n]))
 			p += n;
 		else if (k < 2)
-			return 0; /* WITH ... INSERT and the like: left to the shape */
+			return 0; /* WITH ... INSERT and the like */
 	}
 	while (p < end && isspace((unsigned char)*p))
 		p++;
 	const char *start = p;
-	while (p < end) {
-		if (*p == '"') {
-			p++;
-			while (p < end && !(*p == '"' && (p + 1 >= end || p[1] != '"')))
-				p += *p == '"' ? 2 : 1;
-			if (p < end)
-				p++;
-		} else if (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '$' ||
-			   (unsigned char)*p >= 0x80) {
-			p++;
-		} else {
-			break;
-		}
-	}
-	if (p == start)
+	while (p < end && (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '$' ||
+			   (unsigned char)*p >= 0x80))
+		p++;
+	size_t len = (size_t)(p - start);
+	if (len == 0 || len >= sizeof(out[0].name))
 		return 0;
-	out[0].name = start;
-	out[0].len = (size_t)(p - start);
+	memcpy(out[0].name, start, len);
+	out[0].name[len] = '\0';
+	out[0].len = len;
+	out[0].kind = ps->kind;
 	return 1;
 }
 

@@ -62,6 +62,13 @@ void stats_reload(const Config *cfg);
 bool stats_submit(const StatsEvent *ev);
 uint64_t stats_dropped(void);
 
+/*
+ * Waits (polling every millisecond, at most timeout_ms) until the worker has processed every
+ * event submitted before the call; true when it has. Blocks: for tests, tools and shutdown
+ * paths, never for the event loop while it serves traffic.
+ */
+bool stats_sync(int timeout_ms);
+
 /* ------------------------------------------------------------------------------------------
  * Read side (admin console, /metrics). Called from the event loop thread. Each function copies
  * what it returns under the statistics mutex, which the worker holds only while it updates the
@@ -216,7 +223,8 @@ typedef struct StatsParamSample {
 	uint16_t n_params;
 } StatsParamSample;
 
-/* One digest summed over the window. Pointers are valid until the StatsStore is freed. */
+/* One digest summed over the window. Pointers are valid until the StatsStore is freed, except
+ * shape (see below). */
 typedef struct StatsDigestView {
 	uint64_t fingerprint;
 	const char *query;
@@ -224,7 +232,9 @@ typedef struct StatsDigestView {
 	const char *user;
 	StmtKind kind;
 	bool is_other;
-	const QueryShape *shape; /* NULL for utility statements, the other row, unparsable text */
+	const QueryShape *shape; /* the shape of query (its ShapeCol positions point into query);
+				  * NULL for utility statements, the other row, unparsable text.
+				  * Valid only during the call to fn. */
 	uint64_t calls, errors, timeouts, cancelled, rows;
 	double total_ms, mean_ms, p50_ms, p95_ms, p99_ms, max_ms;
 	int64_t first_seen_us, last_seen_us;

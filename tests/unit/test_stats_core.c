@@ -673,7 +673,7 @@ static void test_stats_persist_round_trip(void **state)
 	assert_int_equal(s->other->folded, 3);
 	uint8_t *img;
 	size_t len;
-	assert_int_equal(persist_serialize(s, true, T0, &img, &len), 0);
+	assert_int_equal(persist_serialize(s, PERSIST_SAMPLES, T0, &img, &len), 0);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/stats.bin", tmpdir);
 	assert_int_equal(persist_write_file(path, img, len), 0);
@@ -712,12 +712,12 @@ static void test_stats_persist_round_trip(void **state)
 	/* saving the loaded store gives the same bytes */
 	uint8_t *img2;
 	size_t len2;
-	assert_int_equal(persist_serialize(l, true, T0, &img2, &len2), 0);
+	assert_int_equal(persist_serialize(l, PERSIST_SAMPLES, T0, &img2, &len2), 0);
 	assert_int_equal(len2, len);
 	assert_memory_equal(img2, img, len);
 	free(img2);
 	/* without log_parameters, no sample (no literal) reaches the file */
-	assert_int_equal(persist_serialize(s, false, T0, &img2, &len2), 0);
+	assert_int_equal(persist_serialize(s, 0, T0, &img2, &len2), 0);
 	assert_null(memmem(img2, len2, "WHERE id = 1", 12));
 	assert_null(memmem(img2, len2, "42\0x", 4));
 	assert_non_null(memmem(img, len, "42\0x", 4));
@@ -734,7 +734,7 @@ static void test_stats_persist_truncated_and_corrupt(void **state)
 	DigestStore *s = sample_store();
 	uint8_t *img;
 	size_t len;
-	assert_int_equal(persist_serialize(s, false, T0, &img, &len), 0);
+	assert_int_equal(persist_serialize(s, 0, T0, &img, &len), 0);
 	digest_store_free(s);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/bad.bin", tmpdir);
