@@ -877,8 +877,15 @@ class PgsiftTestCase(unittest.TestCase):
 
     @classmethod
     def start_pgsift(cls, **kw):
+        """Starts a pgsift that lives until the end of the class (see Pgsift for the options)."""
         p = Pgsift(pg(), **kw)
         cls._proxies.append(p)
+        return p
+
+    def start_pgsift_for_test(self, **kw):
+        """Starts a pgsift that is stopped when the current test ends."""
+        p = self.start_pgsift(**kw)
+        self.addCleanup(p.stop)
         return p
 
     def run(self, result=None):
@@ -902,7 +909,7 @@ class PgsiftTestCase(unittest.TestCase):
         known = {id(p) for p, _ in px_off}
         px_off = px_off + [(p, 0) for p in type(self)._proxies if id(p) not in known]
         for p, off in px_off:
-            if p.proc is None:
+            if p.proc is None or (p.returncode is not None and off >= len(p.lines)):
                 continue
             out.write("\n===== pgsift output during %s (%s) =====\n" % (self.id(),
                                                                     " ".join(p.cmd)))
