@@ -600,8 +600,10 @@ static void *worker_main(void *arg)
 
 		StatsEvent ev;
 		unsigned n = 0;
-		while (pc && n < 4096 && queue_peek(g.queue, &ev)) {
-			worker_process(pc, &st, &slow, &ev);
+		while (n < 4096 && queue_peek(g.queue, &ev)) {
+			/* without a parser cache (out of memory) events are let go, never kept */
+			if (pc)
+				worker_process(pc, &st, &slow, &ev);
 			queue_pop(g.queue);
 			n++;
 		}
@@ -643,8 +645,12 @@ static void worker_flush(const Settings *st)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	/* The worker is the only writer of the store: reading it needs no lock. */
-	int rc = persist_serialize(g.store, st->log_parameters ? PERSIST_SAMPLES : 0, now_wall_us(),
+	/* The worker is the only writer of the store: reading it needs no lock (the pointer
+	 * does, since stats_reset swaps it; a swapped-out store is freed by this thread only). */
+	pthread_mutex_lock(&g.mu);
+	DigestStore *store = g.store;
+	pthread_mutex_unlock(&g.mu);
+	int rc = persist_serialize(store, st->log_parameters ? PERSIST_SAMPLES : 0, now_wall_us(),
 				   &buf, &len);
 	if (rc == 0)
 		rc = persist_write_file(st->stats_file, buf, len);

@@ -1,0 +1,134 @@
+/*
+ * stats_bench: what the statistics cost. Measures (1) stats_submit on the producer side, in ns
+ * per event, and (2) the events per second one worker sustains with its parser cache warm,
+ * for a pgbench-like mix (select by key with changing constants, the three pgbench updates, an
+ * insert), with and without a slow-query log. Prints one line per figure.
+ *
+ *   stats_bench [events]     (default 2,000,000)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stats/stats.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *const templates[] = {
+	"SELECT abalance FROM pgbench_accounts WHERE aid = %d;",
+	"UPDATE pgbench_accounts SET abalance = abalance + %d WHERE aid = 17;",
+	"UPDATE pgbench_tellers SET tbalance = tbalance + %d WHERE tid = 3;",
+	"UPDATE pgbench_branches SET bbalance = bbalance + %d WHERE bid = 1;",
+	"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (3, 1, 17, %d, "
+	"CURRENT_TIMESTAMP);",
+};
+
+static void run(const char *label, Config *cfg, long events, bool extended)
+{
+	if (stats_start(cfg) != 0) {
+		fprintf(stderr, "stats_start failed\n");
+		exit(1);
+	}
+	char text[256];
+	StatsEvent ev = {
+		.kind = extended ? SE_EXECUTE : SE_QUERY,
+		.rows = 1,
+		.db = "bench",
+		.user = "bench",
+		.app = "pgbench",
+		.client_addr = "127.0.0.1",
+		.client_port = 40000,
+	};
+	/* warm the parser cache: every template seen once */
+	for (int i = 0; i < 5; i++) {
+		snprintf(text, sizeof(text), templates[i], 1);
+		ev.text = text;
+		ev.text_len = (uint32_t)strlen(text);
+		stats_submit(&ev);
+	}
+	stats_sync(10000);
+
+	/* producer cost: bursts that fit the queue, timed on the producer side only */
+	double submit_s = 0, worker_s = 0;
+	long done = 0, dropped_before = (long)stats_dropped();
+	const long burst = 20000;
+	while (done < events) {
+		double t0 = now_s();
+		for (long i = 0; i < burst; i++) {
+			long k = done + i;
+			int t = (int)(k % 5);
+			if (extended) {
+				/* the extended protocol: the text has $n, the constant is a parameter */
+				snprintf(text, sizeof(text), "%s", templates[t]);
+				char *p = strstr(text, "%d");
+				p[0] = '$';
+				p[1] = '1';
+				ev.params = "42";
+				ev.params_len = 3;
+				ev.n_params = 1;
+			} else {
+				snprintf(text, sizeof(text), templates[t], (int)(k % 100000));
+			}
+			ev.text = text;
+			ev.text_len = (uint32_t)strlen(text);
+			ev.duration_ns = 100000 + (uint64_t)(k % 1000) * 1000;
+			ev.end_wall_us = wall_us();
+			stats_submit(&ev);
+		}
+		double t1 = now_s();
+		stats_sync(60000);
+		double t2 = now_s();
+		submit_s += t1 - t0;
+		worker_s += t2 - t0;
+		done += burst;
+	}
+	long dropped = (long)stats_dropped() - dropped_before;
+	StatsCounters c;
+	stats_counters(&c);
+	printf("%-34s submit %6.0f ns/event (incl. snprintf of the text)   worker %8.0f events/s"
+	       "   dropped %ld   parser hits %llu misses %llu   slow logged %llu\n",
+	       label, submit_s / (double)done * 1e9, (double)(done - dropped) / worker_s, dropped,
+	       (unsigned long long)c.parser_hits, (unsigned long long)c.parser_misses,
+	       (unsigned long long)c.slow_logged);
+	stats_counters_free(&c);
+	stats_stop();
+}
+
+int main(int argc, char **argv)
+{
+	long events = argc > 1 ? atol(argv[1]) : 2000000;
+	Config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.slow_query_ms = -1;
+	cfg.stats_flush_interval = 60000;
+	cfg.stats_retention = 14ULL * 24 * 3600 * 1000;
+	cfg.max_fingerprints = 10000;
+	cfg.parser_cache_bytes = 64u << 20;
+	cfg.query_text_max = 4096;
+	cfg.stats_queue_size = 65536;
+	run("simple, no slow log", &cfg, events, false);
+	run("extended, no slow log", &cfg, events, true);
+	char path[] = "/tmp/stats_bench_slow_XXXXXX";
+	int fd = mkstemp(path);
+	if (fd >= 0)
+		close(fd);
+	cfg.slow_query_log = path;
+	cfg.slow_query_ms = 1; /* 1 ms: about 10% of the mix is slow */
+	run("simple, slow log (10% slow)", &cfg, events, false);
+	unlink(path);
+	return 0;
+}
