@@ -105,9 +105,11 @@ bool parser_session_commands(const char *text, size_t len, SessionCommands *out)
 			break;
 		case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
 			sc->kind = SC_UNLISTEN;
-			good = (sc->name = strdup(n->unlisten_stmt->conditionname ?
-							  n->unlisten_stmt->conditionname :
-							  "*")) != NULL;
+			good = (sc->name =
+					strdup(n->unlisten_stmt->conditionname &&
+							       n->unlisten_stmt->conditionname[0] ?
+						       n->unlisten_stmt->conditionname :
+						       "*")) != NULL;
 			break;
 		default:
 			break;

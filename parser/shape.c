@@ -222,6 +222,12 @@ static const char *node_str(const PgQuery__Node *n)
 	return NULL;
 }
 
+/* protobuf-c gives "" for an absent string field: treat it as absent. */
+static const char *nz(const char *s)
+{
+	return s != NULL && s[0] != 0 ? s : NULL;
+}
+
 static bool str_eq(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
@@ -245,9 +251,9 @@ static int add_table(Builder *b, const PgQuery__RangeVar *rv)
 	}
 	ShapeTable *t = &b->tables[b->nt];
 	memset(t, 0, sizeof(*t));
-	t->schema = pool_add(b, rv->schemaname ? rv->schemaname : "");
-	t->name = pool_add(b, rv->relname ? rv->relname : "");
-	t->alias = pool_add(b, rv->alias && rv->alias->aliasname ? rv->alias->aliasname : "");
+	t->schema = pool_add(b, nz(rv->schemaname) ? rv->schemaname : "");
+	t->name = pool_add(b, nz(rv->relname) ? rv->relname : "");
+	t->alias = pool_add(b, rv->alias && nz(rv->alias->aliasname) ? rv->alias->aliasname : "");
 	return (int)b->nt++;
 }
 
@@ -876,13 +882,13 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 static void add_rangevar(Builder *b, const PgQuery__RangeVar *rv, Scope *sc, uint8_t write)
 {
 	Item *it;
-	const Cte *cte = rv->schemaname == NULL ? find_cte(sc, rv->relname) : NULL;
+	const Cte *cte = nz(rv->schemaname) == NULL ? find_cte(sc, rv->relname) : NULL;
 	it = scope_add(b, sc);
 	if (it == NULL)
 		return;
-	it->has_alias = rv->alias && rv->alias->aliasname;
-	it->refname = it->has_alias ? rv->alias->aliasname : rv->relname;
-	it->schema = rv->schemaname;
+	it->has_alias = rv->alias && nz(rv->alias->aliasname);
+	it->refname = it->has_alias ? rv->alias->aliasname : nz(rv->relname);
+	it->schema = nz(rv->schemaname);
 	if (cte != NULL) {
 		it->outs = cte->outs; /* borrowed from the CTE */
 		it->own_outs = false;
@@ -972,7 +978,7 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 			free(o.v);
 			break;
 		}
-		it->refname = rs->alias ? rs->alias->aliasname : NULL;
+		it->refname = rs->alias ? nz(rs->alias->aliasname) : NULL;
 		it->has_alias = true;
 		it->outs = o;
 		it->own_outs = true;
@@ -984,7 +990,7 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 		Item *it = scope_add(b, sc);
 		if (it == NULL)
 			break;
-		it->refname = rf->alias ? rf->alias->aliasname : NULL;
+		it->refname = rf->alias ? nz(rf->alias->aliasname) : NULL;
 		it->has_alias = true;
 		break;
 	}
@@ -1013,7 +1019,7 @@ static void walk_with(Builder *b, const PgQuery__WithClause *w, Scope *sc)
 			b->oom = true;
 			return;
 		}
-		cte->name = c->ctename;
+		cte->name = nz(c->ctename);
 		cte->outs.star_table = REF_NONE;
 		if (w->recursive) {
 			/* a recursive CTE names itself: declare it first, with no columns */
@@ -1058,7 +1064,7 @@ static const PgQuery__Node *target_for(const PgQuery__SelectStmt *s, Builder *b,
 		for (size_t i = 0; nm && i < s->n_target_list; i++) {
 			const PgQuery__Node *t = s->target_list[i];
 			if (t && t->node_case == PG_QUERY__NODE__NODE_RES_TARGET &&
-			    str_eq(t->res_target->name, nm))
+			    str_eq(nz(t->res_target->name), nm))
 				return t->res_target->val;
 		}
 	}
@@ -1121,11 +1127,11 @@ static void walk_select(Builder *b, const PgQuery__SelectStmt *s, Scope *parent,
 				continue;
 			}
 			const char *nm =
-				rt->name ? rt->name : node_str(cr->fields[cr->n_fields - 1]);
+				nz(rt->name) ? rt->name : node_str(cr->fields[cr->n_fields - 1]);
 			outs_add(b, out, nm, ok && r.table >= 0 ? r.table : REF_NONE,
 				 ok ? r.col : NULL);
 		} else {
-			outs_add(b, out, rt->name, REF_NONE, NULL);
+			outs_add(b, out, nz(rt->name), REF_NONE, NULL);
 		}
 	}
 
@@ -1184,33 +1190,34 @@ static void write_targets(Builder *b, PgQuery__Node **list, size_t n, int table)
 	Ref r = {table, 0, NULL};
 	for (size_t i = 0; i < n; i++) {
 		const PgQuery__Node *t = list[i];
-		if (t && t->node_case == PG_QUERY__NODE__NODE_RES_TARGET && t->res_target->name)
+		if (t && t->node_case == PG_QUERY__NODE__NODE_RES_TARGET && nz(t->res_target->name))
 			add_col(b, &r, SU_WRITE, 0, t->res_target->name, NULL, NULL);
 	}
 }
 
 static void walk_insert(Builder *b, const PgQuery__InsertStmt *s, Scope *parent)
 {
-	Scope sc = {0};
+	Scope sc = {0}, tsc = {0};
 	sc.parent = parent;
 	walk_with(b, s->with_clause, &sc);
+	/* the target comes first in the shape, but the SELECT part does not see it */
+	tsc.parent = &sc;
+	if (s->relation)
+		add_rangevar(b, s->relation, &tsc, SK_INSERT);
 	if (s->select_stmt)
 		walk_stmt(b, s->select_stmt, &sc, NULL);
-	if (s->relation) {
-		add_rangevar(b, s->relation, &sc, SK_INSERT);
-		if (sc.n == 1)
-			write_targets(b, s->cols, s->n_cols, sc.items[0].table);
-	}
+	int target = tsc.n == 1 ? tsc.items[0].table : REF_NONE;
+	write_targets(b, s->cols, s->n_cols, target);
 	if (s->on_conflict_clause) {
 		const PgQuery__OnConflictClause *oc = s->on_conflict_clause;
 		if (oc->infer)
-			walk_refs(b, &oc->infer->base, &sc, false);
-		if (sc.n == 1)
-			write_targets(b, oc->target_list, oc->n_target_list, sc.items[0].table);
+			walk_refs(b, &oc->infer->base, &tsc, false);
+		write_targets(b, oc->target_list, oc->n_target_list, target);
 		if (oc->where_clause)
-			walk_pred(b, oc->where_clause, &sc, 0);
+			walk_pred(b, oc->where_clause, &tsc, 0);
 	}
-	walk_returning(b, s->returning_list, s->n_returning_list, &sc);
+	walk_returning(b, s->returning_list, s->n_returning_list, &tsc);
+	scope_free(&tsc);
 	scope_free(&sc);
 }
 
