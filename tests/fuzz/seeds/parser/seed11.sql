@@ -1,0 +1,1 @@
+SELECT * FROM t WHERE a = ANY($1::int[]) AND b BETWEEN 1 AND 9 AND c IS NOT NULL /* c /* n */ */ -- x

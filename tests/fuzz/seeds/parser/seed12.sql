@@ -1,0 +1,1 @@
+SELECT x FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.t = t.id) UNION SELECT y FROM v WHERE (y->>'k') = 'q'

@@ -1,0 +1,1 @@
+SELECT p.id, u.name FROM posts p JOIN users u ON u.id = p.user_id WHERE u.name LIKE 'bo%' AND p.id IN (1, 2, 3)

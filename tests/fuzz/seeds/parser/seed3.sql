@@ -1,0 +1,1 @@
+WITH r AS (SELECT * FROM orders WHERE total > -5.5e3) SELECT customer_id, count(*) FROM r GROUP BY 1 ORDER BY 2 DESC

@@ -1,0 +1,1 @@
+INSERT INTO users (email, name) VALUES ($1, E'x') ON CONFLICT (email) DO UPDATE SET name = excluded.name RETURNING id

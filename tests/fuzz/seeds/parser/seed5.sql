@@ -1,0 +1,1 @@
+UPDATE t SET a = u.a FROM u WHERE u.id = t.u_id AND u.kind = $$x$$; DELETE FROM s WHERE id = 1

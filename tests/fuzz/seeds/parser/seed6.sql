@@ -1,0 +1,1 @@
+SET search_path = a, "B"; SET TIME ZONE 'UTC'; RESET ALL; DISCARD ALL

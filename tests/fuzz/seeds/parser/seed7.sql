@@ -1,0 +1,1 @@
+PREPARE q (int) AS SELECT * FROM t WHERE a = $1; EXECUTE q (1); DEALLOCATE q

@@ -1,0 +1,1 @@
+SELECT * FROM a CROSS JOIN LATERAL (SELECT * FROM b WHERE b.a_id = a.id ORDER BY b.ts DESC LIMIT 3) l WHERE lower(a.k) = 'v'
