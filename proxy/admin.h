@@ -1,8 +1,12 @@
 /*
  * admin: the admin console, reached by connecting to the database `pgsift` (or `pgbouncer`) as
  * one of admin_users (every command) or stats_users (read-only SHOW commands). Simple protocol
- * only. PgBouncer-compatible SHOW commands keep PgBouncer's column names, order and types so
- * that its exporters and dashboards work unchanged.
+ * only. PgBouncer-compatible SHOW commands keep PgBouncer 1.18's column names, order and type
+ * OIDs so that its exporters and dashboards work unchanged; pgsift's own commands (SHOW QUERIES,
+ * SHOW SLOW, RESET STATS, SHOW SUGGESTIONS) read the stats module.
+ *
+ * Each command builds its whole answer (RowDescription, DataRows, CommandComplete,
+ * ReadyForQuery) into one PktBuf that goes out with one write; nothing here blocks the loop.
  */
 #ifndef PGSIFT_ADMIN_H
 #define PGSIFT_ADMIN_H
@@ -17,5 +21,12 @@ bool admin_login(Client *c);
 
 /* One frame from an admin client. */
 PktAction admin_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt);
+
+/*
+ * Whether new work for database dbname should wait: PAUSE (every database) or PAUSE dbname
+ * was given and RESUME has not followed. For the pooling side to honour; SHOW DATABASES shows
+ * it in its `paused` column.
+ */
+bool admin_db_paused(const char *dbname);
 
 #endif
