@@ -8,6 +8,7 @@ way, NoticeResponse, ParameterStatus, the extended protocol (pgbench -M extended
 import hashlib
 import os
 import select
+import struct
 import sys
 import time
 import unittest
@@ -230,6 +231,95 @@ SELECT string_agg(v, ',' ORDER BY v) FROM tx_t;
         self.assertEqual((n.channel, n.payload), ("itest_chan", "payload 3"))
         listener.close()
         notifier.close()
+
+    def test_ssl_and_gssenc_requests_refused_then_startup(self):
+        codes = [80877103]  # SSLRequest
+        if not harness.DIRECT:
+            codes.append(80877104)  # GSSENCRequest (PostgreSQL itself may answer G)
+        for code in codes:
+            s = harness.raw_socket(self.px)
+            try:
+                s.sendall(struct.pack("!II", 8, code))
+                self.assertEqual(s.recv(1), b"N")
+                s.sendall(harness.startup_packet({"user": harness.SUPERUSER,
+                                                  "database": harness.TESTDB}))
+                types = []
+                while True:
+                    m = harness.read_message(s)
+                    self.assertIsNotNone(m, "closed after %r" % (types,))
+                    types.append(m[0])
+                    if m[0] in (b"Z", b"E"):
+                        break
+                self.assertEqual((types[0], types[-1]), (b"R", b"Z"), types)
+                self.assertIn(b"K", types)
+            finally:
+                s.close()
+        with self.assertRaises(psycopg2.OperationalError) as cm:
+            self.px.connect(sslmode="require")
+        self.assertIn("does not support SSL", str(cm.exception))
+
+    def test_negotiate_protocol_version(self):
+        # a client asking for protocol 3.5 with an unknown _pq_ option is told 3.0 and the
+        # option's name, then logs in normally
+        s = harness.raw_socket(self.px)
+        try:
+            s.sendall(harness.startup_packet(
+                {"user": harness.SUPERUSER, "database": harness.TESTDB,
+                 "_pq_.itest_option": "on"}, protocol=(3 << 16) | 5))
+            m = harness.read_message(s)
+            # PostgreSQL sends the whole newest version it speaks (3.0), as pgsift must
+            self.assertEqual(m, (b"v", struct.pack("!II", 3 << 16, 1) + b"_pq_.itest_option\0"))
+            types = []
+            while True:
+                m = harness.read_message(s)
+                self.assertIsNotNone(m, "closed after %r" % (types,))
+                types.append(m[0])
+                if m[0] in (b"Z", b"E"):
+                    break
+            self.assertEqual(types[-1], b"Z", types)
+            s.sendall(harness.message(b"Q", b"SELECT 'after negotiation'\0"))
+            rows = []
+            while True:
+                m = harness.read_message(s)
+                self.assertIsNotNone(m)
+                if m[0] == b"D":
+                    rows.append(m[1])
+                if m[0] == b"Z":
+                    break
+            self.assertEqual(rows, [struct.pack("!HI", 1, 17) + b"after negotiation"])
+        finally:
+            s.close()
+
+    def test_empty_query(self):
+        s, err = harness.raw_login(self.px, {"user": harness.SUPERUSER,
+                                             "database": harness.TESTDB})
+        self.assertIsNone(err)
+        try:
+            s.sendall(harness.message(b"Q", b"\0") + harness.message(b"Q", b";\0"))
+            got = []
+            while got.count(b"Z") < 2:
+                m = harness.read_message(s)
+                self.assertIsNotNone(m, "closed after %r" % (got,))
+                got.append(m[0])
+            self.assertEqual(got, [b"I", b"Z", b"I", b"Z"])
+        finally:
+            s.close()
+
+    def test_startup_options_and_application_name_reach_the_server(self):
+        conn = self.px.connect(application_name="itest_app",
+                               options="-c statement_timeout=1234 -c search_path=itest_schema")
+        cur = conn.cursor()
+        cur.execute("SELECT current_setting('statement_timeout'), "
+                    "current_setting('search_path'), application_name "
+                    "FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+        self.assertEqual(cur.fetchall(), [("1234ms", "itest_schema", "itest_app")])
+        conn.close()
+
+    def test_many_statements_in_one_script(self):
+        script = "".join("SELECT %d;\n" % i for i in range(3000))
+        rc, out, err = run_psql(self.px, script, timeout=60)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(out, "".join("%d\n" % i for i in range(3000)))
 
     def test_unix_socket(self):
         rc, out, err = run_psql(self.px, args=["-c", "SELECT 'via unix'"],

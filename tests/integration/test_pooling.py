@@ -246,6 +246,70 @@ SELECT pg_sleep(3);
         conn.close()
         self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
 
+    def test_killed_during_copy_in_leaks_nothing(self):
+        # Killed in the middle of COPY FROM STDIN: the server is waiting for CopyData.
+        p = self.start_psql("""
+SET work_mem = '77MB';
+BEGIN;
+INSERT INTO killed_t VALUES (3);
+COPY killed_t FROM STDIN;
+4
+5
+""")
+        try:
+            rows = harness.wait_until(lambda: self.pool_backends(
+                "state = 'active' AND query LIKE 'COPY killed_t FROM STDIN%%'"), 20,
+                "COPY FROM STDIN to be running")
+        finally:
+            self.kill_psql(p)
+        killed_pid = rows[0][0]
+        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
+        cur = conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+        self.assert_clean(conn)
+        conn.close()
+        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
+        sys.stderr.write("after a kill during COPY IN the next client got %s server\n"
+                         % ("the same" if pid == killed_pid else "a new"))
+
+    def test_parameter_status_after_reuse(self):
+        # A client changes DateStyle, TimeZone, IntervalStyle and application_name and goes; the
+        # next client of the same server connection is told (ParameterStatus) and gets the
+        # server defaults, and its own startup parameters are applied.
+        a = self.px.connect(user=POOL_USER, application_name="first")
+        cur = a.cursor()
+        cur.execute("SET DateStyle = 'German'; SET TimeZone = 'Asia/Tokyo'; "
+                    "SET IntervalStyle = 'iso_8601'; SET application_name = 'changed'")
+        cur.execute("SELECT pg_backend_pid()")
+        pid_a = cur.fetchone()[0]
+        a.close()
+        b = self.px.connect(user=POOL_USER, application_name="second", connect_timeout=30,
+                            options="-c TimeZone=UTC")
+        cur = b.cursor()
+        cur.execute("SELECT pg_backend_pid(), current_setting('DateStyle'), "
+                    "current_setting('TimeZone'), current_setting('IntervalStyle'), "
+                    "current_setting('application_name')")
+        row = cur.fetchone()
+        if not harness.DIRECT:
+            self.assertEqual(row[0], pid_a, "pool size 1: the same server connection")
+        self.assertEqual(row[1:], ("ISO, MDY", "UTC", "postgres", "second"))
+        self.assertEqual([b.get_parameter_status(k) for k in
+                          ("DateStyle", "TimeZone", "IntervalStyle", "application_name")],
+                         ["ISO, MDY", "UTC", "postgres", "second"])
+        b.close()
+        # a third client with a different client_encoding
+        c = self.px.connect(user=POOL_USER, client_encoding="LATIN1", connect_timeout=30)
+        cur = c.cursor()
+        cur.execute("SELECT current_setting('client_encoding'), current_setting('TimeZone'), "
+                    "current_setting('application_name')")
+        self.assertEqual(cur.fetchone(), ("LATIN1", self.server_timezone(), ""))
+        self.assertEqual(c.get_parameter_status("client_encoding"), "LATIN1")
+        c.close()
+
+    def server_timezone(self):
+        """The server's TimeZone for a client that sets none (postgresql.conf's)."""
+        return self.pg.query("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'")[0][0]
 
 if __name__ == "__main__":
     unittest.main()
