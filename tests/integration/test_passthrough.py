@@ -8,6 +8,7 @@ way, NoticeResponse, ParameterStatus, the extended protocol (pgbench -M extended
 import hashlib
 import os
 import select
+import socket
 import struct
 import sys
 import time
@@ -320,6 +321,46 @@ SELECT string_agg(v, ',' ORDER BY v) FROM tx_t;
         rc, out, err = run_psql(self.px, script, timeout=60)
         self.assertEqual((rc, err), (0, ""))
         self.assertEqual(out, "".join("%d\n" % i for i in range(3000)))
+
+    def test_slow_reader_backpressure(self):
+        # A client that stops reading a 200 MB COPY TO STDOUT: pgsift must stop reading the
+        # server too (the backend ends up waiting in ClientWrite) instead of buffering the result.
+        s, err = harness.raw_login(self.px, {"user": harness.SUPERUSER,
+                                             "database": harness.TESTDB,
+                                             "application_name": "slow_reader"})
+        self.assertIsNone(err)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(harness.message(b"Q", b"COPY (SELECT repeat('x', 1000) FROM "
+                                      b"generate_series(1, 200000)) TO STDOUT\0"))
+            harness.wait_until(lambda: self.pg.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'slow_reader' "
+                "AND wait_event = 'ClientWrite'")[0][0] == 1, 30,
+                "the backend to wait in ClientWrite (the proxy reading no more)")
+            if not harness.DIRECT:
+                rss = self.px_rss_kb()
+                sys.stderr.write("pgsift RSS with a stalled 200 MB COPY: %d kB\n" % rss)
+                self.assertLess(rss, 100 * 1024, "pgsift RSS %d kB while a client does not "
+                                "read a 200 MB result" % rss)
+            total = 0
+            s.settimeout(30)
+            while True:
+                m = harness.read_message(s)
+                self.assertIsNotNone(m)
+                if m[0] == b"d":
+                    total += len(m[1])
+                if m[0] == b"Z":
+                    break
+            self.assertEqual(total, 200000 * 1001)
+        finally:
+            s.close()
+
+    def px_rss_kb(self):
+        with open("/proc/%d/status" % self.px.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS for pgsift")
 
     def test_unix_socket(self):
         rc, out, err = run_psql(self.px, args=["-c", "SELECT 'via unix'"],

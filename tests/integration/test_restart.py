@@ -117,6 +117,33 @@ class RestartTest(harness.PgsiftTestCase):
         self.assertEqual(cur.fetchall(), [("back",)])
         conn.close()
 
+    def test_server_down_then_up(self):
+        # With the server stopped, a new client gets an error, not a hang; once it is started
+        # again, new clients are served.
+        conn = self.px.connect()
+        self.pg.stop("fast")
+        try:
+            cur = conn.cursor()
+            with self.assertRaises(psycopg2.Error):
+                harness.async_query(harness.async_connect(self.px, DEADLINE), "SELECT 1",
+                                    DEADLINE)
+            with self.assertRaises(psycopg2.Error):
+                cur.execute("SELECT 1")
+            conn.close()
+        finally:
+            self.pg.start()
+
+        def served():
+            try:
+                c = harness.async_connect(self.px, DEADLINE)
+                try:
+                    return harness.async_query(c, "SELECT 'up'", DEADLINE) == [("up",)]
+                finally:
+                    c.close()
+            except psycopg2.Error:
+                return False
+        harness.wait_until(served, 30, "a new client to be served after the server started")
+
 
 if __name__ == "__main__":
     unittest.main()
