@@ -337,11 +337,15 @@ static bool word_is(const AdminCmd *cmd, size_t i, const char *kw)
 	return i < cmd->n && strcasecmp(cmd->words[i], kw) == 0;
 }
 
-/* Whether a database name is known: a [databases] entry of that name, or a pool for it. */
-static bool admin_db_known(const char *name)
+/*
+ * Whether a database name is known: a [databases] entry of that name, a pool for it, or (when
+ * with_fallback) any name at all while a `*` entry would serve it.
+ */
+static bool admin_db_known(const char *name, bool with_fallback)
 {
 	for (size_t i = 0; i < G.cfg->n_dbs; i++)
-		if (strcmp(G.cfg->dbs[i].name, name) == 0)
+		if (strcmp(G.cfg->dbs[i].name, name) == 0 ||
+		    (with_fallback && strcmp(G.cfg->dbs[i].name, "*") == 0))
 			return true;
 	for (ListNode *n = G.pools.head.next; n != &G.pools.head; n = n->next)
 		if (strcmp(list_entry(n, Pool, node)->dbname, name) == 0)
@@ -1108,7 +1112,7 @@ static void admin_pause(PktBuf *b, const AdminCmd *cmd, bool pause)
 			    pause ? "pause" : "resume");
 		return;
 	}
-	if (!admin_db_known(db)) {
+	if (!admin_db_known(db, true)) {
 		admin_error(b, "3D000", "no such database: %s", db);
 		return;
 	}
@@ -1165,7 +1169,7 @@ static void admin_kill(PktBuf *b, const AdminCmd *cmd)
 		admin_error(b, "42601", "cannot kill the admin console's database: %s", db);
 		return;
 	}
-	if (!admin_db_known(db)) {
+	if (!admin_db_known(db, false)) {
 		admin_error(b, "3D000", "no such database: %s", db);
 		return;
 	}

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "config/log.h"
+#include "parser/parser.h"
 #include "proxy/admin.h"
 #include "proxy/auth_md5.h"
 #include "proxy/pool.h"
@@ -30,8 +31,15 @@ static PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full);
 static PktAction client_login_ok(Client *c);
 static bool client_apply_params(Client *c, Server *s);
+static PktAction client_query_without_server(Client *c, const char *text, size_t len);
 static void client_vsend_error(Client *c, const char *severity, const char *sqlstate,
 			       const char *fmt, va_list ap);
+
+/* A parameter value kept in SQL form (from a client's SET), re-applied with `SET name TO value`;
+ * other values are raw strings, re-applied with set_config(). */
+#define SQL_VALUE_MARK '\x01'
+/* In tx_params: a RESET waiting for COMMIT. */
+#define RESET_MARK "\x02"
 
 /* Reported by the server, never set by a client: not carried from one server to another. */
 static const char *const server_only_params[] = { "server_version", "server_encoding",
@@ -66,6 +74,9 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 	}
 	list_node_init(&c->pool_node);
 	varcache_init(&c->params);
+	varcache_init(&c->startup_params);
+	varcache_init(&c->tx_params);
+	pktbuf_init(&c->out);
 	list_append(&G.clients, &c->all_node);
 	G.n_clients++;
 	c->state = CL_STARTUP;
@@ -175,7 +186,15 @@ static void client_on_closed(Conn *conn)
 	if (c->scram)
 		scram_server_free(c->scram);
 	varcache_free(&c->params);
-	stmtmap_free(c->stmts);
+	varcache_free(&c->startup_params);
+	varcache_free(&c->tx_params);
+	client_stmts_free(c->named);
+	stmtmap_free(c->sql_prepared);
+	if (c->unnamed_cmds) {
+		parser_session_commands_free(c->unnamed_cmds);
+		free(c->unnamed_cmds);
+	}
+	pktbuf_free(&c->out);
 	free(c->portal_stmt);
 	free(c->unnamed_text);
 	free(c->user);
@@ -190,7 +209,8 @@ static void client_on_closed(Conn *conn)
 static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Client *c = (Client *)conn;
-	c->last_active_ms = proxy_now_ms();
+	c->last_active_ms = uv_now(G.loop);
+	c->tx_idle_since_ms = 0;
 	switch (c->state) {
 	case CL_STARTUP:
 		return client_startup(c, hdr, pkt);
@@ -205,6 +225,15 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 		if (hdr->type == PQ_MSG_TERMINATE) {
 			client_close(c, "client terminated");
 			return PA_CLOSED;
+		}
+		if (hdr->type == PQ_MSG_QUERY && full) {
+			PktReader r;
+			const char *text;
+			size_t tlen;
+			pkt_reader_init(&r, pkt + 5, hdr->len - 5);
+			if (pkt_get_cstring(&r, &text, &tlen) &&
+			    client_query_without_server(c, text, tlen) == PA_CONSUMED)
+				return PA_CONSUMED;
 		}
 		if (!pool_acquire(c->pool, c))
 			return PA_WAIT;
@@ -338,7 +367,7 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 			ok = ok && varcache_set(&c->params, key, val);
 		}
 	}
-	if (!ok) {
+	if (!ok || !varcache_copy(&c->startup_params, &c->params)) {
 		client_fail(c, "53200", "out of memory");
 		return PA_CLOSED;
 	}
@@ -571,7 +600,8 @@ void client_welcome(Client *c)
 	for (size_t i = 0; i < p->welcome.n; i++) {
 		const VarParam *w = &p->welcome.items[i];
 		const char *mine = varcache_get(&c->params, w->name);
-		pq_write_parameter_status(&b, w->name, mine && !is_server_only_param(w->name) ? mine : w->value);
+		bool use_mine = mine && mine[0] != SQL_VALUE_MARK && !is_server_only_param(w->name);
+		pq_write_parameter_status(&b, w->name, use_mine ? mine : w->value);
 	}
 	pq_write_backend_key(&b, c->cancel_pid, c->cancel_key);
 	pq_write_ready(&b, PQ_TX_IDLE);
@@ -604,6 +634,52 @@ static void put_literal(PktBuf *b, const char *s)
  * every value that differs (it takes the value as `options -c` does), RESET for what a previous
  * client set and this one did not. Sent as one injected query ahead of the client's own bytes.
  */
+static void put_ident(PktBuf *b, const char *name)
+{
+	pktbuf_put_raw(b, "\"", 1);
+	for (const char *n = name; *n; n++) {
+		if (*n == '"')
+			pktbuf_put_raw(b, "\"", 1);
+		pktbuf_put_raw(b, n, 1);
+	}
+	pktbuf_put_raw(b, "\"", 1);
+}
+
+typedef struct PrepareSync {
+	Server *s;
+	PktBuf *q;
+	bool failed;
+} PrepareSync;
+
+/* One SQL-level prepared statement of the client: (re)created on the server when it lacks it
+ * or holds another statement under that name (from another client). */
+static void client_sync_sql_prepared(void *arg, const char *name, const char *text, size_t len)
+{
+	PrepareSync *ps = arg;
+	size_t have_len;
+	const char *have = ps->s->sql_prepared ? stmtmap_get(ps->s->sql_prepared, name, &have_len)
+					       : NULL;
+	if (have && have_len == len && memcmp(have, text, len) == 0)
+		return;
+	if (have) {
+		pktbuf_put_raw(ps->q, "DEALLOCATE ", 11);
+		put_ident(ps->q, name);
+		pktbuf_put_raw(ps->q, ";", 1);
+	}
+	pktbuf_put_raw(ps->q, text, len);
+	pktbuf_put_raw(ps->q, ";", 1);
+	if (!ps->s->sql_prepared && !(ps->s->sql_prepared = stmtmap_new()))
+		ps->failed = true;
+	else if (!stmtmap_put(ps->s->sql_prepared, name, text, len))
+		ps->failed = true;
+}
+
+/*
+ * Makes the server's session match what this client asked for: set_config() for raw values
+ * that differ (it takes a value as `options -c` does), SET for values the client gave in SQL
+ * form, RESET for what a previous client set and this one did not, and the client's SQL-level
+ * prepared statements. Sent as one injected query ahead of the client's own bytes.
+ */
 static bool client_apply_params(Client *c, Server *s)
 {
 	Pool *p = c->pool;
@@ -612,7 +688,7 @@ static bool client_apply_params(Client *c, Server *s)
 	bool any_set = false;
 	for (size_t i = 0; i < c->params.n; i++) {
 		const VarParam *cp = &c->params.items[i];
-		if (is_server_only_param(cp->name))
+		if (is_server_only_param(cp->name) || cp->value[0] == SQL_VALUE_MARK)
 			continue;
 		const char *sv = varcache_get(&s->params, cp->name);
 		if (sv && strcmp(sv, cp->value) == 0)
@@ -629,6 +705,21 @@ static bool client_apply_params(Client *c, Server *s)
 	}
 	if (any_set)
 		pktbuf_put_raw(&q, ";", 1);
+	for (size_t i = 0; i < c->params.n; i++) {
+		const VarParam *cp = &c->params.items[i];
+		if (cp->value[0] != SQL_VALUE_MARK)
+			continue;
+		const char *sv = varcache_get(&s->params, cp->name);
+		if (sv && strcmp(sv, cp->value) == 0)
+			continue;
+		pktbuf_put_raw(&q, "SET ", 4);
+		put_ident(&q, cp->name);
+		pktbuf_put_raw(&q, " TO ", 4);
+		pktbuf_put_raw(&q, cp->value + 1, strlen(cp->value + 1));
+		pktbuf_put_raw(&q, ";", 1);
+		if (!varcache_set(&s->params, cp->name, cp->value))
+			q.failed = true;
+	}
 	/* values a previous client left behind */
 	for (size_t i = 0; i < s->params.n;) {
 		const VarParam *sp = &s->params.items[i];
@@ -642,13 +733,8 @@ static bool client_apply_params(Client *c, Server *s)
 			continue;
 		}
 		pktbuf_put_raw(&q, "RESET ", 6);
-		pktbuf_put_raw(&q, "\"", 1);
-		for (const char *n = sp->name; *n; n++) {
-			if (*n == '"')
-				pktbuf_put_raw(&q, "\"", 1);
-			pktbuf_put_raw(&q, n, 1);
-		}
-		pktbuf_put_raw(&q, "\";", 2);
+		put_ident(&q, sp->name);
+		pktbuf_put_raw(&q, ";", 1);
 		if (w) {
 			if (!varcache_set(&s->params, sp->name, w))
 				q.failed = true;
@@ -656,6 +742,12 @@ static bool client_apply_params(Client *c, Server *s)
 		} else {
 			varcache_remove(&s->params, sp->name);
 		}
+	}
+	if (c->sql_prepared && stmtmap_count(c->sql_prepared) > 0 && p->mode != POOL_SESSION) {
+		PrepareSync ps = { s, &q, false };
+		stmtmap_foreach(c->sql_prepared, client_sync_sql_prepared, &ps);
+		if (ps.failed)
+			q.failed = true;
 	}
 	if (q.len == 0) {
 		pktbuf_free(&q);
@@ -676,36 +768,292 @@ void client_server_ready(Client *c)
 	conn_resume(&c->conn);
 }
 
-static bool client_remember_parse(Client *c, const char *name, const char *text, size_t len)
+static bool client_remember_unnamed(Client *c, const char *text, size_t len)
 {
-	if (name[0] == '\0') {
-		if (len + 1 > c->unnamed_cap) {
-			size_t cap = len + 1 < 256 ? 256 : len + 1;
-			char *t = realloc(c->unnamed_text, cap);
-			if (!t)
-				return false;
-			c->unnamed_text = t;
-			c->unnamed_cap = cap;
-		}
-		memcpy(c->unnamed_text, text, len);
-		c->unnamed_text[len] = '\0';
-		return true;
+	if (len + 1 > c->unnamed_cap) {
+		size_t cap = len + 1 < 256 ? 256 : len + 1;
+		char *t = realloc(c->unnamed_text, cap);
+		if (!t)
+			return false;
+		c->unnamed_text = t;
+		c->unnamed_cap = cap;
 	}
-	if (!c->stmts && !(c->stmts = stmtmap_new()))
-		return false;
-	return stmtmap_put(c->stmts, name, text, len);
+	memcpy(c->unnamed_text, text, len);
+	c->unnamed_text[len] = '\0';
+	return true;
 }
 
-static const char *client_stmt_text(Client *c, const char *name, size_t *len)
+/* The text of the statement the unnamed portal runs, for its statistics event. */
+static const char *client_portal_text(Client *c, size_t *len)
 {
+	const char *name = c->portal_stmt;
 	if (!name || name[0] == '\0') {
 		*len = c->unnamed_text ? strlen(c->unnamed_text) : 0;
 		return c->unnamed_text;
 	}
-	const char *t = c->stmts ? stmtmap_get(c->stmts, name, len) : NULL;
-	if (!t)
-		*len = 0;
-	return t;
+	PreparedStmt *st = c->named ? client_stmts_get(c->named, name) : NULL;
+	*len = st ? st->query_len : 0;
+	return st ? st->query : NULL;
+}
+
+/* Whether a text may hold a statement that changes session state, so that it is worth parsing
+ * on the event loop: its first keyword says so, or it has several statements and one of them
+ * might. Cheap: a keyword check and, for multi-statement texts only, a substring scan. */
+static bool client_needs_session_parse(const char *text, size_t len)
+{
+	switch (parser_hot_kind(text, len)) {
+	case SK_SET:
+	case SK_RESET:
+	case SK_DISCARD:
+	case SK_DEALLOCATE:
+	case SK_PREPARE:
+	case SK_LISTEN:
+	case SK_UNLISTEN:
+		return true;
+	default:
+		break;
+	}
+	const char *semi = memchr(text, ';', len);
+	if (!semi || (size_t)(semi - text) + 1 >= len)
+		return false;
+	static const char *const words[] = { "set", "reset", "discard", "deallocate", "prepare",
+					     "listen", NULL };
+	for (int i = 0; words[i]; i++)
+		if (strcasestr(text, words[i]))
+			return true;
+	return false;
+}
+
+static SessionCommands *client_parse_session(const char *text, size_t len)
+{
+	if (!client_needs_session_parse(text, len))
+		return NULL;
+	SessionCommands *cmds = calloc(1, sizeof(*cmds));
+	if (!cmds)
+		return NULL;
+	if (!parser_session_commands(text, len, cmds) || cmds->n == 0) {
+		parser_session_commands_free(cmds);
+		free(cmds);
+		return NULL;
+	}
+	return cmds;
+}
+
+static bool client_has_kind(const SessionCommands *cmds, SessionCommandKind kind)
+{
+	for (size_t i = 0; cmds && i < cmds->n; i++)
+		if (cmds->items[i].kind == kind)
+			return true;
+	return false;
+}
+
+static void client_free_cmds(SessionCommands *cmds)
+{
+	if (!cmds)
+		return;
+	parser_session_commands_free(cmds);
+	free(cmds);
+}
+
+/* Sends c->out (a rewritten frame) to the server, after the forwards already decided. */
+static bool client_send_rewritten(Client *c)
+{
+	conn_flush(&c->conn);
+	return conn_send_pktbuf(&c->server->conn, &c->out) == 0;
+}
+
+static void client_build_parse(PktBuf *b, const char *name, const PreparedStmt *st)
+{
+	pktbuf_start(b, PQ_MSG_PARSE);
+	pktbuf_put_cstring(b, name);
+	pktbuf_put_raw(b, st->query, st->query_len + 1);
+	pktbuf_put_raw(b, st->types, st->types_len);
+	pktbuf_finish(b);
+}
+
+/* Room for one more statement on the server: Close the least recently used ones. */
+static bool client_make_room(Client *c, Server *s)
+{
+	int max = G.cfg->max_prepared_statements;
+	while (max > 0 && s->stmts.count >= (size_t)max) {
+		uint64_t id = server_stmts_pop_lru(&s->stmts);
+		if (!id)
+			break;
+		char name[32];
+		snprintf(name, sizeof(name), "PGSIFT_%llu", (unsigned long long)id);
+		PktBuf b;
+		pktbuf_init(&b);
+		pktbuf_start(&b, PQ_MSG_CLOSE);
+		pktbuf_put_u8(&b, 'S');
+		pktbuf_put_cstring(&b, name);
+		pktbuf_finish(&b);
+		conn_flush(&c->conn);
+		bool ok = server_send_injected_frame(s, PQ_MSG_CLOSE, &b, 0);
+		pktbuf_free(&b);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Makes sure the server has st prepared under pgsift's name, injecting the Parse if not. */
+static bool client_ensure_prepared(Client *c, Server *s, PreparedStmt *st)
+{
+	if (server_stmts_has(&s->stmts, st->id))
+		return true;
+	if (!client_make_room(c, s) || !server_stmts_add(&s->stmts, st->id))
+		return false;
+	PktBuf b;
+	pktbuf_init(&b);
+	client_build_parse(&b, st->server_name, st);
+	conn_flush(&c->conn);
+	bool ok = server_send_injected_frame(s, PQ_MSG_PARSE, &b, st->id);
+	pktbuf_free(&b);
+	return ok;
+}
+
+/* Parse of a named statement in transaction pooling. */
+static PktAction client_parse_named(Client *c, Server *s, const char *name, const char *query,
+				    size_t qlen, const uint8_t *types, size_t tlen)
+{
+	if (!c->named && !(c->named = client_stmts_new()))
+		return PA_CLOSED;
+	if (client_stmts_get(c->named, name)) {
+		/* PostgreSQL's own answer is 42P05. A Parse that fails on the server makes the
+		 * server skip to Sync exactly as it would; its error is replaced by that one. */
+		static const char dup_query[] = "pgsift: duplicate prepared statement name";
+		pktbuf_reset(&c->out);
+		pktbuf_start(&c->out, PQ_MSG_PARSE);
+		pktbuf_put_cstring(&c->out, "");
+		pktbuf_put_cstring(&c->out, dup_query);
+		pktbuf_put_u16(&c->out, 0);
+		pktbuf_finish(&c->out);
+		Pending *p = server_expect(s, PQ_MSG_PARSE, PF_DUP_NAME, NULL, 0);
+		if (!p || !server_expect_name(s, p, name) || !client_send_rewritten(c))
+			return PA_CLOSED;
+		return PA_CONSUMED;
+	}
+	PreparedStmt *st = prepared_intern(query, qlen, types, tlen);
+	if (!st)
+		return PA_CLOSED;
+	bool ok = client_stmts_put(c->named, name, st);
+	prepared_unref(st); /* the name holds it now */
+	if (!ok)
+		return PA_CLOSED;
+	conn_flush(&c->conn);
+	if (server_stmts_has(&s->stmts, st->id))
+		return server_expect_local(s, PL_PARSE_COMPLETE) ? PA_CONSUMED : PA_CLOSED;
+	if (!client_make_room(c, s) || !server_stmts_add(&s->stmts, st->id))
+		return PA_CLOSED;
+	pktbuf_reset(&c->out);
+	client_build_parse(&c->out, st->server_name, st);
+	Pending *p = server_expect(s, PQ_MSG_PARSE, 0, st->query, st->query_len);
+	if (!p)
+		return PA_CLOSED;
+	p->stmt_id = st->id;
+	if (!server_expect_name(s, p, name) || !client_send_rewritten(c))
+		return PA_CLOSED;
+	return PA_CONSUMED;
+}
+
+/* Bind or Describe naming a client's statement: rewritten to pgsift's name on this server. */
+static PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
+				      const char *name, uint8_t type)
+{
+	PreparedStmt *st = c->named ? client_stmts_get(c->named, name) : NULL;
+	if (!st) {
+		/* unknown name: the server answers with PostgreSQL's own 26000 */
+		return server_expect(s, type, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
+	}
+	if (!client_ensure_prepared(c, s, st))
+		return PA_CLOSED;
+	const uint8_t *name_at = (const uint8_t *)name;
+	const uint8_t *after = name_at + strlen(name) + 1;
+	const uint8_t *end = pkt + hdr->len;
+	pktbuf_reset(&c->out);
+	pktbuf_start(&c->out, hdr->type);
+	pktbuf_put_raw(&c->out, pkt + 5, (size_t)(name_at - (pkt + 5)));
+	pktbuf_put_cstring(&c->out, st->server_name);
+	pktbuf_put_raw(&c->out, after, (size_t)(end - after));
+	pktbuf_finish(&c->out);
+	if (!server_expect(s, type, 0, NULL, 0) || !client_send_rewritten(c))
+		return PA_CLOSED;
+	return PA_CONSUMED;
+}
+
+/* SQL DEALLOCATE of a name the client prepared through the protocol (PHP PDO does this): the
+ * statement lives under pgsift's name, so pgsift answers itself. */
+static bool client_is_local_deallocate(Client *c, const SessionCommands *cmds)
+{
+	return cmds && cmds->n == 1 && cmds->items[0].kind == SC_DEALLOCATE && c->named &&
+	       cmds->items[0].name && client_stmts_get(c->named, cmds->items[0].name);
+}
+
+/* Answers a simple query without a server: CommandComplete or an error, then ReadyForQuery. */
+static void client_answer_locally(Client *c, const char *tag, const char *sqlstate,
+				  const char *msg, uint8_t tx_state)
+{
+	PktBuf b;
+	pktbuf_init(&b);
+	if (sqlstate)
+		pq_write_error(&b, "ERROR", sqlstate, msg, NULL, NULL);
+	else
+		pq_write_command_complete(&b, tag);
+	pq_write_ready(&b, tx_state);
+	conn_flush(&c->conn);
+	(void)conn_send_pktbuf(&c->conn, &b);
+	pktbuf_free(&b);
+}
+
+static const char listen_refused[] =
+	"LISTEN is not supported in transaction pooling mode: use pool_mode = session for this "
+	"database or user";
+
+/* What a client in transaction pooling may not do, or what pgsift answers without a server.
+ * Returns PA_FORWARD when the query should go on as usual. */
+static PktAction client_query_without_server(Client *c, const char *text, size_t len)
+{
+	if (c->pool->mode == POOL_SESSION)
+		return PA_FORWARD;
+	StmtKind k = parser_hot_kind(text, len);
+	if (k == SK_LISTEN) {
+		client_answer_locally(c, NULL, "0A000", listen_refused, PQ_TX_IDLE);
+		return PA_CONSUMED;
+	}
+	if (k == SK_DEALLOCATE) {
+		SessionCommands *cmds = client_parse_session(text, len);
+		if (client_is_local_deallocate(c, cmds)) {
+			client_stmts_remove(c->named, cmds->items[0].name);
+			client_free_cmds(cmds);
+			client_answer_locally(c, "DEALLOCATE", NULL, NULL, PQ_TX_IDLE);
+			return PA_CONSUMED;
+		}
+		client_free_cmds(cmds);
+	}
+	return PA_FORWARD;
+}
+
+/* A name another client left on this server must not make this client's PREPARE fail. */
+static bool client_clear_foreign_prepare(Client *c, Server *s, const SessionCommands *cmds)
+{
+	bool ok = true;
+	for (size_t i = 0; cmds && s->sql_prepared && i < cmds->n; i++) {
+		const SessionCommand *sc = &cmds->items[i];
+		if (sc->kind != SC_PREPARE || !sc->name || !stmtmap_get(s->sql_prepared, sc->name, NULL))
+			continue;
+		if (c->sql_prepared && stmtmap_get(c->sql_prepared, sc->name, NULL))
+			continue; /* its own: PostgreSQL's "already exists" is the right answer */
+		PktBuf q;
+		pktbuf_init(&q);
+		pktbuf_put_raw(&q, "DEALLOCATE ", 11);
+		put_ident(&q, sc->name);
+		pktbuf_put_raw(&q, "", 1);
+		stmtmap_remove(s->sql_prepared, sc->name);
+		conn_flush(&c->conn);
+		ok = ok && !pktbuf_failed(&q) && server_send_injected(s, (const char *)q.data);
+		pktbuf_free(&q);
+	}
+	return ok;
 }
 
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full)
@@ -715,11 +1063,11 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 		return PA_FORWARD;
 	const uint8_t *payload = pkt + 5;
 	size_t len = hdr->len - 5;
+	bool pooled = c->pool->mode != POOL_SESSION;
 	PktReader r;
 	pkt_reader_init(&r, payload, len);
+	PktAction a = PA_FORWARD;
 	bool ok = true;
-	if (!c->xact_start_ns)
-		c->xact_start_ns = proxy_now_ns();
 
 	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
 		return PA_FORWARD; /* the server skips it without answering */
@@ -732,7 +1080,29 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			client_fail(c, "08P01", "invalid Query message");
 			return PA_CLOSED;
 		}
-		ok = server_expect(s, PQ_MSG_QUERY, 0, text, tlen);
+		SessionCommands *cmds = client_parse_session(text, tlen);
+		if (pooled && client_has_kind(cmds, SC_LISTEN)) {
+			client_free_cmds(cmds);
+			if (!server_is_quiet(s))
+				conn_flush(&s->conn);
+			client_answer_locally(c, NULL, "0A000", listen_refused,
+					      s->tx_state ? s->tx_state : PQ_TX_IDLE);
+			return PA_CONSUMED;
+		}
+		if (pooled && client_is_local_deallocate(c, cmds)) {
+			client_stmts_remove(c->named, cmds->items[0].name);
+			client_free_cmds(cmds);
+			conn_flush(&c->conn);
+			return server_expect_local(s, PL_DEALLOCATE) ? PA_CONSUMED : PA_CLOSED;
+		}
+		if (pooled)
+			ok = client_clear_foreign_prepare(c, s, cmds);
+		Pending *p = server_expect(s, PQ_MSG_QUERY, 0, text, tlen);
+		if (p)
+			p->cmds = cmds;
+		else
+			client_free_cmds(cmds);
+		ok = ok && p;
 		break;
 	}
 	case PQ_MSG_PARSE: {
@@ -742,8 +1112,27 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			client_fail(c, "08P01", "invalid Parse message");
 			return PA_CLOSED;
 		}
-		ok = client_remember_parse(c, name, text, tlen) &&
-		     server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
+		const uint8_t *types = r.p;
+		size_t types_len = (size_t)(r.end - r.p);
+		if (name[0] == '\0') {
+			client_free_cmds(c->unnamed_cmds);
+			c->unnamed_cmds = client_parse_session(text, tlen);
+			ok = client_remember_unnamed(c, text, tlen) &&
+			     server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
+			break;
+		}
+		if (pooled) {
+			a = client_parse_named(c, s, name, text, tlen, types, types_len);
+			ok = a != PA_CLOSED;
+			break;
+		}
+		/* session pooling: names pass through; the text is kept for statistics */
+		PreparedStmt *st = prepared_intern(text, tlen, types, types_len);
+		ok = st && (c->named || (c->named = client_stmts_new())) &&
+		     client_stmts_put(c->named, name, st);
+		if (st)
+			prepared_unref(st);
+		ok = ok && server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
 		break;
 	}
 	case PQ_MSG_BIND: {
@@ -752,9 +1141,14 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			client_fail(c, "08P01", "invalid Bind message");
 			return PA_CLOSED;
 		}
-		if (portal[0] == '\0') {
+		if (portal[0] == '\0' && (!c->portal_stmt || strcmp(c->portal_stmt, stmt) != 0)) {
 			free(c->portal_stmt);
 			c->portal_stmt = strdup(stmt);
+		}
+		if (pooled && stmt[0]) {
+			a = client_rewrite_named(c, s, hdr, pkt, stmt, PQ_MSG_BIND);
+			ok = a != PA_CLOSED;
+			break;
 		}
 		ok = server_expect(s, PQ_MSG_BIND, 0, NULL, 0);
 		break;
@@ -766,13 +1160,30 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			return PA_CLOSED;
 		}
 		size_t tlen = 0;
-		const char *text = client_stmt_text(c, portal[0] ? NULL : c->portal_stmt, &tlen);
-		ok = server_expect(s, PQ_MSG_EXECUTE, 0, text, tlen);
+		const char *text = portal[0] ? NULL : client_portal_text(c, &tlen);
+		Pending *p = server_expect(s, PQ_MSG_EXECUTE, 0, text, tlen);
+		if (p && (!c->portal_stmt || !c->portal_stmt[0])) {
+			p->cmds = c->unnamed_cmds; /* a SET run through the extended protocol */
+			c->unnamed_cmds = NULL;
+		}
+		ok = p;
 		break;
 	}
-	case PQ_MSG_DESCRIBE:
+	case PQ_MSG_DESCRIBE: {
+		uint8_t what;
+		const char *name;
+		if (!pkt_get_u8(&r, &what) || !pkt_get_cstring(&r, &name, NULL)) {
+			client_fail(c, "08P01", "invalid Describe message");
+			return PA_CLOSED;
+		}
+		if (pooled && what == 'S' && name[0]) {
+			a = client_rewrite_named(c, s, hdr, pkt, name, PQ_MSG_DESCRIBE);
+			ok = a != PA_CLOSED;
+			break;
+		}
 		ok = server_expect(s, PQ_MSG_DESCRIBE, 0, NULL, 0);
 		break;
+	}
 	case PQ_MSG_CLOSE: {
 		uint8_t what;
 		const char *name;
@@ -780,8 +1191,17 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			client_fail(c, "08P01", "invalid Close message");
 			return PA_CLOSED;
 		}
-		if (what == 'S' && name[0] && c->stmts)
-			stmtmap_remove(c->stmts, name);
+		if (what == 'S' && name[0] && pooled) {
+			/* the statement stays on the server under pgsift's name */
+			if (c->named)
+				client_stmts_remove(c->named, name);
+			conn_flush(&c->conn);
+			a = server_expect_local(s, PL_CLOSE_COMPLETE) ? PA_CONSUMED : PA_CLOSED;
+			ok = a != PA_CLOSED;
+			break;
+		}
+		if (what == 'S' && name[0] && c->named)
+			client_stmts_remove(c->named, name);
 		ok = server_expect(s, PQ_MSG_CLOSE, 0, NULL, 0);
 		break;
 	}
@@ -814,5 +1234,189 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 		client_fail(c, "53200", "out of memory");
 		return PA_CLOSED;
 	}
-	return PA_FORWARD;
+	return a;
+}
+
+/* ---- session state ---- */
+
+/* Reported through ParameterStatus: the server's report is what the client's cache keeps. */
+static bool is_reported_param(const char *name)
+{
+	static const char *const reported[] = { "application_name", "client_encoding", "datestyle",
+						"intervalstyle", "timezone", "integer_datetimes",
+						"standard_conforming_strings", "is_superuser",
+						"session_authorization", "server_encoding",
+						"server_version", "default_transaction_read_only",
+						"in_hot_standby", NULL };
+	for (int i = 0; reported[i]; i++)
+		if (strcasecmp(reported[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool client_reset_param(Client *c, const char *name)
+{
+	const char *start = varcache_get(&c->startup_params, name);
+	if (start)
+		return varcache_set(&c->params, name, start);
+	varcache_remove(&c->params, name);
+	return true;
+}
+
+/* A SET (value) or RESET (value NULL or RESET_MARK) took effect outside a transaction block,
+ * or at its COMMIT. The server linked now has the same value, so both caches follow. */
+static void client_apply_session(Client *c, const char *name, const char *value)
+{
+	Server *s = c->server;
+	bool ok = true;
+	if (value && strcmp(value, RESET_MARK) != 0) {
+		ok = varcache_set(&c->params, name, value);
+		if (s)
+			ok = ok && varcache_set(&s->params, name, value);
+	} else {
+		/* the server went back to its own default; the client's may differ (startup) */
+		ok = client_reset_param(c, name);
+		if (s)
+			varcache_remove(&s->params, name);
+		c->params_dirty = true;
+	}
+	if (!ok)
+		log_warn("out of memory tracking parameter %s", name);
+}
+
+static void client_forget_prepared(Client *c)
+{
+	if (c->named)
+		client_stmts_clear(c->named);
+	if (c->sql_prepared)
+		stmtmap_clear(c->sql_prepared);
+	if (c->server) {
+		server_stmts_clear(&c->server->stmts);
+		if (c->server->sql_prepared)
+			stmtmap_clear(c->server->sql_prepared);
+	}
+}
+
+static void client_track_prepare(Client *c, Pending *p, const SessionCommand *sc)
+{
+	Server *s = c->server;
+	char *text = NULL;
+	if (p->type == PQ_MSG_QUERY && p->cmds->n == 1)
+		text = strndup((const char *)s->texts + p->text_off, p->text_len);
+	else if (sc->value && asprintf(&text, "PREPARE \"%s\" AS %s", sc->name, sc->value) < 0)
+		text = NULL;
+	if (!text)
+		return;
+	size_t tlen = strlen(text);
+	if (!c->sql_prepared)
+		c->sql_prepared = stmtmap_new();
+	if (!s->sql_prepared)
+		s->sql_prepared = stmtmap_new();
+	if (!c->sql_prepared || !s->sql_prepared ||
+	    !stmtmap_put(c->sql_prepared, sc->name, text, tlen) ||
+	    !stmtmap_put(s->sql_prepared, sc->name, text, tlen))
+		log_warn("out of memory tracking PREPARE %s", sc->name);
+	free(text);
+}
+
+static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
+{
+	Server *s = c->server;
+	char *sqlval;
+	switch (sc->kind) {
+	case SC_SET:
+		if (!sc->name || !sc->value || is_reported_param(sc->name))
+			return;
+		if (asprintf(&sqlval, "%c%s", SQL_VALUE_MARK, sc->value) < 0)
+			return;
+		if (c->in_tx) {
+			if (!varcache_set(&c->tx_params, sc->name, sqlval))
+				log_warn("out of memory tracking SET %s", sc->name);
+		} else {
+			client_apply_session(c, sc->name, sqlval);
+		}
+		free(sqlval);
+		return;
+	case SC_RESET:
+		if (!sc->name || is_reported_param(sc->name))
+			return;
+		if (c->in_tx) {
+			if (!varcache_set(&c->tx_params, sc->name, RESET_MARK))
+				log_warn("out of memory tracking RESET %s", sc->name);
+		} else {
+			client_apply_session(c, sc->name, NULL);
+		}
+		return;
+	case SC_RESET_ALL:
+	case SC_DISCARD_ALL:
+		varcache_clear(&c->params);
+		if (!varcache_copy(&c->params, &c->startup_params))
+			log_warn("out of memory resetting parameters");
+		if (s) {
+			varcache_clear(&s->params);
+			if (!varcache_copy(&s->params, &s->pool->welcome))
+				s->close_needed = true;
+		}
+		c->params_dirty = true;
+		if (sc->kind == SC_DISCARD_ALL)
+			client_forget_prepared(c);
+		return;
+	case SC_DEALLOCATE_ALL:
+		client_forget_prepared(c);
+		return;
+	case SC_DEALLOCATE:
+		if (sc->name && c->sql_prepared)
+			stmtmap_remove(c->sql_prepared, sc->name);
+		if (sc->name && s && s->sql_prepared)
+			stmtmap_remove(s->sql_prepared, sc->name);
+		return;
+	case SC_PREPARE:
+		if (sc->name && s && c->pool->mode != POOL_SESSION)
+			client_track_prepare(c, p, sc);
+		return;
+	default:
+		return;
+	}
+}
+
+static bool tag_is(const char *tag, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+	return len >= n && memcmp(tag, word, n) == 0 && (len == n || tag[n] == ' ');
+}
+
+void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_len)
+{
+	if (tag_is(tag, tag_len, "BEGIN") || tag_is(tag, tag_len, "START TRANSACTION")) {
+		c->in_tx = true;
+		c->tx_start_ms = uv_now(G.loop);
+	} else if (tag_is(tag, tag_len, "COMMIT")) {
+		c->in_tx = false;
+		for (size_t i = 0; i < c->tx_params.n; i++)
+			client_apply_session(c, c->tx_params.items[i].name, c->tx_params.items[i].value);
+		varcache_clear(&c->tx_params);
+	} else if (tag_is(tag, tag_len, "ROLLBACK")) {
+		c->in_tx = false;
+		varcache_clear(&c->tx_params);
+	}
+	if (!p->cmds)
+		return;
+	size_t i = p->type == PQ_MSG_QUERY ? p->stmt_index : 0;
+	if (i < p->cmds->n)
+		client_run_command(c, p, &p->cmds->items[i]);
+}
+
+void client_tx_ended(Client *c)
+{
+	c->in_tx = false;
+	varcache_clear(&c->tx_params);
+	if (c->pool->mode != POOL_SESSION) {
+		c->params_dirty = false; /* the next server gets the difference when linked */
+		return;
+	}
+	if (c->params_dirty && c->server && server_is_quiet(c->server)) {
+		c->params_dirty = false;
+		if (!client_apply_params(c, c->server))
+			log_warn("could not re-apply session parameters");
+	}
 }

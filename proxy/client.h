@@ -13,6 +13,7 @@
 #include "proxy/conn.h"
 #include "proxy/list.h"
 #include "proxy/types.h"
+#include "proxy/prepared.h"
 #include "proxy/stmtmap.h"
 #include "proxy/varcache.h"
 
@@ -47,10 +48,18 @@ struct Client {
 	uint32_t cancel_key;
 	ListNode cancel_node; /* in the proxy's cancel-key table */
 	List *list;         /* which pool list pool_node is in (owned by pool.c) */
-	StmtMap *stmts;     /* prepared statement name -> text, for statistics (owned) */
+	ClientStmts *named; /* protocol-level statement names -> statements (owned) */
+	StmtMap *sql_prepared; /* SQL-level PREPARE name -> its PREPARE text (owned) */
 	char *portal_stmt;  /* statement name bound to the unnamed portal (owned) */
 	char *unnamed_text; /* the unnamed statement's text (owned) */
 	size_t unnamed_cap;
+	struct SessionCommands *unnamed_cmds; /* SET... in the unnamed statement (owned) */
+	VarCache startup_params; /* what RESET ALL / DISCARD ALL go back to */
+	VarCache tx_params;      /* SET/RESET inside the open transaction, applied at COMMIT */
+	bool in_tx;              /* an explicit transaction block is open */
+	PktBuf out;              /* rewritten frames towards the server (reused) */
+	uint64_t tx_idle_since_ms; /* idle inside a transaction since, 0 if not */
+	uint64_t tx_start_ms;      /* when the open transaction block began */
 
 	uint8_t auth_step;  /* where the authentication exchange is */
 	uint8_t md5_salt[4];
@@ -80,6 +89,12 @@ void client_fail(Client *c, const char *sqlstate, const char *fmt, ...)
 /* Sends an ErrorResponse (ERROR) and keeps the connection. */
 void client_send_error(Client *c, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* A statement of the client's finished on its server: session commands take effect, the
+ * transaction state follows the command tag. */
+void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_len);
+/* The transaction ended without a COMMIT tag (ReadyForQuery 'I'): pending SETs are dropped. */
+void client_tx_ended(Client *c);
 
 /* The server linked to c died: tell the client and close it. */
 void client_server_lost(Client *c, const char *why);

@@ -162,8 +162,15 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 			server_close(s, "could not reset");
 			return;
 		}
-		if (reset)
-			varcache_clear(&s->params); /* DISCARD ALL reports what changes; be safe */
+		if (reset) {
+			/* the reset puts the session back to its login state */
+			varcache_clear(&s->params);
+			if (!varcache_copy(&s->params, &p->welcome))
+				s->close_needed = true;
+			server_stmts_clear(&s->stmts);
+			if (s->sql_prepared)
+				stmtmap_clear(s->sql_prepared);
+		}
 		return;
 	}
 	pool_server_ready(p, s);
@@ -189,6 +196,12 @@ void pool_server_ready(Pool *p, Server *s)
 	if (s->close_needed || G.shutting_down) {
 		server_close(s, s->close_needed ? "marked for closing" : "shutting down");
 		pool_launch_if_needed(p);
+		return;
+	}
+	if (s->cancels_in_flight > 0) {
+		/* a cancel meant for the last client must not hit the next one */
+		s->state = SV_USED;
+		pool_move_server(p, s, &p->used_servers);
 		return;
 	}
 	n = list_first(&p->waiting_clients);

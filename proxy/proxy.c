@@ -223,6 +223,37 @@ static void proxy_stop_listening(void)
 
 /* ---- janitor ---- */
 
+/* The timeouts that end a client: idle outside a transaction, idle inside one, too long a
+ * transaction. Each says which setting ended it, to the client and in the log. */
+static void proxy_check_client_timeouts(Client *c, const Config *cfg, uint64_t now)
+{
+	Server *s = c->server;
+	bool quiet = !s || server_is_quiet(s);
+	bool in_tx = s && s->tx_state != PQ_TX_IDLE && s->tx_state != 0;
+	if (in_tx && quiet && cfg->idle_transaction_timeout && c->tx_idle_since_ms &&
+	    now - c->tx_idle_since_ms >= cfg->idle_transaction_timeout) {
+		log_warn("client %s:%d %s/%s: idle_transaction_timeout (%llu ms)", c->addr, c->port,
+			 c->dbname, c->user, (unsigned long long)cfg->idle_transaction_timeout);
+		client_fail(c, "25P03", "terminating connection due to idle-in-transaction timeout "
+					"(idle_transaction_timeout in pgsift)");
+		return;
+	}
+	if (c->in_tx && cfg->transaction_timeout && c->tx_start_ms &&
+	    now - c->tx_start_ms >= cfg->transaction_timeout) {
+		log_warn("client %s:%d %s/%s: transaction_timeout (%llu ms)", c->addr, c->port,
+			 c->dbname, c->user, (unsigned long long)cfg->transaction_timeout);
+		client_fail(c, "25P04", "terminating connection due to transaction timeout "
+					"(transaction_timeout in pgsift)");
+		return;
+	}
+	if (!in_tx && quiet && cfg->client_idle_timeout &&
+	    now - c->last_active_ms >= cfg->client_idle_timeout) {
+		log_warn("client %s:%d %s/%s: client_idle_timeout (%llu ms)", c->addr, c->port,
+			 c->dbname, c->user, (unsigned long long)cfg->client_idle_timeout);
+		client_fail(c, "08P01", "client_idle_timeout: the connection was idle too long");
+	}
+}
+
 static void proxy_janitor_cb(uv_timer_t *t)
 {
 	(void)t;
@@ -236,9 +267,17 @@ static void proxy_janitor_cb(uv_timer_t *t)
 		if ((c->state == CL_STARTUP || c->state == CL_AUTH) && cfg->client_login_timeout &&
 		    now - c->connect_ms >= cfg->client_login_timeout) {
 			client_fail(c, "08P01", "client_login_timeout: login took too long");
-		} else if (c->state == CL_IDLE && cfg->client_idle_timeout &&
-			   now - c->last_active_ms >= cfg->client_idle_timeout) {
-			client_fail(c, "08P01", "client_idle_timeout: the connection was idle too long");
+		} else if (c->state == CL_IDLE || c->state == CL_ACTIVE) {
+			proxy_check_client_timeouts(c, cfg, uv_now(G.loop));
+		}
+	}
+	if (cfg->query_timeout) {
+		uint64_t now_ns = proxy_now_ns();
+		list_for_each_safe(n, tmp, &G.servers)
+		{
+			Server *s = list_entry(n, Server, all_node);
+			if (s->state == SV_ACTIVE)
+				server_check_timeout(s, now_ns, cfg->query_timeout * 1000000u);
 		}
 	}
 	list_for_each_safe(n, tmp, &G.pools)

@@ -18,6 +18,7 @@
 #include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "parser/parser.h"
 #include "proxy/scram.h"
 #include "stats/stats.h"
 
@@ -62,6 +63,7 @@ Server *server_launch(Pool *p)
 				       ? s->connect_ms + G.cfg->server_connect_timeout
 				       : 0;
 	varcache_init(&s->params);
+	server_stmts_init(&s->stmts);
 	list_node_init(&s->pool_node);
 	list_append(&G.servers, &s->all_node);
 	list_append(&p->login_servers, &s->pool_node);
@@ -387,6 +389,12 @@ static void server_pop(Server *s)
 {
 	if (!s->q_len)
 		return;
+	Pending *p = &s->queue[s->q_head];
+	if (p->cmds) {
+		parser_session_commands_free(p->cmds);
+		free(p->cmds);
+		p->cmds = NULL;
+	}
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	if (--s->q_len == 0) {
 		s->q_head = 0;
@@ -394,11 +402,32 @@ static void server_pop(Server *s)
 	}
 }
 
+/* A Parse the server did not carry out (error, or skipped after one): the statement is not on
+ * the server, and the client's name for it does not exist either, as in PostgreSQL. */
+static void server_parse_undone(Server *s, Pending *p)
+{
+	if (p->type != PQ_MSG_PARSE)
+		return;
+	if (p->stmt_id)
+		server_stmts_remove(&s->stmts, p->stmt_id);
+	if (p->name_len && s->client && s->client->named) {
+		char name[256];
+		size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
+		memcpy(name, s->texts + p->name_off, n);
+		name[n] = '\0';
+		PreparedStmt *st = client_stmts_get(s->client->named, name);
+		if (st && (st->id == p->stmt_id || !(p->flags & PF_DUP_NAME)))
+			client_stmts_remove(s->client->named, name);
+	}
+}
+
 /* Drops what the server will skip after an extended-protocol error: everything up to Sync. */
 static void server_skip_to_sync(Server *s)
 {
-	while (s->q_len && server_front(s)->type != PQ_MSG_SYNC)
+	while (s->q_len && server_front(s)->type != PQ_MSG_SYNC) {
+		server_parse_undone(s, server_front(s));
 		server_pop(s);
+	}
 	if (!s->q_len)
 		s->ext_error = true;
 }
@@ -410,40 +439,125 @@ static PktAction server_forward(Server *s, const Pending *p)
 	return PA_FORWARD;
 }
 
+/* Answers, in order, the requests pgsift answers itself once they reach the queue's front. */
+static void server_drain_local(Server *s)
+{
+	Pending *p;
+	while ((p = server_front(s)) && p->local != PL_NONE) {
+		Client *c = s->client;
+		if (c) {
+			PktBuf b;
+			pktbuf_init(&b);
+			switch (p->local) {
+			case PL_PARSE_COMPLETE:
+				pktbuf_start(&b, PQ_MSG_PARSE_COMPLETE);
+				pktbuf_finish(&b);
+				break;
+			case PL_CLOSE_COMPLETE:
+				pktbuf_start(&b, PQ_MSG_CLOSE_COMPLETE);
+				pktbuf_finish(&b);
+				break;
+			case PL_DEALLOCATE:
+				pq_write_command_complete(&b, "DEALLOCATE");
+				pq_write_ready(&b, s->tx_state ? s->tx_state : PQ_TX_IDLE);
+				break;
+			}
+			conn_flush(&s->conn);
+			(void)conn_send_pktbuf(&c->conn, &b);
+			pktbuf_free(&b);
+		}
+		server_pop(s);
+	}
+}
+
+/* Sends our own ErrorResponse in place of the server's, keeping the server's severity. */
+static PktAction server_replace_error(Server *s, PktAction a, const char *sqlstate,
+				      const char *msg)
+{
+	if (a != PA_FORWARD)
+		return a;
+	PktBuf b;
+	pktbuf_init(&b);
+	pq_write_error(&b, "ERROR", sqlstate, msg, NULL, NULL);
+	conn_flush(&s->conn);
+	(void)conn_send_pktbuf(&s->client->conn, &b);
+	pktbuf_free(&b);
+	return PA_CONSUMED;
+}
+
+static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
+					  const uint8_t *payload, size_t len)
+{
+	PktError e;
+	const char *state = "XX000";
+	if (pkt_parse_error(payload, len, &e) && e.sqlstate)
+		state = e.sqlstate;
+	if (!p) {
+		/* FATAL without a request: the server is going away (admin shutdown...) */
+		s->close_needed = true;
+		return a;
+	}
+	p->flags |= PF_ERROR;
+	if (p->flags & PF_DUP_NAME) {
+		char name[256], msg[320];
+		size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
+		memcpy(name, s->texts + p->name_off, n);
+		name[n] = '\0';
+		snprintf(msg, sizeof(msg), "prepared statement \"%s\" already exists", name);
+		a = server_replace_error(s, a, "42P05", msg);
+		state = "42P05";
+	} else if ((p->flags & PF_TIMED_OUT) && strcmp(state, "57014") == 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+			 "canceling statement due to query_timeout (%llu ms) set in pgsift",
+			 (unsigned long long)G.cfg->query_timeout);
+		a = server_replace_error(s, a, "57014", msg);
+	}
+	if (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_EXECUTE ||
+	    p->type == PQ_MSG_FUNCTION_CALL || p->type == PQ_MSG_PARSE)
+		server_emit(s, p, state, 0);
+	if (p->type != PQ_MSG_QUERY && p->type != PQ_MSG_FUNCTION_CALL && p->type != PQ_MSG_SYNC) {
+		server_parse_undone(s, p);
+		server_pop(s);
+		server_skip_to_sync(s);
+	}
+	return a;
+}
+
 static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Pending *p = server_front(s);
 	const uint8_t *payload = pkt + hdr->hdr_len;
 	size_t len = full ? hdr->len - hdr->hdr_len : 0;
+	PktAction a = server_forward(s, p);
 
 	switch (hdr->type) {
 	case PQ_MSG_DATA_ROW:
 	case PQ_MSG_COPY_DATA:
-		return server_forward(s, p);
+		return a;
 	case PQ_MSG_PARSE_COMPLETE:
 	case PQ_MSG_BIND_COMPLETE:
 	case PQ_MSG_CLOSE_COMPLETE:
-	case PQ_MSG_NO_DATA: {
-		PktAction a = server_forward(s, p);
+	case PQ_MSG_NO_DATA:
 		if (p && p->type != PQ_MSG_QUERY)
 			server_pop(s);
-		return a;
-	}
-	case PQ_MSG_ROW_DESCRIPTION: {
-		PktAction a = server_forward(s, p);
+		break;
+	case PQ_MSG_ROW_DESCRIPTION:
 		if (p && p->type == PQ_MSG_DESCRIBE)
 			server_pop(s);
-		return a;
-	}
+		break;
 	case PQ_MSG_COMMAND_COMPLETE:
 	case PQ_MSG_PORTAL_SUSPENDED:
 	case PQ_MSG_EMPTY_QUERY_RESPONSE: {
-		PktAction a = server_forward(s, p);
 		if (!p)
-			return a;
+			break;
 		uint64_t rows = 0;
-		if (hdr->type == PQ_MSG_COMMAND_COMPLETE && len > 0)
-			rows = pkt_command_rows((const char *)payload, strnlen((const char *)payload, len));
+		if (hdr->type == PQ_MSG_COMMAND_COMPLETE && len > 0) {
+			size_t tl = strnlen((const char *)payload, len);
+			rows = pkt_command_rows((const char *)payload, tl);
+			if (s->client && !(p->flags & PF_INJECTED))
+				client_statement_done(s->client, p, (const char *)payload, tl);
+		}
 		if (hdr->type != PQ_MSG_EMPTY_QUERY_RESPONSE)
 			server_emit(s, p, NULL, rows);
 		if (p->type == PQ_MSG_QUERY) {
@@ -452,75 +566,68 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 		} else if (p->type == PQ_MSG_EXECUTE) {
 			server_pop(s);
 		}
-		return a;
+		break;
 	}
-	case PQ_MSG_ERROR_RESPONSE: {
-		PktAction a = server_forward(s, p);
-		PktError e;
-		const char *state = "XX000";
-		if (pkt_parse_error(payload, len, &e) && e.sqlstate)
-			state = e.sqlstate;
-		if (!p) {
-			/* FATAL without a request: the server is going away (admin shutdown...) */
-			s->close_needed = true;
-			return a;
-		}
-		p->flags |= PF_ERROR;
-		if (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_EXECUTE ||
-		    p->type == PQ_MSG_FUNCTION_CALL || p->type == PQ_MSG_PARSE)
-			server_emit(s, p, state, 0);
-		if (p->type != PQ_MSG_QUERY && p->type != PQ_MSG_FUNCTION_CALL &&
-		    p->type != PQ_MSG_SYNC)
-			server_skip_to_sync(s);
-		return a;
-	}
-	case PQ_MSG_FUNCTION_CALL_RESPONSE: {
-		PktAction a = server_forward(s, p);
+	case PQ_MSG_ERROR_RESPONSE:
+		a = server_on_error_response(s, p, a, payload, len);
+		break;
+	case PQ_MSG_FUNCTION_CALL_RESPONSE:
 		if (p && p->type == PQ_MSG_FUNCTION_CALL)
 			server_emit(s, p, NULL, 0);
-		return a;
-	}
+		break;
 	case PQ_MSG_COPY_IN_RESPONSE:
 	case PQ_MSG_COPY_OUT_RESPONSE:
 	case PQ_MSG_COPY_BOTH_RESPONSE:
 		if (p)
 			p->flags |= PF_COPY;
-		return server_forward(s, p);
+		break;
 	case PQ_MSG_PARAMETER_STATUS:
 		server_note_param(s, payload, len);
-		if (s->client) {
-			Client *c = s->client;
+		if (!s->client)
+			return PA_CONSUMED;
+		if (!(p && (p->flags & PF_INJECTED))) {
 			PktReader r;
 			const char *name, *value;
 			pkt_reader_init(&r, payload, len);
 			if (pkt_get_cstring(&r, &name, NULL) && pkt_get_cstring(&r, &value, NULL) &&
-			    !(p && (p->flags & PF_INJECTED)))
-				if (!varcache_set(&c->params, name, value))
-					log_warn("out of memory keeping client parameter %s", name);
-			return PA_FORWARD;
+			    !varcache_set(&s->client->params, name, value))
+				log_warn("out of memory keeping client parameter %s", name);
 		}
-		return PA_CONSUMED;
+		return PA_FORWARD;
 	case PQ_MSG_READY_FOR_QUERY: {
-		PktAction a = server_forward(s, p);
 		s->tx_state = len >= 1 ? payload[0] : PQ_TX_IDLE;
 		if (p && (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_SYNC ||
 			  p->type == PQ_MSG_FUNCTION_CALL))
 			server_pop(s);
-		if (!server_is_quiet(s))
+		if (s->client && a == PA_FORWARD) {
+			if (s->tx_state == PQ_TX_IDLE)
+				client_tx_ended(s->client);
+			else if (server_is_quiet(s))
+				s->client->tx_idle_since_ms = uv_now(G.loop);
+		}
+		if (!server_is_quiet(s) && server_front(s)->local == PL_NONE)
 			return a;
 		/* The frame must reach the client before the server may change hands. */
 		if (a == PA_FORWARD)
 			conn_forward_bytes(&s->conn, pkt, hdr->len);
 		conn_flush(&s->conn);
-		server_at_ready(s);
+		server_drain_local(s);
+		if (server_is_quiet(s))
+			server_at_ready(s);
 		return PA_CONSUMED;
 	}
-	case PQ_MSG_NOTICE_RESPONSE:
-	case PQ_MSG_NOTIFICATION_RESPONSE:
-	case PQ_MSG_PARAMETER_DESCRIPTION:
 	default:
-		return server_forward(s, p);
+		return a;
 	}
+	/* pgsift's own answers that are next in line go after this frame */
+	if (s->q_len && server_front(s)->local != PL_NONE) {
+		if (a == PA_FORWARD)
+			conn_forward_bytes(&s->conn, pkt, hdr->len);
+		conn_flush(&s->conn);
+		server_drain_local(s);
+		return PA_CONSUMED;
+	}
+	return a;
 }
 
 /* ReadyForQuery with nothing outstanding: the only point where a server may change hands. */
@@ -537,6 +644,11 @@ static void server_at_ready(Server *s)
 	if (s->state != SV_ACTIVE || !s->client)
 		return;
 	Client *c = s->client;
+	if (s->pool->mode == POOL_STATEMENT && s->tx_state != PQ_TX_IDLE) {
+		client_fail(c, "08P01", "transaction blocks are not allowed in statement pooling mode "
+					"(pool_mode = statement): use pool_mode = transaction");
+		return;
+	}
 	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION) {
 		uint64_t now = proxy_now_ns();
 		if (c->xact_start_ns) {
@@ -575,7 +687,8 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	if (sqlstate) {
 		memcpy(ev.sqlstate, sqlstate, 5);
 		ev.sqlstate[5] = '\0';
-		ev.cancelled = strcmp(sqlstate, "57014") == 0;
+		ev.cancelled = strcmp(sqlstate, "57014") == 0 && !(p->flags & PF_TIMED_OUT);
+		ev.timed_out = strcmp(sqlstate, "57014") == 0 && (p->flags & PF_TIMED_OUT);
 	}
 	ev.rows = rows;
 	ev.duration_ns = now - start;
@@ -590,13 +703,33 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	(void)stats_submit(&ev);
 }
 
-bool server_expect(Server *s, uint8_t type, uint8_t flags, const char *text, size_t text_len)
+static bool server_store_text(Server *s, const char *text, size_t text_len, uint32_t *off)
+{
+	*off = s->texts_len;
+	if (!text_len)
+		return true;
+	if (s->texts_len + text_len > s->texts_cap) {
+		uint32_t cap = s->texts_cap ? s->texts_cap : 1024;
+		while (cap < s->texts_len + text_len)
+			cap *= 2;
+		uint8_t *t = realloc(s->texts, cap);
+		if (!t)
+			return false;
+		s->texts = t;
+		s->texts_cap = cap;
+	}
+	memcpy(s->texts + s->texts_len, text, text_len);
+	s->texts_len += (uint32_t)text_len;
+	return true;
+}
+
+Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text, size_t text_len)
 {
 	if (s->q_len == s->q_cap) {
 		uint32_t cap = s->q_cap ? s->q_cap * 2 : 16;
 		Pending *q = malloc(cap * sizeof(*q));
 		if (!q)
-			return false;
+			return NULL;
 		for (uint32_t i = 0; i < s->q_len; i++)
 			q[i] = s->queue[(s->q_head + i) % s->q_cap];
 		free(s->queue);
@@ -604,31 +737,73 @@ bool server_expect(Server *s, uint8_t type, uint8_t flags, const char *text, siz
 		s->q_cap = cap;
 		s->q_head = 0;
 	}
-	uint32_t off = s->texts_len;
-	if (text_len) {
-		if (s->texts_len + text_len > s->texts_cap) {
-			uint32_t cap = s->texts_cap ? s->texts_cap : 1024;
-			while (cap < s->texts_len + text_len)
-				cap *= 2;
-			uint8_t *t = realloc(s->texts, cap);
-			if (!t)
-				return false;
-			s->texts = t;
-			s->texts_cap = cap;
-		}
-		memcpy(s->texts + off, text, text_len);
-		s->texts_len += (uint32_t)text_len;
-	}
+	uint32_t off;
+	if (!server_store_text(s, text, text_len, &off))
+		return NULL;
 	Pending *p = &s->queue[(s->q_head + s->q_len) % s->q_cap];
 	s->q_len++;
+	memset(p, 0, sizeof(*p));
 	p->type = type;
 	p->flags = flags;
-	p->stmt_index = 0;
 	p->text_off = off;
 	p->text_len = (uint32_t)text_len;
 	p->sent_ns = proxy_now_ns();
-	p->stmt_start_ns = 0;
+	return p;
+}
+
+Pending *server_expect_local(Server *s, uint8_t local)
+{
+	Pending *p = server_expect(s, 0, 0, NULL, 0);
+	if (!p)
+		return NULL;
+	p->local = local;
+	if (s->q_len == 1)
+		server_drain_local(s);
+	return p;
+}
+
+bool server_expect_name(Server *s, Pending *p, const char *name)
+{
+	size_t n = strlen(name);
+	if (!server_store_text(s, name, n, &p->name_off))
+		return false;
+	p->name_len = (uint32_t)n;
 	return true;
+}
+
+bool server_send_injected_frame(Server *s, uint8_t type, PktBuf *frame, uint64_t stmt_id)
+{
+	Pending *p = server_expect(s, type, PF_INJECTED, NULL, 0);
+	if (!p)
+		return false;
+	p->stmt_id = stmt_id;
+	return conn_send_pktbuf(&s->conn, frame) == 0;
+}
+
+void server_check_timeout(Server *s, uint64_t now_ns, uint64_t timeout_ns)
+{
+	Pending *p = server_front(s);
+	if (!p || p->local != PL_NONE || (p->flags & (PF_INJECTED | PF_CANCEL_SENT)))
+		return;
+	if (p->type != PQ_MSG_QUERY && p->type != PQ_MSG_EXECUTE && p->type != PQ_MSG_FUNCTION_CALL &&
+	    p->type != PQ_MSG_SYNC)
+		return;
+	uint64_t start = p->stmt_start_ns > p->sent_ns ? p->stmt_start_ns : p->sent_ns;
+	if (s->last_done_ns > start)
+		start = s->last_done_ns;
+	if (now_ns - start < timeout_ns)
+		return;
+	/* every request up to the next Sync belongs to the statement being cancelled */
+	for (uint32_t i = 0; i < s->q_len; i++) {
+		Pending *q = &s->queue[(s->q_head + i) % s->q_cap];
+		q->flags |= PF_TIMED_OUT | PF_CANCEL_SENT;
+		if (q->type == PQ_MSG_SYNC || q->type == PQ_MSG_QUERY)
+			break;
+	}
+	log_warn("query_timeout (%llu ms): cancelling the statement on server pid %u for %s/%s",
+		 (unsigned long long)(timeout_ns / 1000000), s->be_pid, s->pool->dbname,
+		 s->pool->user);
+	server_cancel(s);
 }
 
 void server_client_sync(Server *s)
@@ -641,7 +816,7 @@ bool server_send_injected(Server *s, const char *sql)
 	PktBuf b;
 	pktbuf_init(&b);
 	pq_write_query(&b, sql);
-	if (!server_expect(s, PQ_MSG_QUERY, PF_INJECTED, NULL, 0)) {
+	if (pktbuf_failed(&b) || !server_expect(s, PQ_MSG_QUERY, PF_INJECTED, NULL, 0)) {
 		pktbuf_free(&b);
 		return false;
 	}
@@ -675,6 +850,8 @@ void server_unlink(Server *s)
 /* ---- cancel ---- */
 
 typedef struct CancelConn {
+	ListNode node;  /* in cancel_conns */
+	Server *server; /* whose cancel this is; NULL once the server is gone */
 	union {
 		uv_handle_t handle;
 		uv_stream_t stream;
@@ -687,9 +864,17 @@ typedef struct CancelConn {
 	uv_write_t wreq;
 } CancelConn;
 
+static List cancel_conns = { { &cancel_conns.head, &cancel_conns.head }, 0 };
+
 static void cancel_close_cb(uv_handle_t *h)
 {
-	free(h->data);
+	CancelConn *cc = h->data;
+	Server *s = cc->server;
+	list_remove(&cancel_conns, &cc->node);
+	free(cc);
+	if (s && --s->cancels_in_flight == 0 && s->state == SV_USED && !s->client &&
+	    server_is_quiet(s) && s->tx_state == PQ_TX_IDLE)
+		pool_server_ready(s->pool, s);
 }
 
 static void cancel_write_cb(uv_write_t *req, int status)
@@ -723,6 +908,9 @@ void server_cancel(Server *s)
 	uint32_t words[4] = { htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
 			      htonl(s->be_key) };
 	memcpy(cc->pkt, words, 16);
+	cc->server = s;
+	s->cancels_in_flight++;
+	list_append(&cancel_conns, &cc->node);
 	cc->req.data = cc;
 	int r;
 	if (s->conn.is_pipe) {
@@ -744,6 +932,20 @@ void server_cancel(Server *s)
 		log_warn("could not send cancel request: %s", uv_strerror(r));
 		uv_close(&cc->h.handle, cancel_close_cb);
 	}
+}
+
+/* A server that is going away forgets its cancels, so their callbacks do not touch it. */
+static void server_forget_cancels(Server *s)
+{
+	if (!s->cancels_in_flight)
+		return;
+	ListNode *n;
+	for (n = cancel_conns.head.next; n != &cancel_conns.head; n = n->next) {
+		CancelConn *cc = list_entry(n, CancelConn, node);
+		if (cc->server == s)
+			cc->server = NULL;
+	}
+	s->cancels_in_flight = 0;
 }
 
 /* ---- closing ---- */
@@ -791,6 +993,11 @@ static void server_on_closed(Conn *conn)
 
 static void server_free(Server *s)
 {
+	server_forget_cancels(s);
+	while (s->q_len)
+		server_pop(s);
+	server_stmts_free(&s->stmts);
+	stmtmap_free(s->sql_prepared);
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_free(&s->params);

@@ -14,7 +14,9 @@
 
 #include "proxy/conn.h"
 #include "proxy/list.h"
+#include "proxy/prepared.h"
 #include "proxy/types.h"
+#include "proxy/stmtmap.h"
 #include "proxy/varcache.h"
 
 typedef enum {
@@ -31,18 +33,34 @@ const char *server_state_str(ServerState st);
 /* One request the server still owes a response to. */
 typedef struct Pending {
 	uint8_t type;        /* PQ_MSG_QUERY, PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, FUNCTION_CALL */
-	uint8_t flags;       /* PF_* */
+	uint8_t local;       /* PL_*: answered by pgsift itself when it reaches the front */
+	uint16_t flags;      /* PF_* */
 	uint16_t stmt_index; /* simple query: statements completed so far */
 	uint32_t text_off;   /* statement text in Server.texts (QUERY, EXECUTE) */
 	uint32_t text_len;
+	uint32_t name_off;   /* PARSE: the client's statement name in Server.texts */
+	uint32_t name_len;
+	uint64_t stmt_id;    /* PARSE: the PreparedStmt it prepares on this server, 0 if none */
 	uint64_t sent_ns;    /* when it went to the server */
 	uint64_t stmt_start_ns; /* when the current statement of it started */
+	struct SessionCommands *cmds; /* SET/RESET/... in it, applied on success (owned) */
 } Pending;
 
+/* Responses pgsift gives itself, in order with the server's. */
 enum {
-	PF_INJECTED = 1, /* pgsift's own request: its responses are not forwarded */
-	PF_ERROR = 2,    /* an ErrorResponse came for it */
-	PF_COPY = 4,     /* a COPY is in progress for it */
+	PL_NONE = 0,
+	PL_PARSE_COMPLETE, /* the server already has the statement */
+	PL_CLOSE_COMPLETE, /* Close of a client's statement name */
+	PL_DEALLOCATE,     /* SQL DEALLOCATE of a protocol-level name: CommandComplete + RFQ */
+};
+
+enum {
+	PF_INJECTED = 1,    /* pgsift's own request: its responses are not forwarded */
+	PF_ERROR = 2,       /* an ErrorResponse came for it */
+	PF_COPY = 4,        /* a COPY is in progress for it */
+	PF_TIMED_OUT = 8,   /* cancelled by query_timeout: the client's error says so */
+	PF_DUP_NAME = 16,   /* a deliberately failing Parse standing for "already exists" */
+	PF_CANCEL_SENT = 32,
 };
 
 struct Server {
@@ -64,11 +82,13 @@ struct Server {
 	uint8_t *texts;     /* statement texts of the queue's requests (owned) */
 	uint32_t texts_len, texts_cap;
 	uint64_t last_done_ns; /* when the last statement completed (pipelined timing) */
+	ServerStmts stmts;     /* protocol-level statements prepared under pgsift's names */
+	StmtMap *sql_prepared; /* SQL-level PREPARE name -> statement text on this server (owned) */
+	uint32_t cancels_in_flight; /* CancelRequests not yet delivered: do not change hands */
 
 	uint64_t connect_ms;   /* when the connection was opened */
 	uint64_t last_used_ms; /* when it last went idle */
 	bool close_needed;     /* close instead of reusing (lifetime, reload, failure) */
-	bool reset_pending;    /* reset query in flight */
 	void *scram;           /* ScramClient during login (owned) */
 	char *password;        /* towards the server during login (owned) */
 	uv_connect_t connect_req;
@@ -94,10 +114,21 @@ static inline bool server_is_quiet(const Server *s)
 	return s->q_len == 0;
 }
 
-/* Records a request forwarded from the client (or injected) that the server will answer.
- * text may be NULL. Returns false when memory ran out. */
-bool server_expect(Server *s, uint8_t type, uint8_t flags, const char *text, size_t text_len)
+/* Records a request forwarded from the client (or injected) that the server will answer, or
+ * that pgsift answers itself in order (local != PL_NONE). text may be NULL. Returns the entry,
+ * valid until the next call, or NULL when memory ran out. */
+Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text, size_t text_len)
 	__attribute__((warn_unused_result));
+Pending *server_expect_local(Server *s, uint8_t local) __attribute__((warn_unused_result));
+/* Keeps a name next to the entry's text (for rolling back a failed Parse). */
+bool server_expect_name(Server *s, Pending *p, const char *name) __attribute__((warn_unused_result));
+
+/* Sends pgsift's own frame (already built) for an injected request of the given type. */
+bool server_send_injected_frame(Server *s, uint8_t type, PktBuf *frame, uint64_t stmt_id)
+	__attribute__((warn_unused_result));
+
+/* query_timeout: cancels what the server runs when it has run too long. */
+void server_check_timeout(Server *s, uint64_t now_ns, uint64_t timeout_ns);
 
 /* The client sent Sync after an error: the server answers it again. */
 void server_client_sync(Server *s);

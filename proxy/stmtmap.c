@@ -136,3 +136,11 @@ size_t stmtmap_count(const StmtMap *m)
 {
 	return m->count;
 }
+
+void stmtmap_foreach(const StmtMap *m,
+		     void (*fn)(void *arg, const char *name, const char *text, size_t len), void *arg)
+{
+	for (size_t i = 0; i < m->n_buckets; i++)
+		for (StmtEntry *e = m->buckets[i]; e; e = e->next)
+			fn(arg, e->name, e->text, e->text_len);
+}

@@ -20,5 +20,7 @@ const char *stmtmap_get(const StmtMap *m, const char *name, size_t *len);
 void stmtmap_remove(StmtMap *m, const char *name);
 void stmtmap_clear(StmtMap *m);
 size_t stmtmap_count(const StmtMap *m);
+/* Calls fn for every entry, in no particular order; the map must not change meanwhile. */
+void stmtmap_foreach(const StmtMap *m, void (*fn)(void *arg, const char *name, const char *text, size_t len), void *arg);
 
 #endif

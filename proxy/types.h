@@ -10,5 +10,6 @@ typedef struct Conn Conn;
 typedef struct IOBuf IOBuf;
 typedef struct PktBuf PktBuf;
 typedef struct Proxy Proxy;
+typedef struct Pending Pending;
 
 #endif

@@ -1,0 +1,347 @@
+/* prepared: see prepared.h. Three small chained hash tables; names and ids are looked up per
+ * Parse / Bind / Describe, so all three are O(1). */
+#include "proxy/prepared.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* ---- the registry ---- */
+
+static PreparedStmt **reg_buckets;
+static size_t reg_n_buckets;
+static size_t reg_count;
+static uint64_t reg_next_id = 1;
+
+static uint64_t prepared_hash(const char *q, size_t ql, const uint8_t *t, size_t tl)
+{
+	return XXH3_64bits_withSeed(t, tl, XXH3_64bits(q, ql));
+}
+
+static bool reg_grow(void)
+{
+	size_t n = reg_n_buckets ? reg_n_buckets * 2 : 256;
+	PreparedStmt **b = calloc(n, sizeof(*b));
+	if (!b)
+		return false;
+	for (size_t i = 0; i < reg_n_buckets; i++) {
+		PreparedStmt *e = reg_buckets[i];
+		while (e) {
+			PreparedStmt *next = e->next;
+			e->next = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+			e = next;
+		}
+	}
+	free(reg_buckets);
+	reg_buckets = b;
+	reg_n_buckets = n;
+	return true;
+}
+
+PreparedStmt *prepared_intern(const char *query, size_t query_len, const uint8_t *types,
+			      size_t types_len)
+{
+	if (!reg_buckets && !reg_grow())
+		return NULL;
+	uint64_t h = prepared_hash(query, query_len, types, types_len);
+	for (PreparedStmt *e = reg_buckets[h & (reg_n_buckets - 1)]; e; e = e->next) {
+		if (e->hash == h && e->query_len == query_len && e->types_len == types_len &&
+		    memcmp(e->query, query, query_len) == 0 && memcmp(e->types, types, types_len) == 0) {
+			e->refs++;
+			return e;
+		}
+	}
+	PreparedStmt *st = malloc(sizeof(*st) + query_len + 1 + types_len);
+	if (!st)
+		return NULL;
+	st->hash = h;
+	st->id = reg_next_id++;
+	st->refs = 1;
+	st->query = (char *)(st + 1);
+	memcpy(st->query, query, query_len);
+	st->query[query_len] = '\0';
+	st->query_len = (uint32_t)query_len;
+	st->types = (uint8_t *)st->query + query_len + 1;
+	memcpy(st->types, types, types_len);
+	st->types_len = (uint32_t)types_len;
+	snprintf(st->server_name, sizeof(st->server_name), "PGSIFT_%llu", (unsigned long long)st->id);
+	st->next = reg_buckets[h & (reg_n_buckets - 1)];
+	reg_buckets[h & (reg_n_buckets - 1)] = st;
+	if (++reg_count > reg_n_buckets)
+		(void)reg_grow(); /* a longer chain is still correct */
+	return st;
+}
+
+void prepared_ref(PreparedStmt *st)
+{
+	st->refs++;
+}
+
+void prepared_unref(PreparedStmt *st)
+{
+	if (--st->refs > 0)
+		return;
+	PreparedStmt **pp = &reg_buckets[st->hash & (reg_n_buckets - 1)];
+	while (*pp != st)
+		pp = &(*pp)->next;
+	*pp = st->next;
+	reg_count--;
+	free(st);
+}
+
+size_t prepared_count(void)
+{
+	return reg_count;
+}
+
+/* ---- a client's names ---- */
+
+typedef struct NameNode {
+	struct NameNode *next;
+	uint64_t hash;
+	PreparedStmt *st;
+	char name[];
+} NameNode;
+
+struct ClientStmts {
+	NameNode **buckets;
+	size_t n_buckets;
+	size_t count;
+};
+
+ClientStmts *client_stmts_new(void)
+{
+	ClientStmts *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->n_buckets = 16;
+	m->buckets = calloc(m->n_buckets, sizeof(*m->buckets));
+	if (!m->buckets) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void client_stmts_clear(ClientStmts *m)
+{
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		NameNode *e = m->buckets[i];
+		while (e) {
+			NameNode *next = e->next;
+			prepared_unref(e->st);
+			free(e);
+			e = next;
+		}
+		m->buckets[i] = NULL;
+	}
+	m->count = 0;
+}
+
+void client_stmts_free(ClientStmts *m)
+{
+	if (!m)
+		return;
+	client_stmts_clear(m);
+	free(m->buckets);
+	free(m);
+}
+
+static NameNode **client_stmts_slot(const ClientStmts *m, const char *name, uint64_t h)
+{
+	NameNode **pp = &m->buckets[h & (m->n_buckets - 1)];
+	while (*pp && ((*pp)->hash != h || strcmp((*pp)->name, name) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void client_stmts_grow(ClientStmts *m)
+{
+	size_t n = m->n_buckets * 2;
+	NameNode **b = calloc(n, sizeof(*b));
+	if (!b)
+		return;
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		NameNode *e = m->buckets[i];
+		while (e) {
+			NameNode *next = e->next;
+			e->next = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+			e = next;
+		}
+	}
+	free(m->buckets);
+	m->buckets = b;
+	m->n_buckets = n;
+}
+
+bool client_stmts_put(ClientStmts *m, const char *name, PreparedStmt *st)
+{
+	size_t len = strlen(name);
+	uint64_t h = XXH3_64bits(name, len);
+	NameNode **pp = client_stmts_slot(m, name, h);
+	if (*pp) {
+		prepared_ref(st);
+		prepared_unref((*pp)->st);
+		(*pp)->st = st;
+		return true;
+	}
+	NameNode *e = malloc(sizeof(*e) + len + 1);
+	if (!e)
+		return false;
+	memcpy(e->name, name, len + 1);
+	e->hash = h;
+	e->st = st;
+	e->next = NULL;
+	prepared_ref(st);
+	*pp = e;
+	if (++m->count > m->n_buckets)
+		client_stmts_grow(m);
+	return true;
+}
+
+PreparedStmt *client_stmts_get(const ClientStmts *m, const char *name)
+{
+	NameNode *e = *client_stmts_slot(m, name, XXH3_64bits(name, strlen(name)));
+	return e ? e->st : NULL;
+}
+
+void client_stmts_remove(ClientStmts *m, const char *name)
+{
+	NameNode **pp = client_stmts_slot(m, name, XXH3_64bits(name, strlen(name)));
+	NameNode *e = *pp;
+	if (!e)
+		return;
+	*pp = e->next;
+	prepared_unref(e->st);
+	free(e);
+	m->count--;
+}
+
+size_t client_stmts_count(const ClientStmts *m)
+{
+	return m->count;
+}
+
+/* ---- a server's statements ---- */
+
+typedef struct ServerStmtNode {
+	struct ServerStmtNode *next;
+	ListNode lru;
+	uint64_t id;
+} ServerStmtNode;
+
+void server_stmts_init(ServerStmts *s)
+{
+	memset(s, 0, sizeof(*s));
+	list_init(&s->lru);
+}
+
+static ServerStmtNode **server_stmts_slot(ServerStmts *s, uint64_t id)
+{
+	ServerStmtNode **pp = &s->buckets[(id * 0x9E3779B97F4A7C15ull >> 40) & (s->n_buckets - 1)];
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+void server_stmts_clear(ServerStmts *s)
+{
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		ServerStmtNode *e = s->buckets[i];
+		while (e) {
+			ServerStmtNode *next = e->next;
+			free(e);
+			e = next;
+		}
+		s->buckets[i] = NULL;
+	}
+	s->count = 0;
+	list_init(&s->lru);
+}
+
+void server_stmts_free(ServerStmts *s)
+{
+	server_stmts_clear(s);
+	free(s->buckets);
+	server_stmts_init(s);
+}
+
+bool server_stmts_has(ServerStmts *s, uint64_t id)
+{
+	if (!s->count)
+		return false;
+	ServerStmtNode *e = *server_stmts_slot(s, id);
+	if (!e)
+		return false;
+	list_remove(&s->lru, &e->lru);
+	list_append(&s->lru, &e->lru);
+	return true;
+}
+
+static bool server_stmts_grow(ServerStmts *s)
+{
+	size_t n = s->n_buckets ? s->n_buckets * 2 : 64;
+	ServerStmtNode **b = calloc(n, sizeof(*b));
+	if (!b)
+		return false;
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		ServerStmtNode *e = s->buckets[i];
+		while (e) {
+			ServerStmtNode *next = e->next;
+			size_t k = (e->id * 0x9E3779B97F4A7C15ull >> 40) & (n - 1);
+			e->next = b[k];
+			b[k] = e;
+			e = next;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->n_buckets = n;
+	return true;
+}
+
+bool server_stmts_add(ServerStmts *s, uint64_t id)
+{
+	if (!s->buckets && !server_stmts_grow(s))
+		return false;
+	if (server_stmts_has(s, id))
+		return true;
+	ServerStmtNode *e = malloc(sizeof(*e));
+	if (!e)
+		return false;
+	e->id = id;
+	ServerStmtNode **pp = server_stmts_slot(s, id);
+	e->next = NULL;
+	*pp = e;
+	list_append(&s->lru, &e->lru);
+	if (++s->count > s->n_buckets)
+		(void)server_stmts_grow(s);
+	return true;
+}
+
+void server_stmts_remove(ServerStmts *s, uint64_t id)
+{
+	if (!s->buckets)
+		return;
+	ServerStmtNode **pp = server_stmts_slot(s, id);
+	ServerStmtNode *e = *pp;
+	if (!e)
+		return;
+	*pp = e->next;
+	list_remove(&s->lru, &e->lru);
+	free(e);
+	s->count--;
+}
+
+uint64_t server_stmts_pop_lru(ServerStmts *s)
+{
+	ListNode *n = list_first(&s->lru);
+	if (!n)
+		return 0;
+	uint64_t id = list_entry(n, ServerStmtNode, lru)->id;
+	server_stmts_remove(s, id);
+	return id;
+}

@@ -1,0 +1,69 @@
+/*
+ * prepared: protocol-level named prepared statements that survive transaction pooling.
+ *
+ * A statement is known by its text and parameter types. The registry interns each distinct one
+ * once (PreparedStmt, refcounted by the clients that name it) and gives it a number; on a server
+ * it is prepared under pgsift's own name "PGSIFT_<number>", so clients' names never collide on
+ * a shared server. Each server keeps the set of statements it has (ServerStmts), bounded by
+ * max_prepared_statements with least-recently-used eviction.
+ */
+#ifndef PGSIFT_PREPARED_H
+#define PGSIFT_PREPARED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/list.h"
+
+typedef struct PreparedStmt {
+	struct PreparedStmt *next; /* hash chain */
+	uint64_t id;               /* server-side name PGSIFT_<id>; never reused */
+	uint64_t hash;
+	uint32_t refs;             /* client names pointing at it */
+	uint32_t query_len;
+	uint32_t types_len;
+	char *query;               /* NUL-terminated, inside this allocation */
+	uint8_t *types;            /* Parse's parameter-type part (int16 n, n x int32) */
+	char server_name[32];      /* "PGSIFT_<id>" */
+} PreparedStmt;
+
+/* The statement for (query, types), created or shared; returns it with one more reference. */
+PreparedStmt *prepared_intern(const char *query, size_t query_len, const uint8_t *types,
+			      size_t types_len);
+void prepared_ref(PreparedStmt *st);
+void prepared_unref(PreparedStmt *st);
+size_t prepared_count(void);
+
+/* A client's names -> statements. */
+typedef struct ClientStmts ClientStmts;
+ClientStmts *client_stmts_new(void);
+void client_stmts_free(ClientStmts *m);
+/* Takes a reference of its own. False when memory ran out. */
+bool client_stmts_put(ClientStmts *m, const char *name, PreparedStmt *st)
+	__attribute__((warn_unused_result));
+PreparedStmt *client_stmts_get(const ClientStmts *m, const char *name);
+void client_stmts_remove(ClientStmts *m, const char *name);
+void client_stmts_clear(ClientStmts *m);
+size_t client_stmts_count(const ClientStmts *m);
+
+/* The statements one server has prepared under pgsift's names, most recently used last. */
+typedef struct ServerStmts {
+	struct ServerStmtNode **buckets;
+	size_t n_buckets;
+	size_t count;
+	List lru;
+} ServerStmts;
+
+void server_stmts_init(ServerStmts *s);
+void server_stmts_free(ServerStmts *s);
+/* Whether the server has it; marks it most recently used. */
+bool server_stmts_has(ServerStmts *s, uint64_t id);
+/* Records it (the caller sends the Parse). False when memory ran out. */
+bool server_stmts_add(ServerStmts *s, uint64_t id) __attribute__((warn_unused_result));
+void server_stmts_remove(ServerStmts *s, uint64_t id);
+/* Removes and returns the least recently used id (0 when empty). */
+uint64_t server_stmts_pop_lru(ServerStmts *s);
+void server_stmts_clear(ServerStmts *s);
+
+#endif
