@@ -26,7 +26,6 @@ static bool lex_string(const char *t, size_t len, size_t i, char kind, size_t *e
 static bool lex_number(const char *t, size_t len, size_t i, size_t *end);
 static bool push_tok(Lexer *lx, LexTokType type, size_t pos, size_t end);
 static bool build_key(Lexer *lx, const char *t);
-static bool key_put(Lexer *lx, const void *p, size_t n);
 static bool tok_is(const char *t, const LexTok *k, LexTokType type, const char *s);
 
 void lexer_init(Lexer *lx)
@@ -52,17 +51,19 @@ bool lexer_run(Lexer *lx, const char *t, size_t len)
 		return false;
 	while (i < len) {
 		unsigned char c = (unsigned char)t[i];
-		bool bad = false;
-		size_t next = skip_comment(t, len, i, &bad);
-		if (bad)
-			return false;
-		if (next != i) {
-			i = next;
-			continue;
-		}
 		if (is_space(c)) {
 			i++;
 			continue;
+		}
+		if (c == '-' || c == '/') {
+			bool bad = false;
+			size_t next = skip_comment(t, len, i, &bad);
+			if (bad)
+				return false;
+			if (next != i) {
+				i = next;
+				continue;
+			}
 		}
 		LexTokType type;
 		size_t end;
@@ -206,24 +207,62 @@ StmtKind parser_hot_kind(const char *t, size_t len)
 
 /* Internal functions */
 
-static bool is_ident_start(unsigned char c)
+/* Character classes, one table lookup on the hot path. */
+#define CC_IDSTART 0x01 /* A-Z a-z _ and bytes >= 0x80 */
+#define CC_IDCONT 0x02	/* the above, digits and $ */
+#define CC_OP 0x04	/* operator characters */
+#define CC_SPACE 0x08	/* space \t \n \r \f */
+#define CC_DIGIT 0x10
+
+static const unsigned char cclass[256] = {
+	['\t'] = CC_SPACE,
+	['\n'] = CC_SPACE,
+	['\r'] = CC_SPACE,
+	['\f'] = CC_SPACE,
+	[' '] = CC_SPACE,
+	['~'] = CC_OP,
+	['!'] = CC_OP,
+	['@'] = CC_OP,
+	['#'] = CC_OP,
+	['^'] = CC_OP,
+	['&'] = CC_OP,
+	['|'] = CC_OP,
+	['`'] = CC_OP,
+	['?'] = CC_OP,
+	['+'] = CC_OP,
+	['-'] = CC_OP,
+	['*'] = CC_OP,
+	['/'] = CC_OP,
+	['%'] = CC_OP,
+	['<'] = CC_OP,
+	['>'] = CC_OP,
+	['='] = CC_OP,
+	['$'] = CC_IDCONT,
+	['0' ... '9'] = CC_IDCONT | CC_DIGIT,
+	['A' ... 'Z'] = CC_IDSTART | CC_IDCONT,
+	['a' ... 'z'] = CC_IDSTART | CC_IDCONT,
+	['_'] = CC_IDSTART | CC_IDCONT,
+	[0x80 ... 0xff] = CC_IDSTART | CC_IDCONT,
+};
+
+static inline bool is_ident_start(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+	return cclass[c] & CC_IDSTART;
 }
 
-static bool is_ident_cont(unsigned char c)
+static inline bool is_ident_cont(unsigned char c)
 {
-	return is_ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+	return cclass[c] & CC_IDCONT;
 }
 
-static bool is_op_char(unsigned char c)
+static inline bool is_op_char(unsigned char c)
 {
-	return c != 0 && strchr("~!@#^&|`?+-*/%<>=", c) != NULL;
+	return cclass[c] & CC_OP;
 }
 
-static bool is_space(unsigned char c)
+static inline bool is_space(unsigned char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+	return cclass[c] & CC_SPACE;
 }
 
 /* Returns the position after the comment starting at i, or i when none starts there. */
@@ -274,7 +313,7 @@ static bool lex_one(const char *t, size_t len, size_t i, LexTokType *type, size_
 		*end = i + 1;
 		return true;
 	}
-	if (c1 == '\'' && strchr("eEbBxX", c) != NULL && c != 0) {
+	if (c1 == '\'' && (c == 'e' || c == 'E' || c == 'b' || c == 'B' || c == 'x' || c == 'X')) {
 		*type = LT_STR;
 		return lex_string(t, len, i + 1, (char)(c | 0x20), end);
 	}
@@ -385,7 +424,8 @@ static bool lex_one(const char *t, size_t len, size_t i, LexTokType *type, size_
 		*end = i + 2;
 		return true;
 	}
-	if (c != 0 && strchr("()[],;:.", c) != NULL) {
+	if (c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == ';' || c == ':' ||
+	    c == '.') {
 		*type = LT_PUNCT;
 		*end = i + 1;
 		return true;
@@ -489,23 +529,6 @@ static bool tok_is(const char *t, const LexTok *k, LexTokType type, const char *
 	return true;
 }
 
-static bool key_put(Lexer *lx, const void *p, size_t n)
-{
-	if (lx->key_len + n > lx->key_cap) {
-		size_t cap = lx->key_cap ? lx->key_cap : 256;
-		while (cap < lx->key_len + n)
-			cap *= 2;
-		unsigned char *k = realloc(lx->key, cap);
-		if (k == NULL)
-			return false;
-		lx->key = k;
-		lx->key_cap = cap;
-	}
-	memcpy(lx->key + lx->key_len, p, n);
-	lx->key_len += n;
-	return true;
-}
-
 /* Is the number a PostgreSQL Iconst (digits only, fits int32)? Some grammar rules take only
  * those, so "second(3)" parses where "second(3.5)" does not: the key keeps the class. */
 static char num_class(const char *t, const LexTok *k)
@@ -552,7 +575,8 @@ static bool build_key(Lexer *lx, const char *t)
 				cur.len = k[r + 1].pos + k[r + 1].len - cur.pos;
 				r++;
 			}
-		} else if (cur.type == LT_WORD && tok_is(t, &cur, LT_WORD, "in") && r + 2 < n &&
+		} else if (cur.type == LT_WORD && cur.len == 2 && (t[cur.pos] | 0x20) == 'i' &&
+			   (t[cur.pos + 1] | 0x20) == 'n' && r + 2 < n &&
 			   tok_is(t, &k[r + 1], LT_PUNCT, "(")) {
 			/* IN ( c [, c]... ) with only literal constants: one LIST token */
 			size_t j = r + 2, first = j, last = 0;
@@ -588,20 +612,27 @@ static bool build_key(Lexer *lx, const char *t)
 	}
 	lx->n = w;
 
+	/* every token takes at most 4 bytes of header plus its text: reserve once */
+	size_t need = 4 * (size_t)w + 16;
+	for (r = 0; r < w; r++)
+		need += k[r].len;
+	if (need > lx->key_cap) {
+		unsigned char *nk = realloc(lx->key, need);
+		if (nk == NULL)
+			return false;
+		lx->key = nk;
+		lx->key_cap = need;
+	}
+	unsigned char *out = lx->key;
 	for (r = 0; r < w; r++) {
-		unsigned char hdr[4];
 		const LexTok *tk = &k[r];
 		const char *s = t + tk->pos;
-		hdr[0] = tk->type;
+		*out++ = tk->type;
 		switch (tk->type) {
 		case LT_NUM:
-			hdr[1] = (unsigned char)num_class(t, tk);
-			if (!key_put(lx, hdr, 2))
-				return false;
+			*out++ = (unsigned char)num_class(t, tk);
 			break;
 		case LT_LIST:
-			if (!key_put(lx, hdr, 1))
-				return false;
 			break;
 		case LT_STR: {
 			/* first content byte: skip the prefix letter and the opening quote or $tag$ */
@@ -616,47 +647,35 @@ static bool build_key(Lexer *lx, const char *t)
 			}
 			size_t clen = tk->len - off; /* content plus closing quote(s) */
 			unsigned char c0 = (unsigned char)s[off];
-			hdr[1] = (unsigned char)(s[0] == '\'' ? 'q' : (s[0] | 0x20));
+			*out++ = (unsigned char)(s[0] == '\'' ? 'q' : (s[0] | 0x20));
 			if (c0 >= 0x80 || (c0 >= '0' && c0 <= '9') ||
 			    ((c0 | 0x20) >= 'a' && (c0 | 0x20) <= 'z')) {
-				hdr[2] = 'A'; /* ordinary first character: a LIKE prefix */
-				if (!key_put(lx, hdr, 3))
-					return false;
+				*out++ = 'A'; /* ordinary first character: a LIKE prefix */
 			} else {
-				hdr[2] = c0;
-				hdr[3] = clen > 1 ? (unsigned char)s[off + 1] : 0;
-				if (!key_put(lx, hdr, 4))
-					return false;
+				*out++ = c0;
+				*out++ = clen > 1 ? (unsigned char)s[off + 1] : 0;
 			}
 			break;
 		}
-		case LT_WORD: {
-			char buf[64];
-			hdr[1] = (unsigned char)(tk->len & 0xff);
-			hdr[2] = (unsigned char)(tk->len >> 8);
-			if (!key_put(lx, hdr, 3))
-				return false;
-			for (size_t i = 0; i < tk->len; i += sizeof(buf)) {
-				size_t m = tk->len - i < sizeof(buf) ? tk->len - i : sizeof(buf);
-				for (size_t j = 0; j < m; j++) {
-					char c = s[i + j];
-					buf[j] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-				}
-				if (!key_put(lx, buf, m))
-					return false;
+		case LT_WORD:
+			*out++ = (unsigned char)(tk->len & 0xff);
+			*out++ = (unsigned char)(tk->len >> 8);
+			for (size_t i = 0; i < tk->len; i++) {
+				unsigned char c = (unsigned char)s[i];
+				*out++ = (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
 			}
 			break;
-		}
 		default:
-			hdr[1] = (unsigned char)(tk->len & 0xff);
-			hdr[2] = (unsigned char)(tk->len >> 8);
-			if (!key_put(lx, hdr, 3) || !key_put(lx, s, tk->len))
-				return false;
+			*out++ = (unsigned char)(tk->len & 0xff);
+			*out++ = (unsigned char)(tk->len >> 8);
+			memcpy(out, s, tk->len);
+			out += tk->len;
 			break;
 		}
 		if (tk->type == LT_PUNCT && s[0] == ';' && r + 1 < w)
 			lx->single = false;
 	}
+	lx->key_len = (size_t)(out - lx->key);
 	if (w > 0 && k[0].type == LT_WORD) {
 		static const char *dml[] = {"select", "insert", "update", "delete",
 					    "with",   "values", "table"};

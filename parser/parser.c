@@ -17,6 +17,9 @@
 #include <pg_query.h>
 #include <stdlib.h>
 #include <string.h>
+/* header-only xxhash: libpg_query exports its own XXH3 symbols, which must not be the ones we
+ * call, and inlining makes the exact-text lookup cheaper */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "parser/lexer.h"
