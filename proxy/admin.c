@@ -1155,7 +1155,7 @@ static Client *admin_first_client(Pool *p)
 
 /*
  * KILL db: every client of the database gets FATAL 57P01 and is closed, then the pools' server
- * connections are closed. Failing a client may hand its server to another waiter of the same
+ * connections are closed (idle ones now, the others as soon as their reset is done). Failing a client may hand its server to another waiter of the same
  * pool, so the lists are walked again from the start after each one.
  */
 static void admin_kill(PktBuf *b, const AdminCmd *cmd)
@@ -1178,6 +1178,13 @@ static void admin_kill(PktBuf *b, const AdminCmd *cmd)
 		Pool *p = list_entry(n, Pool, node);
 		if (strcmp(p->dbname, db) != 0)
 			continue;
+		/* marked first: a killed client's server must be closed after its reset, not reused */
+		List *lists[] = {&p->idle_servers, &p->active_servers, &p->used_servers,
+				 &p->login_servers};
+		for (size_t i = 0; i < 4; i++)
+			for (ListNode *sn = lists[i]->head.next; sn != &lists[i]->head;
+			     sn = sn->next)
+				list_entry(sn, Server, pool_node)->close_needed = true;
 		Client *c;
 		while ((c = admin_first_client(p)) != NULL) {
 			client_fail(c, "57P01", "client killed by the admin console (KILL %s)", db);

@@ -85,6 +85,9 @@ class PgBouncer:
                 return False
         wait_until(ready, 10, "pgbouncer to accept connections")
 
+    def dsn(self, dbname=TESTDB, user=SUPERUSER, **kw):
+        return harness._dsn(self.host, self.port, dbname, user, **kw)
+
     def admin(self, user=ADMIN):
         conn = psycopg2.connect(harness._dsn(self.host, self.port, "pgbouncer", user))
         conn.autocommit = True
@@ -293,20 +296,28 @@ class AdminTest(PgsiftTestCase):
         return rows[0] if len(rows) == 1 else None
 
     def test_show_queries_and_reset_stats(self):
+        # the fingerprint ignores aliases and constants: the marker must be a table name
+        self.pg.query("CREATE TABLE admin_marker_q (x int); INSERT INTO admin_marker_q "
+                      "VALUES (7), (8), (9), (10); CREATE TABLE admin_marker_err (x int); "
+                      "INSERT INTO admin_marker_err VALUES (1)")
         admin = admin_conn(self.px)
         app = self.px.connect()
         try:
             for i in (7, 8, 9):
-                app.cursor().execute("SELECT %d AS admin_marker_q" % i)
+                app.cursor().execute("SELECT x FROM admin_marker_q WHERE x = %d" % i)
             # the stats worker counts asynchronously: poll until all three arrived
-            row = wait_until(lambda: (lambda r: r if r and r["calls"] == 3 else None)(
-                self._query_row(admin, "admin_marker_q")), 10, "calls == 3 in SHOW QUERIES")
+            try:
+                row = wait_until(lambda: (lambda r: r if r and r["calls"] == 3 else None)(
+                    self._query_row(admin, "admin_marker_q")), 10, "calls == 3 in SHOW QUERIES")
+            except AssertionError:
+                raise AssertionError("SHOW QUERIES: %r\nSHOW TOTALS: %r" % (
+                    show(admin, "QUERIES")[1], show(admin, "TOTALS")[1]))
             cur = admin.cursor()
             cur.execute("SHOW QUERIES")
             self.assertEqual([(d.name, d.type_code) for d in cur.description], QUERIES_COLUMNS)
             self.assertEqual((row["database"], row["user"], row["errors"], row["timeouts"],
                               row["rows"]), (TESTDB, SUPERUSER, 0, 0, 3))
-            self.assertEqual(row["query"], "SELECT $1 AS admin_marker_q")
+            self.assertEqual(row["query"], "SELECT x FROM admin_marker_q WHERE x = $1")
             self.assertRegex(row["fingerprint"], r"^[0-9a-f]{16}$")
             self.assertAlmostEqual(row["mean_ms"], row["total_ms"] / 3, delta=0.002)
             self.assertLessEqual(row["p50_ms"], row["max_ms"] * 1.02 + 0.001)
@@ -316,15 +327,15 @@ class AdminTest(PgsiftTestCase):
             self.assertEqual(totals, sorted(totals, reverse=True))
             # an error is counted on its own row
             self.assertRaises(psycopg2.Error, app.cursor().execute,
-                              "SELECT 1/0 AS admin_marker_err")
+                              "SELECT x / 0 FROM admin_marker_err")
             err = wait_until(lambda: self._query_row(admin, "admin_marker_err"), 10,
                              "the failed statement in SHOW QUERIES")
-            self.assertEqual((err["calls"], err["errors"]), (1, 1))
+            self.assertEqual((err["calls"], err["errors"], err["rows"]), (1, 1, 0))
 
             cur.execute("RESET STATS")
             self.assertEqual(cur.statusmessage, "RESET")
             self.assertIsNone(self._query_row(admin, "admin_marker_q"))
-            app.cursor().execute("SELECT 10 AS admin_marker_q")
+            app.cursor().execute("SELECT x FROM admin_marker_q WHERE x = 10")
             row = wait_until(lambda: self._query_row(admin, "admin_marker_q"), 10,
                              "the statement after RESET STATS")
             self.assertEqual(row["calls"], 1)
@@ -373,17 +384,21 @@ class AdminTest(PgsiftTestCase):
     def test_kill_closes_the_database_clients(self):
         px = self.start_pgsift(settings={"admin_users": ADMIN})
         admin = admin_conn(px)
-        victim = px.connect(dbname=STATS_DB)
+        victim, err = harness.raw_login(px, {"user": SUPERUSER, "database": STATS_DB})
         other = px.connect()
         try:
-            victim.cursor().execute("SELECT 1")
+            self.assertIsNone(err)
+            victim.sendall(harness.message(b"Q", b"SELECT 1\0"))
+            while harness.read_message(victim)[0] != b"Z":
+                pass
             other.cursor().execute("SELECT 1")
+            self.assertEqual(self._pool(admin, STATS_DB, SUPERUSER)["sv_active"], 1)
             cur = admin.cursor()
             cur.execute("KILL %s" % STATS_DB)
             self.assertEqual(cur.statusmessage, "KILL")
-            with self.assertRaises(psycopg2.Error) as cm:
-                victim.cursor().execute("SELECT 1")
-            self.assertIn("killed by the admin console", str(cm.exception))
+            kind, fields = harness.error_or_close(victim)
+            self.assertEqual((kind, fields["S"], fields["C"]), ("error", "FATAL", "57P01"))
+            self.assertIn("killed by the admin console", fields["M"])
             wait_until(lambda: (lambda p: p["cl_active"] == 0 and p["sv_active"] == 0
                                 and p["sv_idle"] == 0)(self._pool(admin, STATS_DB, SUPERUSER)),
                        10, "the killed pool to be empty")
