@@ -13,8 +13,10 @@
 
 /* Longest key token we encode; longer identifiers or operators make the text keyless. */
 #define LEX_MAX_TOKLEN 0xffff
-/* Token indices are stored as uint16_t in cache entries. */
+/* Token indices are stored as uint16_t in cache entries (after IN lists are collapsed). */
 #define LEX_MAX_TOKENS 0xfff0
+/* Tokens before IN lists are collapsed: bounds the work and memory on huge texts. */
+#define LEX_MAX_RAW_TOKENS (1u << 20)
 
 static bool is_ident_start(unsigned char c);
 static bool is_ident_cont(unsigned char c);
@@ -497,7 +499,7 @@ static bool lex_number(const char *t, size_t len, size_t i, size_t *end)
 
 static bool push_tok(Lexer *lx, LexTokType type, size_t pos, size_t end)
 {
-	if (lx->n >= LEX_MAX_TOKENS || end - pos > LEX_MAX_TOKLEN)
+	if (lx->n >= LEX_MAX_RAW_TOKENS || end - pos > LEX_MAX_TOKLEN)
 		return false;
 	if (lx->n == lx->cap) {
 		size_t cap = lx->cap ? lx->cap * 2 : 64;
@@ -611,6 +613,8 @@ static bool build_key(Lexer *lx, const char *t)
 		k[w++] = cur;
 	}
 	lx->n = w;
+	if (w > LEX_MAX_TOKENS)
+		return false;
 
 	/* every token takes at most 4 bytes of header plus its text: reserve once */
 	size_t need = 4 * (size_t)w + 16;

@@ -9,7 +9,10 @@
  *  - the event loop, which must stay cheap: parser_hot_kind() only looks at the first keyword
  *    (no allocation, no libpg_query), and only for the few kinds the proxy must understand to
  *    pool correctly (SET, RESET, PREPARE, DEALLOCATE, DISCARD, LISTEN...) does it then call
- *    parser_parse_set() and friends.
+ *    parser_session_commands().
+ *
+ * Threads: a ParserCache belongs to one thread. parser_hot_kind() and parser_session_commands()
+ * keep no state and may be called from any thread (libpg_query's memory is per thread).
  *
  * This header is the module's whole API. The shape types are defined in parser/shape.h.
  */

@@ -207,9 +207,13 @@ static bool set_command(const PgQuery__VariableSetStmt *v, const char *t, size_t
 		size_t last = v->n_args ? arg_loc(v->args[v->n_args - 1]) : SIZE_MAX;
 		if (first == SIZE_MAX || last == SIZE_MAX || first > stmt_end || last > stmt_end)
 			return true; /* SC_OTHER: nothing we can re-apply */
-		size_t end = v->args[v->n_args - 1]->node_case == PG_QUERY__NODE__NODE_A_CONST ?
-				     extent_end(t, len, last, stmt_end) :
-				     trim_end(t, last, stmt_end);
+		/* only literals can be restated as SET name TO value: SET TIME ZONE INTERVAL '1'
+		 * HOUR cannot (that syntax exists only after TIME ZONE), so it stays SC_OTHER */
+		for (size_t i = 0; i < v->n_args; i++)
+			if (v->args[i] == NULL ||
+			    v->args[i]->node_case != PG_QUERY__NODE__NODE_A_CONST)
+				return true;
+		size_t end = extent_end(t, len, last, stmt_end);
 		if (end < first)
 			return true;
 		sc->kind = v->is_local ? SC_SET_LOCAL : SC_SET;

@@ -85,7 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nb) {
 		char *rb = render_dup(&b[0], v, size);
 		if (fa != b[0].fingerprint || ka != b[0].kind || strcmp(ra, rb) != 0) {
-			fprintf(stderr, "constants-free key disagrees with libpg_query:\n%.*s\n%s\n%s\n",
+			fprintf(stderr,
+				"constants-free key disagrees with libpg_query:\n%.*s\n%s\n%s\n",
 				(int)size, v, ra, rb);
 			abort();
 		}

@@ -708,6 +708,114 @@ static void test_parser_session_commands(void **state)
 	parser_session_commands_free(&sc);
 }
 
+static char *repeat(const char *prefix, const char *unit, size_t times, const char *mid,
+		    const char *unit2, const char *suffix)
+{
+	size_t n = strlen(prefix) + (strlen(unit) + strlen(unit2)) * times + strlen(mid) +
+		   strlen(suffix) + 1;
+	char *s = malloc(n), *p = s;
+	assert_non_null(s);
+	p = stpcpy(p, prefix);
+	for (size_t i = 0; i < times; i++)
+		p = stpcpy(p, unit);
+	p = stpcpy(p, mid);
+	for (size_t i = 0; i < times; i++)
+		p = stpcpy(p, unit2);
+	stpcpy(p, suffix);
+	return s;
+}
+
+/* Inputs that must never crash (some found while fuzzing), with what a caller then sees. */
+static void test_parser_hostile_inputs(void **state)
+{
+	(void)state;
+	ParserCache *c = parser_cache_new(4u << 20, 128);
+	ParsedStatement ps[2];
+	char buf[256];
+
+	/* nesting deeper than the parser's stack allows: unparsed, not a crash */
+	char *deep = repeat("SELECT ", "f(", 20000, "1", ")", "");
+	assert_int_equal(parser_cache_lookup(c, deep, strlen(deep), ps, 2), 1);
+	assert_int_equal(ps[0].kind, SK_UNPARSED);
+	free(deep);
+	/* deep but parsable: the shape walker stops at its own depth */
+	deep = repeat("SELECT * FROM t WHERE ", "f(", 1000, "a", ")", " = 1");
+	assert_int_equal(parser_cache_lookup(c, deep, strlen(deep), ps, 2), 1);
+	assert_int_equal(ps[0].kind, SK_SELECT);
+	free(deep);
+
+	/* nested subqueries beyond the shape walker's depth: the shape says it is cut */
+	deep = repeat("SELECT * FROM ", "(SELECT * FROM ", 300, "t WHERE a = 1", ") s", "");
+	assert_int_equal(parser_cache_lookup(c, deep, strlen(deep), ps, 2), 1);
+	assert_int_equal(ps[0].kind, SK_SELECT);
+	assert_non_null(ps[0].shape);
+	assert_true(ps[0].shape->flags & SHF_TRUNCATED);
+	free(deep);
+
+	/* a 20000-item IN list, then another one: one constants-free hit */
+	char *big = repeat("SELECT * FROM t WHERE id IN (0", ", 7", 20000, "", "", ")");
+	char *big2 = repeat("SELECT * FROM t WHERE id IN (1", ", 8", 20000, "", ", 9", ")");
+	ParserCacheStats st0, st1;
+	parser_cache_lookup(c, big, strlen(big), ps, 1);
+	parser_cache_stats(c, &st0);
+	parser_cache_lookup(c, big2, strlen(big2), ps, 1);
+	parser_cache_stats(c, &st1);
+	assert_int_equal(st1.const_hits - st0.const_hits, 1);
+	const ShapeCol *col = shape_cols(ps[0].shape);
+	assert_int_equal(col[0].const_kind, SCK_LIST);
+	assert_int_equal(col[0].const_pos, 29);
+	assert_int_equal(col[0].const_len, strlen(big2) - 30);
+	free(big);
+	free(big2);
+
+	/* an identifier of 100000 bytes (PostgreSQL truncates it to 63) */
+	char *longid = repeat("SELECT ", "x", 100000, " FROM t", "", "");
+	assert_int_equal(parser_cache_lookup(c, longid, strlen(longid), ps, 1), 1);
+	assert_int_equal(ps[0].kind, SK_SELECT);
+	free(longid);
+
+	static const char *odd[] = {
+		"SELECT '\xff\xfe' FROM \"\x80\"",
+		"SELECT $$unterminated",
+		"SELECT $a$ x $b$",
+		"SELECT 'x",
+		"SELECT \"x",
+		"/* /* */",
+		";;;",
+		"SELECT $99999999999",
+		"SELECT 1e",
+		"SELECT 1..2",
+		"\x01\x02\x03",
+		"SELECT * FROM t WHERE a = U&'\\0041' UESCAPE '!'",
+		"SELECT E'\\x41\\u0042' || B'1' || X'F'",
+		"WITH RECURSIVE r AS (SELECT * FROM r) SELECT * FROM r",
+		"SELECT * FROM t ORDER BY 99999999999999",
+		"SELECT * FROM t GROUP BY -1 ORDER BY 0",
+		"SET TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE",
+		"INSERT INTO t DEFAULT VALUES",
+		"SELECT (x).y.z[1] FROM t WHERE (x).y = 1",
+		"UPDATE t SET a[1] = 2, (b, c) = (SELECT 1, 2) WHERE CURRENT OF cur",
+	};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		size_t n = parser_cache_lookup(c, odd[i], strlen(odd[i]), ps, 2);
+		assert_true(n >= 1);
+		shape_render(ps[0].shape, odd[i], strlen(odd[i]), buf, sizeof(buf));
+		(void)parser_hot_kind(odd[i], strlen(odd[i]));
+		SessionCommands sc;
+		assert_true(parser_session_commands(odd[i], strlen(odd[i]), &sc));
+		parser_session_commands_free(&sc);
+	}
+
+	SessionCommands sc = cmds_of("SET TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE");
+	assert_int_equal(sc.n, 1);
+	assert_int_equal(sc.items[0].kind, SC_OTHER);
+	parser_session_commands_free(&sc);
+	assert_true(parser_session_commands("SET a = 1\0; RESET ALL", 21, &sc));
+	assert_true(sc.parse_error);
+	parser_session_commands_free(&sc);
+	parser_cache_free(c);
+}
+
 static void test_parser_stmt_kind_names(void **state)
 {
 	(void)state;
@@ -733,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_parser_lru_eviction),
 		cmocka_unit_test(test_parser_hot_kind),
 		cmocka_unit_test(test_parser_session_commands),
+		cmocka_unit_test(test_parser_hostile_inputs),
 		cmocka_unit_test(test_parser_stmt_kind_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
