@@ -6,8 +6,10 @@
  * to the heap so that one huge statement cannot stall the ring). A full ring drops the event and
  * counts it. The consumer reads records in place and releases them with queue_pop().
  *
- * Waking: the consumer announces that it is about to sleep in a futex word; the producer pays a
- * futex wake only when that word is set, so a busy worker costs the event loop no system call.
+ * Waking: the consumer sleeps at most QUEUE_POLL_MS at a time (it announces its sleep in a futex
+ * word). The producer pays for a futex wake only when that word is set and the ring is more than
+ * 1/16 full, so the event loop makes no system call at all in the common case, and events wait
+ * at most QUEUE_POLL_MS (plus the time to process those before them) to be counted.
  */
 #ifndef PGSIFT_STATS_QUEUE_H
 #define PGSIFT_STATS_QUEUE_H
@@ -19,6 +21,9 @@
 #include "stats/stats.h"
 
 typedef struct StatsQueue StatsQueue;
+
+/* The longest a consumer should sleep in queue_wait when the ring is empty. */
+#define QUEUE_POLL_MS 5
 
 /* A ring of at least bytes bytes (rounded up to a power of two, minimum 4 KiB). NULL on ENOMEM. */
 StatsQueue *queue_new(size_t bytes);

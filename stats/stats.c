@@ -86,6 +86,9 @@ static struct {
 	pthread_mutex_t settings_mu; /* pending */
 	Settings pending;
 	_Atomic bool reload_pending;
+
+	ParsedStatement *ps; /* the worker's lookup answers (owned by the worker thread) */
+	size_t ps_cap;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .settings_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void settings_from_config(Settings *s, const Config *cfg);
@@ -627,8 +630,8 @@ static void *worker_main(void *arg)
 		if (stopping && !queue_peek(g.queue, &ev))
 			break;
 		int64_t wait = next_flush - now;
-		if (wait > 200 || !st.stats_file)
-			wait = 200;
+		if (wait > QUEUE_POLL_MS || !st.stats_file)
+			wait = QUEUE_POLL_MS;
 		if (wait < 1)
 			wait = 1;
 		if (!stopping)
@@ -636,6 +639,9 @@ static void *worker_main(void *arg)
 	}
 	if (pc)
 		parser_cache_free(pc);
+	free(g.ps);
+	g.ps = NULL;
+	g.ps_cap = 0;
 	slowlog_close(&slow);
 	settings_free(&st);
 	return NULL;
@@ -665,8 +671,8 @@ static void worker_flush(const Settings *st)
 
 static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, StatsEvent *ev)
 {
-	static __thread ParsedStatement *ps;
-	static __thread size_t ps_cap;
+	ParsedStatement *ps = g.ps;
+	size_t ps_cap = g.ps_cap;
 	if (!ev->end_wall_us)
 		ev->end_wall_us = now_wall_us();
 	const char *text = ev->text ? ev->text : "";
@@ -677,8 +683,8 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 			cap *= 2;
 		ParsedStatement *n = realloc(ps, cap * sizeof(*n));
 		if (n) {
-			ps = n;
-			ps_cap = cap;
+			g.ps = ps = n;
+			g.ps_cap = ps_cap = cap;
 		}
 		if (!ps)
 			return; /* out of memory: this one is not counted */
