@@ -7,6 +7,8 @@ prepared statements, LISTEN, advisory locks) to the next client of that server c
 
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -155,7 +157,9 @@ class KilledClientTest(harness.PgsiftTestCase):
         cls.pg.query("DROP TABLE IF EXISTS killed_t; CREATE TABLE killed_t (x int)")
         cls.pg.query("GRANT ALL ON killed_t TO %s" % POOL_USER)
         cls.pg.query("GRANT %s TO %s" % (harness.MD5_USER, POOL_USER))
-        cls.px = cls.start_pgsift(settings={"pool_mode": "session", "default_pool_size": 1})
+        cls.px = cls.start_pgsift(settings={"pool_mode": "session", "default_pool_size": 1,
+                                            "admin_users": harness.SUPERUSER},
+                                  args=os.environ.get("ITEST_PGSIFT_ARGS", "").split())
 
     def start_psql(self, script):
         cmd = [harness.PG_BIN + "/psql", "-X", "-q", "-A", "-t", "-h", self.px.host,
@@ -306,6 +310,47 @@ COPY killed_t FROM STDIN;
         self.assertEqual(cur.fetchone(), ("LATIN1", self.server_timezone(), ""))
         self.assertEqual(c.get_parameter_status("client_encoding"), "LATIN1")
         c.close()
+
+    def test_clients_leaving_while_waiting_for_the_server(self):
+        # Pool size 1: while A holds the server, B and C wait for it; B is killed while waiting,
+        # C's socket is closed abruptly. When A goes, D gets the server.
+        a = self.px.connect(user=POOL_USER)
+        a.cursor().execute("SELECT 1")
+        b = self.start_psql("SELECT 'b never runs';\n")
+        c = harness.raw_socket(self.px)
+        c.sendall(harness.startup_packet({"user": POOL_USER, "database": harness.TESTDB}))
+        c.sendall(harness.message(b"Q", b"SELECT 'c never runs'\0"))
+        if not harness.DIRECT:
+            harness.wait_until(lambda: self.cl_waiting() == 2, 20,
+                               "B and C to wait for the server (SHOW POOLS cl_waiting = 2)")
+        self.kill_psql(b)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # RST
+        a.close()
+        d = self.px.connect(user=POOL_USER, connect_timeout=30)
+        cur = d.cursor()
+        cur.execute("SELECT pg_backend_pid(), 'd runs'")
+        row = cur.fetchone()
+        self.assertEqual(row[1], "d runs")
+        # (D may get a new server: B's query may have been sent before B's EOF was seen, and a
+        # server left busy is closed rather than reused)
+        self.assert_clean(d)
+        d.close()
+
+    def cl_waiting(self):
+        """cl_waiting of pooluser's pool, from the admin console (SHOW POOLS)."""
+        admin = self.px.connect(dbname="pgsift")
+        try:
+            cur = admin.cursor()
+            cur.execute("SHOW POOLS")
+            cols = [d[0] for d in cur.description]
+            for row in cur.fetchall():
+                r = dict(zip(cols, row))
+                if r["database"] == harness.TESTDB and r["user"] == POOL_USER:
+                    return int(r["cl_waiting"])
+            return None
+        finally:
+            admin.close()
 
     def server_timezone(self):
         """The server's TimeZone for a client that sets none (postgresql.conf's)."""

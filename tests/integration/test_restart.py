@@ -144,6 +144,33 @@ class RestartTest(harness.PgsiftTestCase):
                 return False
         harness.wait_until(served, 30, "a new client to be served after the server started")
 
+    def test_backend_terminated(self):
+        # pg_terminate_backend on one client's server: that client gets an error (57P01 or a
+        # closed connection), the other client does not notice, and new clients are served.
+        victim = self.px.connect(application_name="victim")
+        bystander = self.px.connect(application_name="bystander")
+        vcur, bcur = victim.cursor(), bystander.cursor()
+        vcur.execute("SELECT 1")
+        bcur.execute("SELECT 1")
+        pids = self.pg.query("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                             "'victim'")
+        self.assertEqual(len(pids), 1)
+        self.assertEqual(self.pg.query("SELECT pg_terminate_backend(%s, 10000)", (pids[0][0],)),
+                         [(True,)])
+        with self.assertRaises(psycopg2.Error) as cm:
+            vcur.execute("SELECT 1")
+        self.assertIn(cm.exception.pgcode, (None, "57P01", "08006", "08003"),
+                      repr(cm.exception))
+        victim.close()
+        bcur.execute("SELECT 'still here'")
+        self.assertEqual(bcur.fetchall(), [("still here",)])
+        bystander.close()
+        conn = self.px.connect()
+        cur = conn.cursor()
+        cur.execute("SELECT 'new'")
+        self.assertEqual(cur.fetchall(), [("new",)])
+        conn.close()
+
 
 if __name__ == "__main__":
     unittest.main()
