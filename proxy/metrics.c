@@ -1,7 +1,9 @@
 /*
  * metrics: `GET /metrics` in Prometheus text format. See metrics.h. Each connection reads one
  * request (at most 8 KiB), gets one answer and is closed; the answer is rendered from the
- * proxy's lists and the stats module's counters at request time.
+ * proxy's lists and the stats module's counters at request time, on the event loop: the stats
+ * module copies its counters under a lock its worker holds only for one digest update, so a
+ * scrape never waits on parsing or file I/O.
  */
 #include "proxy/metrics.h"
 
@@ -17,6 +19,7 @@
 #include "proxy/proto.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
+#include "stats/stats.h"
 
 #define METRICS_REQ_MAX 8192
 
@@ -44,28 +47,260 @@ static void metrics_printf(PktBuf *b, const char *fmt, ...)
 		pktbuf_put_raw(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-/* The exposition text. */
-static void metrics_render(PktBuf *b)
+/*
+ * A label value escaped as the exposition format wants it (backslash, double quote and line
+ * feed), cut to fit out.
+ */
+static const char *metrics_label(char *out, size_t outlen, const char *s)
 {
-	size_t by_state[CL_CLOSING + 1] = { 0 };
+	size_t n = 0;
+	for (; s && *s && n + 3 < outlen; s++) {
+		if (*s == '\\' || *s == '"') {
+			out[n++] = '\\';
+			out[n++] = *s;
+		} else if (*s == '\n') {
+			out[n++] = '\\';
+			out[n++] = 'n';
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static void metrics_head(PktBuf *b, const char *name, const char *type, const char *help)
+{
+	metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_value(PktBuf *b, const char *name, uint64_t v)
+{
+	metrics_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void metrics_connections(PktBuf *b)
+{
+	size_t by_state[CL_CLOSING + 1] = {0};
 	ListNode *n;
 	for (n = G.clients.head.next; n != &G.clients.head; n = n->next)
 		by_state[list_entry(n, Client, all_node)->state]++;
-	metrics_printf(b, "# HELP pgsift_client_connections Client connections by state.\n"
-			  "# TYPE pgsift_client_connections gauge\n");
+	metrics_head(b, "pgsift_client_connections", "gauge", "Client connections by state.");
 	for (int st = 0; st <= CL_CLOSING; st++)
 		metrics_printf(b, "pgsift_client_connections{state=\"%s\"} %zu\n",
 			       client_state_str((ClientState)st), by_state[st]);
-	size_t sv_state[SV_CLOSING + 1] = { 0 };
+	size_t sv_state[SV_CLOSING + 1] = {0};
 	for (n = G.servers.head.next; n != &G.servers.head; n = n->next)
 		sv_state[list_entry(n, Server, all_node)->state]++;
-	metrics_printf(b, "# HELP pgsift_server_connections Server connections by state.\n"
-			  "# TYPE pgsift_server_connections gauge\n");
+	metrics_head(b, "pgsift_server_connections", "gauge", "Server connections by state.");
 	for (int st = 0; st <= SV_CLOSING; st++)
 		metrics_printf(b, "pgsift_server_connections{state=\"%s\"} %zu\n",
 			       server_state_str((ServerState)st), sv_state[st]);
-	metrics_printf(b, "# HELP pgsift_up Whether pgsift is serving.\n# TYPE pgsift_up gauge\n"
-			  "pgsift_up 1\n");
+}
+
+/* One gauge or counter family with a value per pool, labelled database and user. */
+typedef enum {
+	PM_SIZE,
+	PM_CL_ACTIVE,
+	PM_CL_WAITING,
+	PM_SV_ACTIVE,
+	PM_SV_IDLE,
+	PM_SV_USED,
+	PM_SV_LOGIN,
+	PM_MAXWAIT,
+	PM_WAIT_TOTAL,
+} PoolMetric;
+
+static void metrics_pool_value(PktBuf *b, const char *name, const Pool *p, PoolMetric m,
+			       uint64_t now_ms)
+{
+	char db[256], user[256];
+	metrics_label(db, sizeof(db), p->dbname);
+	metrics_label(user, sizeof(user), p->user);
+	double v = 0;
+	switch (m) {
+	case PM_SIZE:
+		v = p->size;
+		break;
+	case PM_CL_ACTIVE:
+		v = (double)p->active_clients.count;
+		break;
+	case PM_CL_WAITING:
+		v = (double)(p->waiting_clients.count + p->login_clients.count);
+		break;
+	case PM_SV_ACTIVE:
+		v = (double)p->active_servers.count;
+		break;
+	case PM_SV_IDLE:
+		v = (double)p->idle_servers.count;
+		break;
+	case PM_SV_USED:
+		v = (double)p->used_servers.count;
+		break;
+	case PM_SV_LOGIN:
+		v = (double)p->login_servers.count;
+		break;
+	case PM_MAXWAIT: {
+		ListNode *w = list_first(&p->waiting_clients);
+		if (w) {
+			const Client *c = list_entry(w, Client, pool_node);
+			if (c->wait_start_ms && now_ms > c->wait_start_ms)
+				v = (double)(now_ms - c->wait_start_ms) / 1000.0;
+		}
+		break;
+	}
+	case PM_WAIT_TOTAL:
+		v = (double)p->stats.wait_time_us / 1e6;
+		break;
+	}
+	metrics_printf(b, "%s{database=\"%s\",user=\"%s\"} %.17g\n", name, db, user, v);
+}
+
+static void metrics_pools(PktBuf *b)
+{
+	static const struct {
+		const char *name;
+		const char *type;
+		const char *help;
+		PoolMetric m;
+	} fams[] = {
+		{"pgsift_pool_size", "gauge", "Configured server connections per pool.", PM_SIZE},
+		{"pgsift_pool_clients_active", "gauge",
+		 "Logged-in client connections of the pool (linked to a server or not).",
+		 PM_CL_ACTIVE},
+		{"pgsift_pool_clients_waiting", "gauge",
+		 "Client connections waiting for a server connection of the pool.", PM_CL_WAITING},
+		{"pgsift_pool_servers_active", "gauge", "Server connections linked to a client.",
+		 PM_SV_ACTIVE},
+		{"pgsift_pool_servers_idle", "gauge", "Server connections ready for a client.",
+		 PM_SV_IDLE},
+		{"pgsift_pool_servers_used", "gauge",
+		 "Server connections being reset before they go idle.", PM_SV_USED},
+		{"pgsift_pool_servers_login", "gauge",
+		 "Server connections connecting or logging in.", PM_SV_LOGIN},
+		{"pgsift_pool_maxwait_seconds", "gauge",
+		 "How long the oldest waiting client of the pool has waited.", PM_MAXWAIT},
+		{"pgsift_pool_wait_seconds_total", "counter",
+		 "Time clients spent waiting for a server connection of the pool.", PM_WAIT_TOTAL},
+	};
+	uint64_t now = proxy_now_ms();
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		metrics_head(b, fams[i].name, fams[i].type, fams[i].help);
+		for (ListNode *n = G.pools.head.next; n != &G.pools.head; n = n->next)
+			metrics_pool_value(b, fams[i].name, list_entry(n, Pool, node), fams[i].m,
+					   now);
+	}
+}
+
+/* What the statistics worker counted: per database, the duration histogram, slow queries,
+ * dropped events, the parser cache. */
+static void metrics_stats(PktBuf *b)
+{
+	StatsCounters sc;
+	if (stats_counters(&sc) != 0)
+		return;
+	char db[256];
+	metrics_head(b, "pgsift_queries_total", "counter",
+		     "Statements completed, by the client's database.");
+	for (size_t i = 0; i < sc.n_dbs; i++)
+		metrics_printf(b, "pgsift_queries_total{database=\"%s\"} %llu\n",
+			       metrics_label(db, sizeof(db), sc.dbs[i].database),
+			       (unsigned long long)sc.dbs[i].queries);
+	metrics_head(b, "pgsift_query_errors_total", "counter",
+		     "Statements that ended with an ErrorResponse, by database.");
+	for (size_t i = 0; i < sc.n_dbs; i++)
+		metrics_printf(b, "pgsift_query_errors_total{database=\"%s\"} %llu\n",
+			       metrics_label(db, sizeof(db), sc.dbs[i].database),
+			       (unsigned long long)sc.dbs[i].errors);
+	metrics_head(b, "pgsift_query_timeouts_total", "counter",
+		     "Statements cancelled by query_timeout, by database.");
+	for (size_t i = 0; i < sc.n_dbs; i++)
+		metrics_printf(b, "pgsift_query_timeouts_total{database=\"%s\"} %llu\n",
+			       metrics_label(db, sizeof(db), sc.dbs[i].database),
+			       (unsigned long long)sc.dbs[i].timeouts);
+	metrics_head(b, "pgsift_query_time_seconds_total", "counter",
+		     "Time statements took on the server, by database.");
+	for (size_t i = 0; i < sc.n_dbs; i++)
+		metrics_printf(b, "pgsift_query_time_seconds_total{database=\"%s\"} %.9g\n",
+			       metrics_label(db, sizeof(db), sc.dbs[i].database),
+			       sc.dbs[i].total_ms / 1000.0);
+
+	metrics_head(
+		b, "pgsift_query_duration_seconds", "histogram",
+		"Statement duration, from the moment it went to the server to its completion.");
+	for (int i = 0; i < STATS_LATENCY_BUCKETS; i++)
+		metrics_printf(b, "pgsift_query_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			       stats_latency_bounds_s[i], (unsigned long long)sc.latency_cum[i]);
+	metrics_printf(b, "pgsift_query_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+		       (unsigned long long)sc.latency_cum[STATS_LATENCY_BUCKETS]);
+	metrics_printf(b, "pgsift_query_duration_seconds_sum %.9g\n", sc.latency_sum_s);
+	metrics_printf(b, "pgsift_query_duration_seconds_count %llu\n",
+		       (unsigned long long)sc.latency_cum[STATS_LATENCY_BUCKETS]);
+
+	const struct {
+		const char *name;
+		const char *type;
+		const char *help;
+		uint64_t v;
+	} one[] = {
+		{"pgsift_query_cancelled_total", "counter",
+		 "Statements cancelled by the client or its statement_timeout (57014).",
+		 sc.cancelled},
+		{"pgsift_slow_queries_total", "counter", "Statements at or over slow_query_ms.",
+		 sc.slow_queries},
+		{"pgsift_slow_log_written_total", "counter",
+		 "Slow statements written to slow_query_log.", sc.slow_logged},
+		{"pgsift_slow_log_dropped_total", "counter",
+		 "Slow statements not written: over slow_query_log_max_per_sec, or a write error.",
+		 sc.slow_dropped},
+		{"pgsift_stats_events_submitted_total", "counter",
+		 "Statement events queued for the statistics worker.", sc.events_submitted},
+		{"pgsift_stats_events_dropped_total", "counter",
+		 "Statement events dropped because the statistics queue was full.",
+		 sc.events_dropped},
+		{"pgsift_stats_events_processed_total", "counter",
+		 "Statement events the statistics worker has processed.", sc.events_processed},
+		{"pgsift_parser_cache_hits_total", "counter",
+		 "Statement texts found in the parser cache.", sc.parser_hits},
+		{"pgsift_parser_cache_misses_total", "counter",
+		 "Statement texts that had to be parsed.", sc.parser_misses},
+		{"pgsift_parser_cache_evictions_total", "counter",
+		 "Parser cache entries evicted to stay under parser_cache_size.",
+		 sc.parser_evictions},
+		{"pgsift_parser_cache_entries", "gauge", "Entries in the parser cache.",
+		 sc.parser_entries},
+		{"pgsift_parser_cache_bytes", "gauge", "Memory held by the parser cache.",
+		 sc.parser_bytes},
+		{"pgsift_fingerprints", "gauge",
+		 "Per-query digests in memory (the folded \"other\" row excluded).",
+		 sc.fingerprints},
+		{"pgsift_fingerprints_folded_total", "counter",
+		 "Digests folded into the \"other\" row to stay under max_fingerprints.",
+		 sc.folded},
+		{"pgsift_stats_flushes_total", "counter", "Successful writes of stats_file.",
+		 sc.flushes},
+		{"pgsift_stats_flush_errors_total", "counter", "Failed writes of stats_file.",
+		 sc.flush_errors},
+	};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		metrics_head(b, one[i].name, one[i].type, one[i].help);
+		metrics_value(b, one[i].name, one[i].v);
+	}
+	stats_counters_free(&sc);
+}
+
+/* The exposition text. */
+static void metrics_render(PktBuf *b)
+{
+	metrics_head(b, "pgsift_up", "gauge", "Whether pgsift is serving.");
+	metrics_value(b, "pgsift_up", 1);
+	metrics_head(b, "pgsift_paused", "gauge", "Whether PAUSE (every database) is in effect.");
+	metrics_value(b, "pgsift_paused", G.paused ? 1 : 0);
+	metrics_head(b, "pgsift_uptime_seconds", "gauge", "Seconds since pgsift started.");
+	metrics_value(b, "pgsift_uptime_seconds", (proxy_now_ms() - G.started_ms) / 1000);
+	metrics_connections(b);
+	metrics_pools(b);
+	metrics_stats(b);
 }
 
 static void metrics_close_cb(uv_handle_t *h)
@@ -130,7 +365,8 @@ static void metrics_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	PktBuf body;
 	pktbuf_init(&body);
-	if (strncmp(m->req, "GET /metrics ", 13) == 0 || strncmp(m->req, "GET /metrics?", 13) == 0) {
+	if (strncmp(m->req, "GET /metrics ", 13) == 0 ||
+	    strncmp(m->req, "GET /metrics?", 13) == 0) {
 		metrics_render(&body);
 		metrics_respond(m, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body);
 	} else {
@@ -175,8 +411,8 @@ int metrics_start(const Config *cfg)
 		snprintf(host, sizeof(host), "0.0.0.0");
 	int port = atoi(colon + 1);
 	struct sockaddr_storage ss;
-	int r = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
-				  : uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
+	int r = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) :
+				    uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
 						port, (struct sockaddr_in *)&ss);
 	if (r != 0)
 		return r;
