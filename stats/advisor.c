@@ -1,14 +1,869 @@
 /*
- * advisor: `pgsift suggest` / `pgsift indexes`. Being written (issue: index advisor); until it
- * lands the commands say so and exit with status 2.
+ * advisor: `pgsift suggest` and `pgsift indexes` (DESIGN.md, "Index suggestions"). This file is
+ * the command line: it reads the statements of the window (a stats file written by the proxy, or
+ * a --queries file), hands them to advisor_core with the catalog resolver of catalog.c, costs the
+ * suggestions with HypoPG when asked (--validate), and prints them with advisor_output.
+ *
+ * --queries FILE is a supported input of its own: one statement per line, or JSON lines
+ * {"query": ..., "calls": N, "total_ms": x, "mean_ms": x, "p95_ms": x, "params": [...]}, e.g. a
+ * pg_stat_statements export. `--admin URL` (reading a running proxy's console) is not done yet.
  */
 #include "stats/advisor.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "stats/advisor_core.h"
+#include "stats/advisor_output.h"
+#include "stats/catalog.h"
+#include "stats/stats.h"
+
+typedef struct SuggestArgs {
+	const char *stats_file;
+	const char *admin;
+	const char *dsn;
+	const char *since;
+	const char *queries;
+	const char *config;
+	AdvFormat format;
+	bool validate;
+	uint64_t min_calls;
+	int64_t min_table_rows; /* -1: from the configuration */
+	int min_saving_pct;	/* -1: from the configuration */
+} SuggestArgs;
+
+static int suggest_main(int argc, char **argv);
+static int indexes_main(int argc, char **argv);
+static bool parse_duration_s(const char *s, int64_t *out);
+static int load_queries_file(Advisor *adv, const char *path);
+static int load_stats_file(Advisor *adv, const char *path, int64_t since_us);
+static void validate_all(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner);
+
+static const char suggest_usage[] =
+	"usage: pgsift suggest [--stats-file FILE | --queries FILE | --admin URL] [--dsn URL]\n"
+	"                      [--since 7d] [--format sql|json|csv|markdown] [--validate]\n"
+	"                      [--min-calls N] [--min-table-rows N] [--min-saving-pct N] [-c "
+	"FILE]\n";
+static const char indexes_usage[] =
+	"usage: pgsift indexes --dsn URL [--format sql|json|csv|markdown]\n";
 
 int advisor_main(int argc, char **argv)
 {
-	(void)argc;
-	fprintf(stderr, "pgsift %s: the index advisor is not built yet\n", argv[0]);
-	return 2;
+	if (strcmp(argv[0], "indexes") == 0)
+		return indexes_main(argc, argv);
+	return suggest_main(argc, argv);
+}
+
+static bool need_value(int argc, char **argv, int i)
+{
+	if (i + 1 >= argc) {
+		fprintf(stderr, "pgsift %s: %s needs a value\n", argv[0], argv[i]);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+static int suggest_main(int argc, char **argv)
+{
+	SuggestArgs a = {
+		.format = ADV_FMT_SQL, .min_calls = 1, .min_table_rows = -1, .min_saving_pct = -1};
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		uint64_t v;
+		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+			fputs(suggest_usage, stdout);
+			return 0;
+		} else if (strcmp(o, "--validate") == 0) {
+			a.validate = true;
+			continue;
+		}
+		if (!need_value(argc, argv, i))
+			return 2;
+		const char *val = argv[++i];
+		if (strcmp(o, "--stats-file") == 0)
+			a.stats_file = val;
+		else if (strcmp(o, "--admin") == 0)
+			a.admin = val;
+		else if (strcmp(o, "--dsn") == 0)
+			a.dsn = val;
+		else if (strcmp(o, "--since") == 0)
+			a.since = val;
+		else if (strcmp(o, "--queries") == 0)
+			a.queries = val;
+		else if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0)
+			a.config = val;
+		else if (strcmp(o, "--format") == 0) {
+			if (!advisor_format_parse(val, &a.format)) {
+				fprintf(stderr,
+					"pgsift suggest: --format: expected sql, json, csv or "
+					"markdown (got '%s')\n",
+					val);
+				return 2;
+			}
+		} else if (strcmp(o, "--min-calls") == 0) {
+			if (!parse_u64(val, &a.min_calls)) {
+				fprintf(stderr, "pgsift suggest: --min-calls: not a number: '%s'\n",
+					val);
+				return 2;
+			}
+		} else if (strcmp(o, "--min-table-rows") == 0) {
+			if (!parse_u64(val, &v)) {
+				fprintf(stderr,
+					"pgsift suggest: --min-table-rows: not a number: '%s'\n",
+					val);
+				return 2;
+			}
+			a.min_table_rows = (int64_t)v;
+		} else if (strcmp(o, "--min-saving-pct") == 0) {
+			if (!parse_u64(val, &v) || v > 100) {
+				fprintf(stderr,
+					"pgsift suggest: --min-saving-pct: expected 0 to 100: "
+					"'%s'\n",
+					val);
+				return 2;
+			}
+			a.min_saving_pct = (int)v;
+		} else {
+			fprintf(stderr, "pgsift suggest: unknown option %s\n%s", o, suggest_usage);
+			return 2;
+		}
+	}
+	if (a.admin) {
+		fprintf(stderr, "pgsift suggest: --admin is not supported yet: use --stats-file or "
+				"--queries\n");
+		return 2;
+	}
+	ConfigArgs ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.config_file = a.config;
+	char err[512];
+	Config *cfg = config_load(&ca, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "pgsift suggest: %s\n", err);
+		return 2;
+	}
+	if (!a.stats_file && !a.queries)
+		a.stats_file = cfg->stats_file;
+	if (!a.stats_file && !a.queries) {
+		fprintf(stderr,
+			"pgsift suggest: no input: give --stats-file FILE or --queries FILE "
+			"(or stats_file in the configuration)\n");
+		config_free(cfg);
+		return 2;
+	}
+	int64_t since_us = 0;
+	if (a.since) {
+		int64_t s;
+		if (!parse_duration_s(a.since, &s)) {
+			fprintf(stderr,
+				"pgsift suggest: --since: expected a duration such as 7d, 24h, "
+				"30m (got '%s')\n",
+				a.since);
+			config_free(cfg);
+			return 2;
+		}
+		since_us = ((int64_t)time(NULL) - s) * 1000000;
+	}
+	AdvisorOptions opts;
+	advisor_options_default(&opts);
+	opts.min_calls = a.min_calls;
+	opts.min_table_rows =
+		a.min_table_rows >= 0 ? a.min_table_rows : cfg->advisor_min_table_rows;
+	int min_saving = a.min_saving_pct >= 0 ? a.min_saving_pct : cfg->advisor_min_saving_pct;
+	config_free(cfg);
+
+	Catalog *cat = NULL;
+	if (a.dsn) {
+		cat = catalog_connect(a.dsn, err, sizeof(err));
+		if (!cat) {
+			fprintf(stderr, "pgsift suggest: --dsn: %s\n", err);
+			return 1;
+		}
+		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
+	} else if (a.validate) {
+		fprintf(stderr, "pgsift suggest: --validate needs --dsn\n");
+		return 2;
+	}
+	bool hypopg = cat && catalog_has_extension(cat, "hypopg");
+	if (a.validate && !hypopg) {
+		fprintf(stderr, "pgsift suggest: --validate needs the hypopg extension in the "
+				"database (CREATE EXTENSION hypopg)\n");
+		catalog_free(cat);
+		return 2;
+	}
+	Advisor *adv = advisor_new(&opts, cat ? catalog_resolve : NULL, cat);
+	if (!adv) {
+		fprintf(stderr, "pgsift suggest: out of memory\n");
+		catalog_free(cat);
+		return 1;
+	}
+	int rc = a.queries ? load_queries_file(adv, a.queries) :
+			     load_stats_file(adv, a.stats_file, since_us);
+	if (rc == 0 && advisor_plan(adv) != 0) {
+		fprintf(stderr, "pgsift suggest: out of memory\n");
+		rc = 1;
+	}
+	if (rc == 0) {
+		/* statements only the planner can judge are checked whenever HypoPG is there */
+		if (hypopg)
+			validate_all(adv, cat, min_saving, !a.validate);
+		size_t n;
+		AdvSuggestion *s;
+		for (size_t i = 0; (advisor_suggestions(adv, &n), i < n); i++) {
+			s = advisor_suggestion_mut(adv, i);
+			if (s->needs_planner && s->saving_pct < 0 && !s->dropped)
+				advisor_suggestion_drop(
+					s,
+					"only served by statements with a MATERIALIZED CTE, which "
+					"keeps outer predicates from the table; could not ask the "
+					"planner (needs --dsn and hypopg)");
+		}
+		size_t nst;
+		advisor_statements(adv, &nst);
+		char header[256];
+		snprintf(header, sizeof(header), "input: %s; window: %s; %zu fingerprints; %s",
+			 a.queries ? a.queries : a.stats_file, a.since ? a.since : "all", nst,
+			 a.validate ? "validated with HypoPG" : "not validated");
+		advisor_output(stdout, adv, a.format, header);
+	}
+	advisor_free(adv);
+	catalog_free(cat);
+	return rc;
+}
+
+/* 7d, 24h, 30m, 90s, 2w; a bare number is seconds. */
+static bool parse_duration_s(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return false;
+	int64_t mult = 1;
+	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mult = 60;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400;
+	else if (strcmp(end, "w") == 0)
+		mult = 7 * 86400;
+	else
+		return false;
+	*out = (int64_t)v * mult;
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * --queries FILE: a minimal JSON reader for flat objects of strings, numbers and string arrays. */
+
+typedef struct QLine {
+	char *query;
+	double calls, total_ms, mean_ms, p95_ms;
+	char *params[64];
+	size_t n_params;
+} QLine;
+
+static const char *json_ws(const char *p)
+{
+	while (*p && isspace((unsigned char)*p))
+		p++;
+	return p;
+}
+
+/* Reads a JSON string at p (which points at '"'); returns a malloc'ed value, advances *pp. */
+static char *json_string(const char **pp)
+{
+	const char *p = *pp;
+	if (*p != '"')
+		return NULL;
+	p++;
+	size_t cap = strlen(p) + 1, o = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	while (*p && *p != '"') {
+		if (*p == '\\' && p[1]) {
+			p++;
+			switch (*p) {
+			case 'n':
+				out[o++] = '\n';
+				break;
+			case 't':
+				out[o++] = '\t';
+				break;
+			case 'r':
+				out[o++] = '\r';
+				break;
+			case 'u': {
+				unsigned v = 0;
+				if (sscanf(p + 1, "%4x", &v) == 1)
+					p += 4;
+				if (v < 0x80)
+					out[o++] = (char)v;
+				else if (v < 0x800) {
+					out[o++] = (char)(0xc0 | (v >> 6));
+					out[o++] = (char)(0x80 | (v & 0x3f));
+				} else {
+					out[o++] = (char)(0xe0 | (v >> 12));
+					out[o++] = (char)(0x80 | ((v >> 6) & 0x3f));
+					out[o++] = (char)(0x80 | (v & 0x3f));
+				}
+				break;
+			}
+			default:
+				out[o++] = *p;
+			}
+			p++;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	if (*p == '"')
+		p++;
+	*pp = p;
+	return out;
+}
+
+static bool parse_qline(const char *line, QLine *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->calls = 1;
+	q->total_ms = q->mean_ms = q->p95_ms = -1;
+	const char *p = json_ws(line);
+	if (*p != '{') {
+		q->query = strdup(line);
+		return q->query != NULL;
+	}
+	p = json_ws(p + 1);
+	while (*p && *p != '}') {
+		char *key = json_string(&p);
+		if (!key)
+			return false;
+		p = json_ws(p);
+		if (*p == ':')
+			p = json_ws(p + 1);
+		if (*p == '"') {
+			char *v = json_string(&p);
+			if (strcmp(key, "query") == 0) {
+				free(q->query);
+				q->query = v;
+			} else {
+				free(v);
+			}
+		} else if (*p == '[') {
+			p = json_ws(p + 1);
+			while (*p && *p != ']') {
+				char *v = NULL;
+				if (*p == '"')
+					v = json_string(&p);
+				else {
+					const char *s = p;
+					while (*p && *p != ',' && *p != ']')
+						p++;
+					v = strndup(s, (size_t)(p - s));
+				}
+				if (strcmp(key, "params") == 0 && q->n_params < 64 && v)
+					q->params[q->n_params++] = v;
+				else
+					free(v);
+				p = json_ws(p);
+				if (*p == ',')
+					p = json_ws(p + 1);
+			}
+			if (*p == ']')
+				p++;
+		} else {
+			char *end;
+			double d = strtod(p, &end);
+			if (end == p) { /* true/false/null */
+				while (*p && *p != ',' && *p != '}')
+					p++;
+			} else {
+				p = end;
+				if (strcmp(key, "calls") == 0)
+					q->calls = d;
+				else if (strcmp(key, "total_ms") == 0 ||
+					 strcmp(key, "total_exec_time") == 0)
+					q->total_ms = d;
+				else if (strcmp(key, "mean_ms") == 0 ||
+					 strcmp(key, "mean_exec_time") == 0)
+					q->mean_ms = d;
+				else if (strcmp(key, "p95_ms") == 0)
+					q->p95_ms = d;
+			}
+		}
+		free(key);
+		p = json_ws(p);
+		if (*p == ',')
+			p = json_ws(p + 1);
+	}
+	return q->query != NULL;
+}
+
+static void free_qline(QLine *q)
+{
+	free(q->query);
+	for (size_t i = 0; i < q->n_params; i++)
+		free(q->params[i]);
+}
+
+static int load_queries_file(Advisor *adv, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "pgsift suggest: --queries %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int lineno = 0;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		const char *p = json_ws(line);
+		if (!*p || strncmp(p, "--", 2) == 0)
+			continue;
+		QLine q;
+		if (!parse_qline(line, &q)) {
+			fprintf(stderr,
+				"pgsift suggest: %s:%d: not a statement or a JSON object with "
+				"\"query\"\n",
+				path, lineno);
+			free_qline(&q);
+			continue;
+		}
+		AdvStatementIn in = {.text = q.query,
+				     .calls = q.calls > 0 ? (uint64_t)q.calls : 1,
+				     .total_ms = q.total_ms,
+				     .p95_ms = q.p95_ms,
+				     .params = (const char *const *)q.params,
+				     .n_params = q.n_params};
+		if (in.total_ms < 0 && q.mean_ms >= 0)
+			in.total_ms = q.mean_ms * (double)in.calls;
+		advisor_add_statement(adv, &in);
+		free_qline(&q);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return 0;
+}
+
+typedef struct StoreCtx {
+	Advisor *adv;
+} StoreCtx;
+
+static bool store_digest_cb(void *arg, const StatsDigestView *d)
+{
+	StoreCtx *ctx = arg;
+	if (d->is_other || !d->query)
+		return true;
+	const char *text = d->query;
+	const char *params[64];
+	size_t n_params = 0;
+	/* a sampled execution gives literal values: partial indexes and LIKE patterns need them */
+	for (size_t i = 0; i < d->n_samples; i++) {
+		const StatsParamSample *s = &d->samples[i];
+		if (s->text) {
+			text = s->text;
+			break;
+		}
+		if (s->params && !n_params) {
+			const char *p = s->params;
+			for (uint16_t k = 0; k < s->n_params && k < 64; k++) {
+				params[n_params++] = p;
+				p += strlen(p) + 1;
+			}
+		}
+	}
+	AdvStatementIn in = {.text = text,
+			     .display = d->query,
+			     .fingerprint = d->fingerprint,
+			     .calls = d->calls,
+			     .total_ms = d->total_ms,
+			     .p95_ms = d->p95_ms,
+			     .params = params,
+			     .n_params = text == d->query ? n_params : 0};
+	advisor_add_statement(ctx->adv, &in);
+	return true;
+}
+
+static int load_stats_file(Advisor *adv, const char *path, int64_t since_us)
+{
+	StatsStore *store = NULL;
+	char err[256] = "";
+	int rc = stats_store_load(path, &store, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "pgsift suggest: --stats-file %s: %s\n", path,
+			*err ? err : strerror(-rc));
+		return 1;
+	}
+	StoreCtx ctx = {.adv = adv};
+	stats_store_foreach(store, since_us, store_digest_cb, &ctx);
+	stats_store_free(store);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * HypoPG validation */
+
+static bool exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	return ok;
+}
+
+/* The highest $n in text outside quotes. */
+static int max_param(const char *text)
+{
+	int mx = 0;
+	bool q = false;
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			q = !q;
+		else if (!q && *p == '$' && isdigit((unsigned char)p[1])) {
+			int n = atoi(p + 1);
+			if (n > mx)
+				mx = n;
+		}
+	}
+	return mx;
+}
+
+/*
+ * The planner's total cost of a statement: with its literals, else PREPAREd and executed with
+ * the sampled parameter values (custom plan), else with a generic plan. Returns < 0 when the
+ * server refuses it (unknown column, parameter types it cannot infer...).
+ */
+static double explain_cost(PGconn *c, const AdvStatement *st, bool *uses_hypo)
+{
+	int np = max_param(st->text);
+	PGresult *r = NULL;
+	char *sql = NULL;
+	if (np == 0) {
+		if (asprintf(&sql, "EXPLAIN %s", st->text) < 0)
+			return -1;
+		r = PQexec(c, sql);
+	} else {
+		PQclear(PQexec(c, "DEALLOCATE pgsift_advisor"));
+		if (asprintf(&sql, "PREPARE pgsift_advisor AS %s", st->text) < 0)
+			return -1;
+		if (!exec_ok(c, sql)) {
+			free(sql);
+			return -1;
+		}
+		free(sql);
+		bool custom = st->n_params >= (size_t)np;
+		exec_ok(c, custom ? "SET plan_cache_mode = force_custom_plan" :
+				    "SET plan_cache_mode = force_generic_plan");
+		size_t cap = 64 + (size_t)np * 8;
+		for (size_t i = 0; custom && i < (size_t)np; i++)
+			cap += strlen(st->params[i]) * 2 + 8;
+		sql = malloc(cap);
+		if (!sql)
+			return -1;
+		size_t o = (size_t)snprintf(sql, cap, "EXPLAIN EXECUTE pgsift_advisor(");
+		for (int i = 0; i < np; i++) {
+			char *lit =
+				custom ? PQescapeLiteral(c, st->params[i], strlen(st->params[i])) :
+					 NULL;
+			o += (size_t)snprintf(sql + o, cap - o, "%s%s", i ? ", " : "",
+					      lit ? lit : "NULL");
+			PQfreemem(lit);
+		}
+		snprintf(sql + o, cap - o, ")");
+		r = PQexec(c, sql);
+	}
+	free(sql);
+	double cost = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+		const char *line = PQgetvalue(r, 0, 0);
+		const char *cp = strstr(line, "..");
+		if (cp)
+			cost = atof(cp + 2);
+		for (int i = 0; uses_hypo && i < PQntuples(r); i++)
+			if (strstr(PQgetvalue(r, i, 0), "<") &&
+			    strstr(PQgetvalue(r, i, 0), ">btree"))
+				*uses_hypo = true;
+	}
+	PQclear(r);
+	if (np) {
+		exec_ok(c, "DEALLOCATE pgsift_advisor");
+		exec_ok(c, "RESET plan_cache_mode");
+	}
+	return cost;
+}
+
+/*
+ * Costs each suggestion on the statements it serves, before and after a hypothetical index.
+ * only_planner: only the suggestions the syntax alone cannot confirm (MATERIALIZED CTEs).
+ */
+static void validate_all(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner)
+{
+	PGconn *c = catalog_conn(cat);
+	size_t n, nst;
+	advisor_suggestions(adv, &n);
+	const AdvStatement *stmts = advisor_statements(adv, &nst);
+	for (size_t i = 0; i < n; i++) {
+		AdvSuggestion *s = advisor_suggestion_mut(adv, i);
+		if (only_planner && !s->needs_planner)
+			continue;
+		exec_ok(c, "SELECT hypopg_reset()");
+		double before = 0, after = 0;
+		size_t costed = 0;
+		double b[16];
+		size_t m = s->n_stmts < 16 ? s->n_stmts : 16;
+		for (size_t k = 0; k < m; k++) {
+			b[k] = explain_cost(c, &stmts[s->stmts[k]], NULL);
+		}
+		char sql[4096];
+		advisor_index_sql(s, true, sql, sizeof(sql));
+		const char *p[1] = {sql};
+		PGresult *r = PQexecParams(c, "SELECT indexrelid FROM hypopg_create_index($1)", 1,
+					   NULL, p, NULL, NULL, 0);
+		bool created = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+		if (!created) {
+			char msg[300];
+			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+			msg[strcspn(msg, "\n")] = '\0';
+			advisor_suggestion_note(s, "not validated: HypoPG could not create it (%s)",
+						msg);
+			PQclear(r);
+			continue;
+		}
+		PQclear(r);
+		for (size_t k = 0; k < m; k++) {
+			if (b[k] < 0)
+				continue;
+			double a = explain_cost(c, &stmts[s->stmts[k]], NULL);
+			if (a < 0)
+				continue;
+			double w = (double)stmts[s->stmts[k]].calls;
+			before += b[k] * w;
+			after += a * w;
+			costed++;
+		}
+		exec_ok(c, "SELECT hypopg_reset()");
+		if (!costed || before <= 0) {
+			advisor_suggestion_drop(s, "the planner could not cost the statements it "
+						   "serves (EXPLAIN failed)");
+			continue;
+		}
+		s->cost_before = before / (double)s->calls;
+		s->cost_after = after / (double)s->calls;
+		s->saving_pct = 100.0 * (before - after) / before;
+		if (s->saving_pct < 0)
+			s->saving_pct = 0;
+		int need = min_saving_pct;
+		/* an index costs every write: on a write-heavy table it must save more */
+		if (s->table->writes_per_min > 1000 ||
+		    (s->table->write_calls > 0 && s->table->write_calls * 2 > s->calls)) {
+			need = min_saving_pct * 2 > 90 ? 90 : min_saving_pct * 2;
+			advisor_suggestion_note(s, "write-heavy table: needs a saving of %d%%",
+						need);
+		}
+		if (s->saving_pct < need)
+			advisor_suggestion_drop(s,
+						"saves %.1f%% of the planner cost (%.2f -> %.2f), "
+						"under %d%%",
+						s->saving_pct, s->cost_before, s->cost_after, need);
+	}
+}
+
+/* ------------------------------------------------------------------------------------------
+ * pgsift indexes */
+
+static bool keys_prefix(const AdvIndex *a, const AdvIndex *b)
+{
+	if (a->n_keys > b->n_keys || a->n_keys == 0)
+		return false;
+	for (size_t k = 0; k < a->n_keys; k++) {
+		const AdvKey *x = &a->keys[k], *y = &b->keys[k];
+		if (x->is_expr != y->is_expr || strcmp(x->expr, y->expr) != 0 ||
+		    x->desc != y->desc || x->nulls_first != y->nulls_first ||
+		    strcmp(x->opclass ? x->opclass : "", y->opclass ? y->opclass : "") != 0)
+			return false;
+	}
+	return true;
+}
+
+typedef struct DropItem {
+	const AdvTable *t;
+	const AdvIndex *ix;
+	const char *kind; /* unused, duplicate, redundant */
+	char why[512];
+} DropItem;
+
+static void human_size(char *buf, size_t cap, int64_t b)
+{
+	if (b >= 1 << 30)
+		snprintf(buf, cap, "%.1f GB", (double)b / (1 << 30));
+	else if (b >= 1 << 20)
+		snprintf(buf, cap, "%.1f MB", (double)b / (1 << 20));
+	else
+		snprintf(buf, cap, "%lld kB", (long long)(b / 1024));
+}
+
+static int indexes_main(int argc, char **argv)
+{
+	const char *dsn = NULL;
+	AdvFormat fmt = ADV_FMT_SQL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			fputs(indexes_usage, stdout);
+			return 0;
+		}
+		if (!need_value(argc, argv, i))
+			return 2;
+		if (strcmp(argv[i], "--dsn") == 0)
+			dsn = argv[++i];
+		else if (strcmp(argv[i], "--format") == 0) {
+			if (!advisor_format_parse(argv[++i], &fmt)) {
+				fprintf(stderr,
+					"pgsift indexes: --format: expected sql, json, csv or "
+					"markdown\n");
+				return 2;
+			}
+		} else {
+			fprintf(stderr, "pgsift indexes: unknown option %s\n%s", argv[i],
+				indexes_usage);
+			return 2;
+		}
+	}
+	if (!dsn) {
+		fprintf(stderr, "pgsift indexes: --dsn is required\n%s", indexes_usage);
+		return 2;
+	}
+	char err[512];
+	Catalog *cat = catalog_connect(dsn, err, sizeof(err));
+	if (!cat) {
+		fprintf(stderr, "pgsift indexes: --dsn: %s\n", err);
+		return 1;
+	}
+	AdvisorOptions opts;
+	advisor_options_default(&opts);
+	Advisor *adv = advisor_new(&opts, catalog_resolve, cat);
+	if (!adv) {
+		catalog_free(cat);
+		return 1;
+	}
+	catalog_load_indexed_tables(cat, adv);
+	size_t nt;
+	AdvTable *const *tabs = advisor_tables(adv, &nt);
+	DropItem *items = NULL;
+	size_t n_items = 0, cap = 0;
+	for (size_t ti = 0; ti < nt; ti++) {
+		const AdvTable *t = tabs[ti];
+		for (size_t i = 0; i < t->n_indexes; i++) {
+			const AdvIndex *ix = &t->indexes[i];
+			if (!ix->valid || ix->constraint || ix->unique)
+				continue;
+			DropItem it = {.t = t, .ix = ix};
+			/* duplicates and indexes whose keys are a prefix of a wider one's */
+			for (size_t j = 0; j < t->n_indexes && !it.kind; j++) {
+				const AdvIndex *o = &t->indexes[j];
+				if (j == i || !o->valid || strcmp(o->method, ix->method) != 0 ||
+				    strcmp(o->predicate ? o->predicate : "",
+					   ix->predicate ? ix->predicate : "") != 0 ||
+				    !keys_prefix(ix, o) || strcmp(ix->method, "btree") != 0)
+					continue;
+				bool same =
+					o->n_keys == ix->n_keys && o->n_include == ix->n_include;
+				/* of two identical indexes keep the one a constraint uses, else the
+				 * first by name */
+				if (same && !(o->constraint || o->unique) && j > i)
+					continue;
+				it.kind = same ? "duplicate" : "redundant";
+				snprintf(it.why, sizeof(it.why), "%s of %s",
+					 same ? "duplicate" :
+						"leading columns served by the wider index",
+					 o->name);
+			}
+			if (!it.kind && ix->scans == 0) {
+				it.kind = "unused";
+				snprintf(it.why, sizeof(it.why),
+					 "no scans since the statistics were reset");
+			}
+			if (!it.kind)
+				continue;
+			if (n_items == cap) {
+				cap = cap ? cap * 2 : 8;
+				DropItem *arr = realloc(items, cap * sizeof(*arr));
+				if (!arr)
+					break;
+				items = arr;
+			}
+			items[n_items++] = it;
+		}
+	}
+	if (fmt == ADV_FMT_JSON)
+		fputs("{\"indexes\": [", stdout);
+	else if (fmt == ADV_FMT_CSV)
+		fputs("kind,index,table,size_bytes,scans,reason,sql\n", stdout);
+	else if (fmt == ADV_FMT_MARKDOWN)
+		fputs("| kind | index | table | size | scans | reason "
+		      "|\n|---|---|---|---|---|---|\n",
+		      stdout);
+	else
+		printf("-- pgsift indexes: %zu index%s to review\n", n_items,
+		       n_items == 1 ? "" : "es");
+	for (size_t i = 0; i < n_items; i++) {
+		const DropItem *it = &items[i];
+		char tab[600], size[32], sql[700];
+		advisor_table_sql(it->t, tab, sizeof(tab));
+		human_size(size, sizeof(size), it->ix->size_bytes);
+		snprintf(sql, sizeof(sql), "DROP INDEX CONCURRENTLY IF EXISTS %s;", it->ix->name);
+		if (fmt == ADV_FMT_JSON) {
+			printf("%s\n  {\"kind\": \"%s\", \"index\": ", i ? "," : "", it->kind);
+			advisor_json_str(stdout, it->ix->name);
+			fputs(", \"table\": ", stdout);
+			advisor_json_str(stdout, tab);
+			printf(", \"size_bytes\": %lld, \"scans\": %lld, \"reason\": ",
+			       (long long)it->ix->size_bytes, (long long)it->ix->scans);
+			advisor_json_str(stdout, it->why);
+			fputs(", \"sql\": ", stdout);
+			advisor_json_str(stdout, sql);
+			fputs("}", stdout);
+		} else if (fmt == ADV_FMT_CSV) {
+			printf("%s,%s,\"%s\",%lld,%lld,\"%s\",%s\n", it->kind, it->ix->name, tab,
+			       (long long)it->ix->size_bytes, (long long)it->ix->scans, it->why,
+			       sql);
+		} else if (fmt == ADV_FMT_MARKDOWN) {
+			printf("| %s | %s | %s | %s | %lld | %s |\n", it->kind, it->ix->name, tab,
+			       size, (long long)it->ix->scans, it->why);
+		} else {
+			printf("\n-- %s: %s on %s, %s, %lld scans\n--   %s\n%s\n", it->kind,
+			       it->ix->name, tab, size, (long long)it->ix->scans, it->why, sql);
+		}
+	}
+	if (fmt == ADV_FMT_JSON)
+		fputs("]}\n", stdout);
+	free(items);
+	advisor_free(adv);
+	catalog_free(cat);
+	return 0;
 }

@@ -1,0 +1,1770 @@
+/*
+ * advisor_core: from statements to index suggestions, without I/O (see advisor_core.h).
+ *
+ * Each statement's shape gives, per table, one *requirement*: a set of equality columns (whose
+ * order within the index is free), then a tail in a fixed order (one range column, or the ORDER
+ * BY columns with their directions), an optional partial predicate, the index method. A
+ * requirement is served by an index whose first keys are exactly the equality set (in any order)
+ * followed by the tail (directions all as written or all reversed, since a btree reads both
+ * ways). Requirements served by an existing valid index are dropped; the rest are merged: the
+ * widest one on a table fixes the columns, and the requirements whose equality sets nest inside it
+ * choose their order, so that one index serves the 1-, 2- and 3-column lookups through its prefix.
+ */
+#include "stats/advisor_core.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parser/shape.h"
+
+#define MAX_STMTS_PER_TEXT 32
+#define VIEW_DEPTH 4
+/* A constant filter value at or under this share of the rows makes a partial index. */
+#define RARE_VALUE_FRAC 0.05
+/* IS NULL / IS NOT NULL selecting at most this share of the rows makes a partial index. */
+#define RARE_NULL_FRAC 0.2
+/* A null test in this share of a table's filtered calls (soft deletes) makes a partial index. */
+#define PRESENT_FRAC 0.9
+#define DEFAULT_EQ_SEL 0.005
+
+typedef struct RelMap {
+	char *schema, *name;
+	AdvRelKind kind;
+	AdvTable *table;
+	char *view_sql;
+	char why[128];
+} RelMap;
+
+typedef struct ReqCol {
+	char *expr; /* borrowed from the statement's shape copy or the advisor's strings */
+	bool is_expr;
+	bool desc, nulls_first;
+	const char *opclass;
+	double sel;
+} ReqCol;
+
+typedef struct Req {
+	size_t stmt;
+	AdvTable *t;
+	const char *method;
+	ReqCol eq[ADV_MAX_KEY];
+	size_t n_eq;
+	ReqCol tail[ADV_MAX_KEY];
+	size_t n_tail;
+	bool tail_is_order;
+	char *where; /* (owned) */
+	const char *include[4];
+	size_t n_include;
+	bool assigned;
+	bool dropped;
+} Req;
+
+/* A null test seen on a table: for the "present in nearly all statements" rule. */
+typedef struct NullUse {
+	AdvTable *t;
+	const char *col;
+	bool is_null;
+	uint64_t calls;
+	size_t fps;
+} NullUse;
+
+struct Advisor {
+	AdvisorOptions opts;
+	AdvResolveFn resolve;
+	void *resolve_arg;
+	ParserCache *pc;
+	AdvTable **tables;
+	size_t n_tables;
+	RelMap *rels;
+	size_t n_rels;
+	AdvStatement *stmts;
+	size_t n_stmts;
+	Req *reqs;
+	size_t n_reqs;
+	AdvSuggestion *sugg;
+	size_t n_sugg;
+	char **skips;
+	size_t n_skips;
+	NullUse *nulls;
+	size_t n_nulls;
+	/* filtered calls per table, parallel to tables */
+	uint64_t *filtered_calls;
+};
+
+static void *grow(void *arr, size_t n, size_t size);
+static char *xstrdup(const char *s);
+static char *xstrndup(const char *s, size_t n);
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void add_skip(Advisor *adv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static RelMap *resolve_rel(Advisor *adv, const char *schema, const char *name);
+static char *expand_views(Advisor *adv, const char *text, size_t len);
+static bool has_materialized_cte(const char *text);
+static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, size_t len,
+		    const ParsedStatement *ps);
+static void stmt_requirements(Advisor *adv, size_t si);
+static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const char *method,
+		       const char *pred);
+static void merge_requirements(Advisor *adv);
+static void finish_suggestion(Advisor *adv, AdvSuggestion *s);
+static const AdvColumn *table_column(const AdvTable *t, const char *name);
+static bool expr_eq(const char *a, const char *b);
+
+void advisor_options_default(AdvisorOptions *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->min_table_rows = 10000;
+	o->min_calls = 1;
+	o->negligible_pct = 0.1;
+	o->include_min_calls = 100000;
+}
+
+Advisor *advisor_new(const AdvisorOptions *opts, AdvResolveFn resolve, void *resolve_arg)
+{
+	Advisor *adv = calloc(1, sizeof(*adv));
+	if (!adv)
+		return NULL;
+	adv->opts = *opts;
+	adv->resolve = resolve;
+	adv->resolve_arg = resolve_arg;
+	adv->pc = parser_cache_new(64u << 20, 65536);
+	if (!adv->pc) {
+		free(adv);
+		return NULL;
+	}
+	return adv;
+}
+
+static void free_key(AdvKey *k)
+{
+	free(k->expr);
+	free(k->opclass);
+}
+
+static void free_table(AdvTable *t)
+{
+	free(t->schema);
+	free(t->name);
+	for (size_t i = 0; i < t->n_cols; i++) {
+		AdvColumn *c = &t->cols[i];
+		free(c->name);
+		for (size_t j = 0; j < c->n_mcv; j++)
+			free(c->mcv[j]);
+		free(c->mcv);
+		free(c->mcv_freq);
+	}
+	free(t->cols);
+	for (size_t i = 0; i < t->n_indexes; i++) {
+		AdvIndex *ix = &t->indexes[i];
+		free(ix->name);
+		free(ix->method);
+		for (size_t j = 0; j < ix->n_keys; j++)
+			free_key(&ix->keys[j]);
+		free(ix->keys);
+		free(ix->predicate);
+	}
+	free(t->indexes);
+	for (size_t i = 0; i < t->n_updated; i++)
+		free(t->updated[i]);
+	free(t->updated);
+	free(t);
+}
+
+void advisor_free(Advisor *adv)
+{
+	if (!adv)
+		return;
+	for (size_t i = 0; i < adv->n_sugg; i++) {
+		AdvSuggestion *s = &adv->sugg[i];
+		for (size_t k = 0; k < s->n_keys; k++)
+			free_key(&s->keys[k]);
+		for (size_t k = 0; k < s->n_include; k++)
+			free(s->include[k]);
+		free(s->where);
+		free(s->stmts);
+		for (size_t k = 0; k < s->n_updated_keys; k++)
+			free(s->updated_keys[k]);
+		free(s->updated_keys);
+		for (size_t k = 0; k < s->n_notes; k++)
+			free(s->notes[k]);
+		free(s->drop_why);
+	}
+	free(adv->sugg);
+	for (size_t i = 0; i < adv->n_reqs; i++)
+		free(adv->reqs[i].where);
+	free(adv->reqs);
+	for (size_t i = 0; i < adv->n_stmts; i++) {
+		AdvStatement *st = &adv->stmts[i];
+		free(st->text);
+		free(st->display);
+		for (size_t k = 0; k < st->n_params; k++)
+			free(st->params[k]);
+		free(st->params);
+		free(st->shape);
+	}
+	free(adv->stmts);
+	for (size_t i = 0; i < adv->n_rels; i++) {
+		free(adv->rels[i].schema);
+		free(adv->rels[i].name);
+		free(adv->rels[i].view_sql);
+	}
+	free(adv->rels);
+	for (size_t i = 0; i < adv->n_tables; i++)
+		free_table(adv->tables[i]);
+	free(adv->tables);
+	for (size_t i = 0; i < adv->n_skips; i++)
+		free(adv->skips[i]);
+	free(adv->skips);
+	free(adv->nulls);
+	free(adv->filtered_calls);
+	parser_cache_free(adv->pc);
+	free(adv);
+}
+
+AdvTable *advisor_table(Advisor *adv, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < adv->n_tables; i++)
+		if (strcmp(adv->tables[i]->schema, schema) == 0 &&
+		    strcmp(adv->tables[i]->name, name) == 0)
+			return adv->tables[i];
+	AdvTable **arr = grow(adv->tables, adv->n_tables, sizeof(*arr));
+	AdvTable *t = calloc(1, sizeof(*t));
+	if (!arr || !t) {
+		free(t);
+		return NULL;
+	}
+	adv->tables = arr;
+	t->schema = xstrdup(schema);
+	t->name = xstrdup(name);
+	t->rows = -1;
+	t->pages = -1;
+	t->writes_per_min = -1;
+	t->hot_update_pct = -1;
+	adv->tables[adv->n_tables++] = t;
+	return t;
+}
+
+AdvColumn *advisor_table_add_column(AdvTable *t, const char *name)
+{
+	AdvColumn *arr = grow(t->cols, t->n_cols, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	t->cols = arr;
+	AdvColumn *c = &t->cols[t->n_cols++];
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(name);
+	c->btree_ok = true;
+	return c;
+}
+
+AdvIndex *advisor_table_add_index(AdvTable *t, const char *name, const char *method)
+{
+	AdvIndex *arr = grow(t->indexes, t->n_indexes, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	t->indexes = arr;
+	AdvIndex *ix = &t->indexes[t->n_indexes++];
+	memset(ix, 0, sizeof(*ix));
+	ix->name = xstrdup(name);
+	ix->method = xstrdup(method);
+	ix->valid = true;
+	return ix;
+}
+
+AdvKey *advisor_index_add_key(AdvIndex *ix, const char *expr, bool is_expr, bool desc,
+			      const char *opclass)
+{
+	AdvKey *arr = grow(ix->keys, ix->n_keys, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	ix->keys = arr;
+	AdvKey *k = &ix->keys[ix->n_keys++];
+	memset(k, 0, sizeof(*k));
+	k->expr = xstrdup(expr);
+	k->is_expr = is_expr;
+	k->desc = desc;
+	k->nulls_first = desc;
+	k->opclass = opclass && *opclass ? xstrdup(opclass) : NULL;
+	return k;
+}
+
+size_t advisor_add_statement(Advisor *adv, const AdvStatementIn *in)
+{
+	ParsedStatement ps[MAX_STMTS_PER_TEXT];
+	size_t len = strlen(in->text);
+	size_t n = parser_cache_lookup(adv->pc, in->text, len, ps, MAX_STMTS_PER_TEXT);
+	if (n > MAX_STMTS_PER_TEXT)
+		n = MAX_STMTS_PER_TEXT;
+	/* Copy the offsets out: the next lookups invalidate what the cache returned. */
+	size_t off[MAX_STMTS_PER_TEXT], slen[MAX_STMTS_PER_TEXT];
+	for (size_t i = 0; i < n; i++) {
+		off[i] = ps[i].stmt_offset;
+		slen[i] = ps[i].stmt_len;
+	}
+	size_t taken = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *t = in->text + off[i];
+		size_t l = slen[i];
+		if (n == 1) {
+			t = in->text;
+			l = len;
+		}
+		ParsedStatement one;
+		if (parser_cache_lookup(adv->pc, t, l, &one, 1) < 1)
+			continue;
+		add_one(adv, in, t, l, &one);
+		taken++;
+	}
+	return taken;
+}
+
+/* Adds one statement: resolves its relations, expands views, merges by fingerprint. */
+static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, size_t len,
+		    const ParsedStatement *ps)
+{
+	uint64_t fp = in->fingerprint && in->fingerprint != 0 ? in->fingerprint : ps->fingerprint;
+	StmtKind kind = ps->kind;
+	char *display = xstrndup(in->display ? in->display : ps->normalized,
+				 in->display ? strlen(in->display) : ps->normalized_len);
+	if (kind == SK_UNPARSED) {
+		add_skip(adv, "statement does not parse: %.80s", text);
+		free(display);
+		return;
+	}
+	if (!ps->shape || (kind != SK_SELECT && kind != SK_UPDATE && kind != SK_DELETE &&
+			   kind != SK_INSERT && kind != SK_MERGE)) {
+		free(display);
+		return;
+	}
+	for (size_t i = 0; i < adv->n_stmts; i++) {
+		AdvStatement *st = &adv->stmts[i];
+		if (st->fingerprint != fp)
+			continue;
+		st->calls += in->calls;
+		if (in->total_ms >= 0 && st->total_ms >= 0)
+			st->total_ms += in->total_ms;
+		else
+			st->total_ms = -1;
+		if (in->p95_ms > st->p95_ms)
+			st->p95_ms = in->p95_ms;
+		free(display);
+		return;
+	}
+	char *expanded = expand_views(adv, text, len);
+	if (!expanded) {
+		free(display);
+		return;
+	}
+	ParsedStatement e;
+	if (parser_cache_lookup(adv->pc, expanded, strlen(expanded), &e, 1) < 1 || !e.shape) {
+		free(expanded);
+		free(display);
+		return;
+	}
+	AdvStatement *arr = grow(adv->stmts, adv->n_stmts, sizeof(*arr));
+	QueryShape *shape = shape_copy(e.shape);
+	if (!arr || !shape) {
+		free(shape);
+		free(expanded);
+		free(display);
+		return;
+	}
+	adv->stmts = arr;
+	AdvStatement *st = &adv->stmts[adv->n_stmts++];
+	memset(st, 0, sizeof(*st));
+	st->fingerprint = fp;
+	st->text = expanded;
+	st->display = display;
+	st->kind = kind;
+	st->calls = in->calls;
+	st->total_ms = in->total_ms;
+	st->p95_ms = in->p95_ms;
+	st->shape = shape;
+	st->needs_planner = has_materialized_cte(expanded);
+	if (in->n_params && in->params) {
+		st->params = calloc(in->n_params, sizeof(char *));
+		if (st->params) {
+			st->n_params = in->n_params;
+			for (size_t k = 0; k < in->n_params; k++)
+				st->params[k] = xstrdup(in->params[k] ? in->params[k] : "");
+		}
+	}
+}
+
+/* Where `name` (case-insensitive, as a whole word) starts in text at or after from, or -1. */
+static long find_word(const char *text, size_t from, const char *word)
+{
+	size_t wl = strlen(word), tl = strlen(text);
+	for (size_t i = from; i + wl <= tl; i++) {
+		if (strncasecmp(text + i, word, wl) != 0)
+			continue;
+		bool before_ok = i == 0 || !(isalnum((unsigned char)text[i - 1]) ||
+					     text[i - 1] == '_' || text[i - 1] == '"');
+		char after = text[i + wl];
+		bool after_ok = !(isalnum((unsigned char)after) || after == '_');
+		if (before_ok && after_ok)
+			return (long)i;
+	}
+	return -1;
+}
+
+/*
+ * Rewrites a statement that reads views so that each view becomes a CTE holding its definition;
+ * the parser's shape then names the base tables and columns (a view's output alias maps back to
+ * its column). Qualified references (`public.v`) lose their schema so that they name the CTE.
+ * Returns a malloc'ed text (a copy of text when there is no view), NULL when out of memory.
+ */
+static char *expand_views(Advisor *adv, const char *text, size_t len)
+{
+	char *cur = xstrndup(text, len);
+	for (int depth = 0; cur && depth < VIEW_DEPTH; depth++) {
+		ParsedStatement ps;
+		if (parser_cache_lookup(adv->pc, cur, strlen(cur), &ps, 1) < 1 || !ps.shape)
+			return cur;
+		const QueryShape *s = ps.shape;
+		const ShapeTable *tabs = shape_tables(s);
+		char *ctes = NULL;
+		char **names = NULL;
+		size_t n_names = 0;
+		for (size_t i = 0; i < s->n_tables; i++) {
+			RelMap *rm = resolve_rel(adv, shape_str(s, tabs[i].schema),
+						 shape_str(s, tabs[i].name));
+			if (!rm || rm->kind != ADV_REL_VIEW || !rm->view_sql)
+				continue;
+			bool dup = false;
+			for (size_t k = 0; k < n_names; k++)
+				dup |= strcmp(names[k], rm->name) == 0;
+			if (dup)
+				continue;
+			char **nn = grow(names, n_names, sizeof(char *));
+			if (!nn)
+				break;
+			names = nn;
+			names[n_names++] = rm->name;
+			/* the definition ends with ';' as pg_get_viewdef prints it */
+			char *def = xstrdup(rm->view_sql);
+			size_t dl = strlen(def);
+			while (dl && (def[dl - 1] == ';' || isspace((unsigned char)def[dl - 1])))
+				def[--dl] = '\0';
+			char q[256];
+			advisor_quote_ident(rm->name, q, sizeof(q));
+			char *next = xasprintf("%s%s%s AS (%s)", ctes ? ctes : "", ctes ? ", " : "",
+					       q, def);
+			free(def);
+			free(ctes);
+			ctes = next;
+			/* drop the schema qualification of references to it */
+			if (*rm->schema) {
+				char pat[300];
+				snprintf(pat, sizeof(pat), "%s.", rm->schema);
+				char qs[300];
+				advisor_quote_ident(rm->schema, qs, sizeof(qs));
+				char qpat[310];
+				snprintf(qpat, sizeof(qpat), "%s.", qs);
+				const char *pats[2] = {pat, qpat};
+				for (int p = 0; p < 2; p++) {
+					char *hit;
+					while ((hit = strcasestr(cur, pats[p])) &&
+					       strncasecmp(hit + strlen(pats[p]), rm->name,
+							   strlen(rm->name)) == 0) {
+						memmove(hit, hit + strlen(pats[p]),
+							strlen(hit + strlen(pats[p])) + 1);
+					}
+				}
+			}
+		}
+		free(names);
+		if (!ctes)
+			return cur;
+		char *out;
+		long w = find_word(cur, 0, "with");
+		size_t lead = 0;
+		while (cur[lead] && isspace((unsigned char)cur[lead]))
+			lead++;
+		if (w >= 0 && (size_t)w == lead) {
+			size_t after = (size_t)w + 4;
+			long r = find_word(cur, after, "recursive");
+			size_t p = after;
+			while (cur[p] && isspace((unsigned char)cur[p]))
+				p++;
+			if (r >= 0 && (size_t)r == p)
+				after = (size_t)r + 9;
+			out = xasprintf("%.*s %s,%s", (int)after, cur, ctes, cur + after);
+		} else {
+			out = xasprintf("WITH %s %s", ctes, cur);
+		}
+		free(ctes);
+		free(cur);
+		cur = out;
+	}
+	return cur;
+}
+
+/* `AS MATERIALIZED (`: predicates outside the CTE do not reach its scan. */
+static bool has_materialized_cte(const char *text)
+{
+	long at = 0;
+	while ((at = find_word(text, (size_t)at, "materialized")) >= 0) {
+		long i = at - 1;
+		while (i >= 0 && isspace((unsigned char)text[i]))
+			i--;
+		if (i >= 1 && strncasecmp(text + i - 1, "as", 2) == 0 &&
+		    (i < 2 || !isalnum((unsigned char)text[i - 2])))
+			return true;
+		at++;
+	}
+	return false;
+}
+
+static RelMap *resolve_rel(Advisor *adv, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < adv->n_rels; i++)
+		if (strcmp(adv->rels[i].schema, schema) == 0 &&
+		    strcmp(adv->rels[i].name, name) == 0)
+			return &adv->rels[i];
+	RelMap *arr = grow(adv->rels, adv->n_rels, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	adv->rels = arr;
+	RelMap *rm = &adv->rels[adv->n_rels++];
+	memset(rm, 0, sizeof(*rm));
+	rm->schema = xstrdup(schema);
+	rm->name = xstrdup(name);
+	AdvResolved r;
+	memset(&r, 0, sizeof(r));
+	if (adv->resolve) {
+		adv->resolve(adv->resolve_arg, adv, schema, name, &r);
+	} else {
+		r.kind = ADV_REL_TABLE;
+		r.table = advisor_table(adv, *schema ? schema : "public", name);
+	}
+	rm->kind = r.kind;
+	rm->table = r.table;
+	rm->view_sql = r.view_sql;
+	snprintf(rm->why, sizeof(rm->why), "%s", r.why);
+	if (rm->kind == ADV_REL_SKIP)
+		add_skip(adv, "%s%s%s: %s", schema, *schema ? "." : "", name, rm->why);
+	if (rm->kind == ADV_REL_TABLE && !rm->table)
+		rm->kind = ADV_REL_SKIP;
+	return rm;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Requirements */
+
+static const AdvColumn *table_column(const AdvTable *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_cols; i++)
+		if (strcmp(t->cols[i].name, name) == 0)
+			return &t->cols[i];
+	return NULL;
+}
+
+static bool col_is_unique(const AdvTable *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_indexes; i++) {
+		const AdvIndex *ix = &t->indexes[i];
+		if (ix->unique && ix->valid && !ix->predicate && ix->n_keys == 1 &&
+		    !ix->keys[0].is_expr && strcmp(ix->keys[0].expr, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Share of the rows one value of the column selects (nvalues values: an IN list). */
+static double col_selectivity(const AdvTable *t, const char *name, bool is_expr, double nvalues)
+{
+	if (is_expr)
+		return DEFAULT_EQ_SEL * nvalues;
+	if (t->known && t->rows > 0 && col_is_unique(t, name))
+		return nvalues / t->rows;
+	const AdvColumn *c = table_column(t, name);
+	if (!c || !c->has_stats || c->n_distinct == 0)
+		return DEFAULT_EQ_SEL * nvalues;
+	double nd =
+		c->n_distinct > 0 ? c->n_distinct : -c->n_distinct * (t->rows > 0 ? t->rows : 1);
+	if (nd < 1)
+		nd = 1;
+	double sel = (1 - c->null_frac) / nd * nvalues;
+	return sel > 1 ? 1 : sel;
+}
+
+/* The text of a constant as written: strips quotes ('a''b' -> a'b, E'..' kept simple). */
+static char *const_value(const char *s, size_t n)
+{
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	if (n && (*s == 'E' || *s == 'e') && n > 1 && s[1] == '\'') {
+		s++;
+		n--;
+	}
+	if (n >= 2 && s[0] == '\'' && s[n - 1] == '\'') {
+		char *out = malloc(n);
+		if (!out)
+			return NULL;
+		size_t o = 0;
+		for (size_t i = 1; i + 1 < n; i++) {
+			out[o++] = s[i];
+			if (s[i] == '\'' && s[i + 1] == '\'')
+				i++;
+		}
+		out[o] = '\0';
+		return out;
+	}
+	return xstrndup(s, n);
+}
+
+/* Splits an IN list span "'a', 'b'" at top-level commas; returns the count (<= max). */
+static size_t split_list(const char *s, size_t n, const char **start, size_t *lens, size_t max)
+{
+	size_t count = 0, from = 0;
+	bool q = false;
+	int depth = 0;
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : ',';
+		if (c == '\'' && i < n)
+			q = !q;
+		else if (!q && c == '(')
+			depth++;
+		else if (!q && c == ')')
+			depth--;
+		else if (!q && depth == 0 && c == ',') {
+			if (count < max) {
+				start[count] = s + from;
+				lens[count] = i - from;
+			}
+			count++;
+			from = i + 1;
+		}
+	}
+	return count;
+}
+
+/* The pattern of a LIKE: from the literal, or the sampled parameter; NULL when unknown. */
+static char *like_pattern(const AdvStatement *st, const ShapeCol *c)
+{
+	if (c->const_kind == SCK_CONST)
+		return const_value(st->text + c->const_pos, c->const_len);
+	if (c->const_kind == SCK_PARAM && c->const_len > 1) {
+		int n = atoi(st->text + c->const_pos + 1);
+		if (n >= 1 && (size_t)n <= st->n_params)
+			return xstrdup(st->params[n - 1]);
+	}
+	return NULL;
+}
+
+/* The table index a column belongs to, resolving unqualified columns with the catalog. */
+static size_t col_table(const QueryShape *s, const ShapeCol *c, AdvTable *const *map)
+{
+	if (c->table != SHAPE_NONE)
+		return c->table;
+	size_t found = SHAPE_NONE, n = 0;
+	const char *name = shape_str(s, c->name);
+	for (size_t i = 0; i < s->n_tables && i < 32; i++) {
+		if (!(c->candidates & (1u << i)))
+			continue;
+		if (map[i] && map[i]->known && !(c->flags & SCF_EXPR) &&
+		    !table_column(map[i], name))
+			continue;
+		found = i;
+		n++;
+	}
+	return n == 1 ? found : SHAPE_NONE;
+}
+
+static int reqcol_cmp(const void *a, const void *b)
+{
+	const ReqCol *x = a, *y = b;
+	if (x->sel < y->sel * 0.999)
+		return -1;
+	if (y->sel < x->sel * 0.999)
+		return 1;
+	return strcmp(x->expr, y->expr);
+}
+
+static bool reqcols_has(const ReqCol *cols, size_t n, const char *expr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (expr_eq(cols[i].expr, expr))
+			return true;
+	return false;
+}
+
+static Req *new_req(Advisor *adv, size_t si, AdvTable *t, const char *method)
+{
+	Req *arr = grow(adv->reqs, adv->n_reqs, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	adv->reqs = arr;
+	Req *r = &adv->reqs[adv->n_reqs++];
+	memset(r, 0, sizeof(*r));
+	r->stmt = si;
+	r->t = t;
+	r->method = method;
+	return r;
+}
+
+static bool col_usable(const AdvTable *t, const char *name, bool is_expr)
+{
+	if (is_expr || !t->known)
+		return true;
+	const AdvColumn *c = table_column(t, name);
+	return c && c->btree_ok;
+}
+
+static bool null_present(const Advisor *adv, const AdvTable *t, const char *col, bool is_null)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < adv->n_tables; i++)
+		if (adv->tables[i] == t)
+			total = adv->filtered_calls[i];
+	for (size_t i = 0; i < adv->n_nulls; i++) {
+		const NullUse *u = &adv->nulls[i];
+		if (u->t == t && u->is_null == is_null && strcmp(u->col, col) == 0)
+			return u->fps >= 2 && total > 0 &&
+			       (double)u->calls >= PRESENT_FRAC * (double)total;
+	}
+	return false;
+}
+
+/*
+ * The partial-index predicate a constant filter gives, or NULL: IS [NOT] NULL selecting few rows
+ * (pg_stats null_frac) or present in nearly all of the table's statements; `= 'v'` / `IN (...)`
+ * literals whose values are rare (most_common_freqs) in a low-cardinality column.
+ */
+static char *partial_predicate(const Advisor *adv, const AdvStatement *st, const AdvTable *t,
+			       const ShapeCol *c, const char *name)
+{
+	const AdvColumn *ac = table_column(t, name);
+	char q[256];
+	advisor_quote_ident(name, q, sizeof(q));
+	if (c->use == SU_IS_NULL || c->use == SU_IS_NOT_NULL) {
+		bool is_null = c->use == SU_IS_NULL;
+		bool rare = ac && ac->has_stats &&
+			    (is_null ? ac->null_frac <= RARE_NULL_FRAC :
+				       1 - ac->null_frac <= RARE_NULL_FRAC);
+		if (rare || null_present(adv, t, name, is_null))
+			return xasprintf("%s IS %sNULL", q, is_null ? "" : "NOT ");
+		return NULL;
+	}
+	if (c->use != SU_EQ || (c->const_kind != SCK_CONST && c->const_kind != SCK_LIST) || !ac ||
+	    !ac->has_stats || ac->n_mcv == 0 || ac->n_distinct <= 0 || ac->n_distinct > 100)
+		return NULL;
+	const char *starts[16];
+	size_t lens[16];
+	const char *span = st->text + c->const_pos;
+	size_t n = split_list(span, c->const_len, starts, lens, 16);
+	if (n == 0 || n > 16)
+		return NULL;
+	double freq = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *v = const_value(starts[i], lens[i]);
+		bool found = false;
+		for (size_t k = 0; v && k < ac->n_mcv; k++)
+			if (strcmp(ac->mcv[k], v) == 0) {
+				freq += ac->mcv_freq[k];
+				found = true;
+			}
+		free(v);
+		if (!found)
+			return NULL;
+	}
+	if (freq > RARE_VALUE_FRAC)
+		return NULL;
+	if (n == 1)
+		return xasprintf("%s = %.*s", q, (int)c->const_len, span);
+	return xasprintf("%s IN (%.*s)", q, (int)c->const_len, span);
+}
+
+/* Builds the requirements one statement puts on each of its tables. */
+static void stmt_requirements(Advisor *adv, size_t si)
+{
+	AdvStatement *st = &adv->stmts[si];
+	const QueryShape *s = st->shape;
+	const ShapeTable *tabs = shape_tables(s);
+	const ShapeCol *cols = shape_cols(s);
+	AdvTable *map[64];
+	bool own_eq[64];
+	size_t nt = s->n_tables < 64 ? s->n_tables : 64;
+	for (size_t i = 0; i < nt; i++) {
+		RelMap *rm =
+			resolve_rel(adv, shape_str(s, tabs[i].schema), shape_str(s, tabs[i].name));
+		map[i] = rm && rm->kind == ADV_REL_TABLE ? rm->table : NULL;
+		own_eq[i] = false;
+	}
+	for (size_t k = 0; k < s->n_cols; k++) {
+		size_t ti = col_table(s, &cols[k], map);
+		if (ti < nt && cols[k].use == SU_EQ && !(cols[k].flags & SCF_OR))
+			own_eq[ti] = true;
+	}
+	for (size_t ti = 0; ti < nt; ti++) {
+		AdvTable *t = map[ti];
+		if (!t)
+			continue;
+		/* the same table twice in a statement (self join) is looked at once per mention */
+		if (tabs[ti].write)
+			t->write_calls += st->calls;
+		for (size_t k = 0; k < s->n_cols; k++) {
+			const ShapeCol *c = &cols[k];
+			if (c->use != SU_WRITE || col_table(s, c, map) != ti ||
+			    tabs[ti].write != SK_UPDATE)
+				continue;
+			const char *nm = shape_str(s, c->name);
+			bool have = false;
+			for (size_t u = 0; u < t->n_updated; u++)
+				have |= strcmp(t->updated[u], nm) == 0;
+			char **arr = have ? NULL : grow(t->updated, t->n_updated, sizeof(char *));
+			if (arr) {
+				t->updated = arr;
+				t->updated[t->n_updated++] = xstrdup(nm);
+			}
+		}
+		if (t->known && t->rows >= 0 && t->rows < (double)adv->opts.min_table_rows) {
+			add_skip(adv, "%s.%s: %.0f rows, under advisor_min_table_rows (%lld)",
+				 t->schema, t->name, t->rows, (long long)adv->opts.min_table_rows);
+			continue;
+		}
+		Req r;
+		memset(&r, 0, sizeof(r));
+		char *where = NULL;
+		ReqCol ranges[ADV_MAX_KEY];
+		size_t n_ranges = 0;
+		ReqCol order[ADV_MAX_KEY];
+		size_t n_order = 0;
+		bool order_ok = true, limit = false;
+		const char *sel_cols[8];
+		size_t n_sel = 0;
+		bool sel_star = false;
+		for (size_t k = 0; k < s->n_cols; k++) {
+			const ShapeCol *c = &cols[k];
+			size_t ct = col_table(s, c, map);
+			if (c->use == SU_ORDER && ct != ti)
+				order_ok = false;
+			if (ct != ti)
+				continue;
+			const char *name = shape_str(s, c->name);
+			bool is_expr = (c->flags & SCF_EXPR) != 0;
+			if (c->flags & SCF_OR)
+				continue;
+			if (!is_expr && t->known && !table_column(t, name)) {
+				if (c->use == SU_ORDER)
+					order_ok = false;
+				continue;
+			}
+			ReqCol rc = {.expr = (char *)name, .is_expr = is_expr};
+			switch (c->use) {
+			case SU_EQ: {
+				char *pred = partial_predicate(adv, st, t, c, name);
+				if (pred) {
+					char *w =
+						where ? xasprintf("%s AND %s", where, pred) : pred;
+					if (where) {
+						free(where);
+						free(pred);
+					}
+					where = w;
+					break;
+				}
+				if (!col_usable(t, name, is_expr) || r.n_eq >= 6 ||
+				    reqcols_has(r.eq, r.n_eq, name))
+					break;
+				double nv = 1;
+				if (c->const_kind == SCK_LIST) {
+					const char *st_[64];
+					size_t ln[64];
+					nv = (double)split_list(st->text + c->const_pos,
+								c->const_len, st_, ln, 64);
+				}
+				rc.sel = col_selectivity(t, name, is_expr, nv);
+				r.eq[r.n_eq++] = rc;
+				break;
+			}
+			case SU_IS_NULL:
+			case SU_IS_NOT_NULL: {
+				char *pred = partial_predicate(adv, st, t, c, name);
+				if (pred) {
+					char *w =
+						where ? xasprintf("%s AND %s", where, pred) : pred;
+					if (where) {
+						free(where);
+						free(pred);
+					}
+					where = w;
+				}
+				break;
+			}
+			case SU_JOIN: {
+				if (c->peer == SHAPE_NONE || c->peer >= s->n_cols || is_expr)
+					break;
+				const ShapeCol *pc = &cols[c->peer];
+				size_t pt = col_table(s, pc, map);
+				const char *pname = shape_str(s, pc->name);
+				bool peer_unique = false, peer_filtered = false;
+				if (pt < nt && map[pt]) {
+					peer_unique = map[pt]->known ?
+							      col_is_unique(map[pt], pname) :
+							      strcmp(pname, "id") == 0;
+					peer_filtered = own_eq[pt] && pt != ti;
+				}
+				bool self_unique =
+					t->known ? col_is_unique(t, name) : strcmp(name, "id") == 0;
+				if (self_unique || !(peer_unique || peer_filtered))
+					break;
+				if (!col_usable(t, name, false) || r.n_eq >= 6 ||
+				    reqcols_has(r.eq, r.n_eq, name))
+					break;
+				rc.sel = col_selectivity(t, name, false, 1);
+				r.eq[r.n_eq++] = rc;
+				break;
+			}
+			case SU_RANGE:
+				if (col_usable(t, name, is_expr) && n_ranges < ADV_MAX_KEY) {
+					rc.sel = -col_selectivity(t, name, is_expr, 1);
+					ranges[n_ranges++] = rc;
+				}
+				break;
+			case SU_LIKE: {
+				char *pat = like_pattern(st, c);
+				bool ilike = (c->flags & SCF_ILIKE) != 0;
+				if (!pat) {
+					add_skip(adv,
+						 "%s.%s: %s on %s with an unknown pattern (no "
+						 "sampled value)",
+						 t->schema, t->name, ilike ? "ILIKE" : "LIKE",
+						 name);
+					break;
+				}
+				size_t wc = strcspn(pat, "%_");
+				bool has_wild = pat[wc] != '\0';
+				if (!has_wild) {
+					add_skip(adv,
+						 "%s.%s: %s '%s' on %s has no wildcard: write = "
+						 "(or lower() =) to use an index",
+						 t->schema, t->name, ilike ? "ILIKE" : "LIKE", pat,
+						 name);
+				} else if (!ilike && wc > 0) {
+					const AdvColumn *ac = table_column(t, name);
+					if (col_usable(t, name, is_expr) &&
+					    n_ranges < ADV_MAX_KEY) {
+						rc.opclass = ac && ac->c_collation ?
+								     NULL :
+								     "text_pattern_ops";
+						rc.sel = -1;
+						ranges[n_ranges++] = rc;
+					}
+				} else {
+					Req *g = new_req(adv, si, t, "gin");
+					if (g) {
+						g->eq[0] = (ReqCol){.expr = (char *)name,
+								    .is_expr = is_expr,
+								    .opclass = "gin_trgm_ops"};
+						g->n_eq = 1;
+					}
+				}
+				free(pat);
+				break;
+			}
+			case SU_ORDER:
+				if (n_order < ADV_MAX_KEY && col_usable(t, name, is_expr)) {
+					rc.desc = (c->flags & SCF_DESC) != 0;
+					rc.nulls_first = rc.desc;
+					if (c->flags & SCF_NULLS_FIRST)
+						rc.nulls_first = true;
+					if (c->flags & SCF_NULLS_LAST)
+						rc.nulls_first = false;
+					order[n_order++] = rc;
+				} else {
+					order_ok = false;
+				}
+				if (c->flags & SCF_LIMIT)
+					limit = true;
+				break;
+			case SU_SELECT:
+				if (strcmp(name, "*") == 0 || is_expr)
+					sel_star = true;
+				else if (n_sel < 8)
+					sel_cols[n_sel++] = name;
+				else
+					sel_star = true;
+				break;
+			default:
+				break;
+			}
+		}
+		/* the tail: one range column (the most selective), else the ORDER BY */
+		if (n_ranges) {
+			size_t best = 0;
+			for (size_t i = 1; i < n_ranges; i++)
+				if (ranges[i].sel < ranges[best].sel)
+					best = i;
+			if (!reqcols_has(r.eq, r.n_eq, ranges[best].expr)) {
+				r.tail[0] = ranges[best];
+				r.tail[0].sel = 0;
+				r.n_tail = 1;
+			}
+		} else if (n_order && order_ok && (limit || r.n_eq > 0)) {
+			for (size_t i = 0; i < n_order && r.n_eq + r.n_tail < ADV_MAX_KEY; i++)
+				if (!reqcols_has(r.eq, r.n_eq, order[i].expr) &&
+				    !reqcols_has(r.tail, r.n_tail, order[i].expr))
+					r.tail[r.n_tail++] = order[i];
+			r.tail_is_order = true;
+			/* a btree reads both ways: a sort-only index starts ascending */
+			if (r.n_eq == 0 && r.n_tail && r.tail[0].desc)
+				for (size_t i = 0; i < r.n_tail; i++) {
+					r.tail[i].desc = !r.tail[i].desc;
+					r.tail[i].nulls_first = !r.tail[i].nulls_first;
+				}
+		}
+		if (r.n_eq == 0 && r.n_tail == 0) {
+			if (!where)
+				continue;
+			/* a partial index still needs a key: the filtered column itself */
+			const char *first = NULL;
+			for (size_t k = 0; k < s->n_cols && !first; k++)
+				if (col_table(s, &cols[k], map) == ti &&
+				    (cols[k].use == SU_EQ || cols[k].use == SU_IS_NULL ||
+				     cols[k].use == SU_IS_NOT_NULL) &&
+				    !(cols[k].flags & (SCF_OR | SCF_EXPR)))
+					first = shape_str(s, cols[k].name);
+			if (!first) {
+				free(where);
+				continue;
+			}
+			r.eq[0] = (ReqCol){.expr = (char *)first};
+			r.n_eq = 1;
+		}
+		qsort(r.eq, r.n_eq, sizeof(ReqCol), reqcol_cmp);
+		if (st->kind == SK_SELECT && st->calls >= adv->opts.include_min_calls &&
+		    !sel_star && n_sel > 0 && n_sel <= 3) {
+			for (size_t i = 0; i < n_sel; i++)
+				if (!reqcols_has(r.eq, r.n_eq, sel_cols[i]) &&
+				    !reqcols_has(r.tail, r.n_tail, sel_cols[i]) && r.n_include < 4)
+					r.include[r.n_include++] = sel_cols[i];
+		}
+		Req *nr = new_req(adv, si, t, "btree");
+		if (!nr) {
+			free(where);
+			continue;
+		}
+		r.stmt = si;
+		r.t = t;
+		r.method = "btree";
+		r.where = where;
+		*nr = r;
+	}
+}
+
+/* Pre-pass: which null tests appear on which table, and how many filtered calls each table has. */
+static void count_null_tests(Advisor *adv, const bool *take)
+{
+	adv->filtered_calls = calloc(adv->n_tables + 1, sizeof(uint64_t));
+	if (!adv->filtered_calls)
+		return;
+	for (size_t si = 0; si < adv->n_stmts; si++) {
+		if (!take[si])
+			continue;
+		const AdvStatement *st = &adv->stmts[si];
+		const QueryShape *s = st->shape;
+		const ShapeTable *tabs = shape_tables(s);
+		const ShapeCol *cols = shape_cols(s);
+		AdvTable *map[64];
+		size_t nt = s->n_tables < 64 ? s->n_tables : 64;
+		for (size_t i = 0; i < nt; i++) {
+			RelMap *rm = resolve_rel(adv, shape_str(s, tabs[i].schema),
+						 shape_str(s, tabs[i].name));
+			map[i] = rm && rm->kind == ADV_REL_TABLE ? rm->table : NULL;
+		}
+		for (size_t ti = 0; ti < nt; ti++) {
+			if (!map[ti])
+				continue;
+			bool filtered = false;
+			for (size_t k = 0; k < s->n_cols; k++) {
+				const ShapeCol *c = &cols[k];
+				if (col_table(s, c, map) != ti || (c->flags & SCF_OR))
+					continue;
+				if (c->use == SU_EQ || c->use == SU_RANGE || c->use == SU_IS_NULL ||
+				    c->use == SU_IS_NOT_NULL || c->use == SU_LIKE ||
+				    c->use == SU_JOIN)
+					filtered = true;
+				if (c->use != SU_IS_NULL && c->use != SU_IS_NOT_NULL)
+					continue;
+				const char *nm = shape_str(s, c->name);
+				NullUse *u = NULL;
+				for (size_t i = 0; i < adv->n_nulls; i++)
+					if (adv->nulls[i].t == map[ti] &&
+					    adv->nulls[i].is_null == (c->use == SU_IS_NULL) &&
+					    strcmp(adv->nulls[i].col, nm) == 0)
+						u = &adv->nulls[i];
+				if (!u) {
+					NullUse *arr = grow(adv->nulls, adv->n_nulls, sizeof(*arr));
+					if (!arr)
+						continue;
+					adv->nulls = arr;
+					u = &adv->nulls[adv->n_nulls++];
+					*u = (NullUse){.t = map[ti],
+						       .col = nm,
+						       .is_null = c->use == SU_IS_NULL};
+				}
+				u->calls += st->calls;
+				u->fps++;
+			}
+			for (size_t i = 0; filtered && i < adv->n_tables; i++)
+				if (adv->tables[i] == map[ti])
+					adv->filtered_calls[i] += st->calls;
+		}
+	}
+}
+
+int advisor_plan(Advisor *adv)
+{
+	bool *take = calloc(adv->n_stmts + 1, sizeof(bool));
+	if (!take)
+		return -ENOMEM;
+	double total = 0;
+	bool times = adv->n_stmts > 0;
+	for (size_t i = 0; i < adv->n_stmts; i++) {
+		if (adv->stmts[i].total_ms < 0)
+			times = false;
+		else
+			total += adv->stmts[i].total_ms;
+	}
+	for (size_t i = 0; i < adv->n_stmts; i++) {
+		AdvStatement *st = &adv->stmts[i];
+		take[i] = true;
+		if (st->calls < adv->opts.min_calls) {
+			add_skip(adv, "fingerprint %016llx: %llu calls, under --min-calls %llu",
+				 (unsigned long long)st->fingerprint, (unsigned long long)st->calls,
+				 (unsigned long long)adv->opts.min_calls);
+			take[i] = false;
+		} else if (times && total > 0 &&
+			   st->total_ms * 100.0 < adv->opts.negligible_pct * total) {
+			add_skip(
+				adv,
+				"fingerprint %016llx: %.3f ms of %.3f ms in the window, negligible",
+				(unsigned long long)st->fingerprint, st->total_ms, total);
+			take[i] = false;
+		}
+		/* resolve every relation now, so that the table list is complete */
+		const QueryShape *s = st->shape;
+		const ShapeTable *tabs = shape_tables(s);
+		for (size_t k = 0; k < s->n_tables; k++)
+			resolve_rel(adv, shape_str(s, tabs[k].schema), shape_str(s, tabs[k].name));
+	}
+	count_null_tests(adv, take);
+	for (size_t i = 0; i < adv->n_stmts; i++)
+		if (take[i])
+			stmt_requirements(adv, i);
+	free(take);
+	/* drop what an existing valid index serves */
+	for (size_t i = 0; i < adv->n_reqs; i++) {
+		Req *r = &adv->reqs[i];
+		for (size_t k = 0; k < r->t->n_indexes && !r->dropped; k++) {
+			const AdvIndex *ix = &r->t->indexes[k];
+			if (!ix->valid)
+				continue;
+			if (req_served(r, ix->keys, ix->n_keys, ix->method, ix->predicate)) {
+				r->dropped = true;
+				add_skip(adv,
+					 "%s.%s: fingerprint %016llx already served by index %s",
+					 r->t->schema, r->t->name,
+					 (unsigned long long)adv->stmts[r->stmt].fingerprint,
+					 ix->name);
+			}
+		}
+	}
+	merge_requirements(adv);
+	for (size_t i = 0; i < adv->n_sugg; i++)
+		finish_suggestion(adv, &adv->sugg[i]);
+	return 0;
+}
+
+static bool key_matches(const AdvKey *k, const ReqCol *c)
+{
+	if (k->is_expr != c->is_expr || !expr_eq(k->expr, c->expr))
+		return false;
+	const char *ko = k->opclass ? k->opclass : "";
+	const char *co = c->opclass ? c->opclass : "";
+	return strcmp(ko, co) == 0;
+}
+
+static bool pred_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return expr_eq(a, b);
+}
+
+/* True when an index with these keys, method and predicate serves the requirement. */
+static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const char *method,
+		       const char *pred)
+{
+	if (strcmp(method, r->method) != 0)
+		return false;
+	if (pred && !pred_eq(pred, r->where))
+		return false;
+	if (!pred && r->where)
+		return false;
+	if (n_keys < r->n_eq + r->n_tail || r->n_eq + r->n_tail == 0)
+		return false;
+	for (size_t k = 0; k < r->n_eq; k++) {
+		bool found = false;
+		for (size_t e = 0; e < r->n_eq && !found; e++)
+			found = key_matches(&keys[k], &r->eq[e]);
+		if (!found)
+			return false;
+	}
+	int rel = -1; /* all directions as written (0) or all reversed (1) */
+	for (size_t j = 0; j < r->n_tail; j++) {
+		const AdvKey *k = &keys[r->n_eq + j];
+		if (!key_matches(k, &r->tail[j]))
+			return false;
+		if (!r->tail_is_order)
+			continue;
+		int flip = k->desc != r->tail[j].desc;
+		if (k->nulls_first != r->tail[j].nulls_first ? !flip : flip)
+			return false;
+		if (rel >= 0 && rel != flip)
+			return false;
+		rel = flip;
+	}
+	return true;
+}
+
+static bool eq_subset(const Req *a, const Req *b)
+{
+	for (size_t i = 0; i < a->n_eq; i++)
+		if (!reqcols_has(b->eq, b->n_eq, a->eq[i].expr))
+			return false;
+	return true;
+}
+
+static bool same_group(const Req *a, const Req *b)
+{
+	return a->t == b->t && strcmp(a->method, b->method) == 0 && pred_eq(a->where, b->where);
+}
+
+static void key_from(AdvKey *k, const ReqCol *c)
+{
+	memset(k, 0, sizeof(*k));
+	k->expr = xstrdup(c->expr);
+	k->is_expr = c->is_expr;
+	k->desc = c->desc;
+	k->nulls_first = c->nulls_first;
+	k->opclass = c->opclass ? xstrdup(c->opclass) : NULL;
+}
+
+static uint64_t req_calls(const Advisor *adv, const Req *r)
+{
+	return adv->stmts[r->stmt].calls;
+}
+
+/*
+ * Greedy merge: the widest unassigned requirement fixes an index; among the requirements whose
+ * equality sets are subsets of its own (and that have no tail), the longest chain by inclusion
+ * decides the column order, so that each of them is a prefix. Then every requirement the new
+ * index serves is assigned to it.
+ */
+static void merge_requirements(Advisor *adv)
+{
+	size_t n = adv->n_reqs;
+	size_t *chain = calloc(n + 1, sizeof(size_t));
+	size_t *len = calloc(n + 1, sizeof(size_t));
+	size_t *prev = calloc(n + 1, sizeof(size_t));
+	size_t *order = calloc(n + 1, sizeof(size_t));
+	if (!chain || !len || !prev || !order)
+		goto out;
+	for (;;) {
+		size_t L = SIZE_MAX;
+		for (size_t i = 0; i < n; i++) {
+			Req *r = &adv->reqs[i];
+			if (r->assigned || r->dropped)
+				continue;
+			if (L == SIZE_MAX)
+				L = i;
+			else {
+				Req *l = &adv->reqs[L];
+				size_t wr = r->n_eq + r->n_tail, wl = l->n_eq + l->n_tail;
+				if (wr > wl || (wr == wl && req_calls(adv, r) > req_calls(adv, l)))
+					L = i;
+			}
+		}
+		if (L == SIZE_MAX)
+			break;
+		Req *l = &adv->reqs[L];
+		/* candidates: tail-less subsets of L's equality set, sorted by size */
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++) {
+			Req *r = &adv->reqs[i];
+			if (r->assigned || r->dropped || !same_group(r, l) || r->n_tail ||
+			    !eq_subset(r, l) || r->n_eq == 0)
+				continue;
+			order[m++] = i;
+		}
+		for (size_t a = 1; a < m; a++)
+			for (size_t b = a;
+			     b > 0 && adv->reqs[order[b]].n_eq < adv->reqs[order[b - 1]].n_eq;
+			     b--) {
+				size_t tmp = order[b];
+				order[b] = order[b - 1];
+				order[b - 1] = tmp;
+			}
+		size_t best = SIZE_MAX;
+		for (size_t a = 0; a < m; a++) {
+			len[a] = 1;
+			prev[a] = SIZE_MAX;
+			for (size_t b = 0; b < a; b++) {
+				const Req *ra = &adv->reqs[order[a]], *rb = &adv->reqs[order[b]];
+				if (rb->n_eq < ra->n_eq && eq_subset(rb, ra) &&
+				    len[b] + 1 > len[a]) {
+					len[a] = len[b] + 1;
+					prev[a] = b;
+				}
+			}
+			if (best == SIZE_MAX || len[a] > len[best] ||
+			    (len[a] == len[best] &&
+			     adv->reqs[order[a]].n_eq > adv->reqs[order[best]].n_eq))
+				best = a;
+		}
+		size_t clen = 0;
+		for (size_t a = best; a != SIZE_MAX && m; a = prev[a])
+			chain[clen++] = order[a];
+		AdvSuggestion *arr = grow(adv->sugg, adv->n_sugg, sizeof(*arr));
+		if (!arr)
+			break;
+		adv->sugg = arr;
+		AdvSuggestion *s = &adv->sugg[adv->n_sugg++];
+		memset(s, 0, sizeof(*s));
+		s->table = l->t;
+		snprintf(s->method, sizeof(s->method), "%s", l->method);
+		s->where = l->where ? xstrdup(l->where) : NULL;
+		s->saving_pct = -1;
+		s->cost_before = s->cost_after = -1;
+		/* chain[] runs from the widest subset down: walk it smallest first */
+		for (size_t c = clen; c-- > 0;) {
+			const Req *cr = &adv->reqs[chain[c]];
+			for (size_t e = 0; e < cr->n_eq && s->n_keys < ADV_MAX_KEY; e++) {
+				bool have = false;
+				for (size_t k = 0; k < s->n_keys; k++)
+					have |= expr_eq(s->keys[k].expr, cr->eq[e].expr);
+				if (!have)
+					key_from(&s->keys[s->n_keys++], &cr->eq[e]);
+			}
+		}
+		for (size_t e = 0; e < l->n_eq && s->n_keys < ADV_MAX_KEY; e++) {
+			bool have = false;
+			for (size_t k = 0; k < s->n_keys; k++)
+				have |= expr_eq(s->keys[k].expr, l->eq[e].expr);
+			if (!have)
+				key_from(&s->keys[s->n_keys++], &l->eq[e]);
+		}
+		for (size_t j = 0; j < l->n_tail && s->n_keys < ADV_MAX_KEY; j++)
+			key_from(&s->keys[s->n_keys++], &l->tail[j]);
+		l->assigned = true;
+		size_t *idx = calloc(n + 1, sizeof(size_t));
+		size_t ni = 0;
+		bool planner_only = true;
+		for (size_t i = 0; idx && i < n; i++) {
+			Req *r = &adv->reqs[i];
+			if (r->dropped || !same_group(r, l))
+				continue;
+			if (i != L && (r->assigned ||
+				       !req_served(r, s->keys, s->n_keys, s->method, s->where)))
+				continue;
+			r->assigned = true;
+			planner_only &= adv->stmts[r->stmt].needs_planner;
+			bool have = false;
+			for (size_t k = 0; k < ni; k++)
+				have |= idx[k] == r->stmt;
+			if (!have)
+				idx[ni++] = r->stmt;
+			for (size_t k = 0; k < r->n_include && s->n_include < 4; k++) {
+				bool dup = false;
+				for (size_t q = 0; q < s->n_include; q++)
+					dup |= strcmp(s->include[q], r->include[k]) == 0;
+				for (size_t q = 0; q < s->n_keys; q++)
+					dup |= expr_eq(s->keys[q].expr, r->include[k]);
+				if (!dup)
+					s->include[s->n_include++] = xstrdup(r->include[k]);
+			}
+		}
+		s->stmts = idx;
+		s->n_stmts = ni;
+		s->needs_planner = planner_only;
+	}
+out:
+	free(chain);
+	free(len);
+	free(prev);
+	free(order);
+}
+
+static void sanitize_append(char *buf, size_t cap, const char *s)
+{
+	size_t o = strlen(buf);
+	bool last_us = o > 0 && buf[o - 1] == '_';
+	for (; *s && o + 1 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c)) {
+			buf[o++] = (char)tolower(c);
+			last_us = false;
+		} else if (!last_us) {
+			buf[o++] = '_';
+			last_us = true;
+		}
+	}
+	while (o > 0 && buf[o - 1] == '_')
+		o--;
+	buf[o] = '\0';
+}
+
+static void finish_suggestion(Advisor *adv, AdvSuggestion *s)
+{
+	char name[200] = "idx_";
+	sanitize_append(name, sizeof(name), s->table->name);
+	for (size_t k = 0; k < s->n_keys; k++) {
+		strncat(name, "_", sizeof(name) - strlen(name) - 1);
+		sanitize_append(name, sizeof(name), s->keys[k].expr);
+	}
+	if (strcmp(s->method, "gin") == 0)
+		strncat(name, "_trgm", sizeof(name) - strlen(name) - 1);
+	if (s->where)
+		strncat(name, "_partial", sizeof(name) - strlen(name) - 1);
+	name[63] = '\0';
+	/* unique among the suggestions */
+	char base[64];
+	snprintf(base, sizeof(base), "%s", name);
+	for (int n = 2;; n++) {
+		bool clash = false;
+		for (size_t i = 0; i < adv->n_sugg; i++)
+			if (&adv->sugg[i] != s && strcmp(adv->sugg[i].name, name) == 0)
+				clash = true;
+		if (!clash)
+			break;
+		char suffix[16];
+		snprintf(suffix, sizeof(suffix), "_%d", n % 1000);
+		snprintf(name, 64, "%.*s%s", (int)(63 - strlen(suffix)), base, suffix);
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->calls = 0;
+	s->total_ms = 0;
+	s->p95_ms = 0;
+	for (size_t i = 0; i < s->n_stmts; i++) {
+		const AdvStatement *st = &adv->stmts[s->stmts[i]];
+		s->calls += st->calls;
+		if (st->total_ms < 0 || s->total_ms < 0)
+			s->total_ms = -1;
+		else
+			s->total_ms += st->total_ms;
+		if (st->p95_ms < 0)
+			s->p95_ms = -1;
+		else if (s->p95_ms >= 0 && st->p95_ms > s->p95_ms)
+			s->p95_ms = st->p95_ms;
+	}
+	for (size_t k = 0; k < s->n_keys; k++) {
+		for (size_t u = 0; u < s->table->n_updated; u++) {
+			if (!s->keys[k].is_expr &&
+			    strcmp(s->keys[k].expr, s->table->updated[u]) != 0)
+				continue;
+			if (s->keys[k].is_expr && !strstr(s->keys[k].expr, s->table->updated[u]))
+				continue;
+			char **arr = grow(s->updated_keys, s->n_updated_keys, sizeof(char *));
+			if (!arr)
+				break;
+			s->updated_keys = arr;
+			s->updated_keys[s->n_updated_keys++] = xstrdup(s->table->updated[u]);
+		}
+	}
+	if (s->n_updated_keys)
+		advisor_suggestion_note(
+			s, "UPDATE statements change %s: updates of it can no longer be HOT",
+			s->updated_keys[0]);
+	if (strcmp(s->method, "gin") == 0)
+		advisor_suggestion_note(
+			s, "%s",
+			adv->opts.trgm_installed ?
+				"serves LIKE/ILIKE with a leading wildcard through pg_trgm" :
+				"needs the pg_trgm extension: CREATE EXTENSION pg_trgm first");
+	if (s->table->relkind == 'p')
+		advisor_suggestion_note(s,
+					"partitioned table: CREATE INDEX CONCURRENTLY is not "
+					"allowed here; to avoid the lock, create it ON ONLY the "
+					"parent, then CONCURRENTLY on each partition and ATTACH");
+	for (size_t k = 0; k < s->n_keys; k++)
+		if (s->keys[k].opclass && strcmp(s->keys[k].opclass, "text_pattern_ops") == 0) {
+			advisor_suggestion_note(s,
+						"text_pattern_ops because the column's collation "
+						"is not C: serves LIKE 'prefix%%', not ORDER BY");
+			break;
+		}
+}
+
+const AdvSuggestion *advisor_suggestions(const Advisor *adv, size_t *n)
+{
+	*n = adv->n_sugg;
+	return adv->sugg;
+}
+
+AdvSuggestion *advisor_suggestion_mut(Advisor *adv, size_t i)
+{
+	return i < adv->n_sugg ? &adv->sugg[i] : NULL;
+}
+
+const AdvStatement *advisor_statements(const Advisor *adv, size_t *n)
+{
+	*n = adv->n_stmts;
+	return adv->stmts;
+}
+
+AdvTable *const *advisor_tables(const Advisor *adv, size_t *n)
+{
+	*n = adv->n_tables;
+	return adv->tables;
+}
+
+const char *const *advisor_skips(const Advisor *adv, size_t *n)
+{
+	*n = adv->n_skips;
+	return (const char *const *)adv->skips;
+}
+
+void advisor_suggestion_note(AdvSuggestion *s, const char *fmt, ...)
+{
+	if (s->n_notes >= sizeof(s->notes) / sizeof(s->notes[0]))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) >= 0)
+		s->notes[s->n_notes++] = msg;
+	va_end(ap);
+}
+
+void advisor_suggestion_drop(AdvSuggestion *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	free(s->drop_why);
+	s->drop_why = msg;
+	s->dropped = true;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * SQL text */
+
+static const char *const reserved[] = {"all",	       "analyse",
+				       "analyze",      "and",
+				       "any",	       "array",
+				       "as",	       "asc",
+				       "asymmetric",   "both",
+				       "case",	       "cast",
+				       "check",	       "collate",
+				       "column",       "constraint",
+				       "create",       "current_catalog",
+				       "current_date", "current_role",
+				       "current_time", "current_timestamp",
+				       "current_user", "default",
+				       "deferrable",   "desc",
+				       "distinct",     "do",
+				       "else",	       "end",
+				       "except",       "false",
+				       "fetch",	       "for",
+				       "foreign",      "from",
+				       "grant",	       "group",
+				       "having",       "in",
+				       "initially",    "intersect",
+				       "into",	       "lateral",
+				       "leading",      "limit",
+				       "localtime",    "localtimestamp",
+				       "not",	       "null",
+				       "offset",       "on",
+				       "only",	       "or",
+				       "order",	       "placing",
+				       "primary",      "references",
+				       "returning",    "select",
+				       "session_user", "some",
+				       "symmetric",    "table",
+				       "then",	       "to",
+				       "trailing",     "true",
+				       "union",	       "unique",
+				       "user",	       "using",
+				       "variadic",     "when",
+				       "where",	       "window",
+				       "with",	       NULL};
+
+size_t advisor_quote_ident(const char *ident, char *buf, size_t cap)
+{
+	bool plain = *ident && (islower((unsigned char)ident[0]) || ident[0] == '_');
+	for (const char *p = ident; plain && *p; p++)
+		plain = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' ||
+			*p == '$';
+	for (size_t i = 0; plain && reserved[i]; i++)
+		if (strcmp(reserved[i], ident) == 0)
+			plain = false;
+	if (plain)
+		return (size_t)snprintf(buf, cap, "%s", ident);
+	size_t o = 0;
+	if (o + 1 < cap)
+		buf[o] = '"';
+	o++;
+	for (const char *p = ident; *p; p++) {
+		if (*p == '"') {
+			if (o + 1 < cap)
+				buf[o] = '"';
+			o++;
+		}
+		if (o + 1 < cap)
+			buf[o] = *p;
+		o++;
+	}
+	if (o + 1 < cap)
+		buf[o] = '"';
+	o++;
+	if (cap)
+		buf[o < cap ? o : cap - 1] = '\0';
+	return o;
+}
+
+size_t advisor_table_sql(const AdvTable *t, char *buf, size_t cap)
+{
+	char s[256], n[256];
+	advisor_quote_ident(t->schema, s, sizeof(s));
+	advisor_quote_ident(t->name, n, sizeof(n));
+	return (size_t)snprintf(buf, cap, "%s.%s", s, n);
+}
+
+size_t advisor_keys_sql(const AdvSuggestion *s, char *buf, size_t cap)
+{
+	char out[2048] = "(";
+	for (size_t k = 0; k < s->n_keys; k++) {
+		const AdvKey *key = &s->keys[k];
+		char one[600];
+		if (key->is_expr)
+			snprintf(one, sizeof(one), "(%s)", key->expr);
+		else
+			advisor_quote_ident(key->expr, one, sizeof(one));
+		size_t o = strlen(out);
+		snprintf(out + o, sizeof(out) - o, "%s%s%s%s%s%s", k ? ", " : "", one,
+			 key->opclass ? " " : "", key->opclass ? key->opclass : "",
+			 key->desc ? " DESC" : "",
+			 key->desc && !key->nulls_first ? " NULLS LAST" :
+			 !key->desc && key->nulls_first ? " NULLS FIRST" :
+							  "");
+	}
+	strncat(out, ")", sizeof(out) - strlen(out) - 1);
+	return (size_t)snprintf(buf, cap, "%s", out);
+}
+
+size_t advisor_index_sql(const AdvSuggestion *s, bool hypo, char *buf, size_t cap)
+{
+	char tab[600], keys[2048], inc[600] = "", name[200];
+	advisor_table_sql(s->table, tab, sizeof(tab));
+	advisor_keys_sql(s, keys, sizeof(keys));
+	advisor_quote_ident(s->name, name, sizeof(name));
+	if (s->n_include) {
+		snprintf(inc, sizeof(inc), " INCLUDE (");
+		for (size_t i = 0; i < s->n_include; i++) {
+			char q[256];
+			advisor_quote_ident(s->include[i], q, sizeof(q));
+			size_t o = strlen(inc);
+			snprintf(inc + o, sizeof(inc) - o, "%s%s", i ? ", " : "", q);
+		}
+		strncat(inc, ")", sizeof(inc) - strlen(inc) - 1);
+	}
+	if (hypo)
+		return (size_t)snprintf(buf, cap, "CREATE INDEX ON %s USING %s %s%s%s%s", tab,
+					s->method, keys, inc, s->where ? " WHERE " : "",
+					s->where ? s->where : "");
+	bool concurrently = s->table->relkind != 'p';
+	return (size_t)snprintf(buf, cap,
+				"CREATE INDEX %sIF NOT EXISTS %s ON %s USING %s %s%s%s%s;",
+				concurrently ? "CONCURRENTLY " : "", name, tab, s->method, keys,
+				inc, s->where ? " WHERE " : "", s->where ? s->where : "");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Helpers */
+
+/* Compares expressions ignoring case, spaces, quotes and one level of outer parentheses. */
+static bool expr_eq(const char *a, const char *b)
+{
+	char x[512], y[512];
+	const char *src[2] = {a, b};
+	char *dst[2] = {x, y};
+	for (int i = 0; i < 2; i++) {
+		size_t o = 0;
+		for (const char *p = src[i]; *p && o + 1 < sizeof(x); p++)
+			if (!isspace((unsigned char)*p) && *p != '"')
+				dst[i][o++] = (char)tolower((unsigned char)*p);
+		dst[i][o] = '\0';
+		while (o >= 2 && dst[i][0] == '(' && dst[i][o - 1] == ')') {
+			memmove(dst[i], dst[i] + 1, o - 2);
+			o -= 2;
+			dst[i][o] = '\0';
+		}
+	}
+	return strcmp(x, y) == 0;
+}
+
+static void *grow(void *arr, size_t n, size_t size)
+{
+	/* capacity doubles at powers of two */
+	if (n && (n & (n - 1)))
+		return arr;
+	size_t cap = n ? n * 2 : 4;
+	return realloc(arr, cap * size);
+}
+
+static char *xstrdup(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+	return strndup(s ? s : "", n);
+}
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *out = NULL;
+	if (vasprintf(&out, fmt, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return out;
+}
+
+static void add_skip(Advisor *adv, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return;
+	for (size_t i = 0; i < adv->n_skips; i++)
+		if (strcmp(adv->skips[i], msg) == 0) {
+			free(msg);
+			return;
+		}
+	char **arr = grow(adv->skips, adv->n_skips, sizeof(char *));
+	if (!arr) {
+		free(msg);
+		return;
+	}
+	adv->skips = arr;
+	adv->skips[adv->n_skips++] = msg;
+}

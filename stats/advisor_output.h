@@ -1,0 +1,25 @@
+/*
+ * advisor_output: prints the advisor's suggestions as a SQL migration (CREATE INDEX CONCURRENTLY
+ * IF NOT EXISTS, each with a comment block of evidence), JSON, CSV or Markdown. Every format
+ * carries the same fields. Dropped suggestions (validation) are listed only in JSON, as
+ * "rejected", and in the SQL comments.
+ */
+#ifndef PGSIFT_ADVISOR_OUTPUT_H
+#define PGSIFT_ADVISOR_OUTPUT_H
+
+#include <stdio.h>
+
+#include "stats/advisor_core.h"
+
+typedef enum { ADV_FMT_SQL = 0, ADV_FMT_JSON, ADV_FMT_CSV, ADV_FMT_MARKDOWN } AdvFormat;
+
+/* Parses "sql", "json", "csv", "markdown" (or "md"); false for anything else. */
+bool advisor_format_parse(const char *s, AdvFormat *out) __attribute__((warn_unused_result));
+
+/* header: a line describing the run ("window 7d, 12 fingerprints"), may be NULL. */
+void advisor_output(FILE *out, const Advisor *adv, AdvFormat fmt, const char *header);
+
+/* JSON string escaping (quotes included). */
+void advisor_json_str(FILE *out, const char *s);
+
+#endif
