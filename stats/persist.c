@@ -39,6 +39,7 @@ static void w_u8(Wbuf *w, uint8_t v);
 static void w_u16(Wbuf *w, uint16_t v);
 static void w_u32(Wbuf *w, uint32_t v);
 static void w_u64(Wbuf *w, uint64_t v);
+static void w_var(Wbuf *w, uint64_t v);
 static void w_str(Wbuf *w, const char *s, size_t n);
 static void w_agg(Wbuf *w, const DigestAgg *a);
 static void w_digest(Wbuf *w, const Digest *d, unsigned flags);
@@ -48,6 +49,7 @@ static uint8_t r_u8(Rbuf *r);
 static uint16_t r_u16(Rbuf *r);
 static uint32_t r_u32(Rbuf *r);
 static uint64_t r_u64(Rbuf *r);
+static uint64_t r_var(Rbuf *r);
 static const uint8_t *r_bytes(Rbuf *r, size_t n);
 static char *r_str(Rbuf *r, size_t *len_out, bool allow_null);
 static uint32_t r_count(Rbuf *r, size_t min_item);
@@ -139,7 +141,7 @@ int persist_deserialize(const uint8_t *buf, size_t len, DigestStore *s, bool all
 	for (uint32_t i = 0; i < n && !r.bad; i++)
 		if (!r_digest(&r, s))
 			r_fail(&r, "bad digest");
-	uint32_t nt = r_count(&r, 40);
+	uint32_t nt = r_count(&r, 13);
 	for (uint32_t i = 0; i < nt && !r.bad; i++)
 		if (!r_table(&r, s))
 			r_fail(&r, "bad table entry");
@@ -320,6 +322,21 @@ static void w_u64(Wbuf *w, uint64_t v)
 	w_le(w, v, 8);
 }
 
+/* LEB128: 7 bits a byte, low bits first, high bit set on every byte but the last. */
+static void w_var(Wbuf *w, uint64_t v)
+{
+	uint8_t b[10];
+	int n = 0;
+	do {
+		b[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	w_bytes(w, b, (size_t)n);
+}
+
 static void w_str(Wbuf *w, const char *s, size_t n)
 {
 	if (!s) {
@@ -332,25 +349,28 @@ static void w_str(Wbuf *w, const char *s, size_t n)
 
 static void w_agg(Wbuf *w, const DigestAgg *a)
 {
-	w_u64(w, a->calls);
-	w_u64(w, a->errors);
-	w_u64(w, a->timeouts);
-	w_u64(w, a->cancelled);
-	w_u64(w, a->rows);
-	w_u64(w, a->total_ns);
-	w_u64(w, a->min_ns);
-	w_u64(w, a->max_ns);
-	w_u64(w, (uint64_t)a->first_seen_us);
-	w_u64(w, (uint64_t)a->last_seen_us);
+	w_var(w, a->calls);
+	w_var(w, a->errors);
+	w_var(w, a->timeouts);
+	w_var(w, a->cancelled);
+	w_var(w, a->rows);
+	w_var(w, a->total_ns);
+	w_var(w, a->min_ns);
+	w_var(w, a->max_ns);
+	w_var(w, (uint64_t)a->first_seen_us);
+	w_var(w, (uint64_t)a->last_seen_us);
 	w_u32(w, a->n_err);
 	for (uint32_t i = 0; i < a->n_err; i++) {
 		w_bytes(w, a->err[i].cls, 2);
-		w_u64(w, a->err[i].n);
+		w_var(w, a->err[i].n);
 	}
+	/* buckets as (index delta, count) varints: 2 to 4 bytes each instead of 10 */
 	w_u32(w, a->hist.n);
+	unsigned prev = 0;
 	for (uint32_t i = 0; i < a->hist.n; i++) {
-		w_u16(w, a->hist.idx[i]);
-		w_u64(w, a->hist.cnt[i]);
+		w_var(w, a->hist.idx[i] - prev);
+		prev = a->hist.idx[i];
+		w_var(w, a->hist.cnt[i]);
 	}
 }
 
@@ -359,14 +379,14 @@ static void w_digest(Wbuf *w, const Digest *d, unsigned flags)
 	w_u64(w, d->fingerprint);
 	w_u8(w, d->is_other);
 	w_u8(w, (uint8_t)d->kind);
-	w_u64(w, d->folded);
+	w_var(w, d->folded);
 	w_str(w, d->db, strlen(d->db));
 	w_str(w, d->user, strlen(d->user));
 	w_str(w, d->text, strlen(d->text));
 	w_agg(w, &d->total);
 	w_u32(w, d->n_hours);
 	for (uint32_t i = 0; i < d->n_hours; i++) {
-		w_u64(w, (uint64_t)d->hours[i].hour);
+		w_var(w, (uint64_t)d->hours[i].hour);
 		w_agg(w, &d->hours[i].agg);
 	}
 	if (flags & PERSIST_SHAPES) {
@@ -386,11 +406,11 @@ static void w_digest(Wbuf *w, const Digest *d, unsigned flags)
 
 static void w_table_hour(Wbuf *w, const TableHour *t)
 {
-	w_u64(w, (uint64_t)t->hour);
-	w_u64(w, t->inserts);
-	w_u64(w, t->updates);
-	w_u64(w, t->deletes);
-	w_u64(w, t->rows);
+	w_var(w, (uint64_t)t->hour);
+	w_var(w, t->inserts);
+	w_var(w, t->updates);
+	w_var(w, t->deletes);
+	w_var(w, t->rows);
 }
 
 /* ---- reader ---- */
@@ -445,6 +465,25 @@ static uint64_t r_u64(Rbuf *r)
 	return p ? get_le(p, 8) : 0;
 }
 
+static uint64_t r_var(Rbuf *r)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		const uint8_t *p = r_bytes(r, 1);
+		if (!p)
+			return 0;
+		if (shift == 63 && (*p & 0x7e)) {
+			r_fail(r, "number out of range");
+			return 0;
+		}
+		v |= (uint64_t)(*p & 0x7f) << shift;
+		if (!(*p & 0x80))
+			return v;
+	}
+	r_fail(r, "number out of range");
+	return 0;
+}
+
 /* A count of items of at least min_item bytes each: more than the bytes left is corruption. */
 static uint32_t r_count(Rbuf *r, size_t min_item)
 {
@@ -485,17 +524,17 @@ static char *r_str(Rbuf *r, size_t *len_out, bool allow_null)
 
 static bool r_agg(Rbuf *r, DigestAgg *a)
 {
-	a->calls = r_u64(r);
-	a->errors = r_u64(r);
-	a->timeouts = r_u64(r);
-	a->cancelled = r_u64(r);
-	a->rows = r_u64(r);
-	a->total_ns = r_u64(r);
-	a->min_ns = r_u64(r);
-	a->max_ns = r_u64(r);
-	a->first_seen_us = (int64_t)r_u64(r);
-	a->last_seen_us = (int64_t)r_u64(r);
-	uint32_t ne = r_count(r, 10);
+	a->calls = r_var(r);
+	a->errors = r_var(r);
+	a->timeouts = r_var(r);
+	a->cancelled = r_var(r);
+	a->rows = r_var(r);
+	a->total_ns = r_var(r);
+	a->min_ns = r_var(r);
+	a->max_ns = r_var(r);
+	a->first_seen_us = (int64_t)r_var(r);
+	a->last_seen_us = (int64_t)r_var(r);
+	uint32_t ne = r_count(r, 3);
 	if (ne) {
 		a->err = calloc(ne, sizeof(*a->err));
 		if (!a->err)
@@ -505,20 +544,21 @@ static bool r_agg(Rbuf *r, DigestAgg *a)
 		const uint8_t *c = r_bytes(r, 2);
 		if (c)
 			memcpy(a->err[i].cls, c, 2);
-		a->err[i].n = r_u64(r);
+		a->err[i].n = r_var(r);
 		a->n_err++;
 	}
-	uint32_t nh = r_count(r, 10);
+	uint32_t nh = r_count(r, 2);
 	unsigned prev = 0;
 	for (uint32_t i = 0; i < nh && !r->bad; i++) {
-		unsigned idx = r_u16(r);
-		uint64_t cnt = r_u64(r);
-		if (idx >= HIST_MAX_INDEX || (i && idx <= prev)) {
+		uint64_t delta = r_var(r);
+		uint64_t cnt = r_var(r);
+		uint64_t idx = prev + delta;
+		if (delta >= HIST_MAX_INDEX || idx >= HIST_MAX_INDEX || (i && delta == 0)) {
 			r_fail(r, "bad histogram bucket");
 			return false;
 		}
-		prev = idx;
-		if (!hist_add_bucket(&a->hist, idx, cnt))
+		prev = (unsigned)idx;
+		if (!hist_add_bucket(&a->hist, (unsigned)idx, cnt))
 			return false;
 	}
 	if (!r->bad && a->hist.total != a->calls) {
@@ -533,7 +573,7 @@ static bool r_digest(Rbuf *r, DigestStore *s)
 	uint64_t fp = r_u64(r);
 	uint8_t is_other = r_u8(r);
 	uint8_t kind = r_u8(r);
-	uint64_t folded = r_u64(r);
+	uint64_t folded = r_var(r);
 	char *db = r_str(r, NULL, false);
 	char *user = r_str(r, NULL, false);
 	size_t tlen = 0;
@@ -553,9 +593,9 @@ static bool r_digest(Rbuf *r, DigestStore *s)
 	d->folded = folded;
 	if (!r_agg(r, &d->total))
 		goto fail;
-	uint32_t nh = r_count(r, 90);
+	uint32_t nh = r_count(r, 13);
 	for (uint32_t i = 0; i < nh; i++) {
-		int64_t hour = (int64_t)r_u64(r);
+		int64_t hour = (int64_t)r_var(r);
 		if (r->bad || (d->n_hours && hour <= d->hours[d->n_hours - 1].hour))
 			goto fail;
 		DigestHour *slot = digest_hour_slot(d, hour);
@@ -610,20 +650,20 @@ static bool r_table(Rbuf *r, DigestStore *s)
 	if (!t)
 		return false;
 	TableHour tot;
-	tot.hour = (int64_t)r_u64(r);
-	tot.inserts = r_u64(r);
-	tot.updates = r_u64(r);
-	tot.deletes = r_u64(r);
-	tot.rows = r_u64(r);
+	tot.hour = (int64_t)r_var(r);
+	tot.inserts = r_var(r);
+	tot.updates = r_var(r);
+	tot.deletes = r_var(r);
+	tot.rows = r_var(r);
 	t->total = tot;
-	uint32_t nh = r_count(r, 40);
+	uint32_t nh = r_count(r, 5);
 	for (uint32_t i = 0; i < nh && !r->bad; i++) {
 		TableHour h;
-		h.hour = (int64_t)r_u64(r);
-		h.inserts = r_u64(r);
-		h.updates = r_u64(r);
-		h.deletes = r_u64(r);
-		h.rows = r_u64(r);
+		h.hour = (int64_t)r_var(r);
+		h.inserts = r_var(r);
+		h.updates = r_var(r);
+		h.deletes = r_var(r);
+		h.rows = r_var(r);
 		if (r->bad || (t->n_hours && h.hour <= t->hours[t->n_hours - 1].hour))
 			return false;
 		TableHour *slot = digest_table_hour_slot(t, h.hour);

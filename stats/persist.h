@@ -1,11 +1,25 @@
 /*
- * persist: the stats_file format and its atomic writing. The file is a 32-byte header (magic
- * "PGSIFTST", format version, flags, payload length, XXH3-64 of the payload) followed by the
- * payload, all integers little-endian. A file whose length, magic, version or checksum does not
- * match is refused as a whole (no partial load); stats.c then sets it aside. The payload holds
- * every digest (all-time aggregate, hourly aggregates with their histograms, normalized text,
- * kind; sampled parameters only when log_parameters is on) and the per-table writes. Shapes are
- * not stored: they are derived again by parsing the normalized text.
+ * persist: the stats_file format and its atomic writing. A file whose length, magic, version,
+ * flags or checksum does not match is refused as a whole (no partial load); stats.c then sets it
+ * aside. Shapes are not stored in files: they are derived again by parsing the normalized text.
+ *
+ * Layout (version 1). u16/u32/u64 are little-endian fixed width, var is LEB128 (7 bits a byte),
+ * str is u32 length + bytes (0xffffffff = NULL):
+ *   header (32 bytes): "PGSIFTST", u32 version, u32 flags (PERSIST_*), u64 payload length,
+ *                      u64 XXH3-64 of the payload
+ *   payload: u64 saved_at_us, u64 newest_hour, u64 folded_total,
+ *            u32 n_digests, digest[n] (least recently seen first, the other row last),
+ *            u32 n_tables, table[n]
+ *   digest:  u64 fingerprint, u8 is_other, u8 kind (StmtKind), var folded, str db, str user,
+ *            str normalized text, agg all_time, u32 n_hours, { var hour, agg }[n] (ascending),
+ *            [PERSIST_SHAPES: u32 size, QueryShape block], u32 n_samples,
+ *            { str text, str params, u16 n_params }[n]  (n_samples = 0 without PERSIST_SAMPLES)
+ *   agg:     var calls, errors, timeouts, cancelled, rows, total_ns, min_ns, max_ns,
+ *            first_seen_us, last_seen_us, u32 n_err, { 2 bytes class, var count }[n],
+ *            u32 n_buckets, { var index delta, var count }[n] (histogram.h buckets, ascending)
+ *   table:   str name, tablehour total, u32 n_hours, tablehour[n] (ascending)
+ *   tablehour: var hour, inserts, updates, deletes, rows
+ * hour = wall-clock microseconds / 3,600,000,000.
  */
 #ifndef PGSIFT_STATS_PERSIST_H
 #define PGSIFT_STATS_PERSIST_H

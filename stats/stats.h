@@ -8,6 +8,16 @@
  * single producer). Everything else that reads results (stats_snapshot_*) may be called from the
  * event loop too and takes only short locks that the worker never holds while parsing or doing
  * I/O.
+ *
+ * Cost on the event loop: stats_submit copies the event into a ring (about 50 ns, no lock, no
+ * allocation, no system call: the worker is woken only when the ring is 1/16 full, otherwise it
+ * looks every 5 ms). So an event shows in the results a few milliseconds after it is submitted;
+ * stats_sync() waits for that where it matters (tests, tools).
+ *
+ * Latency percentiles come from log-linear histograms with 64 buckets per power of two (each
+ * bucket at most 1.56% wide, answers within 0.78% of the exact nearest-rank percentile, well
+ * inside the promised 2%). Digests keep one aggregate per hour for stats_retention, so windows
+ * (`--since`) are exact to the hour. The stats file format is described in stats/persist.h.
  */
 #ifndef PGSIFT_STATS_H
 #define PGSIFT_STATS_H

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +156,60 @@ static void run_paced(Config *cfg, long events)
 	stats_stop();
 }
 
+/*
+ * The stats file for a busy week: nfp fingerprints each seen every hour for hours hours, with
+ * latencies spread over two octaves. Reports the file size and how long stats_stop takes to
+ * write it (the worker writes the same image every stats_flush_interval).
+ */
+static void run_persist(Config *cfg, int nfp, int hours, int per_hour)
+{
+	char path[] = "/tmp/stats_bench_file_XXXXXX";
+	int fd = mkstemp(path);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	cfg->stats_file = path;
+	if (stats_start(cfg) != 0)
+		exit(1);
+	int64_t now = wall_us();
+	char text[128];
+	StatsEvent ev = {.kind = SE_QUERY, .rows = 1, .db = "bench", .user = "bench"};
+	unsigned seed = 1;
+	for (int h = hours - 1; h >= 0; h--) {
+		for (int f = 0; f < nfp; f++) {
+			snprintf(text, sizeof(text), "SELECT c%d FROM t%d WHERE id = 5", f % 50,
+				 f / 50);
+			ev.text = text;
+			ev.text_len = (uint32_t)strlen(text);
+			for (int k = 0; k < per_hour; k++) {
+				seed = seed * 1103515245 + 12345;
+				ev.duration_ns = 200000 + (seed >> 8) % 600000;
+				ev.end_wall_us = now - (int64_t)h * 3600000000LL + k;
+				while (!stats_submit(&ev))
+					stats_sync(1000);
+			}
+		}
+	}
+	stats_sync(600000);
+	double t0 = now_s();
+	stats_stop();
+	double t1 = now_s();
+	struct stat st;
+	long size = stat(path, &st) == 0 ? (long)st.st_size : -1;
+	printf("%-34s %d fingerprints x %d hours x %d calls: file %.1f MB, written in %.0f ms\n",
+	       "stats_file", nfp, hours, per_hour, (double)size / 1e6, (t1 - t0) * 1e3);
+	StatsStore *s;
+	char err[128];
+	t0 = now_s();
+	if (stats_store_load(path, &s, err, sizeof(err)) == 0) {
+		t1 = now_s();
+		printf("%-34s loaded in %.0f ms\n", "stats_file", (t1 - t0) * 1e3);
+		stats_store_free(s);
+	}
+	unlink(path);
+	cfg->stats_file = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	long events = argc > 1 ? atol(argv[1]) : 2000000;
@@ -178,5 +233,8 @@ int main(int argc, char **argv)
 	cfg.slow_query_ms = 1; /* 1 ms: about 10% of the mix is slow */
 	run("simple, slow log (10% slow)", &cfg, events, false);
 	unlink(path);
+	cfg.slow_query_log = NULL;
+	cfg.slow_query_ms = -1;
+	run_persist(&cfg, 1000, 168, 20);
 	return 0;
 }

@@ -28,6 +28,8 @@
 #include "stats/slowlog.h"
 #include "tests/unit/test_stats_json.h"
 
+#include <xxhash.h>
+
 /* 2026-11-25 10:38:35.123456 UTC */
 #define T0 1795603115123456LL
 #define HOUR US_PER_HOUR
@@ -783,6 +785,55 @@ static void test_stats_persist_truncated_and_corrupt(void **state)
 	free(img);
 }
 
+/* The reader treats the payload as hostile: with a valid checksum over damaged or cut content
+ * it must refuse or load, never crash or read out of bounds (ASan run). */
+static void test_stats_persist_hostile_payload(void **state)
+{
+	(void)state;
+	DigestStore *s = sample_store();
+	uint8_t *img;
+	size_t len;
+	assert_int_equal(persist_serialize(s, PERSIST_SAMPLES, T0, &img, &len), 0);
+	digest_store_free(s);
+	uint8_t *copy = malloc(len);
+	int loaded = 0, refused = 0;
+	for (int round = 0; round < 3000; round++) {
+		memcpy(copy, img, len);
+		size_t n = len;
+		if (round % 3 == 0) {
+			n = PERSIST_HEADER + rng() % (len - PERSIST_HEADER); /* cut, header fixed */
+			uint64_t payload = n - PERSIST_HEADER;
+			for (int i = 0; i < 8; i++)
+				copy[16 + i] = (uint8_t)(payload >> (8 * i));
+		} else {
+			for (int k = 0; k < 1 + round % 4; k++)
+				copy[PERSIST_HEADER + rng() % (len - PERSIST_HEADER)] ^=
+					(uint8_t)(1 + rng() % 255);
+		}
+		uint64_t sum = XXH3_64bits(copy + PERSIST_HEADER, n - PERSIST_HEADER);
+		for (int i = 0; i < 8; i++)
+			copy[24 + i] = (uint8_t)(sum >> (8 * i));
+		DigestStore *l = digest_store_new(6, 0);
+		char err[128];
+		int rc = persist_deserialize(copy, n, l, false, err, sizeof(err));
+		assert_true(rc == 0 || rc == -EINVAL);
+		if (rc == 0) {
+			loaded++;
+			StatsQueries q;
+			assert_int_equal(digest_store_rows(l, 0, &q), 0);
+			stats_queries_free(&q);
+		} else {
+			refused++;
+			assert_int_equal(l->n, 0);
+		}
+		digest_store_free(l);
+	}
+	assert_true(refused > 1000);
+	print_message("  %d damaged images refused, %d loaded\n", refused, loaded);
+	free(copy);
+	free(img);
+}
+
 static int count_entries(const char *dir)
 {
 	int n = 0;
@@ -1038,6 +1089,7 @@ int main(void)
 		cmocka_unit_test(test_stats_digest_table_writes),
 		cmocka_unit_test(test_stats_persist_round_trip),
 		cmocka_unit_test(test_stats_persist_truncated_and_corrupt),
+		cmocka_unit_test(test_stats_persist_hostile_payload),
 		cmocka_unit_test(test_stats_persist_atomic_write),
 		cmocka_unit_test(test_stats_slowlog_line),
 		cmocka_unit_test(test_stats_slowlog_escaping),
