@@ -183,8 +183,12 @@ typedef struct Pair {
 	int dst_closed;
 	size_t src_final_frames;
 	size_t dst_final_frames;
-	Bytes out; /* everything read from out_fd */
+	Bytes out;	  /* everything read from out_fd */
+	size_t drain_max; /* a slow receiver: at most this many bytes per drain (0: all) */
 } Pair;
+
+/* When set, the destination's send buffer is made this small, so its writes back up early. */
+static int dst_sndbuf;
 
 static Side *side_new(int *closed_count, size_t *final_frames, int fd)
 {
@@ -212,6 +216,10 @@ static void pair_open(Pair *p, bool is_server)
 	p->out_fd = b[1];
 	assert_int_equal(fcntl(p->in_fd, F_SETFL, O_NONBLOCK), 0);
 	assert_int_equal(fcntl(p->out_fd, F_SETFL, O_NONBLOCK), 0);
+	if (dst_sndbuf)
+		assert_int_equal(
+			setsockopt(b[0], SOL_SOCKET, SO_SNDBUF, &dst_sndbuf, sizeof(dst_sndbuf)),
+			0);
 	p->src = side_new(&p->src_closed, &p->src_final_frames, a[0]);
 	p->dst = side_new(&p->dst_closed, &p->dst_final_frames, b[0]);
 	p->src->conn.is_server = is_server;
@@ -235,7 +243,13 @@ static size_t pair_drain(Pair *p)
 	uint8_t buf[65536];
 	size_t total = 0;
 	for (;;) {
-		ssize_t n = read(p->out_fd, buf, sizeof(buf));
+		size_t want = sizeof(buf);
+		if (p->drain_max) {
+			if (total >= p->drain_max)
+				return total;
+			want = p->drain_max - total;
+		}
+		ssize_t n = read(p->out_fd, buf, want);
 		if (n > 0) {
 			bytes_add(&p->out, buf, (size_t)n);
 			total += (size_t)n;
@@ -841,20 +855,19 @@ static void test_conn_eof(void **state)
 }
 
 /* PA_WAIT keeps the frame; conn_resume delivers it again, exactly once, then the rest. */
-static void test_conn_wait_resume(void **state)
+static void run_wait_resume(const Bytes *seq, bool is_server, const char *consume,
+			    uint32_t consume_len)
 {
-	Bytes seq = {0};
 	Expect e;
-	(void)state;
-	build_client_sequence(&seq, 2500, 3000);
-	expect_init(&e, &seq, false, "H", 0);
+	expect_init(&e, seq, false, consume, consume_len);
 	/* wait at every frame in turn: the small ones, the streamed CopyData, the big Query */
 	for (size_t w = 0; w < e.n_frames; w++) {
 		Pair p;
-		pair_open(&p, false);
-		p.src->consume = "H";
+		pair_open(&p, is_server);
+		p.src->consume = consume;
+		p.src->consume_len = consume_len;
 		p.src->wait_at = (long)w;
-		pair_feed(&p, seq.p, seq.len, true);
+		pair_feed(&p, seq->p, seq->len, true);
 		pair_pump(&p, true);
 		/* stopped at frame w: nothing after it delivered, nothing of it forwarded */
 		assert_int_equal(p.src->n_frames, w + 1);
@@ -863,7 +876,8 @@ static void test_conn_wait_resume(void **state)
 		assert_false(p.src->conn.reading);
 		size_t fwd_before = 0;
 		for (size_t i = 0; i < w; i++)
-			if (!policy_consumes("H", 0, e.frames[i].type, e.frames[i].len))
+			if (!policy_consumes(consume, consume_len, e.frames[i].type,
+					     e.frames[i].len))
 				fwd_before += e.frames[i].len;
 		assert_int_equal(p.out.len, fwd_before);
 		assert_memory_equal(p.out.p, e.forwarded.p, fwd_before);
@@ -878,11 +892,22 @@ static void test_conn_wait_resume(void **state)
 			assert_int_equal(p.src->frames[i].len, x->len);
 		}
 		check_forwarded(&p, &e, "wait", w);
-		check_idle(&p, seq.len, e.forwarded.len);
+		check_idle(&p, seq->len, e.forwarded.len);
 		pair_close(&p);
 	}
 	bytes_free(&e.forwarded);
-	bytes_free(&seq);
+}
+
+static void test_conn_wait_resume(void **state)
+{
+	Bytes client = {0}, server = {0};
+	(void)state;
+	build_client_sequence(&client, 2500, 3000);
+	run_wait_resume(&client, false, "H", 0);
+	build_server_sequence(&server);
+	run_wait_resume(&server, true, "N", 2222);
+	bytes_free(&client);
+	bytes_free(&server);
 }
 
 /* conn_pause called inside on_frame: the header promises no frame is delivered until resume. */
@@ -999,6 +1024,51 @@ static void test_conn_backpressure(void **state)
 	check_idle(&p, seq.len, seq.len);
 	pair_close(&p);
 	bytes_free(&seq);
+}
+
+/*
+ * A slow receiver: the destination's send buffer is small and the test reads only a few bytes
+ * per loop pass, so forwards are written in pieces (uv_try_write partial, then uv_write), often
+ * with many separate pieces queued. Frames and bytes must come out as with a fast receiver.
+ */
+static void test_conn_slow_receiver(void **state)
+{
+	static const size_t drain_sizes[] = {1, 7, 100, 777, 3000};
+	Bytes client = {0}, server = {0};
+	Expect ec, es;
+	(void)state;
+	build_client_sequence(&client, 2500, 5000);
+	build_server_sequence(&server);
+	expect_init(&ec, &client, false, "H", 0);
+	expect_init(&es, &server, false, "N", 2222);
+	dst_sndbuf = 4096;
+	for (size_t d = 0; d < sizeof(drain_sizes) / sizeof(drain_sizes[0]); d++) {
+		for (int side = 0; side < 2; side++) {
+			const Bytes *seq = side ? &server : &client;
+			const Expect *e = side ? &es : &ec;
+			for (size_t k = 0; k < seq->len; k += 503) {
+				Pair p;
+				pair_open(&p, side == 1);
+				p.drain_max = drain_sizes[d];
+				p.src->consume = side ? "N" : "H";
+				p.src->consume_len = side ? 2222 : 0;
+				pair_feed(&p, seq->p, k, true);
+				pair_pump(&p, true);
+				pair_feed(&p, seq->p + k, seq->len - k, true);
+				pair_pump(&p, true);
+				check_frames(p.src, e, side == 1,
+					     side ? "slow server" : "slow client", k);
+				check_forwarded(&p, e, side ? "slow server" : "slow client", k);
+				check_idle(&p, seq->len, e->forwarded.len);
+				pair_close(&p);
+			}
+		}
+	}
+	dst_sndbuf = 0;
+	bytes_free(&ec.forwarded);
+	bytes_free(&es.forwarded);
+	bytes_free(&client);
+	bytes_free(&server);
 }
 
 /* Fills the receiver's socket with n bytes of pgsift's own so that the next writes queue. */
@@ -1168,6 +1238,7 @@ int main(void)
 		cmocka_unit_test(test_conn_wait_resume),
 		cmocka_unit_test(test_conn_pause_stops_delivery),
 		cmocka_unit_test(test_conn_backpressure),
+		cmocka_unit_test(test_conn_slow_receiver),
 		cmocka_unit_test(test_conn_send_keeps_order),
 		cmocka_unit_test(test_conn_close_with_forward_in_flight),
 		cmocka_unit_test(test_conn_close_inside_on_frame),
