@@ -14,4 +14,4 @@ mkdir -p "$CORPUS"
 cd "$BUILD_DIR"
 # -timeout: a single input taking longer is a hang worth reporting
 "$BUILD_DIR/tests/fuzz/fuzz_parser" -max_total_time="$SECONDS_TO_RUN" -max_len=2048 -timeout=10 \
-	-print_final_stats=1 "$CORPUS" "$ROOT/tests/fuzz/seeds/parser"
+	-print_final_stats=1 -dict="$ROOT/tests/fuzz/sql.dict" "$CORPUS" "$ROOT/tests/fuzz/seeds/parser"
