@@ -114,14 +114,14 @@ QueryShape *shape_copy(const QueryShape *s);
 
 /*
  * Compact text of the shape, one section per table in order, separated by "; ":
- *   `posts: eq(user_id=$1) range(created_at>'2024-01-01') order(created_at DESC) limit`
+ *   `posts: eq(user_id=$1) range(created_at='2024-01-01') order(created_at DESC) limit`
  * Sections: `[schema.]name[ AS alias]:` then, when the table is the target of a write, its kind
  * (`insert`, `update`, `delete`, `merge`), then groups `set(...)` `eq(...)` `isnull(...)`
  * `notnull(...)` `range(...)` `prefix(...)`/`like(...)` (ILIKE: `iprefix`/`ilike`)
  * `join(col=other.col)` `order(...)` `group(...)` `select(...)`, then `limit` when a LIMIT
- * applies to the ORDER BY. Constants are shown as `=<text>` when text is given, `@pos+len`
- * otherwise; `|or` marks a column under OR/NOT. Unresolved columns come last, grouped under
- * `?(candidate,tables):`. Writes at most cap bytes (NUL included) and returns the length the
+ * applies to the ORDER BY. Constants are shown as `=<text>` (a list as `=(<text>)`) when text
+ * is given, `@pos+len` otherwise; `|or` marks a column under OR/NOT. Unresolved columns come
+ * last, grouped under `?(candidate,tables):`. Writes at most cap bytes (NUL included) and returns the length the
  * whole text needs, as snprintf does.
  */
 size_t shape_render(const QueryShape *s, const char *text, size_t text_len, char *buf, size_t cap);
