@@ -133,7 +133,9 @@ void stats_queries_free(StatsQueries *q);
 typedef struct StatsSlowRow {
 	int64_t end_wall_us;
 	char fingerprint[17];
-	char *query; /* as written to the slow log: normalized, or the original text with log_parameters */
+	char *query; /* as written to the slow log: normalized; with log_parameters the original
+		     * text (the whole Query message for a multi-statement simple query, as
+		     * PostgreSQL logs it) */
 	char *database;
 	char *user;
 	char *application; /* "" when unknown */
