@@ -43,14 +43,17 @@ def mode_name():
 
 class BackendMonitor:
     """
-    Polls pg_stat_activity over its own direct connection and keeps the largest number of client
-    backends seen in the test database (its own excluded). Use as a context manager around the
-    clients' work; `peak` is the answer.
+    Polls pg_stat_activity over its own direct connection while the clients work and answers
+    `peak`: the most client backends of the test database seen at once (its own excluded).
+    A backend that was there at the start and is gone at the end is left out of every sample:
+    that is a direct connection of the test closed just before, whose backend was still exiting,
+    not one of the pool's. Use as a context manager around the clients' work.
     """
 
     def __init__(self, pg, dbname=TESTDB):
         self.pg = pg
         self.dbname = dbname
+        self.samples = []
         self.peak = 0
         self.error = None
         self._stop = threading.Event()
@@ -68,13 +71,15 @@ class BackendMonitor:
         self._thread.join(10)
         self._sample()
         self._conn.close()
+        gone = self.samples[0] - self.samples[-1]
+        self.peak = max(len(s - gone) for s in self.samples)
         return False
 
     def _sample(self):
         cur = self._conn.cursor()
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'"
                     " AND datname = %s AND pid <> pg_backend_pid()", (self.dbname,))
-        self.peak = max(self.peak, cur.fetchone()[0])
+        self.samples.append(frozenset(r[0] for r in cur.fetchall()))
 
     def _run(self):
         try:
@@ -86,24 +91,26 @@ class BackendMonitor:
 
 class ClientTestCase(harness.PgsiftTestCase):
     """
-    Base class of a driver program. Subclasses set N_CLIENTS and POOL_SIZE; setUpClass starts
+    Base class of a driver program. Subclasses set N_CLIENTS and POOL_SIZE (and CONNECTIONS when
+    a client opens more than one connection at a time); setUpClass starts
     pgsift in PGSIFT_POOL_MODE with that pool (see the module comment for session mode) and
     self.px is where clients connect (PostgreSQL itself with PGSIFT_DIRECT=1).
     """
 
     N_CLIENTS = 8
     POOL_SIZE = 2
+    CONNECTIONS = None  # connections open at once, when more than N_CLIENTS
     EXTRA_SETTINGS = {}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.prepare_database()
-        pool = cls.POOL_SIZE if POOL_MODE == "transaction" else max(cls.POOL_SIZE,
-                                                                        cls.N_CLIENTS)
+        conns = max(cls.N_CLIENTS, cls.CONNECTIONS or 0)
+        pool = cls.POOL_SIZE if POOL_MODE == "transaction" else max(cls.POOL_SIZE, conns)
         cls.effective_pool = pool
         settings = {"pool_mode": POOL_MODE, "default_pool_size": pool,
-                    "max_client_conn": max(100, 4 * cls.N_CLIENTS)}
+                    "max_client_conn": max(100, 4 * conns)}
         settings.update(cls.EXTRA_SETTINGS)
         cls.px = cls.start_pgsift(settings=settings)
         log("%s: %d clients, %s" % (cls.__name__, cls.N_CLIENTS,

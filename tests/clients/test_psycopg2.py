@@ -3,9 +3,10 @@ test_psycopg2: psycopg2 (Debian's python3-psycopg2, libpq underneath, simple que
 threads each with its own connection on a pool of 2. Transactions committed and rolled back;
 server-side errors (division by zero, unique violation, aborted transaction) and going on after
 them; parameters of many types round-tripped exactly; session state set outside transactions
-(application_name at startup and by SET, TimeZone, RESET) holding in every later transaction and
-in the ParameterStatus values the driver sees; and statement_timeout given at startup in
-options='-c statement_timeout=...' honoured for that client only.
+(application_name at startup and by SET, TimeZone) holding in every later transaction and in the
+ParameterStatus values the driver sees; RESET going back to the client's startup values; and
+statement_timeout given at startup in options='-c statement_timeout=...' honoured for that
+client only.
 """
 
 import datetime
@@ -66,6 +67,7 @@ def sample_values(i):
 class Psycopg2Test(clientlib.ClientTestCase):
     N_CLIENTS = 8
     POOL_SIZE = 2
+    CONNECTIONS = 16  # test_errors_then_continue: two connections per client
 
     @classmethod
     def prepare_database(cls):
@@ -220,16 +222,34 @@ class Psycopg2Test(clientlib.ClientTestCase):
                 self.assertEqual(conn.get_parameter_status("TimeZone"), zone)
                 self.assertEqual(conn.get_parameter_status("application_name"),
                                  "psycopg2_client_%d" % i)
-            # RESET outside a transaction goes back to the value of the session's start.
-            conn.autocommit = True
-            cur.execute("RESET TimeZone")
-            cur.execute("RESET application_name")
+            return True
+
+        with self.backends() as mon:
+            run_threads(client, self.N_CLIENTS)
+        self.check_backends(mon)
+
+    def test_reset_returns_to_startup_values(self):
+        """RESET goes back to what the client's startup packet said, as on PostgreSQL itself."""
+        default_tz = self.default_tz
+
+        def client(i):
+            zone = ZONES[i][0]
+            conn = self.connect(autocommit=True, application_name="startup_%d" % i)
+            cur = conn.cursor()
             for r in range(ROUNDS // 2):
+                cur.execute("SET application_name = %s", ("psycopg2_client_%d_%d" % (i, r),))
+                cur.execute("SET TimeZone = %s", (zone,))
+                cur.execute("SELECT current_setting('application_name'),"
+                            " current_setting('TimeZone')")
+                self.assertEqual(cur.fetchone(), ("psycopg2_client_%d_%d" % (i, r), zone))
+                cur.execute("RESET TimeZone")
+                cur.execute("RESET application_name")
                 cur.execute("SELECT current_setting('application_name'),"
                             " current_setting('TimeZone')")
                 self.assertEqual(cur.fetchone(), ("startup_%d" % i, default_tz))
-            self.assertEqual(conn.get_parameter_status("TimeZone"), default_tz)
-            self.assertEqual(conn.get_parameter_status("application_name"), "startup_%d" % i)
+                self.assertEqual(conn.get_parameter_status("TimeZone"), default_tz)
+                self.assertEqual(conn.get_parameter_status("application_name"),
+                                 "startup_%d" % i)
             return True
 
         with self.backends() as mon:
