@@ -691,6 +691,7 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 	}
 	size_t max = want < ps_cap ? want : ps_cap;
 	size_t got = parser_cache_lookup(pc, text, ev->text_len, ps, max);
+	size_t n_statements = got;
 	if (got > max)
 		got = max;
 	if (got == 0) {
@@ -749,7 +750,9 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		de.params = ev->params;
 		de.params_len = ev->params_len;
 		de.n_params = ev->n_params;
-	} else if (ev->kind == SE_QUERY && ev->text) {
+	} else if (ev->kind == SE_QUERY && ev->text && n_statements == 1) {
+		/* a runnable example for the advisor; not for a multi-statement message, whose
+		 * other statements are not this digest's */
 		de.orig_text = ev->text;
 		de.orig_len = ev->text_len;
 	}

@@ -131,6 +131,33 @@ static void print_rows(const StatsQueries *q)
 			      q->rows[i].query);
 }
 
+typedef struct SampleSeen {
+	size_t update_samples, select_samples, one_samples;
+	char update_text[128];
+	char select_params[16];
+	uint32_t select_params_len;
+} SampleSeen;
+
+static bool see_samples(void *arg, const StatsDigestView *d)
+{
+	SampleSeen *s = arg;
+	if (d->kind == SK_UPDATE) {
+		s->update_samples = d->n_samples;
+		if (d->n_samples && d->samples[0].text)
+			snprintf(s->update_text, sizeof(s->update_text), "%s", d->samples[0].text);
+	} else if (strcmp(d->query, "SELECT $1") == 0) {
+		s->one_samples = d->n_samples;
+	} else if (d->kind == SK_SELECT) {
+		s->select_samples = d->n_samples;
+		if (d->n_samples && d->samples[0].params) {
+			s->select_params_len = d->samples[0].params_len;
+			snprintf(s->select_params, sizeof(s->select_params), "%s",
+				 d->samples[0].params);
+		}
+	}
+	return true;
+}
+
 static void test_stats_worker_multi_statement(void **state)
 {
 	(void)state;
@@ -183,6 +210,21 @@ static void test_stats_worker_multi_statement(void **state)
 	assert_int_equal(strlen(upd->fingerprint), 16);
 	assert_int_equal(strspn(upd->fingerprint, "0123456789abcdef"), 16);
 	stats_queries_free(&q);
+
+	/* sampled executions for the advisor: a statement's own text, never a multi-statement
+	 * message; an Execute's parameters */
+	StatsStore *st;
+	assert_int_equal(stats_snapshot_store(&st), 0);
+	SampleSeen ss = {0};
+	stats_store_foreach(st, 0, see_samples, &ss);
+	assert_int_equal(ss.update_samples, 1);
+	assert_string_equal(ss.update_text, "UPDATE items SET qty = 9 WHERE id = 44");
+	assert_int_equal(ss.select_samples, 1);
+	assert_int_equal(ss.select_params_len, 6);
+	assert_string_equal(ss.select_params, "carol");
+	assert_int_equal(ss.one_samples, 0);
+	stats_store_free(st);
+
 	StatsCounters cnt;
 	assert_int_equal(stats_counters(&cnt), 0);
 	assert_int_equal(cnt.events_submitted, 6);
