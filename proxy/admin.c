@@ -1103,6 +1103,8 @@ static void admin_pause(PktBuf *b, const AdminCmd *cmd, bool pause)
 			n_paused_dbs = 0;
 		}
 		log_info("admin console: %s", tag);
+		if (!pause)
+			pool_resume_all();
 		pq_write_command_complete(b, tag);
 		return;
 	}
@@ -1137,6 +1139,8 @@ static void admin_pause(PktBuf *b, const AdminCmd *cmd, bool pause)
 		paused_dbs[at] = paused_dbs[--n_paused_dbs];
 	}
 	log_info("admin console: %s %s", tag, db);
+	if (!pause)
+		pool_resume_all();
 	pq_write_command_complete(b, tag);
 }
 
@@ -1277,7 +1281,7 @@ static void admin_command(Client *c, const char *sql, PktBuf *b)
 		admin_kill(b, &cmd);
 	} else if (word_is(&cmd, 0, "RELOAD") && cmd.n == 1) {
 		log_info("admin console: RELOAD by %s", c->user);
-		raise(SIGHUP);
+		proxy_reload();
 		pq_write_command_complete(b, "RELOAD");
 	} else if (word_is(&cmd, 0, "SHUTDOWN") && cmd.n == 1) {
 		log_info("admin console: SHUTDOWN by %s", c->user);

@@ -211,6 +211,9 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 	Client *c = (Client *)conn;
 	c->last_active_ms = uv_now(G.loop);
 	c->tx_idle_since_ms = 0;
+	if (log_enabled(LL_NOISE) && !c->conn.startup_phase)
+		log_msg(LL_NOISE, "client %s:%d -> '%c' len %u (state %s)", c->addr, c->port,
+			hdr->type, hdr->len, client_state_str(c->state));
 	switch (c->state) {
 	case CL_STARTUP:
 		return client_startup(c, hdr, pkt);
@@ -241,8 +244,10 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 			client_fail(c, "53200", "out of memory");
 			return PA_CLOSED;
 		}
+		c->pool->stats.bytes_received += hdr->len;
 		return client_active_frame(c, hdr, pkt, full);
 	case CL_ACTIVE:
+		c->pool->stats.bytes_received += hdr->len;
 		return client_active_frame(c, hdr, pkt, full);
 	case CL_CLOSING:
 		return PA_CLOSED;
@@ -1068,6 +1073,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 	pkt_reader_init(&r, payload, len);
 	PktAction a = PA_FORWARD;
 	bool ok = true;
+	if (!c->xact_start_ns)
+		c->xact_start_ns = proxy_now_ns();
 
 	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
 		return PA_FORWARD; /* the server skips it without answering */

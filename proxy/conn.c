@@ -405,7 +405,7 @@ static void conn_process(Conn *c)
 	if (c->in_process || c->closing)
 		return;
 	c->in_process = true;
-	while (c->rbuf && !c->closing && !c->waiting) {
+	while (c->rbuf && !c->closing && !c->waiting && c->want_read) {
 		IOBuf *b = c->rbuf;
 		uint8_t *p = b->data + b->pos;
 		uint32_t avail = b->end - b->pos;
@@ -425,6 +425,7 @@ static void conn_process(Conn *c)
 		if (st == PKT_NEED_MORE)
 			break;
 		if (st != PKT_OK) {
+			conn_flush(c); /* the good frames before the bad one still go */
 			c->in_process = false;
 			if (c->on_error)
 				c->on_error(c, st == PKT_TOO_BIG ? UV_E2BIG : UV_EPROTO);

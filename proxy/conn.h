@@ -73,7 +73,7 @@ struct Conn {
 	uint32_t max_packet;   /* frames over this are refused (0 = no limit) */
 	uint32_t writes_out;   /* writes in flight whose bytes live in this conn's rbuf */
 	IOBuf *rbuf;           /* owned (one ref); NULL while idle */
-	Conn *peer;            /* where PA_FORWARD frames go; not owned */
+	Conn *peer;            /* where PA_FORWARD frames go; not owned: clear it before the peer is freed */
 	uv_buf_t iov[CONN_MAX_IOV]; /* decided forwards not yet written, pointing into rbuf */
 	int n_iov;
 	uint64_t bytes_in;  /* counters for SHOW STATS */
@@ -96,7 +96,7 @@ int conn_init(Conn *c, bool is_pipe, void *owner, ConnFrameFn on_frame, ConnErro
 void conn_start(Conn *c);
 /* The owner is ready to take the frame it answered PA_WAIT for. */
 void conn_resume(Conn *c);
-/* Stops delivering frames until conn_resume (bytes still arrive up to the buffer's size). */
+/* Stops reading and delivering frames until conn_resume (buffered bytes stay buffered). */
 void conn_pause(Conn *c);
 
 /* Adds bytes of the frame being handled (inside the read buffer) to the forwards, for an owner

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config/log.h"
+#include "proxy/admin.h"
 #include "proxy/client.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
@@ -123,7 +124,8 @@ void pool_client_login(Pool *p, Client *c)
 
 bool pool_acquire(Pool *p, Client *c)
 {
-	ListNode *n = list_first(&p->idle_servers);
+	bool paused = admin_db_paused(p->dbname);
+	ListNode *n = paused ? NULL : list_first(&p->idle_servers);
 	if (n) {
 		Server *s = list_entry(n, Server, pool_node);
 		pool_move_server(p, s, &p->active_servers);
@@ -134,8 +136,23 @@ bool pool_acquire(Pool *p, Client *c)
 	c->state = CL_WAITING;
 	c->wait_start_ms = proxy_now_ms();
 	pool_move_client(p, c, &p->waiting_clients);
-	pool_launch_if_needed(p);
+	if (!paused)
+		pool_launch_if_needed(p);
 	return false;
+}
+
+void pool_resume_all(void)
+{
+	ListNode *n;
+	for (n = G.pools.head.next; n != &G.pools.head; n = n->next) {
+		Pool *p = list_entry(n, Pool, node);
+		if (admin_db_paused(p->dbname))
+			continue;
+		ListNode *sn;
+		while (!list_empty(&p->waiting_clients) && (sn = list_first(&p->idle_servers)))
+			pool_server_ready(p, list_entry(sn, Server, pool_node));
+		pool_launch_if_needed(p);
+	}
 }
 
 void pool_release(Pool *p, Server *s, bool client_gone)
@@ -204,7 +221,7 @@ void pool_server_ready(Pool *p, Server *s)
 		pool_move_server(p, s, &p->used_servers);
 		return;
 	}
-	n = list_first(&p->waiting_clients);
+	n = admin_db_paused(p->dbname) ? NULL : list_first(&p->waiting_clients);
 	if (n) {
 		Client *c = list_entry(n, Client, pool_node);
 		uint64_t waited = proxy_now_ms() - c->wait_start_ms;

@@ -95,6 +95,9 @@ void pool_client_gone(Pool *p, Client *c);
 /* Periodic checks: idle and lifetime limits, wait timeouts. */
 void pool_janitor(Pool *p, uint64_t now_ms);
 
+/* After RESUME: waiting clients get the idle servers, and new ones are opened. */
+void pool_resume_all(void);
+
 /* Applies a new Config to every pool (sizes, modes, database entries). */
 void pool_reload_all(void);
 

@@ -59,7 +59,6 @@ static void proxy_stop_listening(void);
 static void proxy_janitor_cb(uv_timer_t *t);
 static void proxy_signal_cb(uv_signal_t *h, int signum);
 static void proxy_close_walk_cb(uv_handle_t *h, void *arg);
-static void proxy_reload(void);
 static void proxy_finish(void);
 
 uint64_t proxy_now_ns(void)
@@ -326,7 +325,7 @@ static void proxy_finish(void)
 	uv_close((uv_handle_t *)&sig_int, NULL);
 }
 
-static void proxy_reload(void)
+void proxy_reload(void)
 {
 	if (!G.cfg->config_file) {
 		log_info("SIGHUP: no configuration file to reload; reopening logs");
@@ -415,19 +414,19 @@ int proxy_run(Config *cfg)
 		log_fatal("could not start the statistics worker: %s", strerror(-r));
 		return 1;
 	}
+	r = metrics_start(cfg);
+	if (r != 0) {
+		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
+		stats_stop();
+		uv_run(G.loop, UV_RUN_NOWAIT);
+		return 1;
+	}
 	proxy_listen_all();
 	if (exit_code != 0 || n_listeners == 0) {
 		if (n_listeners == 0 && exit_code == 0)
 			log_fatal("nothing to listen on: set listen_addr or unix_socket_dir");
 		proxy_stop_listening();
-		stats_stop();
-		uv_run(G.loop, UV_RUN_NOWAIT);
-		return 1;
-	}
-	r = metrics_start(cfg);
-	if (r != 0) {
-		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
-		proxy_stop_listening();
+		metrics_stop();
 		stats_stop();
 		uv_run(G.loop, UV_RUN_NOWAIT);
 		return 1;

@@ -49,6 +49,9 @@ Client *proxy_cancel_find(uint32_t pid, uint32_t key);
 /* A random 32-bit value (OpenSSL's RAND_bytes; falls back to uv_random). */
 uint32_t proxy_random_u32(void);
 
+/* Reloads the configuration file (SIGHUP, RELOAD): a bad file keeps the running one. */
+void proxy_reload(void);
+
 /* Called when a client leaves during a graceful shutdown. */
 void proxy_check_shutdown(void);
 

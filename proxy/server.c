@@ -186,6 +186,10 @@ static void server_connect_cb(uv_connect_t *req, int status)
 static PktAction server_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Server *s = (Server *)conn;
+	if (log_enabled(LL_NOISE))
+		log_msg(LL_NOISE, "server pid %u -> '%c' len %u (queue %u, front %c/%d)", s->be_pid,
+			hdr->type, hdr->len, s->q_len, s->q_len ? s->queue[s->q_head].type ? s->queue[s->q_head].type : '-' : '-',
+			s->q_len ? s->queue[s->q_head].local : 0);
 	if (s->state == SV_LOGIN)
 		return server_login_frame(s, hdr, pkt);
 	return server_active_frame(s, hdr, pkt, full);
@@ -530,6 +534,8 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 	const uint8_t *payload = pkt + hdr->hdr_len;
 	size_t len = full ? hdr->len - hdr->hdr_len : 0;
 	PktAction a = server_forward(s, p);
+	if (a == PA_FORWARD)
+		s->pool->stats.bytes_sent += hdr->len;
 
 	switch (hdr->type) {
 	case PQ_MSG_DATA_ROW:
@@ -600,6 +606,12 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 			  p->type == PQ_MSG_FUNCTION_CALL))
 			server_pop(s);
 		if (s->client && a == PA_FORWARD) {
+			Client *c = s->client;
+			if (s->tx_state == PQ_TX_IDLE && server_is_quiet(s) && c->xact_start_ns) {
+				s->pool->stats.xact_count++;
+				s->pool->stats.xact_time_us += (proxy_now_ns() - c->xact_start_ns) / 1000;
+				c->xact_start_ns = 0;
+			}
 			if (s->tx_state == PQ_TX_IDLE)
 				client_tx_ended(s->client);
 			else if (server_is_quiet(s))
@@ -650,12 +662,6 @@ static void server_at_ready(Server *s)
 		return;
 	}
 	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION) {
-		uint64_t now = proxy_now_ns();
-		if (c->xact_start_ns) {
-			s->pool->stats.xact_count++;
-			s->pool->stats.xact_time_us += (now - c->xact_start_ns) / 1000;
-			c->xact_start_ns = 0;
-		}
 		pool_release(s->pool, s, false);
 		c->state = CL_IDLE;
 	}
@@ -813,6 +819,7 @@ void server_client_sync(Server *s)
 
 bool server_send_injected(Server *s, const char *sql)
 {
+	log_debug("server pid %u: injecting: %s", s->be_pid, sql);
 	PktBuf b;
 	pktbuf_init(&b);
 	pq_write_query(&b, sql);
