@@ -111,6 +111,7 @@ static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const ch
 		       const char *pred);
 static void merge_requirements(Advisor *adv);
 static void finish_suggestion(Advisor *adv, AdvSuggestion *s);
+static int sugg_cmp(const void *a, const void *b);
 static const AdvColumn *table_column(const AdvTable *t, const char *name);
 static bool expr_eq(const char *a, const char *b);
 
@@ -925,7 +926,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 			}
 			case SU_RANGE:
 				if (col_usable(t, name, is_expr) && n_ranges < ADV_MAX_KEY) {
-					rc.sel = -col_selectivity(t, name, is_expr, 1);
+					rc.sel = col_selectivity(t, name, is_expr, 1);
 					ranges[n_ranges++] = rc;
 				}
 				break;
@@ -955,7 +956,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 						rc.opclass = ac && ac->c_collation ?
 								     NULL :
 								     "text_pattern_ops";
-						rc.sel = -1;
+						rc.sel = 1; /* a real range column goes first */
 						ranges[n_ranges++] = rc;
 					}
 				} else {
@@ -997,7 +998,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				break;
 			}
 		}
-		/* the tail: one range column (the most selective), else the ORDER BY */
+		/* the tail: one range column (the most distinct values), else the ORDER BY */
 		if (n_ranges) {
 			size_t best = 0;
 			for (size_t i = 1; i < n_ranges; i++)
@@ -1181,7 +1182,23 @@ int advisor_plan(Advisor *adv)
 	merge_requirements(adv);
 	for (size_t i = 0; i < adv->n_sugg; i++)
 		finish_suggestion(adv, &adv->sugg[i]);
+	qsort(adv->sugg, adv->n_sugg, sizeof(AdvSuggestion), sugg_cmp);
 	return 0;
+}
+
+/* Report order: most time served first, then most calls, then by table and name. */
+static int sugg_cmp(const void *a, const void *b)
+{
+	const AdvSuggestion *x = a, *y = b;
+	double tx = x->total_ms > 0 ? x->total_ms : 0, ty = y->total_ms > 0 ? y->total_ms : 0;
+	if (tx != ty)
+		return tx > ty ? -1 : 1;
+	if (x->calls != y->calls)
+		return x->calls > y->calls ? -1 : 1;
+	int c = strcmp(x->table->schema, y->table->schema);
+	if (!c)
+		c = strcmp(x->table->name, y->table->name);
+	return c ? c : strcmp(x->name, y->name);
 }
 
 static bool key_matches(const AdvKey *k, const ReqCol *c)

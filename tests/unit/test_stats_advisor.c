@@ -1,0 +1,521 @@
+/*
+ * test_stats_advisor: the index advisor's reasoning (stats/advisor_core.c) and its output formats
+ * (stats/advisor_output.c), from statements and a hand-built catalog: no server. Each test states
+ * the exact CREATE INDEX a user would get.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stats/advisor_core.h"
+#include "stats/advisor_output.h"
+
+/* Resolves names against the tables the test described (known = true); others are missing. */
+static void test_resolve(void *arg, Advisor *adv, const char *schema, const char *name,
+			 AdvResolved *out)
+{
+	(void)arg;
+	AdvTable *t = advisor_table(adv, *schema ? schema : "public", name);
+	if (t && t->known) {
+		out->kind = ADV_REL_TABLE;
+		out->table = t;
+	} else {
+		out->kind = ADV_REL_SKIP;
+		snprintf(out->why, sizeof(out->why), "not in the database");
+	}
+}
+
+static Advisor *new_advisor(void)
+{
+	AdvisorOptions o;
+	advisor_options_default(&o);
+	Advisor *adv = advisor_new(&o, test_resolve, NULL);
+	assert_non_null(adv);
+	return adv;
+}
+
+static AdvTable *table(Advisor *adv, const char *name, double rows)
+{
+	AdvTable *t = advisor_table(adv, "public", name);
+	t->known = true;
+	t->relkind = 'r';
+	t->rows = rows;
+	t->pages = rows / 100;
+	return t;
+}
+
+static AdvColumn *column(AdvTable *t, const char *name, double n_distinct)
+{
+	AdvColumn *c = advisor_table_add_column(t, name);
+	if (n_distinct != 0) {
+		c->has_stats = true;
+		c->n_distinct = n_distinct;
+	}
+	return c;
+}
+
+static void add(Advisor *adv, const char *sql, uint64_t calls)
+{
+	AdvStatementIn in = {.text = sql, .calls = calls, .total_ms = -1, .p95_ms = -1};
+	assert_int_equal(advisor_add_statement(adv, &in), 1);
+}
+
+/* The suggestions' CREATE INDEX statements, one per line. */
+static char *plan_sql(Advisor *adv)
+{
+	assert_int_equal(advisor_plan(adv), 0);
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	static char out[8192];
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].dropped)
+			continue;
+		char buf[2048];
+		advisor_index_sql(&s[i], false, buf, sizeof(buf));
+		strcat(out, buf);
+		strcat(out, "\n");
+	}
+	return out;
+}
+
+static AdvTable *posts(Advisor *adv)
+{
+	AdvTable *t = table(adv, "posts", 100000);
+	column(t, "id", -1);
+	column(t, "blog_id", 1000);
+	column(t, "user_id", 10);
+	column(t, "created_at", -1);
+	column(t, "indexed", -1);
+	return t;
+}
+
+static void test_stats_advisor_equality_most_selective_first(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	add(adv, "SELECT * FROM posts WHERE user_id = $1 AND blog_id = $2", 10);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id_user_id ON "
+			    "public.posts USING btree (blog_id, user_id);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_equality_then_order_desc(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	add(adv, "SELECT * FROM posts WHERE user_id = $1 ORDER BY created_at DESC LIMIT 50", 10);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id_created_at "
+			    "ON public.posts USING btree (user_id, created_at DESC);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_equality_then_one_range(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	add(adv, "SELECT * FROM posts WHERE user_id = 1 AND created_at > $1 AND blog_id < 10", 10);
+	/* the range column with more distinct values, after the equality column */
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id_created_at "
+			    "ON public.posts USING btree (user_id, created_at);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_sort_only_reads_backwards(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	add(adv, "SELECT * FROM posts ORDER BY user_id DESC LIMIT 10", 10);
+	add(adv, "SELECT * FROM posts ORDER BY blog_id DESC, created_at LIMIT 10", 10);
+	add(adv, "SELECT * FROM posts ORDER BY created_at", 10); /* no LIMIT: a full sort */
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id_created_at ON "
+		"public.posts USING btree (blog_id, created_at DESC);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON public.posts USING "
+		"btree (user_id);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_merges_nested_equality_sets(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "adv", 100000);
+	column(t, "id1", -1);
+	column(t, "id2", -1);
+	column(t, "id3", -1);
+	column(t, "val", -1);
+	add(adv, "SELECT * FROM adv WHERE id1 < 0", 5);
+	add(adv, "SELECT * FROM adv WHERE val = 'meh'", 5);
+	add(adv, "SELECT * FROM adv WHERE id1 = 0 AND val = 'meh'", 5);
+	add(adv, "SELECT * FROM adv WHERE id1 = 1 AND id2 = 2 AND val = 'meh'", 5);
+	add(adv, "SELECT * FROM adv WHERE id1 = 6 AND id2 = 6 AND id3 = 6 AND val = 'meh'", 5);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_adv_val_id1_id2_id3 ON public.adv "
+		"USING btree (val, id1, id2, id3);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_adv_id1 ON public.adv USING btree "
+		"(id1);\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(s[0].n_stmts, 4);
+	assert_int_equal(s[0].calls, 20);
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_existing_index_serves(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = posts(adv);
+	AdvIndex *ix = advisor_table_add_index(t, "posts_indexed_idx", "btree");
+	advisor_index_add_key(ix, "indexed", false, false, NULL);
+	ix = advisor_table_add_index(t, "posts_user_created", "btree");
+	advisor_index_add_key(ix, "user_id", false, false, NULL);
+	advisor_index_add_key(ix, "created_at", false, false, NULL);
+	ix = advisor_table_add_index(t, "posts_blog_invalid", "btree");
+	advisor_index_add_key(ix, "blog_id", false, false, NULL);
+	ix->valid = false;
+	add(adv, "SELECT * FROM posts WHERE indexed = 1", 10);
+	add(adv, "SELECT * FROM posts WHERE user_id = 1", 10); /* prefix of the existing one */
+	add(adv, "SELECT * FROM posts WHERE user_id = 1 ORDER BY created_at DESC LIMIT 5", 10);
+	add(adv, "SELECT * FROM posts WHERE blog_id = 1", 10); /* only an invalid index */
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id ON "
+			    "public.posts USING btree (blog_id);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_partial_for_rare_value(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "jobs", 1000000);
+	column(t, "id", -1);
+	column(t, "created_at", -1);
+	AdvColumn *c = column(t, "status", 3);
+	c->n_mcv = 3;
+	c->mcv = calloc(3, sizeof(char *));
+	c->mcv_freq = calloc(3, sizeof(double));
+	c->mcv[0] = strdup("DONE");
+	c->mcv_freq[0] = 0.97;
+	c->mcv[1] = strdup("QUEUED");
+	c->mcv_freq[1] = 0.02;
+	c->mcv[2] = strdup("PENDING");
+	c->mcv_freq[2] = 0.01;
+	add(adv,
+	    "SELECT * FROM jobs WHERE status IN ('QUEUED','PENDING') ORDER BY created_at LIMIT 10",
+	    100);
+	add(adv, "SELECT * FROM jobs WHERE status = 'DONE' AND id = 5", 100); /* common: a key */
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_created_at_partial ON "
+		"public.jobs USING btree (created_at) WHERE status IN ('QUEUED','PENDING');\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_id_status ON public.jobs USING "
+		"btree (id, status);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_partial_for_soft_delete(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "accounts", 50000);
+	column(t, "id", -1);
+	column(t, "email", -1);
+	column(t, "org_id", 500);
+	column(t, "deleted_at", -1)->null_frac = 0.9;
+	add(adv, "SELECT * FROM accounts WHERE email = $1 AND deleted_at IS NULL", 100);
+	add(adv, "SELECT * FROM accounts WHERE org_id = $1 AND deleted_at IS NULL", 100);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_accounts_email_partial ON "
+		"public.accounts USING btree (email) WHERE deleted_at IS NULL;\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_accounts_org_id_partial ON "
+		"public.accounts USING btree (org_id) WHERE deleted_at IS NULL;\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_expression_and_like(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "users", 50000);
+	column(t, "id", -1);
+	column(t, "email", -1);
+	column(t, "name", -1);
+	column(t, "code", -1)->c_collation = true;
+	column(t, "bio", -1);
+	add(adv, "SELECT id FROM users WHERE lower(email) = $1", 10);
+	add(adv, "SELECT * FROM users WHERE name LIKE 'Jo%'", 10);
+	add(adv, "SELECT * FROM users WHERE code LIKE 'AB%'", 10);
+	add(adv, "SELECT * FROM users WHERE bio ILIKE '%rust%'", 10);
+	add(adv, "SELECT * FROM users WHERE bio LIKE 'exact'", 10); /* no wildcard */
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_bio_trgm ON public.users USING "
+		"gin "
+		"(bio gin_trgm_ops);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_code ON public.users USING "
+		"btree "
+		"(code);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_lower_email ON public.users "
+		"USING btree ((lower(email)));\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_name ON public.users USING "
+		"btree "
+		"(name text_pattern_ops);\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(n, 4);
+	assert_int_equal(s[0].n_notes, 1);
+	assert_string_equal(s[0].notes[0],
+			    "needs the pg_trgm extension: CREATE EXTENSION pg_trgm first");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_skips(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	AdvTable *small = table(adv, "small", 500);
+	column(small, "id", -1);
+	AdvTable *j = table(adv, "docs", 100000);
+	column(j, "meta", -1)->btree_ok = false; /* json */
+	add(adv, "SELECT * FROM small WHERE id = 1", 10);
+	add(adv, "SELECT * FROM missing WHERE id = 1", 10);
+	add(adv, "SELECT * FROM docs WHERE meta = $1", 10);
+	add(adv, "SELECT * FROM posts WHERE id = 1 OR user_id = 2", 10);
+	add(adv, "SELECT id, blog_id FROM posts", 10);
+	assert_string_equal(plan_sql(adv), "");
+	size_t n;
+	const char *const *skips = advisor_skips(adv, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(skips[0], "missing: not in the database");
+	assert_string_equal(skips[1],
+			    "public.small: 500 rows, under advisor_min_table_rows (10000)");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_join_to_unique_key(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	AdvTable *b = table(adv, "blogs", 20000);
+	column(b, "id", -1);
+	column(b, "owner", 100);
+	AdvIndex *pk = advisor_table_add_index(b, "blogs_pkey", "btree");
+	advisor_index_add_key(pk, "id", false, false, NULL);
+	pk->unique = pk->primary = true;
+	add(adv, "SELECT * FROM posts p JOIN blogs b ON b.id = p.blog_id WHERE b.owner = $1", 10);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_blogs_owner ON "
+			    "public.blogs USING btree (owner);\n"
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id ON "
+			    "public.posts USING btree (blog_id);\n");
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_quoting_and_partitioned(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = advisor_table(adv, "Bar", "Foo");
+	t->known = true;
+	t->relkind = 'p';
+	t->rows = 100000;
+	column(t, "Id", -1);
+	column(t, "order", -1);
+	add(adv, "SELECT * FROM \"Bar\".\"Foo\" WHERE \"Id\" = 1 AND \"order\" = 2", 10);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX IF NOT EXISTS idx_foo_id_order ON \"Bar\".\"Foo\" USING "
+			    "btree (\"Id\", \"order\");\n");
+	advisor_free(adv);
+}
+
+static char *capture(Advisor *adv, AdvFormat fmt)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	advisor_output(f, adv, fmt, NULL);
+	fclose(f);
+	return buf;
+}
+
+static Advisor *one_suggestion(void)
+{
+	Advisor *adv = new_advisor();
+	AdvTable *t = posts(adv);
+	t->writes_per_min = 12.5;
+	AdvStatementIn in = {.text = "SELECT * FROM posts WHERE user_id = 7",
+			     .calls = 40,
+			     .total_ms = 80,
+			     .p95_ms = 3.5};
+	advisor_add_statement(adv, &in);
+	AdvStatementIn up = {.text = "UPDATE posts SET user_id = $1 WHERE id = $2",
+			     .calls = 2,
+			     .total_ms = 0.2,
+			     .p95_ms = 0.1};
+	advisor_add_statement(adv, &up);
+	assert_int_equal(advisor_plan(adv), 0);
+	return adv;
+}
+
+static void test_stats_advisor_output_sql(void **state)
+{
+	(void)state;
+	Advisor *adv = one_suggestion();
+	char *out = capture(adv, ADV_FMT_SQL);
+	size_t n;
+	const AdvStatement *st = advisor_statements(adv, &n);
+	char expect[4096];
+	snprintf(expect, sizeof(expect),
+		 "-- pgsift suggest: 2 index suggestions\n"
+		 "\n"
+		 "-- idx_posts_user_id on public.posts (100000 rows, 1000 pages)\n"
+		 "--   serves 1 statement: 40 calls, total 80.00 ms, p95 3.50 ms\n"
+		 "--   estimated saving: not validated (run with --validate)\n"
+		 "--   writes: 12.5 writes/min, 2 write statements seen; key columns are updated: "
+		 "no HOT updates for those\n"
+		 "--   note: UPDATE statements change user_id: updates of it can no longer be HOT\n"
+		 "--   %016llx: 40 calls, total 80.00 ms, p95 3.50 ms\n"
+		 "--     SELECT * FROM posts WHERE user_id = $1\n"
+		 "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON public.posts USING "
+		 "btree (user_id);\n"
+		 "\n"
+		 "-- idx_posts_id on public.posts (100000 rows, 1000 pages)\n"
+		 "--   serves 1 statement: 2 calls, total 0.20 ms, p95 0.10 ms\n"
+		 "--   estimated saving: not validated (run with --validate)\n"
+		 "--   writes: 12.5 writes/min, 2 write statements seen; no key column is updated "
+		 "(HOT updates unaffected)\n"
+		 "--   %016llx: 2 calls, total 0.20 ms, p95 0.10 ms\n"
+		 "--     UPDATE posts SET user_id = $1 WHERE id = $2\n"
+		 "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_id ON public.posts USING btree "
+		 "(id);\n",
+		 (unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
+	assert_string_equal(out, expect);
+	free(out);
+	advisor_free(adv);
+}
+
+static void test_stats_advisor_output_json_csv_markdown(void **state)
+{
+	(void)state;
+	Advisor *adv = one_suggestion();
+	size_t n;
+	const AdvStatement *st = advisor_statements(adv, &n);
+	char *out = capture(adv, ADV_FMT_JSON);
+	char expect[8192];
+	snprintf(
+		expect, sizeof(expect),
+		"{\"suggestions\": [\n"
+		"  {\"table\": \"public.posts\", \"schema\": \"public\", \"relation\": \"posts\", "
+		"\"index_name\": \"idx_posts_user_id\", \"method\": \"btree\", \"columns\": "
+		"[{\"column\": \"user_id\", \"desc\": false, \"nulls_first\": false, \"opclass\": "
+		"null}], \"include\": [], \"where\": null, \"sql\": \"CREATE INDEX CONCURRENTLY IF "
+		"NOT EXISTS idx_posts_user_id ON public.posts USING btree (user_id);\", \"calls\": "
+		"40, \"total_ms\": 80.000, \"p95_ms\": 3.500, \"estimated_saving_pct\": null, "
+		"\"cost_before\": null, \"cost_after\": null, \"table_rows\": 100000, "
+		"\"table_pages\": 1000, \"writes_per_min\": 12.50, \"write_statements\": 2, "
+		"\"updated_key_columns\": [\"user_id\"], \"hot_blocked\": true, \"notes\": "
+		"[\"UPDATE statements change user_id: updates of it can no longer be HOT\"], "
+		"\"statements\": [{\"fingerprint\": \"%016llx\", \"query\": \"SELECT * FROM posts "
+		"WHERE user_id = $1\", \"calls\": 40, \"total_ms\": 80.000, \"p95_ms\": 3.500}]},\n"
+		"  {\"table\": \"public.posts\", \"schema\": \"public\", \"relation\": \"posts\", "
+		"\"index_name\": \"idx_posts_id\", \"method\": \"btree\", \"columns\": "
+		"[{\"column\": "
+		"\"id\", \"desc\": false, \"nulls_first\": false, \"opclass\": null}], "
+		"\"include\": "
+		"[], \"where\": null, \"sql\": \"CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+		"idx_posts_id ON public.posts USING btree (id);\", \"calls\": 2, \"total_ms\": "
+		"0.200, "
+		"\"p95_ms\": 0.100, \"estimated_saving_pct\": null, \"cost_before\": null, "
+		"\"cost_after\": null, \"table_rows\": 100000, \"table_pages\": 1000, "
+		"\"writes_per_min\": 12.50, \"write_statements\": 2, \"updated_key_columns\": [], "
+		"\"hot_blocked\": false, \"notes\": [], \"statements\": [{\"fingerprint\": "
+		"\"%016llx\", \"query\": \"UPDATE posts SET user_id = $1 WHERE id = $2\", "
+		"\"calls\": "
+		"2, \"total_ms\": 0.200, \"p95_ms\": 0.100}]}],\n"
+		"\"rejected\": [],\n"
+		"\"skipped\": []}\n",
+		(unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
+	assert_string_equal(out, expect);
+	free(out);
+
+	out = capture(adv, ADV_FMT_CSV);
+	snprintf(
+		expect, sizeof(expect),
+		"table,index_name,method,columns,include,where,sql,calls,total_ms,p95_ms,"
+		"estimated_saving_pct,cost_before,cost_after,table_rows,writes_per_min,"
+		"updated_key_columns,notes,statements\n"
+		"public.posts,idx_posts_user_id,btree,(user_id),,,CREATE INDEX CONCURRENTLY IF NOT "
+		"EXISTS idx_posts_user_id ON public.posts USING btree "
+		"(user_id);,40,80.000,3.500,,,,"
+		"100000,12.50,user_id,UPDATE statements change user_id: updates of it can no "
+		"longer be HOT,%016llx (40 calls): SELECT * FROM posts WHERE user_id = $1\n"
+		"public.posts,idx_posts_id,btree,(id),,,CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+		"idx_posts_id ON public.posts USING btree (id);,2,0.200,0.100,,,,100000,12.50,,,"
+		"%016llx (2 calls): UPDATE posts SET user_id = $1 WHERE id = $2\n",
+		(unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
+	assert_string_equal(out, expect);
+	free(out);
+
+	out = capture(adv, ADV_FMT_MARKDOWN);
+	snprintf(expect, sizeof(expect),
+		 "# pgsift index suggestions\n\n"
+		 "| index | table | calls | total ms | p95 ms | saving | rows | writes/min | HOT "
+		 "blocked | statements | notes |\n"
+		 "|---|---|---|---|---|---|---|---|---|---|---|\n"
+		 "| `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON public.posts "
+		 "USING "
+		 "btree (user_id);` | public.posts | 40 | 80.000 | 3.500 |  | 100000 | 12.50 | yes "
+		 "| "
+		 "%016llx (40 calls): SELECT * FROM posts WHERE user_id = $1 | UPDATE statements "
+		 "change user_id: updates of it can no longer be HOT |\n"
+		 "| `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_id ON public.posts USING "
+		 "btree "
+		 "(id);` | public.posts | 2 | 0.200 | 0.100 |  | 100000 | 12.50 | no | %016llx (2 "
+		 "calls): UPDATE posts SET user_id = $1 WHERE id = $2 |  |\n",
+		 (unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
+	assert_string_equal(out, expect);
+	free(out);
+	advisor_free(adv);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stats_advisor_equality_most_selective_first),
+		cmocka_unit_test(test_stats_advisor_equality_then_order_desc),
+		cmocka_unit_test(test_stats_advisor_equality_then_one_range),
+		cmocka_unit_test(test_stats_advisor_sort_only_reads_backwards),
+		cmocka_unit_test(test_stats_advisor_merges_nested_equality_sets),
+		cmocka_unit_test(test_stats_advisor_existing_index_serves),
+		cmocka_unit_test(test_stats_advisor_partial_for_rare_value),
+		cmocka_unit_test(test_stats_advisor_partial_for_soft_delete),
+		cmocka_unit_test(test_stats_advisor_expression_and_like),
+		cmocka_unit_test(test_stats_advisor_skips),
+		cmocka_unit_test(test_stats_advisor_join_to_unique_key),
+		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
+		cmocka_unit_test(test_stats_advisor_output_sql),
+		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
