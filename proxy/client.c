@@ -391,7 +391,7 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 	if ((hdr->code & 0xffff) > 0 || n_unknown > 0) {
 		PktBuf b;
 		pktbuf_init(&b);
-		pq_write_negotiate_version(&b, PQ_PROTOCOL_3_0 & 0xffff, unknown, n_unknown);
+		pq_write_negotiate_version(&b, PQ_PROTOCOL_3_0, unknown, n_unknown);
 		(void)conn_send_pktbuf(&c->conn, &b);
 		pktbuf_free(&b);
 	}

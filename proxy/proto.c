@@ -328,11 +328,11 @@ void pq_write_empty_query(PktBuf *b)
 	pktbuf_finish(b);
 }
 
-void pq_write_negotiate_version(PktBuf *b, uint32_t newest_minor, const char *const *unknown,
+void pq_write_negotiate_version(PktBuf *b, uint32_t newest_version, const char *const *unknown,
 				size_t n_unknown)
 {
 	pktbuf_start(b, PQ_MSG_NEGOTIATE_PROTOCOL_VERSION);
-	pktbuf_put_u32(b, newest_minor);
+	pktbuf_put_u32(b, newest_version); /* the whole 3.x version, as PostgreSQL sends it */
 	pktbuf_put_u32(b, (uint32_t)n_unknown);
 	for (size_t i = 0; i < n_unknown; i++)
 		pktbuf_put_cstring(b, unknown[i]);

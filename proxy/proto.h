@@ -180,7 +180,7 @@ void pq_write_ready(PktBuf *b, uint8_t tx_state);
 void pq_write_query(PktBuf *b, const char *sql);
 void pq_write_command_complete(PktBuf *b, const char *tag);
 void pq_write_empty_query(PktBuf *b);
-void pq_write_negotiate_version(PktBuf *b, uint32_t newest_minor, const char *const *unknown,
+void pq_write_negotiate_version(PktBuf *b, uint32_t newest_version, const char *const *unknown,
 				size_t n_unknown);
 /* RowDescription for text columns: type oids per column (25 text, 20 int8, 701 float8...). */
 void pq_write_row_description(PktBuf *b, const char *const *names, const uint32_t *type_oids,
