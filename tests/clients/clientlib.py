@@ -209,3 +209,31 @@ def first_difference(got, want, context=3):
     lo = max(0, k - context)
     return ("first difference at line %d of %d (expected %d lines)\n  got:  %r\n  want: %r"
             % (k + 1, len(got), len(want), got[lo:k + context + 1], want[lo:k + context + 1]))
+
+
+def require_node_modules(*packages):
+    """Fails with what to do when tests/clients/setup-node.sh has not installed the drivers."""
+    for p in packages:
+        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", p)):
+            raise RuntimeError("the Node.js driver %r is not installed: run tests/clients/"
+                               "setup-node.sh (npm ci in tests/clients/node) first" % p)
+
+
+def run_node(test, script, command, timeout=CLIENT_TIMEOUT):
+    """
+    Runs `node tests/clients/node/SCRIPT COMMAND` against test.px while a BackendMonitor
+    watches, asserts it exited 0 and returns its one summary line. The script has its own
+    deadline (NODE_TEST_DEADLINE) below ours, so a hang reports which command hung.
+    """
+    env = target_env(test.px, NODE_TEST_DEADLINE=str(int(timeout - 10)),
+                     CHECK_SERVER_STATEMENTS="1" if DIRECT or POOL_MODE == "session" else "0")
+    with test.backends() as mon:
+        rc, out, err = run_process([NODE, os.path.join(NODE_DIR, script), command],
+                                   timeout=timeout, env=env, cwd=NODE_DIR)
+    test.assertEqual(rc, 0, "node %s %s (%s) exited %d:\n%s\n%s"
+                     % (script, command, mode_name(), rc, out, err[-4000:]))
+    test.assertEqual(err, "", "node %s %s wrote to stderr" % (script, command))
+    test.check_backends(mon)
+    lines = out.splitlines()
+    test.assertEqual(len(lines), 1, out)
+    return lines[0]

@@ -1,0 +1,54 @@
+"""
+test_node_pg: node-postgres (npm `pg`, pinned in tests/clients/node/package-lock.json) with a Pool
+of 8 clients on a pool of 2: named prepared statements (`name:`), parameterized queries of many
+types, transactions (with an error inside one) and many queries issued on one client without
+awaiting each. The checks run in tests/clients/node/node_pg.js (node:assert, exact values); this
+program starts PostgreSQL and pgsift, runs one node process per test and checks its exit status
+and summary line. Needs tests/clients/setup-node.sh (npm ci) first.
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clientlib  # noqa: E402
+
+SCRIPT = "node_pg.js"
+
+
+class NodePgTest(clientlib.ClientTestCase):
+    N_CLIENTS = 8
+    POOL_SIZE = 2
+
+    @classmethod
+    def prepare_database(cls):
+        clientlib.require_node_modules("pg")
+        cls.pg.query("CREATE TABLE npg_t (client int NOT NULL, k int NOT NULL, note text)")
+
+    def setUp(self):
+        self.pg.query("DELETE FROM npg_t")
+
+    def test_named_statements(self):
+        self.assertEqual(clientlib.run_node(self, SCRIPT, "named"),
+                         "named: 8 clients, 640 named queries ok")
+        self.assertEqual(self.pg.query("SELECT client, count(*) FROM npg_t GROUP BY 1 ORDER BY 1"),
+                         [(i, 20) for i in range(self.N_CLIENTS)])
+
+    def test_parameterized_queries(self):
+        self.assertEqual(clientlib.run_node(self, SCRIPT, "params"),
+                         "params: 8 clients, 320 parameterized queries ok")
+
+    def test_transactions(self):
+        self.assertEqual(clientlib.run_node(self, SCRIPT, "transaction"),
+                         "transaction: 8 clients, 480 transactions ok")
+        self.assertEqual(self.pg.query("SELECT note, count(*) FROM npg_t GROUP BY 1"),
+                         [("committed", 20 * self.N_CLIENTS)])
+
+    def test_pipelined_queries(self):
+        self.assertEqual(clientlib.run_node(self, SCRIPT, "pipeline"),
+                         "pipeline: 8 clients, 1200 pipelined queries ok")
+
+
+if __name__ == "__main__":
+    unittest.main()
