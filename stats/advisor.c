@@ -798,9 +798,8 @@ static int indexes_main(int argc, char **argv)
 				if (same && !(o->constraint || o->unique) && j > i)
 					continue;
 				it.kind = same ? "duplicate" : "redundant";
-				snprintf(it.why, sizeof(it.why), "%s of %s",
-					 same ? "duplicate" :
-						"leading columns served by the wider index",
+				snprintf(it.why, sizeof(it.why), "%s %s",
+					 same ? "duplicate of" : "its keys lead the wider index",
 					 o->name);
 			}
 			if (!it.kind && ix->scans == 0) {

@@ -1182,7 +1182,8 @@ int advisor_plan(Advisor *adv)
 	merge_requirements(adv);
 	for (size_t i = 0; i < adv->n_sugg; i++)
 		finish_suggestion(adv, &adv->sugg[i]);
-	qsort(adv->sugg, adv->n_sugg, sizeof(AdvSuggestion), sugg_cmp);
+	if (adv->n_sugg > 1)
+		qsort(adv->sugg, adv->n_sugg, sizeof(AdvSuggestion), sugg_cmp);
 	return 0;
 }
 

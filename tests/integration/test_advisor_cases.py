@@ -204,6 +204,34 @@ ANALYZE;
             plan = "\n".join(r[0] for r in self.srv.query("EXPLAIN " + q, dbname=db))
             self.assertTrue(any(n in plan for n in names), "%s\n%s" % (q, plan))
 
+    def test_indexes_unused_duplicate_redundant(self):
+        """`pgsift indexes`: duplicates, prefixes of a wider index, unused; constraints kept."""
+        db, rc, err = self.new_db("""
+CREATE TABLE t (id int PRIMARY KEY, a int, b int, c int);
+INSERT INTO t SELECT n, n % 10, n % 100, n FROM generate_series(1, 1000) n;
+CREATE INDEX t_a ON t (a);
+CREATE INDEX t_a_b ON t (a, b);
+CREATE INDEX t_a_copy ON t (a);
+CREATE UNIQUE INDEX t_c_key ON t (c);
+CREATE INDEX t_b_part ON t (b) WHERE c > 10;
+""")
+        self.assertEqual(rc, 0, err)
+        # t_b_part is used: it must not be reported
+        self.srv.query("SET enable_seqscan = off; SELECT count(*) FROM t WHERE b = 3 AND c > 10",
+                       dbname=db)
+        self.srv.query("SELECT pg_stat_force_next_flush()", dbname=db)
+        r = subprocess.run([harness.PGSIFT_BIN, "indexes", "--dsn", self.srv.dsn(dbname=db),
+                            "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        doc = json.loads(r.stdout.decode())
+        got = sorted((i["index"], i["kind"], i["reason"]) for i in doc["indexes"])
+        self.assertEqual(got, [
+            ("t_a", "redundant", "its keys lead the wider index t_a_b"),
+            ("t_a_b", "unused", "no scans since the statistics were reset"),
+            ("t_a_copy", "duplicate", "duplicate of t_a"),
+        ])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
