@@ -329,7 +329,8 @@ static bool load_table(Catalog *cat, const char *oid, AdvTable *t)
 		double upd = atof(PQgetvalue(r, 0, 1));
 		double hot = atof(PQgetvalue(r, 0, 2));
 		double mins = atof(PQgetvalue(r, 0, 3));
-		t->writes_per_min = mins > 0 ? writes / mins : writes;
+		/* a rate over a few minutes after a restart or a bulk load says nothing */
+		t->writes_per_min = mins >= 10 ? writes / mins : -1;
 		t->hot_update_pct = upd > 0 ? 100.0 * hot / upd : -1;
 	}
 	PQclear(r);
