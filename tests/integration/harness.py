@@ -29,6 +29,7 @@ Environment:
                     how the tests themselves are validated.
     PGSIFT_KEEP=1   keep the temporary directories (their paths are printed at exit)
     PGSIFT_TEST_TIMEOUT  seconds one test may take before it is declared hung (default 150)
+    PGSIFT_EXTRA_ARGS    more pgsift flags for every start, e.g. "--log-level debug"
 
 Only Debian's /usr/bin/python3, its standard library, psycopg2 and the PostgreSQL 15 tools are
 used. No test sleeps for a fixed time: waits poll a condition with a deadline.
@@ -414,7 +415,7 @@ class Pgsift:
             cmd = [PGSIFT_BIN, "-c", self._write_ini(settings or {}, databases, users, upstream)]
         else:
             cmd = [PGSIFT_BIN, "--listen", "127.0.0.1:%d" % self.port, "--upstream", upstream]
-        cmd += list(args or [])
+        cmd += list(args or []) + os.environ.get("PGSIFT_EXTRA_ARGS", "").split()
         penv = dict(os.environ)
         penv["PGSIFT_UNIX_SOCKET_DIR"] = self.socket_dir
         penv.update(env or {})
@@ -867,7 +868,10 @@ class PgsiftTestCase(unittest.TestCase):
             if reports:
                 problems.append("sanitizer reports from pgsift:\n" + p.output())
             if p.killed:
-                log("pgsift needed SIGKILL to exit (SIGTERM was not enough)")
+                problems.append(
+                    "pgsift did not exit within %.0f s of SIGTERM although every client should "
+                    "be gone (a failed test may have left one open); its last lines:\n%s"
+                    % (STOP_TIMEOUT, "\n".join(p.lines[-30:])))
             elif rc not in (0, -signal.SIGTERM):
                 problems.append("pgsift exited with status %r at SIGTERM:\n%s"
                                 % (rc, "\n".join(p.lines[-50:])))

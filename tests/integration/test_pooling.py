@@ -158,8 +158,7 @@ class KilledClientTest(harness.PgsiftTestCase):
         cls.pg.query("GRANT ALL ON killed_t TO %s" % POOL_USER)
         cls.pg.query("GRANT %s TO %s" % (harness.MD5_USER, POOL_USER))
         cls.px = cls.start_pgsift(settings={"pool_mode": "session", "default_pool_size": 1,
-                                            "admin_users": harness.SUPERUSER},
-                                  args=os.environ.get("ITEST_PGSIFT_ARGS", "").split())
+                                            "admin_users": harness.SUPERUSER})
 
     def start_psql(self, script):
         cmd = [harness.PG_BIN + "/psql", "-X", "-q", "-A", "-t", "-h", self.px.host,
@@ -315,6 +314,7 @@ COPY killed_t FROM STDIN;
         # Pool size 1: while A holds the server, B and C wait for it; B is killed while waiting,
         # C's socket is closed abruptly. When A goes, D gets the server.
         a = self.px.connect(user=POOL_USER)
+        self.addCleanup(a.close)
         a.cursor().execute("SELECT 1")
         b = self.start_psql("SELECT 'b never runs';\n")
         c = harness.raw_socket(self.px)
@@ -322,10 +322,17 @@ COPY killed_t FROM STDIN;
         c.sendall(harness.message(b"Q", b"SELECT 'c never runs'\0"))
         if not harness.DIRECT:
             harness.wait_until(lambda: self.cl_waiting() == 2, 20,
-                               "B and C to wait for the server (SHOW POOLS cl_waiting = 2)")
+                               "B and C to wait for the server (SHOW POOLS cl_waiting = 2)",
+                               interval=0.1)
         self.kill_psql(b)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()  # RST
+        if not harness.DIRECT:
+            # pgsift notices that waiting clients went away (they must not keep a place in the
+            # queue, count against max_client_conn or hold up a SIGTERM shutdown)
+            harness.wait_until(lambda: self.cl_waiting() == 0, 10,
+                               "SHOW POOLS cl_waiting = 0 after both waiting clients left",
+                               interval=0.1)
         a.close()
         d = self.px.connect(user=POOL_USER, connect_timeout=30)
         cur = d.cursor()
