@@ -383,6 +383,11 @@ def pg():
     return _pg
 
 
+def server_backend_pids(user=None, dbname=None):
+    """Client backends on the program's PostgreSQL (pg_stat_activity over a direct connection)."""
+    return pg().backend_pids(user=user, dbname=dbname)
+
+
 # ---------------------------------------------------------------------------------------------
 # pgsift
 

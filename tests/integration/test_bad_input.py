@@ -190,6 +190,48 @@ class BadInputTest(harness.PgsiftTestCase):
         self.assertEqual(cur.fetchall(), [(1,)])
         conn.close()
 
+    def test_random_messages_after_login_during_pgbench(self):
+        # Framed messages of random types and contents after a good login: each connection
+        # ends in an ErrorResponse or a close, never a hang; pgbench is not disturbed.
+        rng = random.Random(4242)
+        bench = harness.start_pgbench(self.px, ["-n", "-S", "-c", "4", "-j", "2", "-T", "8"])
+        rounds = 0
+        try:
+            while bench.poll() is None or rounds == 0:
+                s = self.logged_in()
+                try:
+                    data = b""
+                    for _ in range(rng.randrange(1, 5)):
+                        payload = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+                        mtype = bytes([rng.choice(b"ABEFGHIJKLMNOPRTUVWYZabcefghijklmnopqrstuvwyz"
+                                                  b"0123456789\x00\xff")])
+                        data += mtype + struct.pack("!I", len(payload) + 4) + payload
+                    # ... then Sync and Terminate and EOF, so that messages the server
+                    # accepts still end the connection (after an error in the extended
+                    # protocol PostgreSQL skips everything, Terminate too, until Sync)
+                    data += message(b"S") + message(b"X")
+                    try:
+                        s.sendall(data)
+                        s.shutdown(socket.SHUT_WR)
+                    except (BrokenPipeError, ConnectionResetError, OSError):
+                        pass
+                    s.settimeout(10)
+                    try:
+                        while harness.read_message(s) is not None:
+                            pass
+                    except socket.timeout:
+                        self.fail("no close within 10 s after %r" % data[:200])
+                finally:
+                    s.close()
+                rounds += 1
+        finally:
+            r = harness.finish_pgbench(bench, 60)
+        sys.stderr.write("%d connections with random messages\n" % rounds)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertGreater(r.processed, 0, r)
+        if r.failed is not None:
+            self.assertEqual(r.failed, 0, r)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -344,6 +344,33 @@ COPY killed_t FROM STDIN;
         self.assert_clean(d)
         d.close()
 
+    def test_client_gone_mid_message(self):
+        # A client that dies half way through a message: whatever part pgsift already passed on
+        # must not stay in the server's input (the reset query would be read as the rest of it).
+        for partial in (
+                # a 300-byte Query of which 60 bytes were sent
+                b"Q" + struct.pack("!I", 300) + b"SELECT 'x' FROM generate_series(1, 10) --" +
+                b"-" * 15,
+                # a CopyData of 100 kB inside COPY FROM STDIN, cut after 4 kB
+                None):
+            sock, err = harness.raw_login(self.px, {"user": POOL_USER,
+                                                    "database": harness.TESTDB})
+            self.assertIsNone(err)
+            if partial is None:
+                sock.sendall(harness.message(b"Q", b"COPY killed_t FROM STDIN\0"))
+                m = harness.read_message(sock)
+                self.assertEqual(m[0], b"G")  # CopyInResponse
+                partial = b"d" + struct.pack("!I", 100004) + b"1\n" * 2048
+            sock.sendall(partial)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            conn = self.px.connect(user=POOL_USER, connect_timeout=30)
+            cur = conn.cursor()
+            cur.execute("SELECT 'next client'")
+            self.assertEqual(cur.fetchall(), [("next client",)])
+            self.assert_clean(conn)
+            conn.close()
+
     def cl_waiting(self):
         """cl_waiting of pooluser's pool, from the admin console (SHOW POOLS)."""
         admin = self.px.connect(dbname="pgsift")
