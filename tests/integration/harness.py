@@ -472,7 +472,7 @@ class Pgsift:
         text = "[pgsift]\n" + "".join("%s = %s\n" % kv for kv in s.items())
         text += "\n[databases]\n" + "".join("%s = %s\n" % kv for kv in databases.items())
         self.ini_text = text
-        path = os.path.join(self.tmp, "pgsift.ini")
+        path = self.ini_path = os.path.join(self.tmp, "pgsift.ini")
         with open(path, "w") as f:
             f.write(text)
         return path

@@ -5,7 +5,6 @@ keeps working. A cancel with a wrong key cancels nothing.
 """
 
 import os
-import socket
 import struct
 import sys
 import threading

@@ -15,7 +15,6 @@ import threading
 import time
 import unittest
 
-import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402

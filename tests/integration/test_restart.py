@@ -7,7 +7,6 @@ client-side deadline), and once the server is back new connections through pgsif
 import os
 import sys
 import threading
-import time
 import unittest
 
 import psycopg2
