@@ -63,6 +63,9 @@ class SignalsTest(harness.PgsiftTestCase):
     def test_bad_reload_keeps_the_old_configuration(self):
         px = self.start_pgsift_for_test(settings={"auth_type": "md5"},
                                         users={MD5_USER: MD5_PASSWORD})
+        # (a connection first: the event loop runs, so this test is not about the start-up
+        # window test_sighup_right_after_ready covers)
+        self.assertTrue(self.can_connect(px, MD5_USER, MD5_PASSWORD))
         with open(px.ini_path) as f:
             good = f.read()
         with open(px.ini_path, "w") as f:
@@ -75,6 +78,17 @@ class SignalsTest(harness.PgsiftTestCase):
         self.assertIn(px.ini_path, line)
         self.assertTrue(px.is_alive())
         self.assertTrue(self.can_connect(px, MD5_USER, MD5_PASSWORD))
+
+    def test_sighup_right_after_ready(self):
+        # Once pgsift has printed its ready line (and written its pidfile), a SIGHUP from
+        # logrotate or systemd must reload it, not kill it with the signal's default action.
+        for i in range(5):
+            px = self.start_pgsift_for_test()
+            px.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(self.can_connect(px), "start %d: not served after SIGHUP" % i)
+            self.assertIsNone(px.proc.poll(), "start %d: pgsift died of a SIGHUP sent just "
+                              "after its ready line (status %r)" % (i, px.proc.returncode))
+            px.stop()
 
     @staticmethod
     def can_connect(px, user=harness.SUPERUSER, password=None):
