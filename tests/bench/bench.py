@@ -389,6 +389,8 @@ def run_cell(sc, target, seconds, work, latency_log=True):
         cell.status = "FAIL"
         lines = [l for l in err.splitlines() if l.strip() and "aborted" not in l.lower()]
         cell.error = (lines[0] if lines else err.strip()[:200]) or "rc %s" % rc
+        if cell.tps is None and rc == 0:
+            cell.error += "; no tps in pgbench's output: " + out.strip()[-300:]
     lat = read_latencies(work, prefix) if latency_log else []
     if lat:
         cell.p50 = percentile(lat, 50)
@@ -535,6 +537,38 @@ def profile(proxy, sc, seconds, work):
             "\n\nBy symbol (self time, >= 0.7%):\n" + strip(flat.stdout) +
             "\n\nInclusive (children, >= 4%):\n" + strip(children.stdout))
     return text, cell.tps
+
+
+SYSCALLS = ("read", "write", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
+            "epoll_wait", "epoll_ctl", "futex", "clock_gettime")
+
+
+def syscall_counts(proxy, sc, seconds, work):
+    """Syscalls the proxy makes per pgbench transaction during one run, counted with perf stat
+    on the syscall tracepoints (cheap: counting, no sampling). Returns
+    ({syscall: count per transaction, "all": every syscall}, tps)."""
+    if not shutil.which("perf"):
+        return None
+    events = ["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + n for n in SYSCALLS]
+    out_file = os.path.join(work, "stat-%s.txt" % proxy.name)
+    st = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out_file, "-e", ",".join(events),
+                           "-p", str(proxy.pid), "--", "sleep", str(seconds + 3)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    cell = run_cell(sc, proxy, seconds, work, latency_log=False)
+    st.wait(timeout=seconds + 60)
+    if st.returncode != 0 or not cell.txns or not os.path.exists(out_file):
+        return None
+    counts = {}
+    with open(out_file) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) >= 3 and parts[0].isdigit():
+                counts[parts[2].split(":")[-1].replace("sys_enter_", "")] = int(parts[0])
+    per_txn = {"all": counts.get("sys_enter", 0) / cell.txns}
+    for n in SYSCALLS:
+        per_txn[n] = counts.get(n, 0) / cell.txns
+    return per_txn, cell.tps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -761,6 +795,18 @@ def build_report(ctx):
     else:
         a("(not run)")
         a("")
+    if ctx["syscalls"]:
+        a("Syscalls per transaction (`perf stat -e 'syscalls:sys_enter_*' -p PID` across one "
+          "run of the same load; the client side and the server side of a proxy together):")
+        a("")
+        tables = ctx["syscalls"]
+        a("| syscall | " + " | ".join("%s (%s TPS)" % (nm, fmt(tps)) for nm, (_, tps) in tables)
+          + " |")
+        a("|---|" + "---:|" * len(tables))
+        for k in ("all",) + SYSCALLS:
+            if any(t[k] for _, (t, _) in tables):
+                a("| %s | %s |" % (k, " | ".join("%.2f" % t[k] for _, (t, _) in tables)))
+        a("")
     a(ctx["analysis"].rstrip() if ctx["analysis"] else
       ANALYSIS_MARK + "\n\n(none written yet)")
     a("")
@@ -886,21 +932,14 @@ def main():
                     "" if cell.status == "ok" else cell.status + ": " + cell.error))
 
     # Issue 5: the same load with the slow log and persistence off.
-    i5sc = Scenario("S-simple-32", 32, "simple", "-S", 32)
+    i5sc = Scenario("issue5", 32, "simple", "-S", 32)
     ctx["issue5"] = {"sc": i5sc, "title": " ".join(pgbench_cmd("PORT", i5sc, seconds, None))
                      .replace(PG_BIN + "/", "")}
-    have_main = ("S-simple-32", "pgsift") in results
     for r in range(rounds):
-        for t in ([] if have_main else [px]) + [px_off]:
+        for t in (px, px_off):
             cell = run_cell(i5sc, t, seconds, work)
-            results.setdefault((i5sc.key, t.name), []).append(cell)
+            results.setdefault(("issue5", t.name), []).append(cell)
             log("issue5 round %d %-15s tps %s" % (r + 1, t.name, fmt(cell.tps)))
-        if have_main:
-            # pgsift-on already has its rounds from the main table; run an extra interleaved
-            # on cell so that ON and OFF are measured at the same moments too.
-            cell = run_cell(i5sc, px, seconds, work)
-            results[(i5sc.key, "pgsift")].append(cell)
-            log("issue5 round %d %-15s tps %s" % (r + 1, px.name, fmt(cell.tps)))
 
     # RSS with idle clients, on fresh processes of both proxies (same settings as above):
     # after the benchmark cells each proxy keeps the buffers 500 clients made it grow, which
@@ -918,6 +957,7 @@ def main():
 
     # Profile.
     ctx["profiles"] = []
+    ctx["syscalls"] = []
     ctx["profile_sc"] = Scenario("S-simple-32", 32, "simple", "-S", 32)
     if not args.no_profile:
         for p in (px, pgb):
@@ -925,6 +965,11 @@ def main():
             prof = profile(p, ctx["profile_sc"], max(seconds, 5), work)
             if prof:
                 ctx["profiles"].append((p.name, prof))
+        for p in (px, pgb):
+            log("perf stat (syscalls) on %s" % p.name)
+            sy = syscall_counts(p, ctx["profile_sc"], max(seconds, 5), work)
+            if sy:
+                ctx["syscalls"].append((p.name, sy))
 
     # Targets.
     def s(key, t):
