@@ -712,6 +712,33 @@ class SessionStateTest(harness.PgsiftTestCase):
         assert_moved(self, pid1, self.pid(c))
         c.commit()
 
+    def test_set_before_rollback_to_savepoint_persists_at_commit(self):
+        c = self.connect(autocommit=False)
+        cur = c.cursor()
+        cur.execute("SET work_mem = '13MB'")
+        cur.execute("SAVEPOINT sp")
+        cur.execute("SELECT 1")
+        cur.execute("ROLLBACK TO SAVEPOINT sp")
+        pid1 = self.pid(c)
+        c.commit()
+        self.hold(pid1)
+        self.assertEqual(self.one(c, "SHOW work_mem"), "13MB")
+        assert_moved(self, pid1, self.pid(c))
+        c.commit()
+
+    def test_set_after_rollback_to_savepoint_discarded_by_rollback(self):
+        c = self.connect(autocommit=False)
+        cur = c.cursor()
+        cur.execute("SAVEPOINT sp")
+        cur.execute("ROLLBACK TO SAVEPOINT sp")
+        cur.execute("SET work_mem = '14MB'")
+        pid1 = self.pid(c)
+        c.rollback()
+        self.hold(pid1)
+        self.assertEqual(self.one(c, "SHOW work_mem"), "4MB")
+        assert_moved(self, pid1, self.pid(c))
+        c.commit()
+
     def test_set_local_does_not_persist(self):
         c = self.connect(autocommit=False)
         cur = c.cursor()
