@@ -50,7 +50,7 @@ struct IOBuf {
 	uint8_t data[];
 };
 
-#define CONN_MAX_IOV 16
+#define CONN_MAX_IOV 4 /* ranges merge when contiguous; a full array is flushed */
 
 struct Conn {
 	union {
