@@ -76,6 +76,7 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 	varcache_init(&c->params);
 	varcache_init(&c->startup_params);
 	varcache_init(&c->tx_params);
+	varcache_init(&c->reported_resets);
 	pktbuf_init(&c->out);
 	list_append(&G.clients, &c->all_node);
 	G.n_clients++;
@@ -188,6 +189,7 @@ static void client_on_closed(Conn *conn)
 	varcache_free(&c->params);
 	varcache_free(&c->startup_params);
 	varcache_free(&c->tx_params);
+	varcache_free(&c->reported_resets);
 	client_stmts_free(c->named);
 	stmtmap_free(c->sql_prepared);
 	if (c->unnamed_cmds) {
@@ -1124,6 +1126,22 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 		if (name[0] == '\0') {
 			client_free_cmds(c->unnamed_cmds);
 			c->unnamed_cmds = client_parse_session(text, tlen);
+			if (pooled && client_has_kind(c->unnamed_cmds, SC_LISTEN)) {
+				/* refused as PostgreSQL would refuse a bad Parse: the server skips
+				 * to Sync, and the error it gives is replaced by the refusal */
+				client_free_cmds(c->unnamed_cmds);
+				c->unnamed_cmds = NULL;
+				pktbuf_reset(&c->out);
+				pktbuf_start(&c->out, PQ_MSG_PARSE);
+				pktbuf_put_cstring(&c->out, "");
+				pktbuf_put_cstring(&c->out, "pgsift: LISTEN refused in transaction pooling");
+				pktbuf_put_u16(&c->out, 0);
+				pktbuf_finish(&c->out);
+				ok = server_expect(s, PQ_MSG_PARSE, PF_LISTEN_REFUSED, NULL, 0) &&
+				     client_send_rewritten(c);
+				a = PA_CONSUMED;
+				break;
+			}
 			ok = client_remember_unnamed(c, text, tlen) &&
 			     server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
 			break;
@@ -1345,8 +1363,16 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 		free(sqlval);
 		return;
 	case SC_RESET:
-		if (!sc->name || is_reported_param(sc->name))
+		if (!sc->name)
 			return;
+		if (is_reported_param(sc->name)) {
+			/* the server went back to its own default and reported it; the client's
+			 * default is its startup value, which is put back on the server next */
+			const char *start = varcache_get(&c->startup_params, sc->name);
+			if (!c->in_tx && start && !varcache_set(&c->reported_resets, sc->name, start))
+				log_warn("out of memory tracking RESET %s", sc->name);
+			return;
+		}
 		if (c->in_tx) {
 			if (!varcache_set(&c->tx_params, sc->name, RESET_MARK))
 				log_warn("out of memory tracking RESET %s", sc->name);
@@ -1359,6 +1385,12 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 		varcache_clear(&c->params);
 		if (!varcache_copy(&c->params, &c->startup_params))
 			log_warn("out of memory resetting parameters");
+		for (size_t i = 0; i < c->startup_params.n; i++) {
+			const VarParam *sp = &c->startup_params.items[i];
+			if (is_reported_param(sp->name) &&
+			    !varcache_set(&c->reported_resets, sp->name, sp->value))
+				log_warn("out of memory resetting parameters");
+		}
 		if (s) {
 			varcache_clear(&s->params);
 			if (!varcache_copy(&s->params, &s->pool->welcome))
@@ -1402,10 +1434,10 @@ void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_le
 		for (size_t i = 0; i < c->tx_params.n; i++)
 			client_apply_session(c, c->tx_params.items[i].name, c->tx_params.items[i].value);
 		varcache_clear(&c->tx_params);
-	} else if (tag_is(tag, tag_len, "ROLLBACK")) {
-		c->in_tx = false;
-		varcache_clear(&c->tx_params);
 	}
+	/* "ROLLBACK" is also the tag of ROLLBACK TO SAVEPOINT, which keeps the transaction and
+	 * the SETs made before the savepoint: the transaction's end is read from ReadyForQuery
+	 * (client_tx_ended), which drops whatever was not committed. */
 	if (!p->cmds)
 		return;
 	size_t i = p->type == PQ_MSG_QUERY ? p->stmt_index : 0;
@@ -1417,6 +1449,13 @@ void client_tx_ended(Client *c)
 {
 	c->in_tx = false;
 	varcache_clear(&c->tx_params);
+	for (size_t i = 0; i < c->reported_resets.n; i++) {
+		if (!varcache_set(&c->params, c->reported_resets.items[i].name,
+				  c->reported_resets.items[i].value))
+			log_warn("out of memory tracking RESET");
+		c->params_dirty = true;
+	}
+	varcache_clear(&c->reported_resets);
 	if (c->pool->mode != POOL_SESSION) {
 		c->params_dirty = false; /* the next server gets the difference when linked */
 		return;

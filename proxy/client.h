@@ -56,6 +56,8 @@ struct Client {
 	struct SessionCommands *unnamed_cmds; /* SET... in the unnamed statement (owned) */
 	VarCache startup_params; /* what RESET ALL / DISCARD ALL go back to */
 	VarCache tx_params;      /* SET/RESET inside the open transaction, applied at COMMIT */
+	VarCache reported_resets; /* reported parameters RESET to their startup value: applied at
+				   * ReadyForQuery, after the server's own ParameterStatus */
 	bool in_tx;              /* an explicit transaction block is open */
 	PktBuf out;              /* rewritten frames towards the server (reused) */
 	uint64_t tx_idle_since_ms; /* idle inside a transaction since, 0 if not */

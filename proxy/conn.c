@@ -314,7 +314,10 @@ static void conn_update_reading(Conn *c)
 {
 	if (c->closing || c->handle_closed)
 		return;
-	bool should = c->want_read && !c->waiting && c->writes_out == 0;
+	/* A connection whose owner is waiting (a client queued for a server) still reads while
+	 * its buffer has room, so that a peer that goes away is noticed at once. */
+	bool room = !c->rbuf || c->rbuf->end < c->rbuf->cap || c->rbuf->start > 0;
+	bool should = c->want_read && (!c->waiting || room) && c->writes_out == 0;
 	if (should && !c->reading) {
 		if (uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0)
 			c->reading = true;

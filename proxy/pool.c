@@ -161,6 +161,9 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 	if (s->state == SV_CLOSING)
 		return;
 	if (!server_is_quiet(s)) {
+		/* a closed socket goes unnoticed while a statement runs: cancel it first, so its
+		 * transaction and locks end now rather than when the statement does */
+		server_cancel(s);
 		server_close(s, client_gone ? "client disconnected while the server was busy"
 					    : "released while the server was busy");
 		return;
@@ -232,6 +235,8 @@ void pool_server_ready(Pool *p, Server *s)
 		server_link(s, c);
 		c->state = CL_ACTIVE;
 		client_server_ready(c);
+		/* other waiters may need servers that no login is under way for */
+		pool_launch_if_needed(p);
 		return;
 	}
 	s->state = SV_IDLE;
@@ -320,8 +325,10 @@ void pool_janitor(Pool *p, uint64_t now)
 			server_close(s, "server_connect_timeout");
 		}
 	}
-	/* after a failed connect, try again for whoever is waiting now */
-	if (p->last_error[0] && (!list_empty(&p->waiting_clients) || !list_empty(&p->login_clients)))
+	/* whoever waits without a login under way for them gets one; after a failed connect,
+	 * not more often than once a second */
+	if ((!list_empty(&p->waiting_clients) || !list_empty(&p->login_clients)) &&
+	    (!p->last_error[0] || now - p->last_connect_failed_ms >= 1000) && !admin_db_paused(p->dbname))
 		pool_launch_if_needed(p);
 }
 

@@ -414,6 +414,13 @@ int proxy_run(Config *cfg)
 		log_fatal("could not start the statistics worker: %s", strerror(-r));
 		return 1;
 	}
+	/* before the ready line: a signal sent right after it must find its handler */
+	uv_signal_init(G.loop, &sig_hup);
+	uv_signal_start(&sig_hup, proxy_signal_cb, SIGHUP);
+	uv_signal_init(G.loop, &sig_term);
+	uv_signal_start(&sig_term, proxy_signal_cb, SIGTERM);
+	uv_signal_init(G.loop, &sig_int);
+	uv_signal_start(&sig_int, proxy_signal_cb, SIGINT);
 	r = metrics_start(cfg);
 	if (r != 0) {
 		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
@@ -434,12 +441,6 @@ int proxy_run(Config *cfg)
 	if (cfg->pidfile)
 		proxy_write_pidfile(cfg->pidfile);
 
-	uv_signal_init(G.loop, &sig_hup);
-	uv_signal_start(&sig_hup, proxy_signal_cb, SIGHUP);
-	uv_signal_init(G.loop, &sig_term);
-	uv_signal_start(&sig_term, proxy_signal_cb, SIGTERM);
-	uv_signal_init(G.loop, &sig_int);
-	uv_signal_start(&sig_int, proxy_signal_cb, SIGINT);
 	uv_timer_init(G.loop, &janitor);
 	uv_timer_start(&janitor, proxy_janitor_cb, JANITOR_MS, JANITOR_MS);
 

@@ -510,6 +510,11 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		snprintf(msg, sizeof(msg), "prepared statement \"%s\" already exists", name);
 		a = server_replace_error(s, a, "42P05", msg);
 		state = "42P05";
+	} else if (p->flags & PF_LISTEN_REFUSED) {
+		a = server_replace_error(s, a, "0A000",
+					 "LISTEN is not supported in transaction pooling mode: use "
+					 "pool_mode = session for this database or user");
+		state = "0A000";
 	} else if ((p->flags & PF_TIMED_OUT) && strcmp(state, "57014") == 0) {
 		char msg[200];
 		snprintf(msg, sizeof(msg),
@@ -788,11 +793,10 @@ bool server_send_injected_frame(Server *s, uint8_t type, PktBuf *frame, uint64_t
 
 void server_check_timeout(Server *s, uint64_t now_ns, uint64_t timeout_ns)
 {
+	/* The oldest outstanding request: in the extended protocol the server answers Parse and
+	 * Bind only at Sync or Flush, so the front may be a Parse while its Execute runs. */
 	Pending *p = server_front(s);
 	if (!p || p->local != PL_NONE || (p->flags & (PF_INJECTED | PF_CANCEL_SENT)))
-		return;
-	if (p->type != PQ_MSG_QUERY && p->type != PQ_MSG_EXECUTE && p->type != PQ_MSG_FUNCTION_CALL &&
-	    p->type != PQ_MSG_SYNC)
 		return;
 	uint64_t start = p->stmt_start_ns > p->sent_ns ? p->stmt_start_ns : p->sent_ns;
 	if (s->last_done_ns > start)

@@ -61,6 +61,7 @@ enum {
 	PF_TIMED_OUT = 8,   /* cancelled by query_timeout: the client's error says so */
 	PF_DUP_NAME = 16,   /* a deliberately failing Parse standing for "already exists" */
 	PF_CANCEL_SENT = 32,
+	PF_LISTEN_REFUSED = 64, /* a deliberately failing Parse standing for LISTEN's refusal */
 };
 
 struct Server {
