@@ -135,6 +135,8 @@ typedef struct SessionCommand {
 	char *name; /* GUC name lower-cased (SET/RESET), or statement name (PREPARE/EXECUTE/DEALLOCATE), or channel */
 	char *value; /* SET: the value as the server would print it in SQL, e.g. `'UTC'` or `10s`,
 		      * ready to be sent back as `SET name TO <value>`; PREPARE: the statement text */
+	size_t stmt_offset; /* where this statement is in the text (bytes) */
+	size_t stmt_len;
 } SessionCommand;
 
 typedef struct SessionCommands {

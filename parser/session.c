@@ -71,6 +71,8 @@ bool parser_session_commands(const char *text, size_t len, SessionCommands *out)
 		if (end > len)
 			end = len;
 		sc->kind = SC_OTHER;
+		sc->stmt_offset = from;
+		sc->stmt_len = end - from;
 		if (n == NULL)
 			continue;
 		switch (n->node_case) {

@@ -903,18 +903,52 @@ static bool client_make_room(Client *c, Server *s)
 	return true;
 }
 
-/* Makes sure the server has st prepared under pgsift's name, injecting the Parse if not. */
-static bool client_ensure_prepared(Client *c, Server *s, PreparedStmt *st)
+/* Injects a Close of one of pgsift's statement names (no error if the server lacks it). */
+static bool client_inject_close(Client *c, Server *s, const char *server_name)
 {
-	if (server_stmts_has(&s->stmts, st->id))
+	PktBuf b;
+	pktbuf_init(&b);
+	pktbuf_start(&b, PQ_MSG_CLOSE);
+	pktbuf_put_u8(&b, 'S');
+	pktbuf_put_cstring(&b, server_name);
+	pktbuf_finish(&b);
+	conn_flush(&c->conn);
+	bool ok = server_send_injected_frame(s, PQ_MSG_CLOSE, &b, 0);
+	pktbuf_free(&b);
+	return ok;
+}
+
+/*
+ * What to do before relying on st on this server. SS_READY: nothing. SS_NONE: room is made and
+ * the statement recorded as pending (the caller sends a Parse). SS_PENDING: its Parse is still
+ * in flight and may yet be skipped after an error, so it is not relied on: a Close (harmless
+ * when the statement is absent) lets the caller's Parse recreate it whatever happened.
+ */
+static int client_prepare_slot(Client *c, Server *s, PreparedStmt *st, const char *name, bool *ok)
+{
+	int state = name ? server_stmts_state_for(&s->stmts, st->id, c, name)
+			 : server_stmts_state(&s->stmts, st->id);
+	*ok = true;
+	if (state == SS_PENDING)
+		*ok = client_inject_close(c, s, st->server_name);
+	else if (state == SS_NONE)
+		*ok = client_make_room(c, s) && server_stmts_add(&s->stmts, st->id);
+	return state;
+}
+
+/* Makes sure the server has st prepared under pgsift's name, injecting the Parse if not. */
+static bool client_ensure_prepared(Client *c, Server *s, PreparedStmt *st, const char *name)
+{
+	bool ok;
+	if (client_prepare_slot(c, s, st, name, &ok) == SS_READY)
 		return true;
-	if (!client_make_room(c, s) || !server_stmts_add(&s->stmts, st->id))
+	if (!ok)
 		return false;
 	PktBuf b;
 	pktbuf_init(&b);
 	client_build_parse(&b, st->server_name, st);
 	conn_flush(&c->conn);
-	bool ok = server_send_injected_frame(s, PQ_MSG_PARSE, &b, st->id);
+	ok = server_send_injected_frame(s, PQ_MSG_PARSE, &b, st->id);
 	pktbuf_free(&b);
 	return ok;
 }
@@ -948,9 +982,23 @@ static PktAction client_parse_named(Client *c, Server *s, const char *name, cons
 	if (!ok)
 		return PA_CLOSED;
 	conn_flush(&c->conn);
-	if (server_stmts_has(&s->stmts, st->id))
-		return server_expect_local(s, PL_PARSE_COMPLETE) ? PA_CONSUMED : PA_CLOSED;
-	if (!client_make_room(c, s) || !server_stmts_add(&s->stmts, st->id))
+	if (log_enabled(LL_NOISE))
+		log_msg(LL_NOISE, "client %s:%d Parse %s -> %s on pid %u (%s)", c->addr, c->port, name,
+			st->server_name, s->be_pid,
+			server_stmts_state(&s->stmts, st->id) == SS_READY ? "has it" : "prepares");
+	bool slot_ok;
+	if (client_prepare_slot(c, s, st, NULL, &slot_ok) == SS_READY) {
+		Pending *lp = server_expect(s, PQ_MSG_PARSE, 0, NULL, 0);
+		if (!lp || !server_expect_name(s, lp, name))
+			return PA_CLOSED;
+		/* answered by pgsift in order; if the server skips past it after an error, the
+		 * name is dropped as PostgreSQL would drop it */
+		lp->local = PL_PARSE_COMPLETE;
+		if (s->q_len == 1)
+			server_drain_local_now(s);
+		return PA_CONSUMED;
+	}
+	if (!slot_ok)
 		return PA_CLOSED;
 	pktbuf_reset(&c->out);
 	client_build_parse(&c->out, st->server_name, st);
@@ -958,6 +1006,7 @@ static PktAction client_parse_named(Client *c, Server *s, const char *name, cons
 	if (!p)
 		return PA_CLOSED;
 	p->stmt_id = st->id;
+	server_stmts_set_owner(&s->stmts, st->id, c, name);
 	if (!server_expect_name(s, p, name) || !client_send_rewritten(c))
 		return PA_CLOSED;
 	return PA_CONSUMED;
@@ -972,7 +1021,7 @@ static PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, c
 		/* unknown name: the server answers with PostgreSQL's own 26000 */
 		return server_expect(s, type, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
 	}
-	if (!client_ensure_prepared(c, s, st))
+	if (!client_ensure_prepared(c, s, st, name))
 		return PA_CLOSED;
 	const uint8_t *name_at = (const uint8_t *)name;
 	const uint8_t *after = name_at + strlen(name) + 1;
@@ -1326,8 +1375,8 @@ static void client_track_prepare(Client *c, Pending *p, const SessionCommand *sc
 {
 	Server *s = c->server;
 	char *text = NULL;
-	if (p->type == PQ_MSG_QUERY && p->cmds->n == 1)
-		text = strndup((const char *)s->texts + p->text_off, p->text_len);
+	if (p->type == PQ_MSG_QUERY && sc->stmt_offset + sc->stmt_len <= p->text_len && sc->stmt_len)
+		text = strndup((const char *)s->texts + p->text_off + sc->stmt_offset, sc->stmt_len);
 	else if (sc->value && asprintf(&text, "PREPARE \"%s\" AS %s", sc->name, sc->value) < 0)
 		text = NULL;
 	if (!text)

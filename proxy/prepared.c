@@ -231,6 +231,9 @@ typedef struct ServerStmtNode {
 	struct ServerStmtNode *next;
 	ListNode lru;
 	uint64_t id;
+	bool confirmed;     /* ParseComplete seen */
+	const void *owner;  /* the client whose Parse is pending (compared, never dereferenced) */
+	uint64_t name_hash; /* and its name for the statement */
 } ServerStmtNode;
 
 void server_stmts_init(ServerStmts *s)
@@ -269,16 +272,55 @@ void server_stmts_free(ServerStmts *s)
 	server_stmts_init(s);
 }
 
-bool server_stmts_has(ServerStmts *s, uint64_t id)
+int server_stmts_state(ServerStmts *s, uint64_t id)
 {
 	if (!s->count)
-		return false;
+		return SS_NONE;
 	ServerStmtNode *e = *server_stmts_slot(s, id);
 	if (!e)
-		return false;
+		return SS_NONE;
 	list_remove(&s->lru, &e->lru);
 	list_append(&s->lru, &e->lru);
-	return true;
+	return e->confirmed ? SS_READY : SS_PENDING;
+}
+
+static ServerStmtNode *server_stmts_find(ServerStmts *s, uint64_t id)
+{
+	return s->count ? *server_stmts_slot(s, id) : NULL;
+}
+
+int server_stmts_state_for(ServerStmts *s, uint64_t id, const void *owner, const char *name)
+{
+	int st = server_stmts_state(s, id);
+	if (st != SS_PENDING)
+		return st;
+	ServerStmtNode *e = server_stmts_find(s, id);
+	if (e->owner == owner && e->name_hash == XXH3_64bits(name, strlen(name)))
+		return SS_READY;
+	return SS_PENDING;
+}
+
+void server_stmts_set_owner(ServerStmts *s, uint64_t id, const void *owner, const char *name)
+{
+	ServerStmtNode *e = server_stmts_find(s, id);
+	if (!e)
+		return;
+	e->owner = owner;
+	e->name_hash = name ? XXH3_64bits(name, strlen(name)) : 0;
+}
+
+bool server_stmts_has(ServerStmts *s, uint64_t id)
+{
+	return server_stmts_state(s, id) != SS_NONE;
+}
+
+void server_stmts_confirm(ServerStmts *s, uint64_t id)
+{
+	if (!s->count)
+		return;
+	ServerStmtNode *e = *server_stmts_slot(s, id);
+	if (e)
+		e->confirmed = true;
 }
 
 static bool server_stmts_grow(ServerStmts *s)
@@ -313,6 +355,9 @@ bool server_stmts_add(ServerStmts *s, uint64_t id)
 	if (!e)
 		return false;
 	e->id = id;
+	e->confirmed = false;
+	e->owner = NULL;
+	e->name_hash = 0;
 	ServerStmtNode **pp = server_stmts_slot(s, id);
 	e->next = NULL;
 	*pp = e;

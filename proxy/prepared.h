@@ -59,7 +59,18 @@ void server_stmts_init(ServerStmts *s);
 void server_stmts_free(ServerStmts *s);
 /* Whether the server has it; marks it most recently used. */
 bool server_stmts_has(ServerStmts *s, uint64_t id);
-/* Records it (the caller sends the Parse). False when memory ran out. */
+/* The same, telling a statement whose Parse is still in flight (SS_PENDING: it may yet be
+ * skipped after an error) from one the server confirmed with ParseComplete (SS_READY). */
+enum { SS_NONE = 0, SS_PENDING, SS_READY };
+int server_stmts_state(ServerStmts *s, uint64_t id);
+/* As server_stmts_state, but a pending statement counts as ready for the one client name that
+ * sent its Parse: if that Parse is skipped after an error, PostgreSQL would fail that name's
+ * Bind just the same, whereas another name relying on it would wrongly fail. */
+int server_stmts_state_for(ServerStmts *s, uint64_t id, const void *owner, const char *name);
+/* Who sent the pending Parse (see server_stmts_state_for). */
+void server_stmts_set_owner(ServerStmts *s, uint64_t id, const void *owner, const char *name);
+void server_stmts_confirm(ServerStmts *s, uint64_t id);
+/* Records it as pending (the caller sends the Parse). False when memory ran out. */
 bool server_stmts_add(ServerStmts *s, uint64_t id) __attribute__((warn_unused_result));
 void server_stmts_remove(ServerStmts *s, uint64_t id);
 /* Removes and returns the least recently used id (0 when empty). */

@@ -412,6 +412,9 @@ static void server_parse_undone(Server *s, Pending *p)
 {
 	if (p->type != PQ_MSG_PARSE)
 		return;
+	if (log_enabled(LL_NOISE))
+		log_msg(LL_NOISE, "server pid %u: Parse of PGSIFT_%llu undone", s->be_pid,
+			(unsigned long long)p->stmt_id);
 	if (p->stmt_id)
 		server_stmts_remove(&s->stmts, p->stmt_id);
 	if (p->name_len && s->client && s->client->named) {
@@ -547,6 +550,9 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 	case PQ_MSG_COPY_DATA:
 		return a;
 	case PQ_MSG_PARSE_COMPLETE:
+		if (p && p->type == PQ_MSG_PARSE && p->stmt_id)
+			server_stmts_confirm(&s->stmts, p->stmt_id);
+		/* fall through */
 	case PQ_MSG_BIND_COMPLETE:
 	case PQ_MSG_CLOSE_COMPLETE:
 	case PQ_MSG_NO_DATA:
@@ -771,6 +777,11 @@ Pending *server_expect_local(Server *s, uint8_t local)
 	if (s->q_len == 1)
 		server_drain_local(s);
 	return p;
+}
+
+void server_drain_local_now(Server *s)
+{
+	server_drain_local(s);
 }
 
 bool server_expect_name(Server *s, Pending *p, const char *name)

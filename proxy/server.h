@@ -121,6 +121,8 @@ static inline bool server_is_quiet(const Server *s)
 Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text, size_t text_len)
 	__attribute__((warn_unused_result));
 Pending *server_expect_local(Server *s, uint8_t local) __attribute__((warn_unused_result));
+/* Answers the local entries at the queue's front now (after one was added to an empty queue). */
+void server_drain_local_now(Server *s);
 /* Keeps a name next to the entry's text (for rolling back a failed Parse). */
 bool server_expect_name(Server *s, Pending *p, const char *name) __attribute__((warn_unused_result));
 
