@@ -1455,8 +1455,10 @@ static void finish_suggestion(Advisor *adv, AdvSuggestion *s)
 		strncat(name, "_partial", sizeof(name) - strlen(name) - 1);
 	name[63] = '\0';
 	/* unique among the suggestions */
+	/* copies rather than snprintf: a Debug build's -Wformat-truncation cannot see that name
+	 * holds at most 63 characters here */
 	char base[64];
-	snprintf(base, sizeof(base), "%s", name);
+	memcpy(base, name, sizeof(base));
 	for (int n = 2;; n++) {
 		bool clash = false;
 		for (size_t i = 0; i < adv->n_sugg; i++)
@@ -1466,9 +1468,13 @@ static void finish_suggestion(Advisor *adv, AdvSuggestion *s)
 			break;
 		char suffix[16];
 		snprintf(suffix, sizeof(suffix), "_%d", n % 1000);
-		snprintf(name, 64, "%.*s%s", (int)(63 - strlen(suffix)), base, suffix);
+		size_t sl = strlen(suffix), bl = strlen(base);
+		if (bl > 63 - sl)
+			bl = 63 - sl;
+		memcpy(name, base, bl);
+		memcpy(name + bl, suffix, sl + 1);
 	}
-	snprintf(s->name, sizeof(s->name), "%s", name);
+	memcpy(s->name, name, sizeof(s->name));
 	s->calls = 0;
 	s->total_ms = 0;
 	s->p95_ms = 0;
