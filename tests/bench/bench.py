@@ -291,8 +291,9 @@ logfile = %s
 
 
 class Scenario:
-    def __init__(self, key, clients, mode, script, jobs, note=""):
+    def __init__(self, key, clients, mode, script, jobs, note="", rate=None):
         self.key = key
+        self.rate = rate  # pgbench -R: a fixed offered load, for CPU per transaction
         self.clients = clients
         self.mode = mode
         self.script = script  # "-S" or "tpcb"
@@ -301,7 +302,8 @@ class Scenario:
 
     def title(self):
         s = "-S" if self.script == "-S" else "tpcb-like"
-        return "%s -M %s, %d clients, -j %d" % (s, self.mode, self.clients, self.jobs)
+        r = ", -R %d" % self.rate if self.rate else ""
+        return "%s -M %s, %d clients, -j %d%s" % (s, self.mode, self.clients, self.jobs, r)
 
 
 def scenarios(big_prepared_jobs):
@@ -314,6 +316,10 @@ def scenarios(big_prepared_jobs):
             j = c if c <= 32 else (big_prepared_jobs if mode == "prepared" else 8)
             out.append(Scenario("S-%s-%d" % (mode, c), c, mode, "-S", j))
     out.append(Scenario("tpcb-simple-32", 32, "simple", "tpcb", 32))
+    # The same offered load through every target (below what all of them sustain), so that
+    # the proxies' CPU per transaction is compared at equal work rather than at saturation,
+    # where the noise of a shared machine moves TPS by tens of percent.
+    out.append(Scenario("S-simple-32-R10000", 32, "simple", "-S", 32, rate=10000))
     return out
 
 
@@ -322,6 +328,8 @@ def pgbench_cmd(port, sc, seconds, log_prefix):
            "-c", str(sc.clients), "-j", str(sc.jobs), "-T", str(seconds), "-M", sc.mode]
     if sc.script == "-S":
         cmd.append("-S")
+    if sc.rate:
+        cmd += ["-R", str(sc.rate)]
     if log_prefix:
         cmd += ["-l", "--log-prefix=" + log_prefix]
     return cmd + [DB]
@@ -490,6 +498,7 @@ def idle_clients(port, n, timeout=180, in_flight=200):
 
 def measure_rss(proxy, n):
     res = {"before_kb": proc_status_kb(proxy.pid, "VmRSS")}
+    anon_before = proc_status_kb(proxy.pid, "RssAnon")
     t0 = time.monotonic()
     socks, failed = idle_clients(proxy.port, n)
     res["login_s"] = time.monotonic() - t0
@@ -498,6 +507,9 @@ def measure_rss(proxy, n):
     res["failed"] = failed
     res["with_kb"] = proc_status_kb(proxy.pid, "VmRSS")
     res["hwm_kb"] = proc_status_kb(proxy.pid, "VmHWM")
+    res["anon_kb"] = proc_status_kb(proxy.pid, "RssAnon")
+    res["file_kb"] = proc_status_kb(proxy.pid, "RssFile")
+    res["anon_before_kb"] = anon_before
     for s in socks:
         s.close()
     return res
@@ -773,13 +785,15 @@ def build_report(ctx):
       "holds them idle while VmRSS is read.")
     a("")
     a("| proxy | clients logged in | failed | RSS before | RSS with clients | per client | "
-      "VmHWM | login time |")
-    a("|---|---:|---:|---:|---:|---:|---:|---:|")
+      "VmHWM | RssAnon before / with | RssFile with | login time |")
+    a("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in ctx["rss"]:
         per = (r["with_kb"] - r["before_kb"]) * 1024.0 / r["connected"] if r["connected"] else 0
-        a("| %s | %d | %d | %.1f MB | %.1f MB | %.0f B | %.1f MB | %.1f s |" % (
-            name, r["connected"], r["failed"], r["before_kb"] / 1024.0, r["with_kb"] / 1024.0,
-            per, r["hwm_kb"] / 1024.0, r["login_s"]))
+        a("| %s | %d | %d | %.1f MB | %.1f MB | %.0f B | %.1f MB | %.1f / %.1f MB | %.1f MB | "
+          "%.1f s |" % (
+              name, r["connected"], r["failed"], r["before_kb"] / 1024.0,
+              r["with_kb"] / 1024.0, per, r["hwm_kb"] / 1024.0, r["anon_before_kb"] / 1024.0,
+              r["anon_kb"] / 1024.0, r["file_kb"] / 1024.0, r["login_s"]))
     a("")
     a("## Profile")
     a("")
