@@ -6,7 +6,14 @@
  *
  * --queries FILE is a supported input of its own: one statement per line, or JSON lines
  * {"query": ..., "calls": N, "total_ms": x, "mean_ms": x, "p95_ms": x, "params": [...]}, e.g. a
- * pg_stat_statements export. `--admin URL` (reading a running proxy's console) is not done yet.
+ * pg_stat_statements export. `--admin URL` reads a running proxy's SHOW QUERIES over libpq: its
+ * normalized text ($n for constants), calls, total and p95 time are all the advisor needs, though
+ * without sampled literals it cannot see which constant a partial index would filter on.
+ *
+ * A stats file or a proxy holds the statements of every database; the catalog is one database's.
+ * So with --dsn only the statements that ran on the DSN's database are taken (--database NAME to
+ * name another, `*` for all), unless none did (a [databases] alias with another name): then all
+ * of them, with a note on stderr.
  */
 #include "stats/advisor.h"
 
@@ -19,6 +26,7 @@
 
 #include "config/config.h"
 #include "stats/advisor_core.h"
+#include "stats/advisor_live.h"
 #include "stats/advisor_output.h"
 #include "stats/catalog.h"
 #include "stats/stats.h"
@@ -30,6 +38,7 @@ typedef struct SuggestArgs {
 	const char *since;
 	const char *queries;
 	const char *config;
+	const char *database; /* statements of this database only; NULL: the DSN's; "*": all */
 	AdvFormat format;
 	bool validate;
 	uint64_t min_calls;
@@ -41,12 +50,13 @@ static int suggest_main(int argc, char **argv);
 static int indexes_main(int argc, char **argv);
 static bool parse_duration_s(const char *s, int64_t *out);
 static int load_queries_file(Advisor *adv, const char *path);
-static int load_stats_file(Advisor *adv, const char *path, int64_t since_us);
-static void validate_all(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner);
+static int load_stats_file(Advisor *adv, const char *path, int64_t since_us, const char *database);
+static int load_admin(Advisor *adv, const char *url, const char *database);
 
 static const char suggest_usage[] =
 	"usage: pgsift suggest [--stats-file FILE | --queries FILE | --admin URL] [--dsn URL]\n"
-	"                      [--since 7d] [--format sql|json|csv|markdown] [--validate]\n"
+	"                      [--database NAME] [--since 7d] [--format sql|json|csv|markdown]\n"
+	"                      [--validate]\n"
 	"                      [--min-calls N] [--min-table-rows N] [--min-saving-pct N] [-c "
 	"FILE]\n";
 static const char indexes_usage[] =
@@ -104,6 +114,8 @@ static int suggest_main(int argc, char **argv)
 			a.dsn = val;
 		else if (strcmp(o, "--since") == 0)
 			a.since = val;
+		else if (strcmp(o, "--database") == 0)
+			a.database = val;
 		else if (strcmp(o, "--queries") == 0)
 			a.queries = val;
 		else if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0)
@@ -144,9 +156,14 @@ static int suggest_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (a.admin) {
-		fprintf(stderr, "pgsift suggest: --admin is not supported yet: use --stats-file or "
-				"--queries\n");
+	if (a.admin && (a.stats_file || a.queries)) {
+		fprintf(stderr,
+			"pgsift suggest: give one of --stats-file, --queries and --admin\n");
+		return 2;
+	}
+	if (a.admin && a.since) {
+		fprintf(stderr, "pgsift suggest: --since needs a stats file: SHOW QUERIES has no "
+				"window\n");
 		return 2;
 	}
 	ConfigArgs ca;
@@ -158,9 +175,9 @@ static int suggest_main(int argc, char **argv)
 		fprintf(stderr, "pgsift suggest: %s\n", err);
 		return 2;
 	}
-	if (!a.stats_file && !a.queries)
+	if (!a.stats_file && !a.queries && !a.admin)
 		a.stats_file = cfg->stats_file;
-	if (!a.stats_file && !a.queries) {
+	if (!a.stats_file && !a.queries && !a.admin) {
 		fprintf(stderr,
 			"pgsift suggest: no input: give --stats-file FILE or --queries FILE "
 			"(or stats_file in the configuration)\n");
@@ -213,8 +230,15 @@ static int suggest_main(int argc, char **argv)
 		catalog_free(cat);
 		return 1;
 	}
+	/* the statements of the catalog's database (see the top of the file) */
+	const char *database = a.database;
+	if (!database && cat)
+		database = PQdb(catalog_conn(cat));
+	if (database && strcmp(database, "*") == 0)
+		database = NULL;
 	int rc = a.queries ? load_queries_file(adv, a.queries) :
-			     load_stats_file(adv, a.stats_file, since_us);
+		 a.admin   ? load_admin(adv, a.admin, database) :
+			     load_stats_file(adv, a.stats_file, since_us, database);
 	if (rc == 0 && advisor_plan(adv) != 0) {
 		fprintf(stderr, "pgsift suggest: out of memory\n");
 		rc = 1;
@@ -222,23 +246,17 @@ static int suggest_main(int argc, char **argv)
 	if (rc == 0) {
 		/* statements only the planner can judge are checked whenever HypoPG is there */
 		if (hypopg)
-			validate_all(adv, cat, min_saving, !a.validate);
-		size_t n;
-		AdvSuggestion *s;
-		for (size_t i = 0; (advisor_suggestions(adv, &n), i < n); i++) {
-			s = advisor_suggestion_mut(adv, i);
-			if (s->needs_planner && s->saving_pct < 0 && !s->dropped)
-				advisor_suggestion_drop(
-					s,
-					"only served by statements with a MATERIALIZED CTE, which "
-					"keeps outer predicates from the table; could not ask the "
-					"planner (needs --dsn and hypopg)");
-		}
+			advisor_validate(adv, cat, min_saving, !a.validate);
+		advisor_drop_unjudged(adv);
 		size_t nst;
 		advisor_statements(adv, &nst);
 		char header[256];
+		/* never the --admin URL: it may hold a password */
 		snprintf(header, sizeof(header), "input: %s; window: %s; %zu fingerprints; %s",
-			 a.queries ? a.queries : a.stats_file, a.since ? a.since : "all", nst,
+			 a.queries ? a.queries :
+			 a.admin   ? "the admin console" :
+				     a.stats_file,
+			 a.since ? a.since : "all", nst,
 			 a.validate ? "validated with HypoPG" : "not validated");
 		advisor_output(stdout, adv, a.format, header);
 	}
@@ -471,46 +489,7 @@ static int load_queries_file(Advisor *adv, const char *path)
 	return 0;
 }
 
-typedef struct StoreCtx {
-	Advisor *adv;
-} StoreCtx;
-
-static bool store_digest_cb(void *arg, const StatsDigestView *d)
-{
-	StoreCtx *ctx = arg;
-	if (d->is_other || !d->query)
-		return true;
-	const char *text = d->query;
-	const char *params[64];
-	size_t n_params = 0;
-	/* a sampled execution gives literal values: partial indexes and LIKE patterns need them */
-	for (size_t i = 0; i < d->n_samples; i++) {
-		const StatsParamSample *s = &d->samples[i];
-		if (s->text) {
-			text = s->text;
-			break;
-		}
-		if (s->params && !n_params) {
-			const char *p = s->params;
-			for (uint16_t k = 0; k < s->n_params && k < 64; k++) {
-				params[n_params++] = p;
-				p += strlen(p) + 1;
-			}
-		}
-	}
-	AdvStatementIn in = {.text = text,
-			     .display = d->query,
-			     .fingerprint = d->fingerprint,
-			     .calls = d->calls,
-			     .total_ms = d->total_ms,
-			     .p95_ms = d->p95_ms,
-			     .params = params,
-			     .n_params = text == d->query ? n_params : 0};
-	advisor_add_statement(ctx->adv, &in);
-	return true;
-}
-
-static int load_stats_file(Advisor *adv, const char *path, int64_t since_us)
+static int load_stats_file(Advisor *adv, const char *path, int64_t since_us, const char *database)
 {
 	StatsStore *store = NULL;
 	char err[256] = "";
@@ -520,178 +499,87 @@ static int load_stats_file(Advisor *adv, const char *path, int64_t since_us)
 			*err ? err : strerror(-rc));
 		return 1;
 	}
-	StoreCtx ctx = {.adv = adv};
-	stats_store_foreach(store, since_us, store_digest_cb, &ctx);
+	if (database && advisor_add_store(adv, store, since_us, database) == 0) {
+		fprintf(stderr,
+			"pgsift suggest: no statement of the window ran on database \"%s\": "
+			"taking every database's (--database names another)\n",
+			database);
+		database = NULL;
+	}
+	if (!database)
+		advisor_add_store(adv, store, since_us, NULL);
 	stats_store_free(store);
 	return 0;
 }
 
-/* ------------------------------------------------------------------------------------------
- * HypoPG validation */
-
-static bool exec_ok(PGconn *c, const char *sql)
+/* Statements from a running pgsift's SHOW QUERIES. */
+static int load_admin(Advisor *adv, const char *url, const char *database)
 {
-	PGresult *r = PQexec(c, sql);
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-	PQclear(r);
-	return ok;
-}
-
-/* The highest $n in text outside quotes. */
-static int max_param(const char *text)
-{
-	int mx = 0;
-	bool q = false;
-	for (const char *p = text; *p; p++) {
-		if (*p == '\'')
-			q = !q;
-		else if (!q && *p == '$' && isdigit((unsigned char)p[1])) {
-			int n = atoi(p + 1);
-			if (n > mx)
-				mx = n;
-		}
+	PGconn *c = PQconnectdb(url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+		msg[strcspn(msg, "\n")] = '\0';
+		fprintf(stderr, "pgsift suggest: --admin: %s\n", msg);
+		PQfinish(c);
+		return 1;
 	}
-	return mx;
-}
-
-/*
- * The planner's total cost of a statement: with its literals, else PREPAREd and executed with
- * the sampled parameter values (custom plan), else with a generic plan. Returns < 0 when the
- * server refuses it (unknown column, parameter types it cannot infer...).
- */
-static double explain_cost(PGconn *c, const AdvStatement *st, bool *uses_hypo)
-{
-	int np = max_param(st->text);
-	PGresult *r = NULL;
-	char *sql = NULL;
-	if (np == 0) {
-		if (asprintf(&sql, "EXPLAIN %s", st->text) < 0)
-			return -1;
-		r = PQexec(c, sql);
-	} else {
-		PQclear(PQexec(c, "DEALLOCATE pgsift_advisor"));
-		if (asprintf(&sql, "PREPARE pgsift_advisor AS %s", st->text) < 0)
-			return -1;
-		if (!exec_ok(c, sql)) {
-			free(sql);
-			return -1;
-		}
-		free(sql);
-		bool custom = st->n_params >= (size_t)np;
-		exec_ok(c, custom ? "SET plan_cache_mode = force_custom_plan" :
-				    "SET plan_cache_mode = force_generic_plan");
-		size_t cap = 64 + (size_t)np * 8;
-		for (size_t i = 0; custom && i < (size_t)np; i++)
-			cap += strlen(st->params[i]) * 2 + 8;
-		sql = malloc(cap);
-		if (!sql)
-			return -1;
-		size_t o = (size_t)snprintf(sql, cap, "EXPLAIN EXECUTE pgsift_advisor(");
-		for (int i = 0; i < np; i++) {
-			char *lit =
-				custom ? PQescapeLiteral(c, st->params[i], strlen(st->params[i])) :
-					 NULL;
-			o += (size_t)snprintf(sql + o, cap - o, "%s%s", i ? ", " : "",
-					      lit ? lit : "NULL");
-			PQfreemem(lit);
-		}
-		snprintf(sql + o, cap - o, ")");
-		r = PQexec(c, sql);
-	}
-	free(sql);
-	double cost = -1;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
-		const char *line = PQgetvalue(r, 0, 0);
-		const char *cp = strstr(line, "..");
-		if (cp)
-			cost = atof(cp + 2);
-		for (int i = 0; uses_hypo && i < PQntuples(r); i++)
-			if (strstr(PQgetvalue(r, i, 0), "<") &&
-			    strstr(PQgetvalue(r, i, 0), ">btree"))
-				*uses_hypo = true;
-	}
-	PQclear(r);
-	if (np) {
-		exec_ok(c, "DEALLOCATE pgsift_advisor");
-		exec_ok(c, "RESET plan_cache_mode");
-	}
-	return cost;
-}
-
-/*
- * Costs each suggestion on the statements it serves, before and after a hypothetical index.
- * only_planner: only the suggestions the syntax alone cannot confirm (MATERIALIZED CTEs).
- */
-static void validate_all(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner)
-{
-	PGconn *c = catalog_conn(cat);
-	size_t n, nst;
-	advisor_suggestions(adv, &n);
-	const AdvStatement *stmts = advisor_statements(adv, &nst);
-	for (size_t i = 0; i < n; i++) {
-		AdvSuggestion *s = advisor_suggestion_mut(adv, i);
-		if (only_planner && !s->needs_planner)
-			continue;
-		exec_ok(c, "SELECT hypopg_reset()");
-		double before = 0, after = 0;
-		size_t costed = 0;
-		double b[16];
-		size_t m = s->n_stmts < 16 ? s->n_stmts : 16;
-		for (size_t k = 0; k < m; k++) {
-			b[k] = explain_cost(c, &stmts[s->stmts[k]], NULL);
-		}
-		char sql[4096];
-		advisor_index_sql(s, true, sql, sizeof(sql));
-		const char *p[1] = {sql};
-		PGresult *r = PQexecParams(c, "SELECT indexrelid FROM hypopg_create_index($1)", 1,
-					   NULL, p, NULL, NULL, 0);
-		bool created = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-		if (!created) {
-			char msg[300];
-			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-			msg[strcspn(msg, "\n")] = '\0';
-			advisor_suggestion_note(s, "not validated: HypoPG could not create it (%s)",
-						msg);
-			PQclear(r);
-			continue;
-		}
+	PGresult *r = PQexec(c, "SHOW QUERIES");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+		msg[strcspn(msg, "\n")] = '\0';
+		fprintf(stderr, "pgsift suggest: --admin: SHOW QUERIES: %s\n", msg);
 		PQclear(r);
-		for (size_t k = 0; k < m; k++) {
-			if (b[k] < 0)
-				continue;
-			double a = explain_cost(c, &stmts[s->stmts[k]], NULL);
-			if (a < 0)
-				continue;
-			double w = (double)stmts[s->stmts[k]].calls;
-			before += b[k] * w;
-			after += a * w;
-			costed++;
-		}
-		exec_ok(c, "SELECT hypopg_reset()");
-		if (!costed || before <= 0) {
-			advisor_suggestion_drop(s, "the planner could not cost the statements it "
-						   "serves (EXPLAIN failed)");
-			continue;
-		}
-		s->cost_before = before / (double)s->calls;
-		s->cost_after = after / (double)s->calls;
-		s->saving_pct = 100.0 * (before - after) / before;
-		if (s->saving_pct < 0)
-			s->saving_pct = 0;
-		int need = min_saving_pct;
-		/* an index costs every write: on a write-heavy table it must save more */
-		if (s->table->writes_per_min > 1000 ||
-		    (s->table->write_calls > 0 && s->table->write_calls * 2 > s->calls)) {
-			need = min_saving_pct * 2 > 90 ? 90 : min_saving_pct * 2;
-			advisor_suggestion_note(s, "write-heavy table: needs a saving of %d%%",
-						need);
-		}
-		if (s->saving_pct < need)
-			advisor_suggestion_drop(s,
-						"saves %.1f%% of the planner cost (%.2f -> %.2f), "
-						"under %d%%",
-						s->saving_pct, s->cost_before, s->cost_after, need);
+		PQfinish(c);
+		return 1;
 	}
+	int f_fp = PQfnumber(r, "fingerprint"), f_q = PQfnumber(r, "query"),
+	    f_db = PQfnumber(r, "database"), f_calls = PQfnumber(r, "calls"),
+	    f_total = PQfnumber(r, "total_ms"), f_p95 = PQfnumber(r, "p95_ms");
+	if (f_fp < 0 || f_q < 0 || f_db < 0 || f_calls < 0 || f_total < 0 || f_p95 < 0) {
+		fprintf(stderr, "pgsift suggest: --admin: SHOW QUERIES lacks fingerprint, query, "
+				"database, calls, total_ms or p95_ms: is this pgsift?\n");
+		PQclear(r);
+		PQfinish(c);
+		return 1;
+	}
+	/* two passes: the database's rows, or every row when none ran on it */
+	bool any = false;
+	for (int pass = database ? 0 : 1; pass < 2 && !any; pass++) {
+		if (pass == 1 && database)
+			fprintf(stderr,
+				"pgsift suggest: no statement ran on database \"%s\": taking every "
+				"database's (--database names another)\n",
+				database);
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *fp = PQgetvalue(r, i, f_fp);
+			/* the "other" row folds many statements together: no shape */
+			if (strspn(fp, "0") == strlen(fp))
+				continue;
+			if (pass == 0 && strcmp(PQgetvalue(r, i, f_db), database) != 0)
+				continue;
+			AdvStatementIn in = {
+				.text = PQgetvalue(r, i, f_q),
+				.fingerprint = strtoull(fp, NULL, 16),
+				.calls = strtoull(PQgetvalue(r, i, f_calls), NULL, 10),
+				.total_ms = PQgetisnull(r, i, f_total) ?
+						    -1 :
+						    strtod(PQgetvalue(r, i, f_total), NULL),
+				.p95_ms = PQgetisnull(r, i, f_p95) ?
+						  -1 :
+						  strtod(PQgetvalue(r, i, f_p95), NULL),
+			};
+			in.display = in.text;
+			if (!in.calls)
+				continue;
+			advisor_add_statement(adv, &in);
+			any = true;
+		}
+	}
+	PQclear(r);
+	PQfinish(c);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------------------------

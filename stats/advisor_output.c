@@ -129,7 +129,7 @@ static void fmt_ms(char *buf, size_t cap, double v)
 		snprintf(buf, cap, "%.2f ms", v);
 }
 
-static void writes_text(char *buf, size_t cap, const AdvSuggestion *s)
+void advisor_writes_text(char *buf, size_t cap, const AdvSuggestion *s)
 {
 	const AdvTable *t = s->table;
 	size_t o = 0;
@@ -181,7 +181,7 @@ static void sql_output(FILE *out, const Advisor *adv, const char *header)
 		else
 			fprintf(out,
 				"--   estimated saving: not validated (run with --validate)\n");
-		writes_text(buf, sizeof(buf), s);
+		advisor_writes_text(buf, sizeof(buf), s);
 		fprintf(out, "--   writes: %s\n", buf);
 		for (size_t k = 0; k < s->n_notes; k++)
 			fprintf(out, "--   note: %s\n", s->notes[k]);

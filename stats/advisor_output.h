@@ -22,4 +22,8 @@ void advisor_output(FILE *out, const Advisor *adv, AdvFormat fmt, const char *he
 /* JSON string escaping (quotes included). */
 void advisor_json_str(FILE *out, const char *s);
 
+/* The write cost of a suggestion as a sentence: the table's write rate, the write statements
+ * seen, and whether key columns are updated (no HOT updates for those). */
+void advisor_writes_text(char *buf, size_t cap, const AdvSuggestion *s);
+
 #endif

@@ -1,0 +1,543 @@
+/*
+ * advisor_live: the advisor over pgsift's own statistics (see advisor_live.h). The digests of a
+ * StatsStore go to the advisor with one sampled execution's literals when there is one; HypoPG
+ * costing lives here because both `pgsift suggest` and SHOW SUGGESTIONS use it; and
+ * advisor_live_run() is SHOW SUGGESTIONS's whole job, done on a libuv worker thread by
+ * proxy/admin.c: snapshot, one advisor per database, rows of text.
+ */
+#include "stats/advisor_live.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats/advisor_output.h"
+
+const char *const advisor_live_columns[ADV_LIVE_COLS] = {
+	"database", "table",	  "index",	"statements",	  "calls",  "total_ms",
+	"p95_ms",   "saving_pct", "table_rows", "writes_per_min", "reason",
+};
+
+static bool store_digest_cb(void *arg, const StatsDigestView *d);
+static double explain_cost(PGconn *c, const AdvStatement *st);
+static bool exec_ok(PGconn *c, const char *sql);
+static int max_param(const char *text);
+static void live_notice(AdvLiveResult *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static bool live_rows(AdvLiveResult *r, const char *database, const Advisor *adv);
+
+/* ---- feeding the advisor ---- */
+
+typedef struct StoreCtx {
+	Advisor *adv;
+	const char *database;
+	size_t added;
+} StoreCtx;
+
+size_t advisor_add_store(Advisor *adv, StatsStore *store, int64_t since_us, const char *database)
+{
+	StoreCtx ctx = {.adv = adv, .database = database};
+	stats_store_foreach(store, since_us, store_digest_cb, &ctx);
+	return ctx.added;
+}
+
+static bool store_digest_cb(void *arg, const StatsDigestView *d)
+{
+	StoreCtx *ctx = arg;
+	if (d->is_other || !d->query)
+		return true;
+	if (ctx->database && (!d->database || strcmp(d->database, ctx->database) != 0))
+		return true;
+	const char *text = d->query;
+	const char *params[64];
+	size_t n_params = 0;
+	/* a sampled execution gives literal values: partial indexes and LIKE patterns need them */
+	for (size_t i = 0; i < d->n_samples; i++) {
+		const StatsParamSample *s = &d->samples[i];
+		if (s->text) {
+			text = s->text;
+			break;
+		}
+		if (s->params && !n_params) {
+			const char *p = s->params;
+			for (uint16_t k = 0; k < s->n_params && k < 64; k++) {
+				params[n_params++] = p;
+				p += strlen(p) + 1;
+			}
+		}
+	}
+	AdvStatementIn in = {.text = text,
+			     .display = d->query,
+			     .fingerprint = d->fingerprint,
+			     .calls = d->calls,
+			     .total_ms = d->total_ms,
+			     .p95_ms = d->p95_ms,
+			     .params = params,
+			     .n_params = text == d->query ? n_params : 0};
+	advisor_add_statement(ctx->adv, &in);
+	ctx->added++;
+	return true;
+}
+
+/* ---- HypoPG validation ---- */
+
+void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner)
+{
+	PGconn *c = catalog_conn(cat);
+	size_t n, nst;
+	advisor_suggestions(adv, &n);
+	const AdvStatement *stmts = advisor_statements(adv, &nst);
+	for (size_t i = 0; i < n; i++) {
+		AdvSuggestion *s = advisor_suggestion_mut(adv, i);
+		if (only_planner && !s->needs_planner)
+			continue;
+		exec_ok(c, "SELECT hypopg_reset()");
+		double before = 0, after = 0;
+		size_t costed = 0;
+		double b[16];
+		size_t m = s->n_stmts < 16 ? s->n_stmts : 16;
+		for (size_t k = 0; k < m; k++)
+			b[k] = explain_cost(c, &stmts[s->stmts[k]]);
+		char sql[4096];
+		advisor_index_sql(s, true, sql, sizeof(sql));
+		const char *p[1] = {sql};
+		PGresult *r = PQexecParams(c, "SELECT indexrelid FROM hypopg_create_index($1)", 1,
+					   NULL, p, NULL, NULL, 0);
+		bool created = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+		if (!created) {
+			char msg[300];
+			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+			msg[strcspn(msg, "\n")] = '\0';
+			advisor_suggestion_note(s, "not validated: HypoPG could not create it (%s)",
+						msg);
+			PQclear(r);
+			continue;
+		}
+		PQclear(r);
+		for (size_t k = 0; k < m; k++) {
+			if (b[k] < 0)
+				continue;
+			double a = explain_cost(c, &stmts[s->stmts[k]]);
+			if (a < 0)
+				continue;
+			double w = (double)stmts[s->stmts[k]].calls;
+			before += b[k] * w;
+			after += a * w;
+			costed++;
+		}
+		exec_ok(c, "SELECT hypopg_reset()");
+		if (!costed || before <= 0) {
+			advisor_suggestion_drop(s, "the planner could not cost the statements it "
+						   "serves (EXPLAIN failed)");
+			continue;
+		}
+		s->cost_before = before / (double)s->calls;
+		s->cost_after = after / (double)s->calls;
+		s->saving_pct = 100.0 * (before - after) / before;
+		if (s->saving_pct < 0)
+			s->saving_pct = 0;
+		int need = min_saving_pct;
+		/* an index costs every write: on a write-heavy table it must save more */
+		if (s->table->writes_per_min > 1000 ||
+		    (s->table->write_calls > 0 && s->table->write_calls * 2 > s->calls)) {
+			need = min_saving_pct * 2 > 90 ? 90 : min_saving_pct * 2;
+			advisor_suggestion_note(s, "write-heavy table: needs a saving of %d%%",
+						need);
+		}
+		if (s->saving_pct < need)
+			advisor_suggestion_drop(s,
+						"saves %.1f%% of the planner cost (%.2f -> %.2f), "
+						"under %d%%",
+						s->saving_pct, s->cost_before, s->cost_after, need);
+	}
+}
+
+void advisor_drop_unjudged(Advisor *adv)
+{
+	size_t n;
+	advisor_suggestions(adv, &n);
+	for (size_t i = 0; i < n; i++) {
+		AdvSuggestion *s = advisor_suggestion_mut(adv, i);
+		if (s->needs_planner && s->saving_pct < 0 && !s->dropped)
+			advisor_suggestion_drop(
+				s,
+				"only served by statements with a MATERIALIZED CTE, which keeps "
+				"outer predicates from the table; could not ask the planner (needs "
+				"--dsn and hypopg)");
+	}
+}
+
+static bool exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	return ok;
+}
+
+/* The highest $n in text outside quotes. */
+static int max_param(const char *text)
+{
+	int mx = 0;
+	bool q = false;
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			q = !q;
+		else if (!q && *p == '$' && isdigit((unsigned char)p[1])) {
+			int n = atoi(p + 1);
+			if (n > mx)
+				mx = n;
+		}
+	}
+	return mx;
+}
+
+/*
+ * The planner's total cost of a statement: with its literals, else PREPAREd and executed with
+ * the sampled parameter values (custom plan), else with a generic plan. Returns < 0 when the
+ * server refuses it (unknown column, parameter types it cannot infer...).
+ */
+static double explain_cost(PGconn *c, const AdvStatement *st)
+{
+	int np = max_param(st->text);
+	PGresult *r = NULL;
+	char *sql = NULL;
+	if (np == 0) {
+		if (asprintf(&sql, "EXPLAIN %s", st->text) < 0)
+			return -1;
+		r = PQexec(c, sql);
+	} else {
+		PQclear(PQexec(c, "DEALLOCATE pgsift_advisor"));
+		if (asprintf(&sql, "PREPARE pgsift_advisor AS %s", st->text) < 0)
+			return -1;
+		if (!exec_ok(c, sql)) {
+			free(sql);
+			return -1;
+		}
+		free(sql);
+		bool custom = st->n_params >= (size_t)np;
+		exec_ok(c, custom ? "SET plan_cache_mode = force_custom_plan" :
+				    "SET plan_cache_mode = force_generic_plan");
+		size_t cap = 64 + (size_t)np * 8;
+		for (size_t i = 0; custom && i < (size_t)np; i++)
+			cap += strlen(st->params[i]) * 2 + 8;
+		sql = malloc(cap);
+		if (!sql)
+			return -1;
+		size_t o = (size_t)snprintf(sql, cap, "EXPLAIN EXECUTE pgsift_advisor(");
+		for (int i = 0; i < np; i++) {
+			char *lit =
+				custom ? PQescapeLiteral(c, st->params[i], strlen(st->params[i])) :
+					 NULL;
+			o += (size_t)snprintf(sql + o, cap - o, "%s%s", i ? ", " : "",
+					      lit ? lit : "NULL");
+			PQfreemem(lit);
+		}
+		snprintf(sql + o, cap - o, ")");
+		r = PQexec(c, sql);
+	}
+	free(sql);
+	double cost = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+		const char *line = PQgetvalue(r, 0, 0);
+		const char *cp = strstr(line, "..");
+		if (cp)
+			cost = atof(cp + 2);
+	}
+	PQclear(r);
+	if (np) {
+		exec_ok(c, "DEALLOCATE pgsift_advisor");
+		exec_ok(c, "RESET plan_cache_mode");
+	}
+	return cost;
+}
+
+/* ---- the proxy's own upstream ---- */
+
+/* Appends ` key='value'` with libpq's quoting; false when it does not fit. */
+static bool conninfo_add(char *buf, size_t cap, size_t *o, const char *key, const char *value)
+{
+	int w = snprintf(buf + *o, cap - *o, "%s%s='", *o ? " " : "", key);
+	if (w < 0 || (size_t)w >= cap - *o)
+		return false;
+	*o += (size_t)w;
+	for (const char *p = value; *p; p++) {
+		if (*o + 3 >= cap)
+			return false;
+		if (*p == '\'' || *p == '\\')
+			buf[(*o)++] = '\\';
+		buf[(*o)++] = *p;
+	}
+	if (*o + 2 >= cap)
+		return false;
+	buf[(*o)++] = '\'';
+	buf[*o] = '\0';
+	return true;
+}
+
+char *advisor_live_conninfo(const Config *cfg, const char *database, const char *user, char *err,
+			    size_t errlen)
+{
+	const DbEntry *db = config_find_db(cfg, database);
+	if (!db) {
+		snprintf(err, errlen, "no [databases] entry (nor `*`) for database \"%s\"",
+			 database);
+		return NULL;
+	}
+	const char *u = db->user ? db->user : user;
+	const char *password = db->password;
+	if (!password && u) {
+		const UserEntry *ue = config_find_user(cfg, u);
+		if (ue && ue->kind == SECRET_PLAIN)
+			password = ue->secret;
+	}
+	char port[16];
+	snprintf(port, sizeof(port), "%d", db->port);
+	char buf[2048];
+	size_t o = 0;
+	buf[0] = '\0';
+	bool ok =
+		conninfo_add(buf, sizeof(buf), &o, "host",
+			     db->host ? db->host : "/var/run/postgresql") &&
+		conninfo_add(buf, sizeof(buf), &o, "port", port) &&
+		conninfo_add(buf, sizeof(buf), &o, "dbname", db->dbname ? db->dbname : database) &&
+		(!u || conninfo_add(buf, sizeof(buf), &o, "user", u)) &&
+		(!password || conninfo_add(buf, sizeof(buf), &o, "password", password)) &&
+		conninfo_add(buf, sizeof(buf), &o, "connect_timeout", "10") &&
+		conninfo_add(buf, sizeof(buf), &o, "application_name", "pgsift advisor");
+	if (!ok) {
+		snprintf(err, errlen, "the connection string for database \"%s\" is too long",
+			 database);
+		return NULL;
+	}
+	char *s = strdup(buf);
+	if (!s)
+		snprintf(err, errlen, "out of memory");
+	return s;
+}
+
+/* ---- SHOW SUGGESTIONS ---- */
+
+/* The databases of the snapshot, each with the user that ran most of its calls. */
+typedef struct LiveDb {
+	char *name;
+	char *user;
+	uint64_t user_calls;
+} LiveDb;
+
+typedef struct LiveDbs {
+	LiveDb *v;
+	size_t n, cap;
+	bool oom;
+} LiveDbs;
+
+static bool live_db_cb(void *arg, const StatsDigestView *d)
+{
+	LiveDbs *dbs = arg;
+	if (d->is_other || !d->database || !d->query)
+		return true;
+	for (size_t i = 0; i < dbs->n; i++) {
+		LiveDb *x = &dbs->v[i];
+		if (strcmp(x->name, d->database) != 0)
+			continue;
+		if (d->user && d->calls > x->user_calls) {
+			char *u = strdup(d->user);
+			if (u) {
+				free(x->user);
+				x->user = u;
+				x->user_calls = d->calls;
+			}
+		}
+		return true;
+	}
+	if (dbs->n == dbs->cap) {
+		size_t cap = dbs->cap ? dbs->cap * 2 : 4;
+		LiveDb *v = realloc(dbs->v, cap * sizeof(*v));
+		if (!v) {
+			dbs->oom = true;
+			return false;
+		}
+		dbs->v = v;
+		dbs->cap = cap;
+	}
+	LiveDb *x = &dbs->v[dbs->n];
+	x->name = strdup(d->database);
+	x->user = d->user ? strdup(d->user) : NULL;
+	x->user_calls = d->calls;
+	if (!x->name) {
+		free(x->user);
+		dbs->oom = true;
+		return false;
+	}
+	dbs->n++;
+	return true;
+}
+
+static int cmp_db(const void *a, const void *b)
+{
+	return strcmp(((const LiveDb *)a)->name, ((const LiveDb *)b)->name);
+}
+
+void advisor_live_run(const Config *cfg, AdvLiveResult *out)
+{
+	memset(out, 0, sizeof(*out));
+	StatsStore *store = NULL;
+	int rc = stats_snapshot_store(&store);
+	if (rc != 0) {
+		out->error = strdup(rc == -ENOMEM ? "out of memory copying the statistics" :
+						    "could not copy the statistics");
+		return;
+	}
+	LiveDbs dbs = {0};
+	stats_store_foreach(store, 0, live_db_cb, &dbs);
+	if (dbs.oom)
+		out->error = strdup("out of memory");
+	if (dbs.n > 1)
+		qsort(dbs.v, dbs.n, sizeof(dbs.v[0]), cmp_db);
+	for (size_t i = 0; i < dbs.n && !out->error; i++) {
+		const LiveDb *db = &dbs.v[i];
+		char err[512];
+		char *conninfo = advisor_live_conninfo(cfg, db->name, db->user, err, sizeof(err));
+		Catalog *cat = conninfo ? catalog_connect(conninfo, err, sizeof(err)) : NULL;
+		free(conninfo);
+		if (!cat) {
+			live_notice(out, "database %s: cannot read the catalog: %s", db->name, err);
+			continue;
+		}
+		AdvisorOptions opts;
+		advisor_options_default(&opts);
+		opts.min_table_rows = cfg->advisor_min_table_rows;
+		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
+		Advisor *adv = advisor_new(&opts, catalog_resolve, cat);
+		if (!adv) {
+			catalog_free(cat);
+			out->error = strdup("out of memory");
+			break;
+		}
+		advisor_add_store(adv, store, 0, db->name);
+		if (advisor_plan(adv) != 0) {
+			out->error = strdup("out of memory");
+		} else {
+			/* as `pgsift suggest` without --validate: the planner is asked only
+			 * about what the syntax cannot tell */
+			if (catalog_has_extension(cat, "hypopg"))
+				advisor_validate(adv, cat, cfg->advisor_min_saving_pct, true);
+			advisor_drop_unjudged(adv);
+			if (!live_rows(out, db->name, adv))
+				out->error = strdup("out of memory");
+		}
+		advisor_free(adv);
+		catalog_free(cat);
+	}
+	for (size_t i = 0; i < dbs.n; i++) {
+		free(dbs.v[i].name);
+		free(dbs.v[i].user);
+	}
+	free(dbs.v);
+	stats_store_free(store);
+}
+
+void advisor_live_free(AdvLiveResult *r)
+{
+	for (size_t i = 0; i < r->n_rows * ADV_LIVE_COLS; i++)
+		free(r->cells[i]);
+	free(r->cells);
+	for (size_t i = 0; i < r->n_notices; i++)
+		free(r->notices[i]);
+	free(r->notices);
+	free(r->error);
+	memset(r, 0, sizeof(*r));
+}
+
+static void live_notice(AdvLiveResult *r, const char *fmt, ...)
+{
+	char **v = realloc(r->notices, (r->n_notices + 1) * sizeof(*v));
+	if (!v)
+		return;
+	r->notices = v;
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) >= 0)
+		r->notices[r->n_notices++] = s;
+	va_end(ap);
+}
+
+/* A number as text, or NULL (SQL NULL) when it is unknown (< 0). */
+static char *num_or_null(double v, const char *fmt)
+{
+	if (v < 0)
+		return NULL;
+	char *s = NULL;
+	return asprintf(&s, fmt, v) < 0 ? NULL : s;
+}
+
+/* Appends one row per live suggestion of adv; false when out of memory. */
+static bool live_rows(AdvLiveResult *r, const char *database, const Advisor *adv)
+{
+	size_t n, nst;
+	const AdvSuggestion *sugg = advisor_suggestions(adv, &n);
+	const AdvStatement *stmts = advisor_statements(adv, &nst);
+	for (size_t i = 0; i < n; i++) {
+		const AdvSuggestion *s = &sugg[i];
+		if (s->dropped)
+			continue;
+		char **cells = realloc(r->cells, (r->n_rows + 1) * ADV_LIVE_COLS * sizeof(*cells));
+		if (!cells)
+			return false;
+		r->cells = cells;
+		char **row = cells + r->n_rows * ADV_LIVE_COLS;
+		memset(row, 0, ADV_LIVE_COLS * sizeof(*row));
+		r->n_rows++;
+		char buf[4096];
+		row[ADV_LIVE_DATABASE] = strdup(database);
+		advisor_table_sql(s->table, buf, sizeof(buf));
+		row[ADV_LIVE_TABLE] = strdup(buf);
+		advisor_index_sql(s, false, buf, sizeof(buf));
+		row[ADV_LIVE_INDEX] = strdup(buf);
+		/* statements: one line each, "fingerprint (calls): normalized text" */
+		size_t len = 1;
+		for (size_t k = 0; k < s->n_stmts; k++)
+			len += strlen(stmts[s->stmts[k]].display) + 64;
+		char *st = malloc(len);
+		if (st) {
+			size_t o = 0;
+			st[0] = '\0';
+			for (size_t k = 0; k < s->n_stmts; k++) {
+				const AdvStatement *x = &stmts[s->stmts[k]];
+				o += (size_t)snprintf(st + o, len - o,
+						      "%s%016llx (%llu calls): ", k ? "\n" : "",
+						      (unsigned long long)x->fingerprint,
+						      (unsigned long long)x->calls);
+				/* the normalized text on one line */
+				for (const char *p = x->display; *p && o + 1 < len; p++)
+					st[o++] =
+						(*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+				st[o] = '\0';
+			}
+		}
+		row[ADV_LIVE_STATEMENTS] = st;
+		if (asprintf(&row[ADV_LIVE_CALLS], "%llu", (unsigned long long)s->calls) < 0)
+			row[ADV_LIVE_CALLS] = NULL;
+		row[ADV_LIVE_TOTAL_MS] = num_or_null(s->total_ms, "%.3f");
+		row[ADV_LIVE_P95_MS] = num_or_null(s->p95_ms, "%.3f");
+		row[ADV_LIVE_SAVING_PCT] = num_or_null(s->saving_pct, "%.1f");
+		row[ADV_LIVE_TABLE_ROWS] = num_or_null(s->table->rows, "%.0f");
+		row[ADV_LIVE_WRITES_PER_MIN] = num_or_null(s->table->writes_per_min, "%.2f");
+		/* reason: the notes the advisor gave (why these keys), then the write cost */
+		size_t o = 0;
+		buf[0] = '\0';
+		for (size_t k = 0; k < s->n_notes && o < sizeof(buf); k++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s; ", s->notes[k]);
+		if (o < sizeof(buf))
+			advisor_writes_text(buf + o, sizeof(buf) - o, s);
+		row[ADV_LIVE_REASON] = strdup(buf);
+		if (!row[ADV_LIVE_DATABASE] || !row[ADV_LIVE_TABLE] || !row[ADV_LIVE_INDEX] ||
+		    !row[ADV_LIVE_STATEMENTS] || !row[ADV_LIVE_CALLS] || !row[ADV_LIVE_REASON])
+			return false;
+	}
+	return true;
+}
