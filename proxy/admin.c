@@ -27,6 +27,7 @@
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
+#include "stats/advisor_live.h"
 #include "stats/stats.h"
 
 #define PGSIFT_VERSION_STRING "pgsift 0.1.0"
@@ -74,7 +75,8 @@ static size_t n_paused_dbs;
 static uint64_t admin_queries;
 
 static bool admin_is_admin(const Client *c);
-static void admin_command(Client *c, const char *sql, PktBuf *b);
+static bool admin_command(Client *c, const char *sql, PktBuf *b);
+static bool admin_show_suggestions(Client *c, PktBuf *b);
 
 /* ---- public ---- */
 
@@ -131,10 +133,14 @@ PktAction admin_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		client_fail(c, "08P01", "invalid Query message");
 		return PA_CLOSED;
 	}
-	admin_queries++;
 	PktBuf b;
 	pktbuf_init(&b);
-	admin_command(c, sql, &b);
+	if (!admin_command(c, sql, &b)) {
+		/* SHOW SUGGESTIONS is being computed: this frame comes back at conn_resume */
+		pktbuf_free(&b);
+		return PA_WAIT;
+	}
+	admin_queries++;
 	pq_write_ready(&b, PQ_TX_IDLE);
 	if (pktbuf_failed(&b)) {
 		pktbuf_free(&b);
@@ -1200,25 +1206,152 @@ static void admin_kill(PktBuf *b, const AdminCmd *cmd)
 	pq_write_command_complete(b, "KILL");
 }
 
+/* ---- SHOW SUGGESTIONS ----
+ *
+ * The advisor reads catalogs over libpq, which blocks, so it runs on a libuv worker thread
+ * (advisor_live_run over a snapshot of the statistics). Meanwhile the admin client's Query stays
+ * in its buffer (admin_frame returned PA_WAIT) and nothing else it sent is handled; when the work
+ * is done, conn_resume() hands the same Query to admin_frame again, which finds the finished job
+ * and answers. A client that left in the meantime is looked up by pointer and cancel key (Client
+ * objects are reused), not found, and its job is freed unanswered.
+ */
+
+typedef struct SuggestJob {
+	uv_work_t req;
+	Client *client; /* not owned: may be gone by the time the work is done */
+	uint32_t cancel_pid, cancel_key;
+	const Config *cfg; /* kept alive until exit by proxy.c's config history */
+	AdvLiveResult result;
+	bool done;
+	struct SuggestJob *next;
+} SuggestJob;
+
+/* Jobs in flight, or done and waiting for their client to take the answer (owned). */
+static SuggestJob *suggest_jobs;
+
+static bool suggest_is_job_of(const SuggestJob *j, const Client *c)
+{
+	return j->client == c && j->cancel_pid == c->cancel_pid && j->cancel_key == c->cancel_key;
+}
+
+static void suggest_unlink(SuggestJob *job)
+{
+	for (SuggestJob **pp = &suggest_jobs; *pp; pp = &(*pp)->next) {
+		if (*pp == job) {
+			*pp = job->next;
+			break;
+		}
+	}
+	advisor_live_free(&job->result);
+	free(job);
+}
+
+/* Worker thread: nothing here may touch the loop, a Client or G. */
+static void suggest_work_cb(uv_work_t *req)
+{
+	SuggestJob *job = req->data;
+	advisor_live_run(job->cfg, &job->result);
+}
+
+static void suggest_after_cb(uv_work_t *req, int status)
+{
+	SuggestJob *job = req->data;
+	job->done = true;
+	if (status != 0 && !job->result.error)
+		job->result.error = strdup("cancelled");
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &G.clients)
+	{
+		Client *c = list_entry(n, Client, all_node);
+		if (suggest_is_job_of(job, c) && c->state == CL_ADMIN) {
+			conn_resume(&c->conn);
+			return;
+		}
+	}
+	suggest_unlink(job);
+}
+
+/* Starts the job (false: wait) or, when this client's job is done, writes its answer to b. */
+static bool admin_show_suggestions(Client *c, PktBuf *b)
+{
+	SuggestJob *job = suggest_jobs;
+	while (job && !suggest_is_job_of(job, c))
+		job = job->next;
+	if (job && !job->done)
+		return false;
+	if (!job) {
+		job = calloc(1, sizeof(*job));
+		if (!job) {
+			admin_error(b, "53200", "out of memory starting the index advisor");
+			return true;
+		}
+		job->client = c;
+		job->cancel_pid = c->cancel_pid;
+		job->cancel_key = c->cancel_key;
+		job->cfg = G.cfg;
+		job->req.data = job;
+		int rc = uv_queue_work(G.loop, &job->req, suggest_work_cb, suggest_after_cb);
+		if (rc != 0) {
+			free(job);
+			admin_error(b, "58000", "could not start the index advisor: %s",
+				    uv_strerror(rc));
+			return true;
+		}
+		job->next = suggest_jobs;
+		suggest_jobs = job;
+		return false;
+	}
+	const AdvLiveResult *r = &job->result;
+	if (r->error) {
+		admin_error(b, "53200", "SHOW SUGGESTIONS: %s", r->error);
+		suggest_unlink(job);
+		return true;
+	}
+	for (size_t i = 0; i < r->n_notices; i++)
+		admin_notice(b, r->notices[i], NULL);
+	static const uint32_t oids[ADV_LIVE_COLS] = {
+		[ADV_LIVE_DATABASE] = OID_TEXT,	    [ADV_LIVE_TABLE] = OID_TEXT,
+		[ADV_LIVE_INDEX] = OID_TEXT,	    [ADV_LIVE_STATEMENTS] = OID_TEXT,
+		[ADV_LIVE_CALLS] = OID_INT8,	    [ADV_LIVE_TOTAL_MS] = OID_FLOAT8,
+		[ADV_LIVE_P95_MS] = OID_FLOAT8,	    [ADV_LIVE_SAVING_PCT] = OID_FLOAT8,
+		[ADV_LIVE_TABLE_ROWS] = OID_FLOAT8, [ADV_LIVE_WRITES_PER_MIN] = OID_FLOAT8,
+		[ADV_LIVE_REASON] = OID_TEXT,
+	};
+	AdminCol cols[ADV_LIVE_COLS];
+	for (size_t k = 0; k < ADV_LIVE_COLS; k++)
+		cols[k] = (AdminCol){advisor_live_columns[k], oids[k]};
+	admin_describe(b, cols, ADV_LIVE_COLS);
+	for (size_t i = 0; i < r->n_rows; i++)
+		pq_write_data_row(b, (const char *const *)r->cells + i * ADV_LIVE_COLS,
+				  ADV_LIVE_COLS);
+	pq_write_command_complete(b, "SHOW");
+	suggest_unlink(job);
+	return true;
+}
+
 /* ---- dispatch ---- */
 
-/* Runs one console command, appending its answer (without ReadyForQuery) to b. */
-static void admin_command(Client *c, const char *sql, PktBuf *b)
+/*
+ * Runs one console command, appending its answer (without ReadyForQuery) to b. Returns false
+ * when the answer is not ready (SHOW SUGGESTIONS on its worker thread): nothing was appended,
+ * and the caller must wait for the same command to come back.
+ */
+static bool admin_command(Client *c, const char *sql, PktBuf *b)
 {
 	AdminCmd cmd;
 	if (!admin_parse(sql, &cmd)) {
 		pq_write_empty_query(b);
-		return;
+		return true;
 	}
 	if (cmd.too_many) {
 		admin_error(b, "42601", "unsupported admin command: %s (try SHOW HELP)", cmd.text);
-		return;
+		return true;
 	}
 	if (word_is(&cmd, 0, "SHOW")) {
 		if (cmd.n != 2) {
 			admin_error(b, "42601", "unsupported admin command: %s (try SHOW HELP)",
 				    cmd.text);
-			return;
+			return true;
 		}
 		const char *w = cmd.words[1];
 		if (strcasecmp(w, "VERSION") == 0)
@@ -1252,12 +1385,11 @@ static void admin_command(Client *c, const char *sql, PktBuf *b)
 		else if (strcasecmp(w, "SLOW") == 0)
 			admin_show_slow(b);
 		else if (strcasecmp(w, "SUGGESTIONS") == 0)
-			admin_error(b, "0A000",
-				    "SHOW SUGGESTIONS needs the index advisor, not built yet");
+			return admin_show_suggestions(c, b);
 		else
 			admin_error(b, "42601", "unsupported admin command: %s (try SHOW HELP)",
 				    cmd.text);
-		return;
+		return true;
 	}
 	static const char *const writes[] = {"PAUSE",	 "RESUME", "RELOAD",
 					     "SHUTDOWN", "KILL",   "RESET"};
@@ -1266,12 +1398,12 @@ static void admin_command(Client *c, const char *sql, PktBuf *b)
 		known_write = known_write || word_is(&cmd, 0, writes[i]);
 	if (!known_write) {
 		admin_error(b, "42601", "unsupported admin command: %s (try SHOW HELP)", cmd.text);
-		return;
+		return true;
 	}
 	if (!admin_is_admin(c)) {
 		admin_error(b, "42501", "admin access needed for %s: \"%s\" is only in stats_users",
 			    cmd.words[0], c->user);
-		return;
+		return true;
 	}
 	if (word_is(&cmd, 0, "PAUSE") && cmd.n <= 2) {
 		admin_pause(b, &cmd, true);
@@ -1294,4 +1426,5 @@ static void admin_command(Client *c, const char *sql, PktBuf *b)
 	} else {
 		admin_error(b, "42601", "unsupported admin command: %s (try SHOW HELP)", cmd.text);
 	}
+	return true;
 }

@@ -35,6 +35,10 @@ static PktAction client_query_without_server(Client *c, const char *text, size_t
 static void client_vsend_error(Client *c, const char *severity, const char *sqlstate,
 			       const char *fmt, va_list ap);
 
+/* Frames rewritten towards a server are built here and sent at once (conn_send copies what it
+ * cannot write immediately), so one buffer serves every client of the event loop. */
+static PktBuf client_out;
+
 /* A parameter value kept in SQL form (from a client's SET), re-applied with `SET name TO value`;
  * other values are raw strings, re-applied with set_config(). */
 #define SQL_VALUE_MARK '\x01'
@@ -77,7 +81,6 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 	varcache_init(&c->startup_params);
 	varcache_init(&c->tx_params);
 	varcache_init(&c->reported_resets);
-	pktbuf_init(&c->out);
 	list_append(&G.clients, &c->all_node);
 	G.n_clients++;
 	c->state = CL_STARTUP;
@@ -196,7 +199,6 @@ static void client_on_closed(Conn *conn)
 		parser_session_commands_free(c->unnamed_cmds);
 		free(c->unnamed_cmds);
 	}
-	pktbuf_free(&c->out);
 	free(c->portal_stmt);
 	free(c->unnamed_text);
 	free(c->user);
@@ -866,7 +868,7 @@ static void client_free_cmds(SessionCommands *cmds)
 static bool client_send_rewritten(Client *c)
 {
 	conn_flush(&c->conn);
-	return conn_send_pktbuf(&c->server->conn, &c->out) == 0;
+	return conn_send_pktbuf(&c->server->conn, &client_out) == 0;
 }
 
 static void client_build_parse(PktBuf *b, const char *name, const PreparedStmt *st)
@@ -963,12 +965,12 @@ static PktAction client_parse_named(Client *c, Server *s, const char *name, cons
 		/* PostgreSQL's own answer is 42P05. A Parse that fails on the server makes the
 		 * server skip to Sync exactly as it would; its error is replaced by that one. */
 		static const char dup_query[] = "pgsift: duplicate prepared statement name";
-		pktbuf_reset(&c->out);
-		pktbuf_start(&c->out, PQ_MSG_PARSE);
-		pktbuf_put_cstring(&c->out, "");
-		pktbuf_put_cstring(&c->out, dup_query);
-		pktbuf_put_u16(&c->out, 0);
-		pktbuf_finish(&c->out);
+		pktbuf_reset(&client_out);
+		pktbuf_start(&client_out, PQ_MSG_PARSE);
+		pktbuf_put_cstring(&client_out, "");
+		pktbuf_put_cstring(&client_out, dup_query);
+		pktbuf_put_u16(&client_out, 0);
+		pktbuf_finish(&client_out);
 		Pending *p = server_expect(s, PQ_MSG_PARSE, PF_DUP_NAME, NULL, 0);
 		if (!p || !server_expect_name(s, p, name) || !client_send_rewritten(c))
 			return PA_CLOSED;
@@ -1000,8 +1002,8 @@ static PktAction client_parse_named(Client *c, Server *s, const char *name, cons
 	}
 	if (!slot_ok)
 		return PA_CLOSED;
-	pktbuf_reset(&c->out);
-	client_build_parse(&c->out, st->server_name, st);
+	pktbuf_reset(&client_out);
+	client_build_parse(&client_out, st->server_name, st);
 	Pending *p = server_expect(s, PQ_MSG_PARSE, 0, st->query, st->query_len);
 	if (!p)
 		return PA_CLOSED;
@@ -1026,12 +1028,12 @@ static PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, c
 	const uint8_t *name_at = (const uint8_t *)name;
 	const uint8_t *after = name_at + strlen(name) + 1;
 	const uint8_t *end = pkt + hdr->len;
-	pktbuf_reset(&c->out);
-	pktbuf_start(&c->out, hdr->type);
-	pktbuf_put_raw(&c->out, pkt + 5, (size_t)(name_at - (pkt + 5)));
-	pktbuf_put_cstring(&c->out, st->server_name);
-	pktbuf_put_raw(&c->out, after, (size_t)(end - after));
-	pktbuf_finish(&c->out);
+	pktbuf_reset(&client_out);
+	pktbuf_start(&client_out, hdr->type);
+	pktbuf_put_raw(&client_out, pkt + 5, (size_t)(name_at - (pkt + 5)));
+	pktbuf_put_cstring(&client_out, st->server_name);
+	pktbuf_put_raw(&client_out, after, (size_t)(end - after));
+	pktbuf_finish(&client_out);
 	if (!server_expect(s, type, 0, NULL, 0) || !client_send_rewritten(c))
 		return PA_CLOSED;
 	return PA_CONSUMED;
@@ -1180,12 +1182,12 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 				 * to Sync, and the error it gives is replaced by the refusal */
 				client_free_cmds(c->unnamed_cmds);
 				c->unnamed_cmds = NULL;
-				pktbuf_reset(&c->out);
-				pktbuf_start(&c->out, PQ_MSG_PARSE);
-				pktbuf_put_cstring(&c->out, "");
-				pktbuf_put_cstring(&c->out, "pgsift: LISTEN refused in transaction pooling");
-				pktbuf_put_u16(&c->out, 0);
-				pktbuf_finish(&c->out);
+				pktbuf_reset(&client_out);
+				pktbuf_start(&client_out, PQ_MSG_PARSE);
+				pktbuf_put_cstring(&client_out, "");
+				pktbuf_put_cstring(&client_out, "pgsift: LISTEN refused in transaction pooling");
+				pktbuf_put_u16(&client_out, 0);
+				pktbuf_finish(&client_out);
 				ok = server_expect(s, PQ_MSG_PARSE, PF_LISTEN_REFUSED, NULL, 0) &&
 				     client_send_rewritten(c);
 				a = PA_CONSUMED;

@@ -59,7 +59,6 @@ struct Client {
 	VarCache reported_resets; /* reported parameters RESET to their startup value: applied at
 				   * ReadyForQuery, after the server's own ParameterStatus */
 	bool in_tx;              /* an explicit transaction block is open */
-	PktBuf out;              /* rewritten frames towards the server (reused) */
 	uint64_t tx_idle_since_ms; /* idle inside a transaction since, 0 if not */
 	uint64_t tx_start_ms;      /* when the open transaction block began */
 
@@ -71,7 +70,7 @@ struct Client {
 	uint64_t wait_start_ms;  /* when it started waiting for a server, 0 if not */
 	uint64_t last_active_ms; /* last frame received */
 	uint64_t xact_start_ns;  /* current transaction's start */
-	char addr[64];
+	char addr[48];      /* INET6_ADDRSTRLEN */
 	int port;
 	bool is_admin;
 };

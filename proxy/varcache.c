@@ -46,7 +46,7 @@ bool varcache_set(VarCache *vc, const char *name, const char *value)
 		return true;
 	}
 	if (vc->n == vc->cap) {
-		size_t cap = vc->cap ? vc->cap * 2 : 8;
+		size_t cap = vc->cap ? vc->cap * 2 : 2; /* most sessions set one or two */
 		VarParam *items = realloc(vc->items, cap * sizeof(*items));
 		if (!items) {
 			free(v);
