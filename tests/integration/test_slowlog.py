@@ -182,7 +182,30 @@ class SlowLogTest(PgsiftTestCase):
         self.check_pgbadger(report, objs)
 
     def check_pgbadger(self, report, objs):
-        raise NotImplementedError
+        """pgBadger's counts and durations are the file's, statement by statement."""
+        self.assertEqual(report["overall_stat"]["queries_number"], len(objs))
+        durations = sorted((re.match(r"duration: (\d+\.\d{3}) ms", o["message"]).group(1)
+                            for o in objs), key=float, reverse=True)
+        (slowest,) = report["top_slowest"].values()
+        # [duration ms, date, query, db, user, remote, app, ...], slowest first
+        self.assertEqual(["%.3f" % float(e[0]) for e in slowest], durations)
+        top = max(objs, key=lambda o: o["duration_ms"])
+        self.assertEqual(top["query"], "SELECT pg_sleep($1) FROM %s" % TIMED_OUT[0])
+        self.assertEqual("%.3f" % float(slowest[0][0]), durations[0])
+        self.assertAlmostEqual(float(slowest[0][0]), top["duration_ms"], delta=0.001)
+        self.assertIn(TIMED_OUT[0], slowest[0][2])
+        self.assertEqual(slowest[0][3:7], [TESTDB, SUPERUSER, "127.0.0.1", APP])
+        # per normalized statement: the count and the total duration
+        (normalized,) = report["normalyzed_info"].values()
+        got = {re.search(r"from (\w+)", q, re.I).group(1): (v["count"], round(v["duration"], 3))
+               for q, v in normalized.items()}
+        want = {}
+        for o in objs:
+            table = re.search(r"FROM (\w+)$", o["query"]).group(1)
+            n, total = want.get(table, (0, 0.0))
+            want[table] = (n + 1, total + float(re.match(r"duration: (\S+)",
+                                                         o["message"]).group(1)))
+        self.assertEqual(got, {t: (n, round(d, 3)) for t, (n, d) in want.items()})
 
 
 if __name__ == "__main__":
