@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import DIRECT, SUPERUSER, TESTDB, PgsiftTestCase, wait_until  # noqa: E402
 
+import psycopg  # noqa: E402  (psycopg 3: the extended protocol)
 import psycopg2  # noqa: E402
 
 SLOW_MS = 50
@@ -67,7 +68,7 @@ class SlowLogTest(PgsiftTestCase):
         harness._watchdog_send("dir " + cls.tmp)
         harness.register_cleanup(lambda: shutil.rmtree(cls.tmp, ignore_errors=True))
         sql = ""
-        for table in [w[0] for w in WORKLOAD] + [TIMED_OUT[0], "slow_rotated"]:
+        for table in [w[0] for w in WORKLOAD] + [TIMED_OUT[0], "slow_rotated", "slow_ext"]:
             sql += "CREATE TABLE %s (x int); INSERT INTO %s VALUES (1);" % (table, table)
         cls.pg.query(sql)
 
@@ -166,6 +167,42 @@ class SlowLogTest(PgsiftTestCase):
         self.assertEqual(len(new), 1, new)
         self.assertEqual(json.loads(new[0])["query"], "SELECT pg_sleep($1) FROM slow_rotated")
         self.assertEqual(len(read_lines(rotated)), len(before), "the rotated file is left alone")
+
+    def extended_lines(self, log_parameters):
+        px, path = self.start(log_parameters=log_parameters)
+        conn = psycopg.connect(px.dsn(application_name=APP), autocommit=True)
+        try:
+            # a text parameter (str): sent in text format, as PostgreSQL would log it
+            for _ in range(2):
+                conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.06",))
+            conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.07",), prepare=True)
+            conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.01",))
+        finally:
+            conn.close()
+        lines = self.wait_lines(path, 3, "3 slow extended-protocol lines")
+        self.assertEqual(len(lines), 3, lines)
+        objs = [json.loads(line) for line in lines]
+        for o in objs:
+            self.assertEqual((o["query"], o["rows"], o["sqlstate"], o["application_name"]),
+                             ("SELECT pg_sleep($1) FROM slow_ext", 1, "00000", APP))
+        return objs
+
+    def test_extended_protocol_without_parameters(self):
+        for o in self.extended_lines(log_parameters=False):
+            self.assertRegex(o["message"], r"^duration: \d+\.\d{3} ms  statement: "
+                             r"SELECT pg_sleep\(\$1\) FROM slow_ext$")
+            self.assertNotIn("detail", o)
+            self.assertNotIn("parameters", json.dumps(o))
+
+    def test_extended_protocol_with_parameters(self):
+        # log_parameters = 1: the Bind values as PostgreSQL's log_min_duration_statement logs an
+        # Execute ("execute <name>: ..." and DETAIL "parameters: $1 = '...'")
+        objs = self.extended_lines(log_parameters=True)
+        for o in objs:
+            self.assertRegex(o["message"], r"^duration: \d+\.\d{3} ms  execute [^:]+: "
+                             r"SELECT pg_sleep\(\$1\) FROM slow_ext$")
+        self.assertEqual([o.get("detail") for o in objs],
+                         ["parameters: $1 = '0.06'"] * 2 + ["parameters: $1 = '0.07'"])
 
     @unittest.skipUnless(os.access(PGBADGER, os.X_OK), "pgbadger (Debian package) not installed")
     def test_pgbadger_reads_the_log(self):
