@@ -33,8 +33,10 @@ Prints one line per case and mode, the pass rates; fails under 95% in any mode.
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import unittest
 
 import psycopg2
@@ -120,7 +122,7 @@ def compare(case, suggestions):
 def live_to_json(row):
     """A SHOW SUGGESTIONS row as the json format's table/method/columns/where, parsed from its
     index definition."""
-    m = re.match(r"CREATE INDEX CONCURRENTLY IF NOT EXISTS \S+ ON (.+?) USING (\w+) \((.*?)\)"
+    m = re.match(r"CREATE INDEX (?:CONCURRENTLY )?IF NOT EXISTS \S+ ON (.+?) USING (\w+) \((.*?)\)"
                  r"(?: INCLUDE \(.*?\))?(?: WHERE (.*))?;?$", row["index"])
     assert m, row["index"]
     table, method, cols, where = cases.parse_expected(
@@ -244,6 +246,103 @@ class AdvisorThroughProxy(unittest.TestCase):
             print("SHOW SUGGESTIONS notices: %s" % notices)
         for r in rates:
             self.assertGreaterEqual(r, 95.0)
+
+    def test_show_suggestions_does_not_block(self):
+        """
+        SHOW SUGGESTIONS reads the catalog on a worker thread: while that read hangs (the
+        database's upstream is a socket that accepts and never answers), other admin and
+        proxied clients are served; when it fails, the waiting client gets a notice and an
+        empty answer, and its connection works on. A client that leaves while its SHOW
+        SUGGESTIONS is running costs nothing.
+        """
+        if harness.DIRECT:
+            self.skipTest("needs pgsift (PGSIFT_DIRECT=1)")
+        db = "advstall"
+        self.srv.query("CREATE DATABASE %s" % db)
+        self.srv.query("CREATE TABLE t (id int, a int)", dbname=db)
+        px = harness.Pgsift(self.srv, settings={"admin_users": harness.SUPERUSER,
+                                                "advisor_min_table_rows": 0})
+        staller = socket.socket()
+        staller.bind(("127.0.0.1", 0))
+        staller.listen(8)
+        accepted = []
+
+        def accept_all():
+            while True:
+                try:
+                    accepted.append(staller.accept()[0])
+                except OSError:
+                    return
+        th = threading.Thread(target=accept_all, daemon=True)
+        th.start()
+        try:
+            c = px.connect(dbname=db)
+            for i in range(CALLS):
+                c.cursor().execute("SELECT * FROM t WHERE a = %d" % i)
+            c.close()
+            # the database now reaches its upstream through the staller
+            upstream = "host=%s port=%d" % (self.srv.host, self.srv.port)
+            with open(px.ini_path, "w") as f:
+                f.write(px.ini_text.replace(
+                    "[databases]\n", "[databases]\n%s = host=127.0.0.1 port=%d\n" %
+                    (db, staller.getsockname()[1])))
+            admin = px.connect(dbname="pgsift")
+            admin.cursor().execute("RELOAD")
+            # a client that leaves while its SHOW SUGGESTIONS runs
+            gone, err = harness.raw_login(px, {"user": harness.SUPERUSER, "database": "pgsift"})
+            self.assertIsNone(err)
+            gone.sendall(harness.message(b"Q", b"SHOW SUGGESTIONS\0"))
+            harness.wait_until(lambda: len(accepted) >= 1, 10, "the first catalog read")
+            gone.close()
+            waiting, err = harness.raw_login(px, {"user": harness.SUPERUSER,
+                                                  "database": "pgsift"})
+            self.assertIsNone(err)
+            waiting.sendall(harness.message(b"Q", b"SHOW SUGGESTIONS\0"))
+            harness.wait_until(lambda: len(accepted) >= 2, 10, "the second catalog read")
+            # both catalog reads hang: the loop still serves the console and the proxy
+            cur = admin.cursor()
+            cur.execute("SHOW VERSION")
+            self.assertEqual(len(cur.fetchall()), 1)
+            other = px.connect(dbname=harness.TESTDB)
+            cur = other.cursor()
+            cur.execute("SELECT 41 + 1")
+            self.assertEqual(cur.fetchall(), [(42,)])
+            other.close()
+            waiting.settimeout(0.2)
+            with self.assertRaises(socket.timeout):
+                harness.read_message(waiting)
+            # the upstream gives up: the waiting client gets its answer
+            for s in accepted:
+                s.close()
+            waiting.settimeout(30)
+            got = []
+            while True:
+                m = harness.read_message(waiting)
+                self.assertIsNotNone(m)
+                got.append(m)
+                if m[0] == b"Z":
+                    break
+            kinds = [m[0] for m in got]
+            self.assertEqual(kinds, [b"N", b"T", b"C", b"Z"], got)
+            notice = harness.parse_error(got[0][1])
+            self.assertTrue(notice["M"].startswith(
+                "database advstall: cannot read the catalog: "), notice)
+            self.assertEqual(got[2][1], b"SHOW\0")
+            # the same connection goes on
+            waiting.sendall(harness.message(b"Q", b"SHOW VERSION\0"))
+            kinds = []
+            while not kinds or kinds[-1] != b"Z":
+                kinds.append(harness.read_message(waiting)[0])
+            self.assertEqual(kinds, [b"T", b"D", b"C", b"Z"])
+            waiting.close()
+            admin.close()
+        finally:
+            staller.close()
+            for s in accepted:
+                s.close()
+            rc = px.stop()
+        self.assertEqual(px.sanitizer_reports(), [])
+        self.assertIn(rc, (0, -15))
 
     def judge(self, case, code, out, err, mode):
         if code != 0:
