@@ -13,6 +13,8 @@
 #include <strings.h>
 
 #include "config/log.h"
+#include <xxhash.h>
+
 #include "parser/parser.h"
 #include "proxy/admin.h"
 #include "proxy/auth_md5.h"
@@ -689,9 +691,28 @@ static void client_sync_sql_prepared(void *arg, const char *name, const char *te
  * form, RESET for what a previous client set and this one did not, and the client's SQL-level
  * prepared statements. Sent as one injected query ahead of the client's own bytes.
  */
+/* An order-independent signature of a client's parameters: equal signatures, equal sets. */
+static uint64_t client_params_sig(const Client *c)
+{
+	uint64_t sig = 0x9E3779B97F4A7C15ull;
+	for (size_t i = 0; i < c->params.n; i++) {
+		const VarParam *cp = &c->params.items[i];
+		uint64_t h = XXH3_64bits(cp->name, strlen(cp->name));
+		sig += XXH3_64bits_withSeed(cp->value, strlen(cp->value), h);
+	}
+	return sig ? sig : 1;
+}
+
 static bool client_apply_params(Client *c, Server *s)
 {
 	Pool *p = c->pool;
+	/* A server whose session was last set up for this same set of parameters, and untouched
+	 * since, needs nothing: the common case in transaction pooling, where a server passes
+	 * between clients of one application. */
+	uint64_t sig = client_params_sig(c);
+	bool sql_prepared = c->sql_prepared && stmtmap_count(c->sql_prepared) > 0;
+	if (s->applied_sig == sig && !sql_prepared)
+		return true;
 	PktBuf q;
 	pktbuf_init(&q);
 	bool any_set = false;
@@ -760,11 +781,13 @@ static bool client_apply_params(Client *c, Server *s)
 	}
 	if (q.len == 0) {
 		pktbuf_free(&q);
-		return true;
+		s->applied_sig = q.failed ? 0 : sig;
+		return !q.failed;
 	}
 	pktbuf_put_raw(&q, "", 1);
 	bool ok = !pktbuf_failed(&q) && server_send_injected(s, (const char *)q.data);
 	pktbuf_free(&q);
+	s->applied_sig = ok ? sig : 0;
 	return ok;
 }
 
@@ -1345,6 +1368,8 @@ static void client_apply_session(Client *c, const char *name, const char *value)
 {
 	Server *s = c->server;
 	bool ok = true;
+	if (s)
+		s->applied_sig = 0;
 	if (value && strcmp(value, RESET_MARK) != 0) {
 		ok = varcache_set(&c->params, name, value);
 		if (s)
@@ -1446,6 +1471,7 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 			varcache_clear(&s->params);
 			if (!varcache_copy(&s->params, &s->pool->welcome))
 				s->close_needed = true;
+			s->applied_sig = 0;
 		}
 		c->params_dirty = true;
 		if (sc->kind == SC_DISCARD_ALL)

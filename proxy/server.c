@@ -603,6 +603,7 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 		if (!s->client)
 			return PA_CONSUMED;
 		if (!(p && (p->flags & PF_INJECTED))) {
+			s->applied_sig = 0;
 			PktReader r;
 			const char *name, *value;
 			pkt_reader_init(&r, payload, len);
@@ -807,7 +808,18 @@ void server_check_timeout(Server *s, uint64_t now_ns, uint64_t timeout_ns)
 	/* The oldest outstanding request: in the extended protocol the server answers Parse and
 	 * Bind only at Sync or Flush, so the front may be a Parse while its Execute runs. */
 	Pending *p = server_front(s);
-	if (!p || p->local != PL_NONE || (p->flags & (PF_INJECTED | PF_CANCEL_SENT)))
+	if (!p || p->local != PL_NONE || (p->flags & PF_CANCEL_SENT))
+		return;
+	/* pgsift's own requests (a re-Parse before a Bind...) are not timed on their own, but
+	 * they delay the client's statement behind them, whose clock runs from the front */
+	bool clients = false;
+	for (uint32_t i = 0; i < s->q_len && !clients; i++) {
+		Pending *q = &s->queue[(s->q_head + i) % s->q_cap];
+		clients = !(q->flags & PF_INJECTED) && q->local == PL_NONE;
+		if (q->type == PQ_MSG_SYNC || q->type == PQ_MSG_QUERY)
+			break;
+	}
+	if (!clients)
 		return;
 	uint64_t start = p->stmt_start_ns > p->sent_ns ? p->stmt_start_ns : p->sent_ns;
 	if (s->last_done_ns > start)

@@ -76,6 +76,8 @@ struct Server {
 	uint32_t be_key;
 	uint8_t tx_state;   /* last ReadyForQuery status */
 	VarCache params;    /* what the server reported, or pgsift set on it */
+	uint64_t applied_sig; /* signature of the client parameters last applied here; 0 once
+			       * anything else changed the server's session */
 
 	Pending *queue;     /* ring of outstanding requests (owned) */
 	uint32_t q_head, q_len, q_cap;
