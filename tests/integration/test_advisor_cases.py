@@ -7,8 +7,8 @@ postgres_fdw, pg_trgm available), its statements are given to `pgsift suggest --
 columns with their order and direction, expressions and predicate (names do not matter).
 
 The statements reach the advisor through `--queries FILE` (JSON lines with calls), the input
-pg_stat_statements exports use too: the proxy's statistics pipeline (SHOW QUERIES, stats_file)
-was still being finished when this test was written. The cases' tables are small (the
+pg_stat_statements exports use too. The same cases sent through the proxy (--admin,
+--stats-file, SHOW SUGGESTIONS) are test_advisor_proxy.py. The cases' tables are small (the
 supabase/pg_qualstats ones are empty or 1,000 rows), so the run sets --min-table-rows 0; the
 default of advisor_min_table_rows (10,000) would rightly ignore them.
 
