@@ -202,6 +202,7 @@ static void client_on_closed(Conn *conn)
 		free(c->unnamed_cmds);
 	}
 	free(c->portal_stmt);
+	free(c->bind_params);
 	free(c->unnamed_text);
 	free(c->user);
 	free(c->dbname);
@@ -815,6 +816,62 @@ static bool client_remember_unnamed(Client *c, const char *text, size_t len)
 	return true;
 }
 
+/* Bind parameters go to the statistics (sampled values for the advisor) one Bind in this many,
+ * or every time with log_parameters; copying them costs the event loop a little. */
+#define BIND_SAMPLE_EVERY 64
+
+static bool client_put_param(Client *c, const void *p, size_t n)
+{
+	if (c->bind_params_len + n > c->bind_params_cap) {
+		size_t cap = c->bind_params_cap ? c->bind_params_cap * 2 : 128;
+		while (cap < c->bind_params_len + n)
+			cap *= 2;
+		char *b = realloc(c->bind_params, cap);
+		if (!b)
+			return false;
+		c->bind_params = b;
+		c->bind_params_cap = cap;
+	}
+	memcpy(c->bind_params + c->bind_params_len, p, n);
+	c->bind_params_len += n;
+	return true;
+}
+
+/* Keeps a Bind's parameters as text ('\0'-separated; binary ones and NULLs by name), r being
+ * positioned after the statement name. Malformed input only means nothing is kept. */
+static void client_keep_bind_params(Client *c, PktReader r)
+{
+	uint16_t nfmt, nparams;
+	c->bind_params_len = 0;
+	c->bind_n_params = 0;
+	if (!pkt_get_u16(&r, &nfmt))
+		return;
+	const uint8_t *fmts;
+	if (!pkt_get_bytes(&r, (size_t)nfmt * 2, &fmts) || !pkt_get_u16(&r, &nparams))
+		return;
+	for (uint16_t i = 0; i < nparams; i++) {
+		uint32_t len;
+		const uint8_t *val;
+		if (!pkt_get_u32(&r, &len))
+			return;
+		bool binary = nfmt == 1 ? fmts[1] == 1 : (nfmt > i && fmts[2 * i + 1] == 1);
+		bool ok;
+		if (len == 0xffffffffu) {
+			ok = client_put_param(c, "NULL", 5);
+		} else {
+			if (!pkt_get_bytes(&r, len, &val))
+				return;
+			if (binary || memchr(val, 0, len))
+				ok = client_put_param(c, "(binary)", 9);
+			else
+				ok = client_put_param(c, val, len) && client_put_param(c, "", 1);
+		}
+		if (!ok)
+			return;
+		c->bind_n_params++;
+	}
+}
+
 /* The text of the statement the unnamed portal runs, for its statistics event. */
 static const char *client_portal_text(Client *c, size_t *len)
 {
@@ -1244,6 +1301,10 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			free(c->portal_stmt);
 			c->portal_stmt = strdup(stmt);
 		}
+		c->bind_n_params = 0;
+		if (portal[0] == '\0' &&
+		    (G.cfg->log_parameters || c->bind_count++ % BIND_SAMPLE_EVERY == 0))
+			client_keep_bind_params(c, r);
 		if (pooled && stmt[0]) {
 			a = client_rewrite_named(c, s, hdr, pkt, stmt, PQ_MSG_BIND);
 			ok = a != PA_CLOSED;
@@ -1261,6 +1322,12 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 		size_t tlen = 0;
 		const char *text = portal[0] ? NULL : client_portal_text(c, &tlen);
 		Pending *p = server_expect(s, PQ_MSG_EXECUTE, 0, text, tlen);
+		if (p && !portal[0] && c->bind_n_params) {
+			if (!server_expect_params(s, p, c->bind_params, c->bind_params_len,
+						  c->bind_n_params))
+				p = NULL;
+			c->bind_n_params = 0;
+		}
 		if (p && (!c->portal_stmt || !c->portal_stmt[0])) {
 			p->cmds = c->unnamed_cmds; /* a SET run through the extended protocol */
 			c->unnamed_cmds = NULL;

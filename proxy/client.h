@@ -61,6 +61,10 @@ struct Client {
 	bool in_tx;              /* an explicit transaction block is open */
 	uint64_t tx_idle_since_ms; /* idle inside a transaction since, 0 if not */
 	uint64_t tx_start_ms;      /* when the open transaction block began */
+	char *bind_params;         /* the unnamed portal's Bind parameters as text, when sampled (owned) */
+	size_t bind_params_len, bind_params_cap;
+	uint16_t bind_n_params;
+	uint32_t bind_count;       /* Binds seen, for sampling one in BIND_SAMPLE_EVERY */
 
 	uint8_t auth_step;  /* where the authentication exchange is */
 	uint8_t md5_salt[4];

@@ -713,6 +713,11 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	ev.end_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	ev.text = (const char *)s->texts + p->text_off;
 	ev.text_len = p->text_len;
+	if (p->n_params) {
+		ev.params = (const char *)s->texts + p->params_off;
+		ev.params_len = p->params_len;
+		ev.n_params = p->n_params;
+	}
 	ev.db = c->dbname;
 	ev.user = c->user;
 	ev.app = c->app_name;
@@ -785,6 +790,15 @@ void server_drain_local_now(Server *s)
 	server_drain_local(s);
 }
 
+bool server_expect_params(Server *s, Pending *p, const char *params, size_t len, uint16_t n)
+{
+	if (!server_store_text(s, params, len, &p->params_off))
+		return false;
+	p->params_len = (uint32_t)len;
+	p->n_params = n;
+	return true;
+}
+
 bool server_expect_name(Server *s, Pending *p, const char *name)
 {
 	size_t n = strlen(name);
@@ -826,6 +840,12 @@ void server_check_timeout(Server *s, uint64_t now_ns, uint64_t timeout_ns)
 		start = s->last_done_ns;
 	if (now_ns - start < timeout_ns)
 		return;
+	/* After a stall, timers run before the loop reads what the server already sent: cancel
+	 * only when the statement is still outstanding at the next check, after a read. */
+	if (!(p->flags & PF_OVERDUE)) {
+		p->flags |= PF_OVERDUE;
+		return;
+	}
 	/* every request up to the next Sync belongs to the statement being cancelled */
 	for (uint32_t i = 0; i < s->q_len; i++) {
 		Pending *q = &s->queue[(s->q_head + i) % s->q_cap];

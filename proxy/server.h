@@ -41,6 +41,9 @@ typedef struct Pending {
 	uint32_t name_off;   /* PARSE: the client's statement name in Server.texts */
 	uint32_t name_len;
 	uint64_t stmt_id;    /* PARSE: the PreparedStmt it prepares on this server, 0 if none */
+	uint32_t params_off; /* EXECUTE: its Bind parameters as text, '\0'-separated, in texts */
+	uint32_t params_len;
+	uint16_t n_params;
 	uint64_t sent_ns;    /* when it went to the server */
 	uint64_t stmt_start_ns; /* when the current statement of it started */
 	struct SessionCommands *cmds; /* SET/RESET/... in it, applied on success (owned) */
@@ -62,6 +65,7 @@ enum {
 	PF_DUP_NAME = 16,   /* a deliberately failing Parse standing for "already exists" */
 	PF_CANCEL_SENT = 32,
 	PF_LISTEN_REFUSED = 64, /* a deliberately failing Parse standing for LISTEN's refusal */
+	PF_OVERDUE = 128,       /* seen past query_timeout once; cancelled if still so next tick */
 };
 
 struct Server {
@@ -125,6 +129,9 @@ Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text
 Pending *server_expect_local(Server *s, uint8_t local) __attribute__((warn_unused_result));
 /* Answers the local entries at the queue's front now (after one was added to an empty queue). */
 void server_drain_local_now(Server *s);
+/* Keeps the Bind parameters of an Execute for its statistics event. */
+bool server_expect_params(Server *s, Pending *p, const char *params, size_t len, uint16_t n)
+	__attribute__((warn_unused_result));
 /* Keeps a name next to the entry's text (for rolling back a failed Parse). */
 bool server_expect_name(Server *s, Pending *p, const char *name) __attribute__((warn_unused_result));
 

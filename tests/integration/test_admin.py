@@ -237,8 +237,6 @@ class AdminTest(PgsiftTestCase):
                 code, msg = error_of(conn, sql)
                 self.assertEqual(code, "42601", sql)
                 self.assertIn(sql, msg)
-            code, msg = error_of(conn, "SHOW SUGGESTIONS")
-            self.assertEqual(msg, "SHOW SUGGESTIONS needs the index advisor, not built yet")
             code, msg = error_of(conn, "KILL no_such_db")
             self.assertEqual(code, "3D000")
             # the console stays usable after errors
