@@ -29,8 +29,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 as_pg "$PGBIN/initdb" -D "$DEMO_DIR/data" -U postgres -A trust > "$DEMO_DIR/initdb.log"
-as_pg "$PGBIN/pg_ctl" -D "$DEMO_DIR/data" -l "$DEMO_DIR/postgres.log" -w \
-    -o "-p $PG_PORT -k $DEMO_DIR -c listen_addresses=127.0.0.1" start > /dev/null
+if ! as_pg "$PGBIN/pg_ctl" -D "$DEMO_DIR/data" -l "$DEMO_DIR/postgres.log" -w \
+    -o "-p $PG_PORT -k $DEMO_DIR -c listen_addresses=127.0.0.1" start > /dev/null; then
+    cat "$DEMO_DIR/postgres.log" >&2
+    echo "PostgreSQL did not start (is port $PG_PORT free? set PG_PORT)" >&2
+    exit 1
+fi
 as_pg "$PGBIN/createdb" -h "$DEMO_DIR" -p "$PG_PORT" -U postgres demo
 
 cat > "$DEMO_DIR/pgsift.ini" <<INI
@@ -50,10 +54,11 @@ stats_file = $DEMO_DIR/stats.bin
 * = host=127.0.0.1 port=$PG_PORT
 INI
 
-"$ROOT/build/pgsift" -c "$DEMO_DIR/pgsift.ini" &
+"$ROOT/build/pgsift" -c "$DEMO_DIR/pgsift.ini" 2> >(tee "$DEMO_DIR/pgsift.log" >&2) &
 PGSIFT_PID=$!
 for _ in $(seq 100); do
-    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGSIFT_PORT" && break
+    grep -q "listening on 127.0.0.1:$PGSIFT_PORT" "$DEMO_DIR/pgsift.log" 2>/dev/null && break
+    kill -0 "$PGSIFT_PID" 2>/dev/null || { echo "pgsift did not start (is port $PGSIFT_PORT free? set PGSIFT_PORT)" >&2; exit 1; }
     sleep 0.1
 done
 
