@@ -68,11 +68,14 @@ uint64_t proxy_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* getrandom(2) through libuv: a CSPRNG without waking OpenSSL's, whose initialisation costs
+ * megabytes of resident memory that a trust-only proxy never needs otherwise. */
 uint32_t proxy_random_u32(void)
 {
 	uint32_t v = 0;
-	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
-		(void)uv_random(NULL, NULL, &v, sizeof(v), 0, NULL);
+	if (uv_random(NULL, NULL, &v, sizeof(v), 0, NULL) != 0 &&
+	    RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+		log_error("no random source for a cancel key");
 	return v;
 }
 

@@ -46,7 +46,7 @@ void proxy_cancel_register(Client *c);
 void proxy_cancel_unregister(Client *c);
 Client *proxy_cancel_find(uint32_t pid, uint32_t key);
 
-/* A random 32-bit value (OpenSSL's RAND_bytes; falls back to uv_random). */
+/* A random 32-bit value from the kernel's CSPRNG (OpenSSL's as a fallback). */
 uint32_t proxy_random_u32(void);
 
 /* Reloads the configuration file (SIGHUP, RELOAD): a bad file keeps the running one. */
