@@ -947,8 +947,10 @@ static void client_free_cmds(SessionCommands *cmds)
 /* Sends c->out (a rewritten frame) to the server, after the forwards already decided. */
 static bool client_send_rewritten(Client *c)
 {
-	conn_flush(&c->conn);
-	return conn_send_pktbuf(&c->server->conn, &client_out) == 0;
+	bool ok = !pktbuf_failed(&client_out) &&
+		  conn_forward_extra(&c->conn, client_out.data, client_out.len);
+	pktbuf_reset(&client_out);
+	return ok;
 }
 
 static void client_build_parse(PktBuf *b, const char *name, const PreparedStmt *st)

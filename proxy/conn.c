@@ -116,7 +116,7 @@ void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len)
 {
 	if (!len)
 		return;
-	if (c->n_iov > 0) {
+	if (c->n_iov > 0 && !(c->side_mask & (1u << (c->n_iov - 1)))) {
 		uv_buf_t *last = &c->iov[c->n_iov - 1];
 		if ((const uint8_t *)last->base + last->len == p) {
 			last->len += len;
@@ -130,27 +130,89 @@ void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len)
 	c->n_iov++;
 }
 
+bool conn_forward_extra(Conn *c, const void *data, size_t len)
+{
+	if (!len)
+		return true;
+	if (c->side_len + len > c->side_cap) {
+		size_t cap = c->side_cap ? c->side_cap : 256;
+		while (cap < c->side_len + len)
+			cap *= 2;
+		uint8_t *p = realloc(c->side, cap);
+		if (!p)
+			return false;
+		c->side = p;
+		c->side_cap = (uint32_t)cap;
+	}
+	if (c->n_iov == CONN_MAX_IOV)
+		conn_flush(c);
+	memcpy(c->side + c->side_len, data, len);
+	c->iov[c->n_iov].base = (char *)(uintptr_t)c->side_len;
+	c->iov[c->n_iov].len = len;
+	c->side_mask |= (uint8_t)(1u << c->n_iov);
+	c->n_iov++;
+	c->side_len += (uint32_t)len;
+	return true;
+}
+
+static void conn_forget_forwards(Conn *c)
+{
+	c->n_iov = 0;
+	c->side_mask = 0;
+	c->side_len = 0;
+}
+
+/* What a partial write left of forwards that include pgsift's own bytes: copied and queued
+ * (rare: the peer's socket buffer is full), so that the side buffer can be reused at once. */
+static void conn_flush_copy(Conn *c, Conn *dst, int first)
+{
+	size_t rest = 0;
+	for (int i = first; i < c->n_iov; i++)
+		rest += c->iov[i].len;
+	uint8_t *copy = malloc(rest);
+	if (!copy) {
+		log_error("out of memory forwarding %zu bytes", rest);
+		conn_forget_forwards(c);
+		conn_close(dst);
+		return;
+	}
+	size_t at = 0;
+	for (int i = first; i < c->n_iov; i++) {
+		memcpy(copy + at, c->iov[i].base, c->iov[i].len);
+		at += c->iov[i].len;
+	}
+	conn_forget_forwards(c);
+	uint64_t before = dst->bytes_out;
+	if (conn_send(dst, copy, rest) != 0)
+		conn_close(dst);
+	dst->bytes_out = before; /* counted already */
+	free(copy);
+}
+
 void conn_flush(Conn *c)
 {
 	if (c->n_iov == 0)
 		return;
 	Conn *dst = c->peer;
 	if (!dst || dst->closing) {
-		c->n_iov = 0;
+		conn_forget_forwards(c);
 		return;
 	}
 	size_t total = 0;
-	for (int i = 0; i < c->n_iov; i++)
+	for (int i = 0; i < c->n_iov; i++) {
+		if (c->side_mask & (1u << i))
+			c->iov[i].base = (char *)c->side + (uintptr_t)c->iov[i].base;
 		total += c->iov[i].len;
+	}
 	int r = uv_try_write(&dst->h.stream, c->iov, (unsigned)c->n_iov);
 	if (r == (int)total) {
 		dst->bytes_out += total;
-		c->n_iov = 0;
+		conn_forget_forwards(c);
 		return;
 	}
 	if (r < 0 && r != UV_EAGAIN) {
 		/* the peer is broken; its own read side reports it */
-		c->n_iov = 0;
+		conn_forget_forwards(c);
 		return;
 	}
 	size_t skip = r > 0 ? (size_t)r : 0;
@@ -162,6 +224,10 @@ void conn_flush(Conn *c)
 	}
 	c->iov[first].base += skip;
 	c->iov[first].len -= skip;
+	if (c->side_mask) {
+		conn_flush_copy(c, dst, first);
+		return;
+	}
 
 	FwdWrite *w = free_writes;
 	if (w)
@@ -256,7 +322,7 @@ void conn_close(Conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	c->n_iov = 0;
+	conn_forget_forwards(c);
 	c->want_read = false;
 	if (c->reading) {
 		uv_read_stop(&c->h.stream);
@@ -280,6 +346,8 @@ static void conn_maybe_finish_close(Conn *c)
 		iobuf_unref(c->rbuf);
 		c->rbuf = NULL;
 	}
+	free(c->side);
+	c->side = NULL;
 	if (c->on_closed)
 		c->on_closed(c);
 }

@@ -76,6 +76,9 @@ struct Conn {
 	Conn *peer;            /* where PA_FORWARD frames go; not owned: clear it before the peer is freed */
 	uv_buf_t iov[CONN_MAX_IOV]; /* decided forwards not yet written, pointing into rbuf */
 	int n_iov;
+	uint8_t side_mask;     /* iov entries whose base is an offset into side, not rbuf */
+	uint8_t *side;         /* frames pgsift rewrote, written with the forwards (owned) */
+	uint32_t side_len, side_cap;
 	uint64_t bytes_in;  /* counters for SHOW STATS */
 	uint64_t bytes_out;
 	ConnFrameFn on_frame;
@@ -102,6 +105,10 @@ void conn_pause(Conn *c);
 /* Adds bytes of the frame being handled (inside the read buffer) to the forwards, for an owner
  * that must forward a frame and then act before returning (e.g. unlink after ReadyForQuery). */
 void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len);
+
+/* Adds bytes of pgsift's own (a rewritten frame, copied) to the forwards, so that they go to
+ * the peer in the same write as the frames around them. False when memory ran out. */
+bool conn_forward_extra(Conn *c, const void *data, size_t len) __attribute__((warn_unused_result));
 
 /* Writes the forwards decided so far to the peer. Called before the owner writes something of
  * its own to the peer, so that order is kept. */
