@@ -379,7 +379,7 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 			ok = ok && varcache_set(&c->params, key, val);
 		}
 	}
-	if (!ok || !varcache_copy(&c->startup_params, &c->params)) {
+	if (!ok) {
 		client_fail(c, "53200", "out of memory");
 		return PA_CLOSED;
 	}
@@ -1422,8 +1422,27 @@ static bool is_reported_param(const char *name)
 	return false;
 }
 
+bool client_params_will_change(Client *c)
+{
+	if (c->startup_saved)
+		return true;
+	if (!varcache_copy(&c->startup_params, &c->params)) {
+		varcache_clear(&c->startup_params);
+		return false;
+	}
+	c->startup_saved = true;
+	return true;
+}
+
+static const VarCache *client_startup_set(const Client *c)
+{
+	return c->startup_saved ? &c->startup_params : &c->params;
+}
+
 static bool client_reset_param(Client *c, const char *name)
 {
+	if (!client_params_will_change(c))
+		return false;
 	const char *start = varcache_get(&c->startup_params, name);
 	if (start)
 		return varcache_set(&c->params, name, start);
@@ -1440,7 +1459,7 @@ static void client_apply_session(Client *c, const char *name, const char *value)
 	if (s)
 		s->applied_sig = 0;
 	if (value && strcmp(value, RESET_MARK) != 0) {
-		ok = varcache_set(&c->params, name, value);
+		ok = client_params_will_change(c) && varcache_set(&c->params, name, value);
 		if (s)
 			ok = ok && varcache_set(&s->params, name, value);
 	} else {
@@ -1513,7 +1532,7 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 		if (is_reported_param(sc->name)) {
 			/* the server went back to its own default and reported it; the client's
 			 * default is its startup value, which is put back on the server next */
-			const char *start = varcache_get(&c->startup_params, sc->name);
+			const char *start = varcache_get(client_startup_set(c), sc->name);
 			if (!c->in_tx && start && !varcache_set(&c->reported_resets, sc->name, start))
 				log_warn("out of memory tracking RESET %s", sc->name);
 			return;
@@ -1527,6 +1546,10 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 		return;
 	case SC_RESET_ALL:
 	case SC_DISCARD_ALL:
+		if (!client_params_will_change(c)) {
+			log_warn("out of memory resetting parameters");
+			return;
+		}
 		varcache_clear(&c->params);
 		if (!varcache_copy(&c->params, &c->startup_params))
 			log_warn("out of memory resetting parameters");
@@ -1596,7 +1619,7 @@ void client_tx_ended(Client *c)
 	c->in_tx = false;
 	varcache_clear(&c->tx_params);
 	for (size_t i = 0; i < c->reported_resets.n; i++) {
-		if (!varcache_set(&c->params, c->reported_resets.items[i].name,
+		if (!client_params_will_change(c) || !varcache_set(&c->params, c->reported_resets.items[i].name,
 				  c->reported_resets.items[i].value))
 			log_warn("out of memory tracking RESET");
 		c->params_dirty = true;

@@ -54,7 +54,9 @@ struct Client {
 	char *unnamed_text; /* the unnamed statement's text (owned) */
 	size_t unnamed_cap;
 	struct SessionCommands *unnamed_cmds; /* SET... in the unnamed statement (owned) */
-	VarCache startup_params; /* what RESET ALL / DISCARD ALL go back to */
+	VarCache startup_params; /* what RESET ALL / DISCARD ALL go back to; copied from params
+				  * only when params first change (startup_saved) */
+	bool startup_saved;
 	VarCache tx_params;      /* SET/RESET inside the open transaction, applied at COMMIT */
 	VarCache reported_resets; /* reported parameters RESET to their startup value: applied at
 				   * ReadyForQuery, after the server's own ParameterStatus */
@@ -100,6 +102,10 @@ void client_send_error(Client *c, const char *sqlstate, const char *fmt, ...)
 void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_len);
 /* The transaction ended without a COMMIT tag (ReadyForQuery 'I'): pending SETs are dropped. */
 void client_tx_ended(Client *c);
+
+/* Keeps the startup parameters aside before c->params changes for the first time: most
+ * clients never change theirs, and then params is the startup set. False when out of memory. */
+bool client_params_will_change(Client *c) __attribute__((warn_unused_result));
 
 /* The server linked to c died: tell the client and close it. */
 void client_server_lost(Client *c, const char *why);

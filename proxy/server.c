@@ -608,7 +608,8 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 			const char *name, *value;
 			pkt_reader_init(&r, payload, len);
 			if (pkt_get_cstring(&r, &name, NULL) && pkt_get_cstring(&r, &value, NULL) &&
-			    !varcache_set(&s->client->params, name, value))
+			    (!client_params_will_change(s->client) ||
+			     !varcache_set(&s->client->params, name, value)))
 				log_warn("out of memory keeping client parameter %s", name);
 		}
 		return PA_FORWARD;
