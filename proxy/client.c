@@ -491,6 +491,29 @@ static PktAction client_auth_failed(Client *c, const char *why)
 	return PA_CLOSED;
 }
 
+/* One SCRAM step's outcome: the client fails (28P01 for a wrong password, the step's own
+ * SQLSTATE otherwise), or gets the server's message in an authentication request of `code`. */
+static PktAction client_scram_reply(Client *c, ScramResult sr, uint32_t code, const char *reply,
+				    size_t reply_len)
+{
+	if (sr == SCRAM_ERR_AUTH)
+		return client_auth_failed(c, scram_server_error(c->scram));
+	if (sr != SCRAM_OK) {
+		client_fail(c, scram_result_sqlstate(sr), "%s", scram_server_error(c->scram));
+		return PA_CLOSED;
+	}
+	PktBuf b;
+	pktbuf_init(&b);
+	pq_write_auth(&b, code, reply, reply_len);
+	int rc = conn_send_pktbuf(&c->conn, &b);
+	pktbuf_free(&b);
+	if (rc != 0) {
+		client_close(c, "write failed");
+		return PA_CLOSED;
+	}
+	return PA_CONSUMED;
+}
+
 static PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 {
 	if (hdr->type != PQ_MSG_PASSWORD) {
@@ -535,21 +558,8 @@ static PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *
 		size_t reply_len;
 		ScramResult sr = scram_server_handle_first(c->scram, (const char *)data, len, &reply,
 							   &reply_len);
-		if (sr == SCRAM_ERR_AUTH)
-			return client_auth_failed(c, scram_server_error(c->scram));
-		if (sr != SCRAM_OK) {
-			client_fail(c, scram_result_sqlstate(sr), "%s", scram_server_error(c->scram));
+		if (client_scram_reply(c, sr, PQ_AUTH_SASL_CONTINUE, reply, reply_len) == PA_CLOSED)
 			return PA_CLOSED;
-		}
-		PktBuf b;
-		pktbuf_init(&b);
-		pq_write_auth(&b, PQ_AUTH_SASL_CONTINUE, reply, reply_len);
-		int rc = conn_send_pktbuf(&c->conn, &b);
-		pktbuf_free(&b);
-		if (rc != 0) {
-			client_close(c, "write failed");
-			return PA_CLOSED;
-		}
 		c->auth_step = AUTH_STEP_SASL_FINAL;
 		return PA_CONSUMED;
 	}
@@ -558,21 +568,8 @@ static PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *
 		size_t reply_len;
 		ScramResult sr = scram_server_handle_final(c->scram, (const char *)r.p,
 							   (size_t)(r.end - r.p), &reply, &reply_len);
-		if (sr == SCRAM_ERR_AUTH)
-			return client_auth_failed(c, scram_server_error(c->scram));
-		if (sr != SCRAM_OK) {
-			client_fail(c, scram_result_sqlstate(sr), "%s", scram_server_error(c->scram));
+		if (client_scram_reply(c, sr, PQ_AUTH_SASL_FINAL, reply, reply_len) == PA_CLOSED)
 			return PA_CLOSED;
-		}
-		PktBuf b;
-		pktbuf_init(&b);
-		pq_write_auth(&b, PQ_AUTH_SASL_FINAL, reply, reply_len);
-		int rc = conn_send_pktbuf(&c->conn, &b);
-		pktbuf_free(&b);
-		if (rc != 0) {
-			client_close(c, "write failed");
-			return PA_CLOSED;
-		}
 		if (c->pool && !c->pool->have_scram_keys &&
 		    scram_server_keys(c->scram, c->pool->scram_client_key, c->pool->scram_server_key))
 			c->pool->have_scram_keys = true;
