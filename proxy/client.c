@@ -1069,15 +1069,7 @@ static PktAction client_parse_named(Client *c, Server *s, const char *name, cons
 			server_stmts_state(&s->stmts, st->id) == SS_READY ? "has it" : "prepares");
 	bool slot_ok;
 	if (client_prepare_slot(c, s, st, NULL, &slot_ok) == SS_READY) {
-		Pending *lp = server_expect(s, PQ_MSG_PARSE, 0, NULL, 0);
-		if (!lp || !server_expect_name(s, lp, name))
-			return PA_CLOSED;
-		/* answered by pgsift in order; if the server skips past it after an error, the
-		 * name is dropped as PostgreSQL would drop it */
-		lp->local = PL_PARSE_COMPLETE;
-		if (s->q_len == 1)
-			server_drain_local_now(s);
-		return PA_CONSUMED;
+		return server_expect_local(s, PL_PARSE_COMPLETE, name) ? PA_CONSUMED : PA_CLOSED;
 	}
 	if (!slot_ok)
 		return PA_CLOSED;
@@ -1232,7 +1224,7 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			client_stmts_remove(c->named, cmds->items[0].name);
 			client_free_cmds(cmds);
 			conn_flush(&c->conn);
-			return server_expect_local(s, PL_DEALLOCATE) ? PA_CONSUMED : PA_CLOSED;
+			return server_expect_local(s, PL_DEALLOCATE, NULL) ? PA_CONSUMED : PA_CLOSED;
 		}
 		if (pooled)
 			ok = client_clear_foreign_prepare(c, s, cmds);
@@ -1361,7 +1353,7 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			if (c->named)
 				client_stmts_remove(c->named, name);
 			conn_flush(&c->conn);
-			a = server_expect_local(s, PL_CLOSE_COMPLETE) ? PA_CONSUMED : PA_CLOSED;
+			a = server_expect_local(s, PL_CLOSE_COMPLETE, NULL) ? PA_CONSUMED : PA_CLOSED;
 			ok = a != PA_CLOSED;
 			break;
 		}

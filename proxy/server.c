@@ -775,20 +775,17 @@ Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text
 	return p;
 }
 
-Pending *server_expect_local(Server *s, uint8_t local)
+bool server_expect_local(Server *s, uint8_t local, const char *name)
 {
-	Pending *p = server_expect(s, 0, 0, NULL, 0);
-	if (!p)
-		return NULL;
+	/* a local ParseComplete is a Parse entry with the client's name: if the server skips past
+	 * it after an error, the name is dropped as PostgreSQL would drop it */
+	Pending *p = server_expect(s, local == PL_PARSE_COMPLETE ? PQ_MSG_PARSE : 0, 0, NULL, 0);
+	if (!p || (name && !server_expect_name(s, p, name)))
+		return false;
 	p->local = local;
 	if (s->q_len == 1)
 		server_drain_local(s);
-	return p;
-}
-
-void server_drain_local_now(Server *s)
-{
-	server_drain_local(s);
+	return true;
 }
 
 bool server_expect_params(Server *s, Pending *p, const char *params, size_t len, uint16_t n)

@@ -121,14 +121,14 @@ static inline bool server_is_quiet(const Server *s)
 	return s->q_len == 0;
 }
 
-/* Records a request forwarded from the client (or injected) that the server will answer, or
- * that pgsift answers itself in order (local != PL_NONE). text may be NULL. Returns the entry,
- * valid until the next call, or NULL when memory ran out. */
+/* Records a request forwarded from the client (or injected) that the server will answer.
+ * text may be NULL. Returns the entry, valid until the next call, or NULL when memory ran out.
+ * server_expect_local records a response pgsift gives itself, in order (name: the client's
+ * statement name for PL_PARSE_COMPLETE, else NULL); false when memory ran out. */
 Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text, size_t text_len)
 	__attribute__((warn_unused_result));
-Pending *server_expect_local(Server *s, uint8_t local) __attribute__((warn_unused_result));
-/* Answers the local entries at the queue's front now (after one was added to an empty queue). */
-void server_drain_local_now(Server *s);
+bool server_expect_local(Server *s, uint8_t local, const char *name)
+	__attribute__((warn_unused_result));
 /* Keeps the Bind parameters of an Execute for its statistics event. */
 bool server_expect_params(Server *s, Pending *p, const char *params, size_t len, uint16_t n)
 	__attribute__((warn_unused_result));
