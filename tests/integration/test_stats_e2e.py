@@ -4,8 +4,10 @@ test_stats_e2e: per-query statistics end to end, as an operator reads them in th
 
 - pgbench -S in the simple, extended and prepared protocols through pgsift in transaction
   pooling: exactly one SHOW QUERIES row for the select, whose calls equal pgbench's transaction
-  count and whose p50 agrees with the median of pgbench's own per-transaction latency log within
-  10% (pgbench measures at the client, pgsift the server's time as the proxy sees it).
+  count. pgsift's p50 is the server's part of the client's round trip: on the standard database
+  (a select of tens of microseconds) it never exceeds pgbench's median; on a database without
+  the primary key (a select of milliseconds) it agrees with the median of pgbench's own
+  per-transaction latency log within 10%.
 - A workload of successes, division-by-zero errors, statements cancelled by query_timeout and
   multi-statement simple queries is counted exactly: calls, errors, timeouts and rows of every
   fingerprint; the simple, extended and prepared forms of a statement share one row; a statement
@@ -152,22 +154,23 @@ class StatsE2ETest(PgsiftTestCase):
 
     # -----------------------------------------------------------------------------------------
 
-    def test_pgbench_select_calls_and_p50(self):
-        r = harness.run_pgbench(self.pg, ["-i", "-q", "-s", "1"], timeout=180)
-        self.assertEqual(r.returncode, 0, r)
-        px = self.start()
-        admin = admin_conn(px)
-        self.addCleanup(admin.close)
-        report = []
+    def run_select_modes(self, px, admin, tag, clients, seconds):
+        """
+        pgbench -S in the simple, extended and prepared protocols through px, one mode at a time
+        after RESET STATS. Checks that SHOW QUERIES has exactly one row for the select, with
+        calls and rows equal to pgbench's transaction count; returns, per mode, pgbench's median
+        latency and pgsift's p50 (ms) and a printable report line.
+        """
+        out = []
         for mode in ("simple", "extended", "prepared"):
             admin.cursor().execute("RESET STATS")
             self.assertEqual(show_queries(admin), [])
-            prefix = os.path.join(self.tmp, "pgbench_" + mode)
-            r = harness.run_pgbench(px, ["-S", "-M", mode, "-c", "4", "-j", "4", "-T", "5", "-n",
-                                         "-l", "--log-prefix=" + prefix], timeout=120)
+            prefix = os.path.join(self.tmp, "%s_%s" % (tag, mode))
+            r = harness.run_pgbench(px, ["-S", "-M", mode, "-c", str(clients), "-j",
+                                         str(clients), "-T", str(seconds), "-n", "-l",
+                                         "--log-prefix=" + prefix], timeout=120)
             self.assertEqual(r.returncode, 0, r)
             self.assertIsNotNone(r.processed, r)
-            self.assertGreater(r.processed, 1000, r)
             lat = pgbench_latencies_us(prefix)
             self.assertEqual(len(lat), r.processed, "pgbench's log against its own count")
 
@@ -189,56 +192,54 @@ class StatsE2ETest(PgsiftTestCase):
             self.assertEqual((q["calls"], q["errors"], q["timeouts"], q["rows"]),
                              (r.processed, 0, 0, r.processed), "-M %s" % mode)
             median_ms = statistics.median(lat) / 1000.0
-            ratio = q["p50_ms"] / median_ms
-            report.append("-M %-8s transactions %6d  tps %8.1f  pgbench median %.4f ms  "
-                          "pgsift p50 %.4f ms  ratio %.3f  (pgsift p95 %.4f, pgbench p95 %.4f)"
-                          % (mode, r.processed, r.tps, median_ms, q["p50_ms"], ratio,
-                             q["p95_ms"], sorted(lat)[int(len(lat) * 0.95)] / 1000.0))
-            sys.stderr.write("\n[p50] " + report[-1] + "\n")
-        # the server's time as the proxy sees it is a part of the client's round trip: never
-        # more (the histogram's p50 is within 2%)
-        for line in report:
-            m = re.search(r"ratio ([0-9.]+)", line)
-            self.assertLessEqual(float(m.group(1)), 1.02, "\n".join(report))
-        # The issue's 10% bound cannot hold for -S: pgsift times the server's part (from the
-        # moment the statement goes to the server to its CommandComplete), and a -S select
-        # takes tens of microseconds there, about as long as the client's own leg through the
-        # proxy; measured ratios are 0.5 to 0.8 (printed above). The bound is checked below on
-        # statements whose server time dominates the round trip.
+            line = ("%s -M %-8s transactions %6d  tps %8.1f  pgbench median %.4f ms  "
+                    "pgsift p50 %.4f ms  ratio %.3f  (pgsift p95 %.4f, pgbench p95 %.4f)"
+                    % (tag, mode, r.processed, r.tps, median_ms, q["p50_ms"],
+                       q["p50_ms"] / median_ms, q["p95_ms"],
+                       sorted(lat)[int(len(lat) * 0.95)] / 1000.0))
+            sys.stderr.write("\n[p50] " + line + "\n")
+            out.append((median_ms, q["p50_ms"], line))
+        return out
 
-    def test_pgbench_p50_within_10_percent_for_millisecond_statements(self):
+    def test_pgbench_select_calls_and_p50(self):
+        """
+        The standard pgbench database (primary key on aid): the select takes tens of
+        microseconds at the server. Calls are exact; pgsift's p50 is the server's part of the
+        client's round trip, so it is never more than pgbench's median (the histogram's p50 is
+        within 2%). It is about 0.55-0.65 of it here: the client's leg through the proxy (two
+        more socket hops and wake-ups) is as long as the select itself.
+        """
+        r = harness.run_pgbench(self.pg, ["-i", "-q", "-s", "1"], timeout=180)
+        self.assertEqual(r.returncode, 0, r)
         px = self.start()
         admin = admin_conn(px)
         self.addCleanup(admin.close)
-        script = os.path.join(self.tmp, "sleep.sql")
-        with open(script, "w") as f:
-            f.write("SELECT pg_sleep(0.004);\n")
-        report = []
-        for mode in ("simple", "extended", "prepared"):
-            admin.cursor().execute("RESET STATS")
-            prefix = os.path.join(self.tmp, "sleep_" + mode)
-            r = harness.run_pgbench(px, ["-f", script, "-M", mode, "-c", "2", "-j", "2", "-T",
-                                         "3", "-n", "-l", "--log-prefix=" + prefix],
-                                    timeout=120)
-            self.assertEqual(r.returncode, 0, r)
-            lat = pgbench_latencies_us(prefix)
-            self.assertEqual(len(lat), r.processed)
+        results = self.run_select_modes(px, admin, "indexed", clients=4, seconds=5)
+        report = "\n".join(line for _, _, line in results)
+        for median_ms, p50_ms, _ in results:
+            self.assertGreater(p50_ms, 0, report)
+            self.assertLessEqual(p50_ms / median_ms, 1.02, report)
 
-            def row():
-                rows = [q for q in show_queries(admin) if "pg_sleep" in q["query"]]
-                return rows if rows and rows[0]["calls"] >= r.processed else None
-            rows = wait_until(row, WAIT, "calls == %d for the sleep" % r.processed)
-            self.assertEqual(len(rows), 1, rows)
-            self.assertEqual(rows[0]["calls"], r.processed)
-            median_ms = statistics.median(lat) / 1000.0
-            ratio = rows[0]["p50_ms"] / median_ms
-            report.append("-M %-8s pgbench median %.3f ms  pgsift p50 %.3f ms  ratio %.3f"
-                          % (mode, median_ms, rows[0]["p50_ms"], ratio))
-            sys.stderr.write("\n[p50] " + report[-1] + "\n")
-        for line in report:
-            m = re.search(r"ratio ([0-9.]+)", line)
-            self.assertLessEqual(abs(float(m.group(1)) - 1.0), P50_TOLERANCE,
-                                 "p50 of pgsift against pgbench's median:\n" + "\n".join(report))
+    def test_pgbench_select_p50_within_10_percent_without_index(self):
+        """
+        The same pgbench -S on a pgbench database initialized without primary keys (-I dtgv):
+        each select scans pgbench_accounts and takes milliseconds at the server, so the server's
+        time is the client's latency and pgsift's p50 agrees with pgbench's median within 10%
+        in every protocol.
+        """
+        r = harness.run_pgbench(self.pg, ["-i", "-q", "-s", "1", "-I", "dtgv"], timeout=180)
+        self.assertEqual(r.returncode, 0, r)
+        self.addCleanup(lambda: harness.run_pgbench(self.pg, ["-i", "-q", "-s", "1"],
+                                                    timeout=180))
+        px = self.start()
+        admin = admin_conn(px)
+        self.addCleanup(admin.close)
+        results = self.run_select_modes(px, admin, "unindexed", clients=2, seconds=3)
+        report = "\n".join(line for _, _, line in results)
+        for median_ms, p50_ms, _ in results:
+            self.assertGreater(median_ms, 1.0, "the scan should take milliseconds:\n" + report)
+            self.assertLessEqual(abs(p50_ms / median_ms - 1.0), P50_TOLERANCE,
+                                 "p50 of pgsift against pgbench's median:\n" + report)
 
     # -----------------------------------------------------------------------------------------
 
