@@ -107,6 +107,7 @@ static const KeyDef keys[] = {
 	{"verbose", KT_VERBOSE, OFF(log_level), "0", 0, 2, F_HIDDEN},
 	{"log_connections", KT_BOOL, OFF(log_connections), "1", 0, 0, 0},
 	{"log_disconnections", KT_BOOL, OFF(log_disconnections), "1", 0, 0, 0},
+	{"track_statements", KT_BOOL, OFF(track_statements), "1", 0, 0, 0},
 	{"slow_query_ms", KT_MS, OFF(slow_query_ms), "-1", -1, TMAX, 0},
 	{"slow_query_log", KT_STR, OFF(slow_query_log), "", 0, 0, F_EMPTY_NULL},
 	{"slow_query_log_max_per_sec", KT_INT, OFF(slow_query_log_max_per_sec), "0", 0, INT_MAX, 0},

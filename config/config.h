@@ -122,6 +122,7 @@ typedef struct Config {
 	bool log_disconnections; /* true */
 
 	/* pgsift's own: statistics, slow-query log, metrics, advisor */
+	bool track_statements;		/* true: every statement goes to the statistics */
 	int64_t slow_query_ms;		/* -1 = slow-query log off */
 	char *slow_query_log;		/* file; NULL = off */
 	int slow_query_log_max_per_sec; /* 0 = unlimited */

@@ -1293,7 +1293,7 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			c->portal_stmt = strdup(stmt);
 		}
 		c->bind_n_params = 0;
-		if (portal[0] == '\0' &&
+		if (portal[0] == '\0' && G.cfg->track_statements &&
 		    (G.cfg->log_parameters || c->bind_count++ % BIND_SAMPLE_EVERY == 0))
 			client_keep_bind_params(c, r);
 		if (pooled && stmt[0]) {

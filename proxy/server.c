@@ -692,7 +692,8 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	Client *c = s->client;
 	s->pool->stats.query_count++;
 	s->pool->stats.query_time_us += (now - start) / 1000;
-	if (!c)
+	/* track_statements = 0: pgsift is a plain pooler, only SHOW STATS' counters above move */
+	if (!c || !G.cfg->track_statements)
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +95,9 @@ static struct {
 
 static void settings_from_config(Settings *s, const Config *cfg);
 static void settings_free(Settings *s);
+/* nice value of the statistics thread (the event loop keeps the process's, 0) */
+#define WORKER_NICE 10
+
 static void *worker_main(void *arg);
 static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, StatsEvent *ev);
 static void worker_flush(const Settings *st);
@@ -560,6 +565,11 @@ size_t stats_store_foreach_table(StatsStore *s, int64_t since_us, StatsTableFn f
 static void *worker_main(void *arg)
 {
 	(void)arg;
+	/* The statistics yield the CPU to the traffic: on a busy machine the event loop and the
+	 * PostgreSQL backends run first and this thread fills the gaps (its queue holds seconds of
+	 * events). On Linux a thread has its own nice value. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
+		log_debug("statistics thread: setpriority: %s", strerror(errno));
 	Settings st = {0};
 	SlowLog slow;
 	slowlog_init(&slow);

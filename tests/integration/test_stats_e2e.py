@@ -315,6 +315,44 @@ class StatsE2ETest(PgsiftTestCase):
 
     # -----------------------------------------------------------------------------------------
 
+    def test_track_statements_off_counts_nothing_until_reloaded_on(self):
+        """
+        track_statements = 0 makes pgsift a plain pooler: SHOW QUERIES stays empty while SHOW
+        STATS still counts the queries of the pool; RELOAD with track_statements = 1 counts the
+        statements from then on, exactly.
+        """
+        px = self.start(track_statements="0")
+        admin = admin_conn(px)
+        self.addCleanup(admin.close)
+        conn = px.connect()
+        self.addCleanup(conn.close)
+        cur = conn.cursor()
+        for _ in range(5):
+            cur.execute("SELECT x FROM e2e_seven WHERE x < 3")
+            self.assertEqual(len(cur.fetchall()), 2)
+
+        def db_queries():
+            return sum(r["total_query_count"] for r in show_all(admin, "STATS")
+                       if r["database"] == TESTDB)
+        wait_until(lambda: db_queries() == 5, WAIT, "SHOW STATS counting 5 queries")
+        self.assertEqual([r for r in show_queries(admin) if r["database"] == TESTDB], [])
+        totals = {r["name"]: int(r["value"]) for r in show_all(admin, "TOTALS")}
+        self.assertEqual(totals["total_query_count"], 5, totals)
+        self.assertEqual(totals["stats_events_submitted"], 0, totals)
+
+        with open(px.ini_path) as f:
+            text = f.read()
+        self.assertIn("track_statements = 0", text)
+        with open(px.ini_path, "w") as f:
+            f.write(text.replace("track_statements = 0", "track_statements = 1"))
+        admin.cursor().execute("RELOAD")
+        wait_until(lambda: {r["key"]: r["value"] for r in show_all(admin, "CONFIG")}
+                   ["track_statements"] == "1", WAIT, "track_statements 1 after RELOAD")
+        for _ in range(3):
+            cur.execute("SELECT x FROM e2e_seven WHERE x < 3")
+        wait_counts(admin, {"SELECT x FROM e2e_seven WHERE x < $1": (3, 0, 0, 6)},
+                    "3 statements after track_statements = 1")
+
     def test_metrics_queries_total_is_the_sum_of_calls(self):
         mport = harness.free_port()
         px = self.start(metrics_listen="127.0.0.1:%d" % mport)

@@ -174,6 +174,7 @@ static void test_config_defaults(void **state)
 	assert_null(cfg->slow_query_log);
 	assert_int_equal(cfg->slow_query_log_max_per_sec, 0);
 	assert_false(cfg->log_parameters);
+	assert_true(cfg->track_statements);
 	assert_null(cfg->stats_file);
 	assert_int_equal(cfg->stats_flush_interval, 60000);
 	assert_int_equal(cfg->stats_retention, 14ULL * 24 * 3600 * 1000);
@@ -244,6 +245,7 @@ static const char *realistic_ini =
 	"log_disconnections = off\n"
 	"verbose = 1\n"
 	"# pgsift's own keys\n"
+	"track_statements = off\n"
 	"slow_query_ms = 250\n"
 	"slow_query_log = /var/log/pgsift/slow.json\n"
 	"slow_query_log_max_per_sec = 100\n"
@@ -323,6 +325,7 @@ static void test_config_realistic_pgbouncer_ini(void **state)
 	assert_string_equal(cfg->slow_query_log, "/var/log/pgsift/slow.json");
 	assert_int_equal(cfg->slow_query_log_max_per_sec, 100);
 	assert_true(cfg->log_parameters);
+	assert_false(cfg->track_statements);
 	assert_string_equal(cfg->stats_file, "/var/lib/pgsift/stats.bin");
 	assert_int_equal(cfg->stats_flush_interval, 30000);
 	assert_int_equal(cfg->stats_retention, 7ULL * 86400 * 1000);
@@ -1063,7 +1066,7 @@ static void test_config_show_config(void **state)
 	/* verbose is folded into log_level and not listed twice. */
 	for (int i = 0; i < s.n; i++)
 		assert_string_not_equal(s.keys[i], "verbose");
-	assert_int_equal(s.n, 55);
+	assert_int_equal(s.n, 56);
 	config_free(cfg);
 	assert_string_equal(pool_mode_str(POOL_TRANSACTION), "transaction");
 	assert_string_equal(auth_type_str(AUTH_SCRAM), "scram-sha-256");
