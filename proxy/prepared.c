@@ -98,131 +98,49 @@ size_t prepared_count(void)
 
 /* ---- a client's names ---- */
 
-typedef struct NameNode {
-	struct NameNode *next;
-	uint64_t hash;
-	PreparedStmt *st;
-	char name[];
-} NameNode;
-
-struct ClientStmts {
-	NameNode **buckets;
-	size_t n_buckets;
-	size_t count;
-};
+static void client_stmts_release(void *st)
+{
+	prepared_unref(st);
+}
 
 ClientStmts *client_stmts_new(void)
 {
-	ClientStmts *m = calloc(1, sizeof(*m));
-	if (!m)
-		return NULL;
-	m->n_buckets = 16;
-	m->buckets = calloc(m->n_buckets, sizeof(*m->buckets));
-	if (!m->buckets) {
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-void client_stmts_clear(ClientStmts *m)
-{
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		NameNode *e = m->buckets[i];
-		while (e) {
-			NameNode *next = e->next;
-			prepared_unref(e->st);
-			free(e);
-			e = next;
-		}
-		m->buckets[i] = NULL;
-	}
-	m->count = 0;
+	return namemap_new(client_stmts_release);
 }
 
 void client_stmts_free(ClientStmts *m)
 {
-	if (!m)
-		return;
-	client_stmts_clear(m);
-	free(m->buckets);
-	free(m);
+	namemap_free(m);
 }
 
-static NameNode **client_stmts_slot(const ClientStmts *m, const char *name, uint64_t h)
+void client_stmts_clear(ClientStmts *m)
 {
-	NameNode **pp = &m->buckets[h & (m->n_buckets - 1)];
-	while (*pp && ((*pp)->hash != h || strcmp((*pp)->name, name) != 0))
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static void client_stmts_grow(ClientStmts *m)
-{
-	size_t n = m->n_buckets * 2;
-	NameNode **b = calloc(n, sizeof(*b));
-	if (!b)
-		return;
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		NameNode *e = m->buckets[i];
-		while (e) {
-			NameNode *next = e->next;
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-			e = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = b;
-	m->n_buckets = n;
+	namemap_clear(m);
 }
 
 bool client_stmts_put(ClientStmts *m, const char *name, PreparedStmt *st)
 {
-	size_t len = strlen(name);
-	uint64_t h = XXH3_64bits(name, len);
-	NameNode **pp = client_stmts_slot(m, name, h);
-	if (*pp) {
-		prepared_ref(st);
-		prepared_unref((*pp)->st);
-		(*pp)->st = st;
-		return true;
-	}
-	NameNode *e = malloc(sizeof(*e) + len + 1);
-	if (!e)
-		return false;
-	memcpy(e->name, name, len + 1);
-	e->hash = h;
-	e->st = st;
-	e->next = NULL;
 	prepared_ref(st);
-	*pp = e;
-	if (++m->count > m->n_buckets)
-		client_stmts_grow(m);
+	if (!namemap_put(m, name, st)) {
+		prepared_unref(st);
+		return false;
+	}
 	return true;
 }
 
 PreparedStmt *client_stmts_get(const ClientStmts *m, const char *name)
 {
-	NameNode *e = *client_stmts_slot(m, name, XXH3_64bits(name, strlen(name)));
-	return e ? e->st : NULL;
+	return namemap_get(m, name);
 }
 
 void client_stmts_remove(ClientStmts *m, const char *name)
 {
-	NameNode **pp = client_stmts_slot(m, name, XXH3_64bits(name, strlen(name)));
-	NameNode *e = *pp;
-	if (!e)
-		return;
-	*pp = e->next;
-	prepared_unref(e->st);
-	free(e);
-	m->count--;
+	namemap_remove(m, name);
 }
 
 size_t client_stmts_count(const ClientStmts *m)
 {
-	return m->count;
+	return namemap_count(m);
 }
 
 /* ---- a server's statements ---- */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "proxy/list.h"
+#include "proxy/namemap.h"
 
 typedef struct PreparedStmt {
 	struct PreparedStmt *next; /* hash chain */
@@ -35,8 +36,8 @@ void prepared_ref(PreparedStmt *st);
 void prepared_unref(PreparedStmt *st);
 size_t prepared_count(void);
 
-/* A client's names -> statements. */
-typedef struct ClientStmts ClientStmts;
+/* A client's names -> statements: a NameMap holding one reference per name. */
+typedef NameMap ClientStmts;
 ClientStmts *client_stmts_new(void);
 void client_stmts_free(ClientStmts *m);
 /* Takes a reference of its own. False when memory ran out. */

@@ -1,6 +1,7 @@
 /*
- * stmtmap: a client's prepared statements by name -> their text, so that an Execute can be
- * reported with the statement it runs. A small chained hash keyed by XXH3 of the name.
+ * stmtmap: a client's SQL-level prepared statements by name -> their PREPARE text, so that they
+ * can be prepared again on each server its transactions run on. A NameMap whose values are
+ * copies of the texts.
  */
 #ifndef PGSIFT_STMTMAP_H
 #define PGSIFT_STMTMAP_H
@@ -8,7 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct StmtMap StmtMap;
+#include "proxy/namemap.h"
+
+typedef NameMap StmtMap;
 
 StmtMap *stmtmap_new(void);
 void stmtmap_free(StmtMap *m);
@@ -21,6 +24,8 @@ void stmtmap_remove(StmtMap *m, const char *name);
 void stmtmap_clear(StmtMap *m);
 size_t stmtmap_count(const StmtMap *m);
 /* Calls fn for every entry, in no particular order; the map must not change meanwhile. */
-void stmtmap_foreach(const StmtMap *m, void (*fn)(void *arg, const char *name, const char *text, size_t len), void *arg);
+void stmtmap_foreach(const StmtMap *m,
+		     void (*fn)(void *arg, const char *name, const char *text, size_t len),
+		     void *arg);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_stmtmap: a client's prepared statements by name. Names are case-sensitive (PostgreSQL's
  * statement names are), the unnamed statement "" is a name like any other, texts may contain
- * NUL bytes up to the given length, and the table keeps working as it grows.
+ * NUL bytes up to the given length, and the table keeps working as it grows. The NameMap under
+ * it releases each value it owns exactly once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,6 +149,49 @@ static void test_stmtmap_grow_and_clear(void **state)
 	stmtmap_free(NULL);
 }
 
+/* The map owns its values: each one is released exactly once, when replaced, removed,
+ * cleared or freed, and never while it is still stored. */
+static int released[8];
+
+static void count_release(void *value)
+{
+	released[(int *)value - released]++;
+}
+
+static void test_namemap_releases_each_value_once(void **state)
+{
+	(void)state;
+	memset(released, 0, sizeof(released));
+	NameMap *m = namemap_new(count_release);
+	assert_non_null(m);
+	assert_true(namemap_put(m, "a", &released[0]));
+	assert_true(namemap_put(m, "b", &released[1]));
+	assert_true(namemap_put(m, "c", &released[2]));
+	/* replacing releases the old value only */
+	assert_true(namemap_put(m, "a", &released[3]));
+	assert_int_equal(released[0], 1);
+	assert_int_equal(released[3], 0);
+	assert_ptr_equal(namemap_get(m, "a"), &released[3]);
+	/* the same value again: released once, still stored (a caller holding a reference) */
+	assert_true(namemap_put(m, "b", &released[1]));
+	assert_int_equal(released[1], 1);
+	assert_ptr_equal(namemap_get(m, "b"), &released[1]);
+	namemap_remove(m, "c");
+	assert_int_equal(released[2], 1);
+	namemap_remove(m, "c"); /* absent: nothing */
+	assert_int_equal(released[2], 1);
+	assert_int_equal(namemap_count(m), 2);
+	namemap_clear(m);
+	assert_int_equal(namemap_count(m), 0);
+	assert_int_equal(released[3], 1);
+	assert_int_equal(released[1], 2);
+	assert_true(namemap_put(m, "d", &released[4]));
+	namemap_free(m);
+	assert_int_equal(released[4], 1);
+	for (int i = 5; i < 8; i++)
+		assert_int_equal(released[i], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_stmtmap_replace),
 		cmocka_unit_test(test_stmtmap_remove),
 		cmocka_unit_test(test_stmtmap_grow_and_clear),
+		cmocka_unit_test(test_namemap_releases_each_value_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
