@@ -484,15 +484,8 @@ static PoolStats admin_db_stats(const char *dbname)
 	PoolStats s = {0};
 	for (ListNode *n = G.pools.head.next; n != &G.pools.head; n = n->next) {
 		const Pool *p = list_entry(n, Pool, node);
-		if (strcmp(p->dbname, dbname) != 0)
-			continue;
-		s.xact_count += p->stats.xact_count;
-		s.query_count += p->stats.query_count;
-		s.bytes_received += p->stats.bytes_received;
-		s.bytes_sent += p->stats.bytes_sent;
-		s.xact_time_us += p->stats.xact_time_us;
-		s.query_time_us += p->stats.query_time_us;
-		s.wait_time_us += p->stats.wait_time_us;
+		if (strcmp(p->dbname, dbname) == 0)
+			pool_stats_add(&s, &p->stats);
 	}
 	return s;
 }
@@ -551,6 +544,9 @@ static void admin_show_stats(PktBuf *b, StatsView view)
 		{"avg_xact_time", OID_NUMERIC},
 		{"avg_query_time", OID_NUMERIC},
 		{"avg_wait_time", OID_NUMERIC},
+		/* pgsift's own, after PgBouncer's columns (PgBouncer adds its new ones at the end
+		 * too): the database's statements the statistics queue was too full to take */
+		{"stats_events_dropped", OID_NUMERIC},
 	};
 	static const AdminCol one[] = {
 		{"database", OID_TEXT},	      {"xact_count", OID_NUMERIC},
@@ -573,6 +569,8 @@ static void admin_show_stats(PktBuf *b, StatsView view)
 			admin_stats_values(&r, &s, false);
 		if (view != STATS_TOTALS_ONLY)
 			admin_stats_values(&r, &s, true);
+		if (view == STATS_BOTH)
+			row_u64(&r, s.events_dropped);
 		row_send(b, &r);
 	}
 	free(names);
@@ -585,16 +583,8 @@ static void admin_show_totals(PktBuf *b)
 	static const AdminCol cols[] = {{"name", OID_TEXT}, {"value", OID_NUMERIC}};
 	admin_describe(b, cols, 2);
 	PoolStats t = {0};
-	for (ListNode *n = G.pools.head.next; n != &G.pools.head; n = n->next) {
-		const Pool *p = list_entry(n, Pool, node);
-		t.xact_count += p->stats.xact_count;
-		t.query_count += p->stats.query_count;
-		t.bytes_received += p->stats.bytes_received;
-		t.bytes_sent += p->stats.bytes_sent;
-		t.xact_time_us += p->stats.xact_time_us;
-		t.query_time_us += p->stats.query_time_us;
-		t.wait_time_us += p->stats.wait_time_us;
-	}
+	for (ListNode *n = G.pools.head.next; n != &G.pools.head; n = n->next)
+		pool_stats_add(&t, &list_entry(n, Pool, node)->stats);
 	AdminRow tot = {.n = 0}, avg = {.n = 0};
 	admin_stats_values(&tot, &t, false);
 	admin_stats_values(&avg, &t, true);

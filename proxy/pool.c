@@ -22,6 +22,18 @@ static size_t pool_server_count(const Pool *p);
 static void pool_launch_if_needed(Pool *p);
 static void pool_fail_waiters(Pool *p, const char *sqlstate, const char *msg);
 
+void pool_stats_add(PoolStats *acc, const PoolStats *s)
+{
+	acc->xact_count += s->xact_count;
+	acc->query_count += s->query_count;
+	acc->bytes_received += s->bytes_received;
+	acc->bytes_sent += s->bytes_sent;
+	acc->xact_time_us += s->xact_time_us;
+	acc->query_time_us += s->query_time_us;
+	acc->wait_time_us += s->wait_time_us;
+	acc->events_dropped += s->events_dropped;
+}
+
 Pool *pool_get(const char *dbname, const char *user, const char **err)
 {
 	ListNode *n;

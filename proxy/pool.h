@@ -25,7 +25,11 @@ typedef struct PoolStats {
 	uint64_t xact_time_us;
 	uint64_t query_time_us;
 	uint64_t wait_time_us;
+	uint64_t events_dropped; /* statements the statistics queue had no room for */
 } PoolStats;
+
+/* acc += s, field by field. */
+void pool_stats_add(PoolStats *acc, const PoolStats *s);
 
 struct Pool {
 	ListNode node;       /* in G.pools */

@@ -725,7 +725,8 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	ev.app = c->app_name;
 	ev.client_addr = c->addr;
 	ev.client_port = (uint32_t)c->port;
-	(void)stats_submit(&ev);
+	if (!stats_submit(&ev))
+		s->pool->stats.events_dropped++;
 }
 
 static bool server_store_text(Server *s, const char *text, size_t text_len, uint32_t *off)

@@ -353,6 +353,55 @@ class StatsE2ETest(PgsiftTestCase):
         wait_counts(admin, {"SELECT x FROM e2e_seven WHERE x < $1": (3, 0, 0, 6)},
                     "3 statements after track_statements = 1")
 
+    def test_full_queue_drops_are_counted_per_database(self):
+        """
+        With the smallest statistics queue (stats_queue_size = 16, a 4 KiB ring), simple
+        queries of 2,000 statements each: PostgreSQL answers all of a query's statements at
+        once, so the event loop emits 2,000 events in one turn and the ring overflows. The
+        statements all run; every one is either counted in SHOW QUERIES or dropped, never both,
+        never lost: calls + dropped == statements sent, and the dropped count is the same in
+        SHOW STATS (per database), SHOW TOTALS and /metrics.
+        """
+        mport = harness.free_port()
+        px = self.start(stats_queue_size="16", metrics_listen="127.0.0.1:%d" % mport)
+        wait_until(lambda: tcp_up(mport), 10, "the metrics listener")
+        admin = admin_conn(px)
+        self.addCleanup(admin.close)
+        conn = px.connect()
+        self.addCleanup(conn.close)
+        per_query, queries = 2000, 5
+        cur = conn.cursor()
+        for _ in range(queries):
+            cur.execute("SELECT 1 AS drop_probe;" * per_query)
+            self.assertEqual(cur.fetchall(), [(1,)])
+        sent = per_query * queries
+
+        def settled():
+            t = {x["name"]: int(x["value"]) for x in show_all(admin, "TOTALS")}
+            # submitted counts the events the queue took; the thread has processed them all
+            done = (t["stats_events_submitted"] + t["stats_events_dropped"] == sent
+                    and t["stats_events_processed"] == t["stats_events_submitted"])
+            return t if done else None
+        try:
+            totals = wait_until(settled, WAIT, "every event processed or dropped")
+        except AssertionError:
+            raise AssertionError("%d statements; SHOW TOTALS: %r" % (
+                sent, show_all(admin, "TOTALS")))
+        dropped = totals["stats_events_dropped"]
+        sys.stderr.write("\n[drops] %d of %d statements' events dropped\n" % (dropped, sent))
+        self.assertGreater(dropped, 0, totals)
+        per_db = {x["database"]: x["stats_events_dropped"] for x in show_all(admin, "STATS")}
+        self.assertEqual(per_db[TESTDB], dropped, per_db)
+        self.assertEqual(sum(v for k, v in per_db.items() if k != TESTDB), 0, per_db)
+        calls = [q["calls"] for q in show_queries(admin) if q["database"] == TESTDB]
+        self.assertEqual(len(calls), 1 if dropped < sent else 0)
+        self.assertEqual(sum(calls) + dropped, sent)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as resp:
+            text = resp.read().decode()
+        m = re.search(r"^pgsift_stats_events_dropped_total (\S+)$", text, re.M)
+        self.assertIsNotNone(m, text)
+        self.assertEqual(float(m.group(1)), dropped)
+
     def test_metrics_queries_total_is_the_sum_of_calls(self):
         mport = harness.free_port()
         px = self.start(metrics_listen="127.0.0.1:%d" % mport)
