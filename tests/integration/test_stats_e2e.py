@@ -24,6 +24,7 @@ Run: PGSIFT_BIN=build/pgsift /usr/bin/python3 tests/integration/test_stats_e2e.p
 """
 
 import glob
+import io
 import os
 import re
 import shutil
@@ -144,6 +145,7 @@ class StatsE2ETest(PgsiftTestCase):
             INSERT INTO e2e_multi_c SELECT generate_series(1, 5);
             CREATE TABLE e2e_multi_err (x int); INSERT INTO e2e_multi_err VALUES (1);
             CREATE TABLE e2e_multi_never (x int); INSERT INTO e2e_multi_never VALUES (1);
+            CREATE TABLE e2e_copy (x int);
         """)
 
     def start(self, **settings):
@@ -292,6 +294,67 @@ class StatsE2ETest(PgsiftTestCase):
             "UPDATE e2e_multi_c SET x = x + $1": (3, 0, 0, 15),
             "SELECT $1 / (x - $2) FROM e2e_multi_err": (1, 1, 0, 0),
         }
+
+    def test_copy_function_call_and_pipeline_each_counted(self):
+        """
+        The other protocol paths: COPY in both directions (rows as COPY reports them),
+        FunctionCall (libpq's large-object calls, psycopg2's lobject) and a pipeline, whose
+        statements are timed each on its own: the second of two pipelined statements is timed
+        from the end of the first, so a 0.1 s statement behind a 0.5 s one shows ~0.1 s.
+        """
+        px = self.start(query_timeout="0")
+        admin = admin_conn(px)
+        self.addCleanup(admin.close)
+        conn = px.connect()
+        self.addCleanup(conn.close)
+        cur = conn.cursor()
+        cur.copy_expert("COPY e2e_copy FROM STDIN", io.StringIO("1\n2\n3\n"))
+        out = io.StringIO()
+        cur.copy_expert("COPY (SELECT x FROM e2e_copy ORDER BY x) TO STDOUT", out)
+        self.assertEqual(out.getvalue(), "1\n2\n3\n")
+        conn.autocommit = False  # a large object lives in a transaction
+        lo = conn.lobject(0, "wb")
+        self.assertEqual(lo.write(b"pgsift"), 6)
+        lo.close()
+        conn.commit()
+        # a pipeline as libpq's pipeline mode and pgbench's \\startpipeline send it: both
+        # statements, each ending in Sync, in one write; the server answers the first before
+        # it runs the second
+        sock, err = harness.raw_login(px, {"user": SUPERUSER, "database": TESTDB}, timeout=30)
+        self.addCleanup(sock.close)
+        self.assertIsNone(err)
+        batch = b""
+        for sql in (b"SELECT pg_sleep(0.5) FROM e2e_multi_a LIMIT 1",
+                    b"SELECT pg_sleep(0.1) FROM e2e_multi_b LIMIT 1"):
+            batch += (harness.message(b"P", b"\0" + sql + b"\0\0\0")
+                      + harness.message(b"B", b"\0\0" + b"\0\0" * 3)
+                      + harness.message(b"E", b"\0\0\0\0\0") + harness.message(b"S"))
+        sock.sendall(batch)
+        seen = []
+        while seen.count(b"Z") < 2:
+            m = harness.read_message(sock)
+            self.assertIsNotNone(m, seen)
+            seen.append(m[0])
+        self.assertEqual(seen, [b"1", b"2", b"D", b"C", b"Z"] * 2)
+
+        def rows():
+            got = {r["query"]: r for r in show_queries(admin) if r["database"] == TESTDB}
+            return got if "SELECT pg_sleep($1) FROM e2e_multi_b LIMIT $2" in got else None
+        got = wait_until(rows, WAIT, "the pipeline's statements in SHOW QUERIES")
+        counts = {q: (r["calls"], r["errors"], r["rows"]) for q, r in got.items()}
+        self.assertEqual(counts.get("COPY e2e_copy FROM STDIN"), (1, 0, 3), counts)
+        self.assertEqual(counts.get("COPY (SELECT x FROM e2e_copy ORDER BY x) TO STDOUT"),
+                         (1, 0, 3), counts)
+        # FunctionCall: lo_creat, lo_open, lowrite, lo_close, named by their function's oid
+        for oid in (957, 952, 955, 953):
+            self.assertEqual(counts.get("fastpath function call %d" % oid), (1, 0, 0), counts)
+        first = got["SELECT pg_sleep($1) FROM e2e_multi_a LIMIT $2"]
+        second = got["SELECT pg_sleep($1) FROM e2e_multi_b LIMIT $2"]
+        self.assertEqual((first["calls"], second["calls"]), (1, 1))
+        self.assertGreaterEqual(first["max_ms"], 500 * 0.98)
+        self.assertGreaterEqual(second["max_ms"], 100 * 0.98)
+        # timed with the first it would be 600 ms or more
+        self.assertLess(second["max_ms"], 500, (first, second))
 
     def test_errors_timeouts_and_multi_statement_counted_exactly(self):
         px = self.start()
