@@ -73,12 +73,14 @@ static struct {
 	size_t slow_next, slow_n;
 	DbCounter *dbs;
 	size_t n_dbs;
-	uint64_t processed, queries, errors, timeouts, cancelled, slow_queries;
+	uint64_t queries, errors, timeouts, cancelled, slow_queries;
 	uint64_t lat[STATS_LATENCY_BUCKETS + 1];
 	uint64_t lat_sum_ns;
 	ParserCacheStats pcs;
 
 	_Atomic uint64_t slow_logged, slow_dropped, flushes, flush_errors, folded;
+	/* events the worker is completely done with (counted, logged): what stats_sync waits for */
+	_Atomic uint64_t processed;
 
 	StatsQueue *queue;
 	pthread_t thread;
@@ -124,11 +126,12 @@ int stats_start(const Config *cfg)
 	free(g.dbs);
 	g.dbs = NULL;
 	g.n_dbs = 0;
-	g.processed = g.queries = g.errors = g.timeouts = g.cancelled = g.slow_queries = 0;
+	g.queries = g.errors = g.timeouts = g.cancelled = g.slow_queries = 0;
 	memset(g.lat, 0, sizeof(g.lat));
 	g.lat_sum_ns = 0;
 	memset(&g.pcs, 0, sizeof(g.pcs));
 	pthread_mutex_unlock(&g.mu);
+	atomic_store(&g.processed, 0);
 	atomic_store(&g.slow_logged, 0);
 	atomic_store(&g.slow_dropped, 0);
 	atomic_store(&g.flushes, 0);
@@ -247,10 +250,7 @@ bool stats_sync(int timeout_ms)
 		return true;
 	uint64_t target = queue_pushed(g.queue);
 	for (int waited = 0;; waited++) {
-		pthread_mutex_lock(&g.mu);
-		uint64_t done = g.processed;
-		pthread_mutex_unlock(&g.mu);
-		if (done >= target)
+		if (atomic_load_explicit(&g.processed, memory_order_acquire) >= target)
 			return true;
 		if (waited >= timeout_ms)
 			return false;
@@ -344,7 +344,7 @@ int stats_counters(StatsCounters *out)
 	out->folded = atomic_load(&g.folded);
 	int rc = 0;
 	pthread_mutex_lock(&g.mu);
-	out->events_processed = g.processed;
+	out->events_processed = atomic_load(&g.processed);
 	out->queries = g.queries;
 	out->errors = g.errors;
 	out->timeouts = g.timeouts;
@@ -613,11 +613,22 @@ static void *worker_main(void *arg)
 
 		StatsEvent ev;
 		unsigned n = 0;
+		bool reload_due = false;
 		while (n < 4096 && queue_peek(g.queue, &ev)) {
+			/* A reload applies to every event submitted after it (SIGHUP reopens the slow
+			 * log: the lines after it belong in the new file). The event loop sets
+			 * reload_pending before it publishes those events, and the peek read the
+			 * queue's head with acquire, so this load sees the flag. */
+			if (atomic_load_explicit(&g.reload_pending, memory_order_relaxed)) {
+				reload_due = true;
+				break;
+			}
 			/* without a parser cache (out of memory) events are let go, never kept */
 			if (pc)
 				worker_process(pc, &st, &slow, &ev);
 			queue_pop(g.queue);
+			/* after the slow log's write: stats_sync's callers read the file */
+			atomic_fetch_add_explicit(&g.processed, 1, memory_order_release);
 			n++;
 		}
 		if (pc && (n || batch % 64 == 0)) {
@@ -635,8 +646,8 @@ static void *worker_main(void *arg)
 			worker_flush(&st);
 			next_flush = now + (int64_t)(st.flush_interval_ms ?: 60000);
 		}
-		if (n == 4096)
-			continue; /* more waiting: no sleep */
+		if (n == 4096 || reload_due)
+			continue; /* more waiting, or settings to apply first: no sleep */
 		if (stopping && !queue_peek(g.queue, &ev))
 			break;
 		int64_t wait = next_flush - now;
@@ -801,7 +812,6 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 					  ev->rows, ev->end_wall_us);
 	if (s->folded_total != folded_before)
 		atomic_fetch_add(&g.folded, s->folded_total - folded_before);
-	g.processed++;
 	g.queries++;
 	g.errors += failed;
 	g.timeouts += ev->timed_out;
