@@ -103,12 +103,8 @@ bool admin_login(Client *c)
 	pq_write_parameter_status(&b, "application_name", c->app_name ? c->app_name : "");
 	pq_write_backend_key(&b, c->cancel_pid, c->cancel_key);
 	pq_write_ready(&b, PQ_TX_IDLE);
-	int rc = conn_send_pktbuf(&c->conn, &b);
-	pktbuf_free(&b);
-	if (rc != 0) {
-		client_close(c, "write failed");
+	if (!client_send(c, &b))
 		return false;
-	}
 	if (G.cfg->log_connections)
 		log_info("client %s:%d login to the admin console as %s%s", c->addr, c->port,
 			 c->user, stats_only && !admin_is_admin(c) ? " (stats_users)" : "");
@@ -147,13 +143,7 @@ PktAction admin_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		client_fail(c, "53200", "out of memory building the admin console's answer");
 		return PA_CLOSED;
 	}
-	int rc = conn_send_pktbuf(&c->conn, &b);
-	pktbuf_free(&b);
-	if (rc != 0) {
-		client_close(c, "write failed");
-		return PA_CLOSED;
-	}
-	return PA_CONSUMED;
+	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
 }
 
 bool admin_db_paused(const char *dbname)

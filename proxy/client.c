@@ -146,6 +146,17 @@ void client_server_lost(Client *c, const char *why)
 	client_fail(c, "08006", "server connection lost: %s", why);
 }
 
+bool client_send(Client *c, PktBuf *b)
+{
+	int rc = conn_send_pktbuf(&c->conn, b);
+	pktbuf_free(b);
+	if (rc != 0) {
+		client_close(c, "write failed");
+		return false;
+	}
+	return true;
+}
+
 void client_close(Client *c, const char *reason)
 {
 	if (c->state == CL_CLOSING)
@@ -474,13 +485,7 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 		c->auth_step = AUTH_STEP_SASL_INIT;
 		break;
 	}
-	int rc = conn_send_pktbuf(&c->conn, &b);
-	pktbuf_free(&b);
-	if (rc != 0) {
-		client_close(c, "write failed");
-		return PA_CLOSED;
-	}
-	return PA_CONSUMED;
+	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
 }
 
 static PktAction client_auth_failed(Client *c, const char *why)
@@ -505,13 +510,7 @@ static PktAction client_scram_reply(Client *c, ScramResult sr, uint32_t code, co
 	PktBuf b;
 	pktbuf_init(&b);
 	pq_write_auth(&b, code, reply, reply_len);
-	int rc = conn_send_pktbuf(&c->conn, &b);
-	pktbuf_free(&b);
-	if (rc != 0) {
-		client_close(c, "write failed");
-		return PA_CLOSED;
-	}
-	return PA_CONSUMED;
+	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
 }
 
 static PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
@@ -614,12 +613,8 @@ void client_welcome(Client *c)
 	}
 	pq_write_backend_key(&b, c->cancel_pid, c->cancel_key);
 	pq_write_ready(&b, PQ_TX_IDLE);
-	int rc = conn_send_pktbuf(&c->conn, &b);
-	pktbuf_free(&b);
-	if (rc != 0) {
-		client_close(c, "write failed");
+	if (!client_send(c, &b))
 		return;
-	}
 	c->state = CL_IDLE;
 	conn_resume(&c->conn);
 }
@@ -959,31 +954,6 @@ static void client_build_parse(PktBuf *b, const char *name, const PreparedStmt *
 	pktbuf_finish(b);
 }
 
-/* Room for one more statement on the server: Close the least recently used ones. */
-static bool client_make_room(Client *c, Server *s)
-{
-	int max = G.cfg->max_prepared_statements;
-	while (max > 0 && s->stmts.count >= (size_t)max) {
-		uint64_t id = server_stmts_pop_lru(&s->stmts);
-		if (!id)
-			break;
-		char name[32];
-		snprintf(name, sizeof(name), "PGSIFT_%llu", (unsigned long long)id);
-		PktBuf b;
-		pktbuf_init(&b);
-		pktbuf_start(&b, PQ_MSG_CLOSE);
-		pktbuf_put_u8(&b, 'S');
-		pktbuf_put_cstring(&b, name);
-		pktbuf_finish(&b);
-		conn_flush(&c->conn);
-		bool ok = server_send_injected_frame(s, PQ_MSG_CLOSE, &b, 0);
-		pktbuf_free(&b);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 /* Injects a Close of one of pgsift's statement names (no error if the server lacks it). */
 static bool client_inject_close(Client *c, Server *s, const char *server_name)
 {
@@ -997,6 +967,22 @@ static bool client_inject_close(Client *c, Server *s, const char *server_name)
 	bool ok = server_send_injected_frame(s, PQ_MSG_CLOSE, &b, 0);
 	pktbuf_free(&b);
 	return ok;
+}
+
+/* Room for one more statement on the server: Close the least recently used ones. */
+static bool client_make_room(Client *c, Server *s)
+{
+	int max = G.cfg->max_prepared_statements;
+	while (max > 0 && s->stmts.count >= (size_t)max) {
+		uint64_t id = server_stmts_pop_lru(&s->stmts);
+		if (!id)
+			break;
+		char name[32];
+		snprintf(name, sizeof(name), "PGSIFT_%llu", (unsigned long long)id);
+		if (!client_inject_close(c, s, name))
+			return false;
+	}
+	return true;
 }
 
 /*

@@ -113,4 +113,8 @@ void client_server_lost(Client *c, const char *why);
 /* Closes without a message. */
 void client_close(Client *c, const char *reason);
 
+/* Sends b to the client and frees it. False when the write failed: the client is closed then
+ * and c must not be touched. */
+bool client_send(Client *c, PktBuf *b);
+
 #endif

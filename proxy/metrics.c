@@ -8,6 +8,7 @@
 #include "proxy/metrics.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,21 @@ static void metrics_pools(PktBuf *b)
 	}
 }
 
+/* One counter family with a sample per database: the uint64_t at field of StatsDbCounters. */
+static void metrics_db_counter(PktBuf *b, const StatsCounters *sc, const char *name,
+			       const char *help, size_t field)
+{
+	char db[256];
+	metrics_head(b, name, "counter", help);
+	for (size_t i = 0; i < sc->n_dbs; i++) {
+		uint64_t v;
+		memcpy(&v, (const char *)&sc->dbs[i] + field, sizeof(v));
+		metrics_printf(b, "%s{database=\"%s\"} %llu\n", name,
+			       metrics_label(db, sizeof(db), sc->dbs[i].database),
+			       (unsigned long long)v);
+	}
+}
+
 /* What the statistics worker counted: per database, the duration histogram, slow queries,
  * dropped events, the parser cache. */
 static void metrics_stats(PktBuf *b)
@@ -200,24 +216,15 @@ static void metrics_stats(PktBuf *b)
 	if (stats_counters(&sc) != 0)
 		return;
 	char db[256];
-	metrics_head(b, "pgsift_queries_total", "counter",
-		     "Statements completed, by the client's database.");
-	for (size_t i = 0; i < sc.n_dbs; i++)
-		metrics_printf(b, "pgsift_queries_total{database=\"%s\"} %llu\n",
-			       metrics_label(db, sizeof(db), sc.dbs[i].database),
-			       (unsigned long long)sc.dbs[i].queries);
-	metrics_head(b, "pgsift_query_errors_total", "counter",
-		     "Statements that ended with an ErrorResponse, by database.");
-	for (size_t i = 0; i < sc.n_dbs; i++)
-		metrics_printf(b, "pgsift_query_errors_total{database=\"%s\"} %llu\n",
-			       metrics_label(db, sizeof(db), sc.dbs[i].database),
-			       (unsigned long long)sc.dbs[i].errors);
-	metrics_head(b, "pgsift_query_timeouts_total", "counter",
-		     "Statements cancelled by query_timeout, by database.");
-	for (size_t i = 0; i < sc.n_dbs; i++)
-		metrics_printf(b, "pgsift_query_timeouts_total{database=\"%s\"} %llu\n",
-			       metrics_label(db, sizeof(db), sc.dbs[i].database),
-			       (unsigned long long)sc.dbs[i].timeouts);
+	metrics_db_counter(b, &sc, "pgsift_queries_total",
+			   "Statements completed, by the client's database.",
+			   offsetof(StatsDbCounters, queries));
+	metrics_db_counter(b, &sc, "pgsift_query_errors_total",
+			   "Statements that ended with an ErrorResponse, by database.",
+			   offsetof(StatsDbCounters, errors));
+	metrics_db_counter(b, &sc, "pgsift_query_timeouts_total",
+			   "Statements cancelled by query_timeout, by database.",
+			   offsetof(StatsDbCounters, timeouts));
 	metrics_head(b, "pgsift_query_time_seconds_total", "counter",
 		     "Time statements took on the server, by database.");
 	for (size_t i = 0; i < sc.n_dbs; i++)

@@ -783,6 +783,17 @@ static char *partial_predicate(const Advisor *adv, const AdvStatement *st, const
 	return xasprintf("%s IN (%.*s)", q, (int)c->const_len, span);
 }
 
+/* A partial index's WHERE with one more predicate ANDed on; takes both strings. */
+static char *where_and(char *where, char *pred)
+{
+	if (!where)
+		return pred;
+	char *w = xasprintf("%s AND %s", where, pred);
+	free(where);
+	free(pred);
+	return w;
+}
+
 /* Builds the requirements one statement puts on each of its tables. */
 static void stmt_requirements(Advisor *adv, size_t si)
 {
@@ -863,13 +874,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 			case SU_EQ: {
 				char *pred = partial_predicate(adv, st, t, c, name);
 				if (pred) {
-					char *w =
-						where ? xasprintf("%s AND %s", where, pred) : pred;
-					if (where) {
-						free(where);
-						free(pred);
-					}
-					where = w;
+					where = where_and(where, pred);
 					break;
 				}
 				if (!col_usable(t, name, is_expr) || r.n_eq >= 6 ||
@@ -889,15 +894,8 @@ static void stmt_requirements(Advisor *adv, size_t si)
 			case SU_IS_NULL:
 			case SU_IS_NOT_NULL: {
 				char *pred = partial_predicate(adv, st, t, c, name);
-				if (pred) {
-					char *w =
-						where ? xasprintf("%s AND %s", where, pred) : pred;
-					if (where) {
-						free(where);
-						free(pred);
-					}
-					where = w;
-				}
+				if (pred)
+					where = where_and(where, pred);
 				break;
 			}
 			case SU_JOIN: {

@@ -166,6 +166,15 @@ def register_cleanup(fn):
         _cleanups.append(fn)
 
 
+def scratch_dir(prefix):
+    """A temporary directory for the whole run: removed at exit, and by the watchdog if the
+    test process is killed."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _watchdog_send("dir " + d)
+    register_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+    return d
+
+
 def run_cleanups():
     global _cleaned
     with _cleanup_lock:

@@ -21,7 +21,6 @@ Run: PGSIFT_BIN=build/pgsift /usr/bin/python3 tests/integration/test_slowlog.py
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -64,9 +63,7 @@ class SlowLogTest(PgsiftTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="pgsift-it-slow-")
-        harness._watchdog_send("dir " + cls.tmp)
-        harness.register_cleanup(lambda: shutil.rmtree(cls.tmp, ignore_errors=True))
+        cls.tmp = harness.scratch_dir("pgsift-it-slow-")
         sql = ""
         for table in [w[0] for w in WORKLOAD] + [TIMED_OUT[0], "slow_rotated", "slow_ext"]:
             sql += "CREATE TABLE %s (x int); INSERT INTO %s VALUES (1);" % (table, table)

@@ -27,7 +27,6 @@ import glob
 import io
 import os
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -132,9 +131,7 @@ class StatsE2ETest(PgsiftTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="pgsift-it-stats-")
-        harness._watchdog_send("dir " + cls.tmp)
-        harness.register_cleanup(lambda: shutil.rmtree(cls.tmp, ignore_errors=True))
+        cls.tmp = harness.scratch_dir("pgsift-it-stats-")
         cls.pg.query("""
             CREATE TABLE e2e_seven (x int); INSERT INTO e2e_seven SELECT generate_series(1, 7);
             CREATE TABLE e2e_zero (x int); INSERT INTO e2e_zero VALUES (0);
