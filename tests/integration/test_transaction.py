@@ -575,6 +575,17 @@ class SessionStateTest(harness.PgsiftTestCase):
     def pid(self, conn):
         return self.one(conn, "SELECT pg_backend_pid()")
 
+    def assert_work_mem_after(self, c, end, want):
+        """
+        Ends c's transaction with end (c.commit or c.rollback), keeps the server it ran on busy
+        so that c's next statement runs on another one, and checks work_mem there.
+        """
+        pid1 = self.pid(c)
+        end()
+        self.hold(pid1)
+        self.assertEqual(self.one(c, "SHOW work_mem"), want)
+        assert_moved(self, pid1, self.pid(c))
+
     def test_sql_prepare_execute_on_another_server(self):
         c = self.connect()
         cur = c.cursor()
@@ -694,22 +705,14 @@ class SessionStateTest(harness.PgsiftTestCase):
         c = self.connect(autocommit=False)
         cur = c.cursor()
         cur.execute("SET work_mem = '9MB'")
-        pid1 = self.pid(c)
-        c.rollback()
-        self.hold(pid1)
-        self.assertEqual(self.one(c, "SHOW work_mem"), "4MB")
-        assert_moved(self, pid1, self.pid(c))
+        self.assert_work_mem_after(c, c.rollback, "4MB")
         c.rollback()
 
     def test_set_in_committed_transaction_persists(self):
         c = self.connect(autocommit=False)
         cur = c.cursor()
         cur.execute("SET work_mem = '9MB'")
-        pid1 = self.pid(c)
-        c.commit()
-        self.hold(pid1)
-        self.assertEqual(self.one(c, "SHOW work_mem"), "9MB")
-        assert_moved(self, pid1, self.pid(c))
+        self.assert_work_mem_after(c, c.commit, "9MB")
         c.commit()
 
     def test_set_before_rollback_to_savepoint_persists_at_commit(self):
@@ -719,11 +722,7 @@ class SessionStateTest(harness.PgsiftTestCase):
         cur.execute("SAVEPOINT sp")
         cur.execute("SELECT 1")
         cur.execute("ROLLBACK TO SAVEPOINT sp")
-        pid1 = self.pid(c)
-        c.commit()
-        self.hold(pid1)
-        self.assertEqual(self.one(c, "SHOW work_mem"), "13MB")
-        assert_moved(self, pid1, self.pid(c))
+        self.assert_work_mem_after(c, c.commit, "13MB")
         c.commit()
 
     def test_set_after_rollback_to_savepoint_discarded_by_rollback(self):
@@ -732,11 +731,7 @@ class SessionStateTest(harness.PgsiftTestCase):
         cur.execute("SAVEPOINT sp")
         cur.execute("ROLLBACK TO SAVEPOINT sp")
         cur.execute("SET work_mem = '14MB'")
-        pid1 = self.pid(c)
-        c.rollback()
-        self.hold(pid1)
-        self.assertEqual(self.one(c, "SHOW work_mem"), "4MB")
-        assert_moved(self, pid1, self.pid(c))
+        self.assert_work_mem_after(c, c.rollback, "4MB")
         c.commit()
 
     def test_set_local_does_not_persist(self):
@@ -744,11 +739,7 @@ class SessionStateTest(harness.PgsiftTestCase):
         cur = c.cursor()
         cur.execute("SET LOCAL work_mem = '11MB'")
         self.assertEqual(self.one(c, "SHOW work_mem"), "11MB")
-        pid1 = self.pid(c)
-        c.commit()
-        self.hold(pid1)
-        self.assertEqual(self.one(c, "SHOW work_mem"), "4MB")
-        assert_moved(self, pid1, self.pid(c))
+        self.assert_work_mem_after(c, c.commit, "4MB")
         c.commit()
 
     def test_set_local_outside_transaction_does_not_persist(self):
