@@ -18,6 +18,7 @@
 #include "parser/parser.h"
 #include "proxy/admin.h"
 #include "proxy/auth_md5.h"
+#include "proxy/pgspell.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/scram.h"
@@ -179,6 +180,12 @@ void client_close(Client *c, const char *reason)
 static void client_on_error(Conn *conn, int status)
 {
 	Client *c = (Client *)conn;
+	if (status == UV_EPROTO && c->state == CL_STARTUP && c->conn.rbuf &&
+	    pkt_is_early_terminate(c->conn.rbuf->data + c->conn.rbuf->pos,
+				   c->conn.rbuf->end - c->conn.rbuf->pos)) {
+		client_close(c, "client terminated before its startup packet");
+		return;
+	}
 	if (status == UV_EPROTO) {
 		client_fail(c, "08P01", "invalid message length");
 		return;
@@ -265,6 +272,10 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 		c->pool->stats.bytes_received += hdr->len;
 		return client_active_frame(c, hdr, pkt, full);
 	case CL_ACTIVE:
+		/* a cancel for its last statement is still on its way: nothing new may reach the
+		 * server before it (server_cancel_for_client) */
+		if (server_cancel_pending(c->server) && server_is_quiet(c->server))
+			return PA_WAIT;
 		c->pool->stats.bytes_received += hdr->len;
 		return client_active_frame(c, hdr, pkt, full);
 	case CL_CLOSING:
@@ -330,7 +341,7 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 			Client *target = proxy_cancel_find(pkt_be32(pkt + 8), pkt_be32(pkt + 12));
 			if (target && target->server) {
 				log_info("cancel request for client %s:%d", target->addr, target->port);
-				server_cancel(target->server);
+				server_cancel_for_client(target->server);
 			}
 		}
 		client_close(c, "cancel request served");
@@ -387,6 +398,11 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 				free(c->app_name);
 				c->app_name = strdup(val);
 			}
+			/* kept as PostgreSQL will report it (utf8 -> UTF8), so that the greeting
+			 * says what PostgreSQL would and servers are not set up again for it */
+			char spelled[64];
+			if (pgspell_value(key, val, NULL, spelled, sizeof(spelled)))
+				val = spelled;
 			ok = ok && varcache_set(&c->params, key, val);
 		}
 	}
@@ -609,6 +625,9 @@ void client_welcome(Client *c)
 		const VarParam *w = &p->welcome.items[i];
 		const char *mine = varcache_get(&c->params, w->name);
 		bool use_mine = mine && mine[0] != SQL_VALUE_MARK && !is_server_only_param(w->name);
+		char spelled[64];
+		if (use_mine && pgspell_value(w->name, mine, w->value, spelled, sizeof(spelled)))
+			mine = spelled;
 		pq_write_parameter_status(&b, w->name, use_mine ? mine : w->value);
 	}
 	pq_write_backend_key(&b, c->cancel_pid, c->cancel_key);

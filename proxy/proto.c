@@ -56,6 +56,14 @@ PktStatus pkt_read_startup_header(const uint8_t *buf, size_t avail, PktHdr *hdr)
 	return PKT_OK;
 }
 
+bool pkt_is_early_terminate(const uint8_t *buf, size_t avail)
+{
+	static const uint8_t terminate[5] = { PQ_MSG_TERMINATE, 0, 0, 0, 4 };
+	if (avail < 4)
+		return false;
+	return memcmp(buf, terminate, avail < 5 ? avail : 5) == 0;
+}
+
 bool pkt_get_u8(PktReader *r, uint8_t *out)
 {
 	if (r->end - r->p < 1)

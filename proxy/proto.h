@@ -104,6 +104,9 @@ PktStatus pkt_read_header(const uint8_t *buf, size_t avail, uint32_t max_len, Pk
 /* Reads a startup-phase frame header (no type byte). */
 PktStatus pkt_read_startup_header(const uint8_t *buf, size_t avail, PktHdr *hdr)
 	__attribute__((warn_unused_result));
+/* Whether the bytes a client sent before its startup packet are a Terminate frame (or the first
+ * four bytes of one): drivers that give up early send it, and PostgreSQL closes silently. */
+bool pkt_is_early_terminate(const uint8_t *buf, size_t avail);
 
 /* A read cursor over one frame's payload. Every getter fails (returns false) past the end. */
 typedef struct PktReader {

@@ -505,6 +505,11 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		return a;
 	}
 	p->flags |= PF_ERROR;
+	/* pgsift's own Parse of a client's statement, ahead of its Bind or Describe: the client
+	 * must see why its message fails (42P01 after a DROP TABLE...), in its place; otherwise
+	 * it gets a bare ReadyForQuery and a driver waiting for BindComplete hangs (pgx) */
+	if ((p->flags & PF_INJECTED) && p->type == PQ_MSG_PARSE && p->stmt_id && s->client)
+		a = PA_FORWARD;
 	if (p->flags & PF_DUP_NAME) {
 		char name[256], msg[320];
 		size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
@@ -926,8 +931,11 @@ static void cancel_close_cb(uv_handle_t *h)
 	Server *s = cc->server;
 	list_remove(&cancel_conns, &cc->node);
 	free(cc);
-	if (s && --s->cancels_in_flight == 0 && s->state == SV_USED && !s->client &&
-	    server_is_quiet(s) && s->tx_state == PQ_TX_IDLE)
+	if (!s || --s->cancels_in_flight > 0)
+		return;
+	if (s->client)
+		conn_resume(&s->client->conn); /* its next frames waited for the cancel */
+	else if (s->state == SV_USED && server_is_quiet(s) && s->tx_state == PQ_TX_IDLE)
 		pool_server_ready(s->pool, s);
 }
 
@@ -986,6 +994,19 @@ void server_cancel(Server *s)
 		log_warn("could not send cancel request: %s", uv_strerror(r));
 		uv_close(&cc->h.handle, cancel_close_cb);
 	}
+}
+
+void server_cancel_for_client(Server *s)
+{
+	for (uint32_t i = 0; i < s->q_len; i++) {
+		const Pending *q = &s->queue[(s->q_head + i) % s->q_cap];
+		if (!(q->flags & PF_INJECTED) && q->local == PL_NONE) {
+			server_cancel(s);
+			return;
+		}
+	}
+	log_debug("server pid %u: cancel request dropped, the statement had already finished",
+		  s->be_pid);
 }
 
 /* A server that is going away forgets its cancels, so their callbacks do not touch it. */

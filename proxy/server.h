@@ -151,6 +151,19 @@ bool server_send_injected(Server *s, const char *sql) __attribute__((warn_unused
 /* Sends a CancelRequest for this server's backend on a new connection. */
 void server_cancel(Server *s);
 
+/* A client's CancelRequest: sent on only while the server still runs one of that client's
+ * requests. A statement that already finished is not cancelled (PostgreSQL ignores a cancel
+ * that reaches an idle backend), so the cancel can never hit the client's next statement; the
+ * client's next frames wait until the cancel is delivered (server_cancel_pending). */
+void server_cancel_for_client(Server *s);
+
+/* Whether a cancel is on its way to this server's backend: nothing new may be sent to it
+ * before the cancel arrives, or the cancel could hit that instead. */
+static inline bool server_cancel_pending(const Server *s)
+{
+	return s->cancels_in_flight > 0;
+}
+
 /* Closes with a log line. */
 void server_close(Server *s, const char *reason);
 

@@ -166,6 +166,23 @@ static void test_proto_startup_header_bad_length(void **state)
 
 /* ---- readers ---- */
 
+/* A Terminate before the startup packet: the whole frame and its four-byte prefix are one, any
+ * other bytes (another type, a longer length, a real startup length) are not. */
+static void test_proto_early_terminate(void **state)
+{
+	(void)state;
+	const uint8_t term[5] = { 'X', 0, 0, 0, 4 };
+	assert_true(pkt_is_early_terminate(term, 5));
+	assert_true(pkt_is_early_terminate(term, 4));
+	assert_false(pkt_is_early_terminate(term, 3));
+	const uint8_t longer[5] = { 'X', 0, 0, 0, 5 };
+	assert_false(pkt_is_early_terminate(longer, 5));
+	const uint8_t query[5] = { 'Q', 0, 0, 0, 4 };
+	assert_false(pkt_is_early_terminate(query, 5));
+	const uint8_t startup[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	assert_false(pkt_is_early_terminate(startup, 8));
+}
+
 static void test_proto_reader_every_boundary(void **state)
 {
 	static const uint8_t src[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
@@ -581,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_proto_header_too_big),
 		cmocka_unit_test(test_proto_startup_header_every_prefix),
 		cmocka_unit_test(test_proto_startup_header_bad_length),
+		cmocka_unit_test(test_proto_early_terminate),
 		cmocka_unit_test(test_proto_reader_every_boundary),
 		cmocka_unit_test(test_proto_reader_cstring_every_boundary),
 		cmocka_unit_test(test_proto_parse_error_real),
