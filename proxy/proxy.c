@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +46,8 @@ typedef struct Listener {
 	char name[300];
 } Listener;
 
+/* Every slot up to n_listeners holds an initialised handle (closed or closing when !active):
+ * a handle that failed to bind is still being closed by libuv, so its memory is never reused. */
 static Listener listeners[MAX_LISTENERS];
 static int n_listeners;
 static char unix_path[300];
@@ -54,12 +58,13 @@ static int n_configs;
 static List cancel_buckets[CANCEL_BUCKETS];
 static int exit_code;
 
-static void proxy_listen_all(void);
+static int proxy_listen_all(void);
 static void proxy_stop_listening(void);
 static void proxy_janitor_cb(uv_timer_t *t);
 static void proxy_signal_cb(uv_signal_t *h, int signum);
 static void proxy_close_walk_cb(uv_handle_t *h, void *arg);
 static void proxy_finish(void);
+static int proxy_fail_start(void);
 
 uint64_t proxy_now_ns(void)
 {
@@ -137,6 +142,7 @@ static int proxy_listen_tcp(const char *host, int port)
 	l->h.handle.data = l;
 	l->is_pipe = false;
 	unsigned flags = strchr(host, ':') ? UV_TCP_IPV6ONLY : 0;
+	n_listeners++;
 	r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, flags);
 	if (r == 0)
 		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
@@ -146,9 +152,27 @@ static int proxy_listen_tcp(const char *host, int port)
 		return r;
 	}
 	l->active = true;
-	n_listeners++;
 	log_info("listening on %s", l->name);
 	return 0;
+}
+
+/* Whether something accepts connections on the Unix socket at path. A socket file nobody
+ * listens on is what a killed pgsift or PostgreSQL leaves behind, and may be replaced; a live
+ * one belongs to another server, whose socket must not be taken away from it. */
+static bool proxy_unix_in_use(const char *path)
+{
+	struct sockaddr_un sa;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
 }
 
 static int proxy_listen_unix(const char *dir, int port, int mode)
@@ -156,35 +180,52 @@ static int proxy_listen_unix(const char *dir, int port, int mode)
 	if (n_listeners == MAX_LISTENERS)
 		return UV_ENOSPC;
 	Listener *l = &listeners[n_listeners];
-	snprintf(unix_path, sizeof(unix_path), "%s/.s.PGSQL.%d", dir, port);
-	unlink(unix_path);
+	char path[sizeof(unix_path)];
+	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", dir, port);
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		/* only a stale socket is removed: never a live one, never another kind of file */
+		if (!S_ISSOCK(st.st_mode) || proxy_unix_in_use(path))
+			return UV_EADDRINUSE;
+		unlink(path);
+	}
 	uv_pipe_init(G.loop, &l->h.pipe, 0);
 	l->h.handle.data = l;
 	l->is_pipe = true;
-	int r = uv_pipe_bind(&l->h.pipe, unix_path);
+	n_listeners++;
+	int r = uv_pipe_bind(&l->h.pipe, path);
 	if (r == 0) {
+		/* ours from here on: proxy_stop_listening removes it */
+		snprintf(unix_path, sizeof(unix_path), "%s", path);
 		chmod(unix_path, (mode_t)mode);
 		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
 	}
-	snprintf(l->name, sizeof(l->name), "%s", unix_path);
+	snprintf(l->name, sizeof(l->name), "%s", path);
 	if (r != 0) {
 		uv_close(&l->h.handle, NULL);
+		if (unix_path[0])
+			unlink(unix_path);
 		unix_path[0] = '\0';
 		return r;
 	}
 	l->active = true;
-	n_listeners++;
 	log_info("listening on unix:%s", unix_path);
 	return 0;
 }
 
-static void proxy_listen_all(void)
+/* Opens every listener, stopping at the first that fails (logged as FATAL): pgsift does not
+ * start half-listening. Returns 0 or -1; the caller closes whatever was opened. */
+static int proxy_listen_all(void)
 {
 	const Config *cfg = G.cfg;
 	char *addrs = strdup(cfg->listen_addr ? cfg->listen_addr : "");
+	if (!addrs) {
+		log_fatal("out of memory");
+		return -1;
+	}
 	char *save = NULL;
-	for (char *a = strtok_r(addrs, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
-		int r;
+	int r = 0;
+	for (char *a = strtok_r(addrs, ", ", &save); a && r == 0; a = strtok_r(NULL, ", ", &save)) {
 		if (strcmp(a, "*") == 0) {
 			r = proxy_listen_tcp("0.0.0.0", cfg->listen_port);
 			if (r == 0)
@@ -192,21 +233,23 @@ static void proxy_listen_all(void)
 		} else {
 			r = proxy_listen_tcp(a, cfg->listen_port);
 		}
-		if (r != 0) {
-			log_fatal("could not listen on %s:%d: %s", a, cfg->listen_port, uv_strerror(r));
-			exit_code = 1;
-		}
+		if (r != 0)
+			log_fatal("could not listen on %s:%d: %s", a, cfg->listen_port,
+				  uv_strerror(r));
 	}
 	free(addrs);
-	if (cfg->unix_socket_dir && cfg->unix_socket_dir[0]) {
-		int r = proxy_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
-					  cfg->unix_socket_mode);
-		if (r != 0) {
-			log_fatal("could not listen on %s/.s.PGSQL.%d: %s", cfg->unix_socket_dir,
-				  cfg->listen_port, uv_strerror(r));
-			exit_code = 1;
-		}
+	if (r == 0 && cfg->unix_socket_dir && cfg->unix_socket_dir[0]) {
+		r = proxy_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
+				      cfg->unix_socket_mode);
+		if (r != 0)
+			log_fatal("could not listen on unix:%s/.s.PGSQL.%d: %s",
+				  cfg->unix_socket_dir, cfg->listen_port, uv_strerror(r));
 	}
+	if (r == 0 && n_listeners == 0) {
+		log_fatal("nothing to listen on: set listen_addr or unix_socket_dir");
+		r = -1;
+	}
+	return r == 0 ? 0 : -1;
 }
 
 static void proxy_stop_listening(void)
@@ -310,15 +353,7 @@ static void proxy_finish(void)
 	if (finished)
 		return;
 	finished = true;
-	ListNode *n, *tmp;
-	list_for_each_safe(n, tmp, &G.clients)
-	{
-		client_close(list_entry(n, Client, all_node), "shutdown");
-	}
-	list_for_each_safe(n, tmp, &G.servers)
-	{
-		server_close(list_entry(n, Server, all_node), "shutdown");
-	}
+	proxy_close_connections();
 	proxy_stop_listening();
 	metrics_stop();
 	uv_timer_stop(&janitor);
@@ -397,11 +432,10 @@ static void proxy_write_pidfile(const char *path)
 	fclose(f);
 }
 
-int proxy_run(Config *cfg)
+void proxy_init(Config *cfg, uv_loop_t *loop)
 {
 	memset(&G, 0, sizeof(G));
-	G.loop = uv_default_loop();
-	config_history[n_configs++] = cfg;
+	G.loop = loop;
 	G.cfg = cfg;
 	list_init(&G.pools);
 	list_init(&G.clients);
@@ -411,48 +445,23 @@ int proxy_run(Config *cfg)
 	G.started_ms = G.now_ms = proxy_now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	conn_module_init(G.loop, cfg->pkt_buf > 16384 ? (uint32_t)cfg->pkt_buf : 16384);
+}
 
-	int r = stats_start(cfg);
-	if (r != 0) {
-		log_fatal("could not start the statistics worker: %s", strerror(-r));
-		return 1;
+void proxy_close_connections(void)
+{
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &G.clients)
+	{
+		client_close(list_entry(n, Client, all_node), "shutdown");
 	}
-	/* before the ready line: a signal sent right after it must find its handler */
-	uv_signal_init(G.loop, &sig_hup);
-	uv_signal_start(&sig_hup, proxy_signal_cb, SIGHUP);
-	uv_signal_init(G.loop, &sig_term);
-	uv_signal_start(&sig_term, proxy_signal_cb, SIGTERM);
-	uv_signal_init(G.loop, &sig_int);
-	uv_signal_start(&sig_int, proxy_signal_cb, SIGINT);
-	r = metrics_start(cfg);
-	if (r != 0) {
-		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
-		stats_stop();
-		uv_run(G.loop, UV_RUN_NOWAIT);
-		return 1;
+	list_for_each_safe(n, tmp, &G.servers)
+	{
+		server_close(list_entry(n, Server, all_node), "shutdown");
 	}
-	proxy_listen_all();
-	if (exit_code != 0 || n_listeners == 0) {
-		if (n_listeners == 0 && exit_code == 0)
-			log_fatal("nothing to listen on: set listen_addr or unix_socket_dir");
-		proxy_stop_listening();
-		metrics_stop();
-		stats_stop();
-		uv_run(G.loop, UV_RUN_NOWAIT);
-		return 1;
-	}
-	if (cfg->pidfile)
-		proxy_write_pidfile(cfg->pidfile);
+}
 
-	uv_timer_init(G.loop, &janitor);
-	uv_timer_start(&janitor, proxy_janitor_cb, JANITOR_MS, JANITOR_MS);
-
-	uv_run(G.loop, UV_RUN_DEFAULT);
-
-	/* whatever is left (pools' resolvers...) */
-	uv_walk(G.loop, proxy_close_walk_cb, NULL);
-	uv_run(G.loop, UV_RUN_DEFAULT);
-	stats_stop();
+void proxy_free_pools(void)
+{
 	ListNode *n, *tmp;
 	list_for_each_safe(n, tmp, &G.pools)
 	{
@@ -465,6 +474,63 @@ int proxy_run(Config *cfg)
 		free(p->server_dbname);
 		free(p);
 	}
+}
+
+/* Start-up failed after the loop got handles: every handle is closed and the loop run until
+ * the closes are done, so that the process exits 1 with nothing left behind (no socket file,
+ * no pidfile, no libuv assertion at exit). */
+static int proxy_fail_start(void)
+{
+	proxy_stop_listening();
+	metrics_stop();
+	stats_stop();
+	uv_walk(G.loop, proxy_close_walk_cb, NULL);
+	uv_run(G.loop, UV_RUN_DEFAULT);
+	conn_module_cleanup();
+	(void)uv_loop_close(G.loop);
+	for (int i = 0; i < n_configs; i++)
+		config_free(config_history[i]);
+	n_configs = 0;
+	return 1;
+}
+
+int proxy_run(Config *cfg)
+{
+	proxy_init(cfg, uv_default_loop());
+	config_history[n_configs++] = cfg;
+
+	int r = stats_start(cfg);
+	if (r != 0) {
+		log_fatal("could not start the statistics worker: %s", strerror(-r));
+		return proxy_fail_start();
+	}
+	/* before the ready line: a signal sent right after it must find its handler */
+	uv_signal_init(G.loop, &sig_hup);
+	uv_signal_start(&sig_hup, proxy_signal_cb, SIGHUP);
+	uv_signal_init(G.loop, &sig_term);
+	uv_signal_start(&sig_term, proxy_signal_cb, SIGTERM);
+	uv_signal_init(G.loop, &sig_int);
+	uv_signal_start(&sig_int, proxy_signal_cb, SIGINT);
+	r = metrics_start(cfg);
+	if (r != 0) {
+		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
+		return proxy_fail_start();
+	}
+	if (proxy_listen_all() != 0)
+		return proxy_fail_start();
+	if (cfg->pidfile)
+		proxy_write_pidfile(cfg->pidfile);
+
+	uv_timer_init(G.loop, &janitor);
+	uv_timer_start(&janitor, proxy_janitor_cb, JANITOR_MS, JANITOR_MS);
+
+	uv_run(G.loop, UV_RUN_DEFAULT);
+
+	/* whatever is left (pools' resolvers...) */
+	uv_walk(G.loop, proxy_close_walk_cb, NULL);
+	uv_run(G.loop, UV_RUN_DEFAULT);
+	stats_stop();
+	proxy_free_pools();
 	conn_module_cleanup();
 	uv_loop_close(G.loop);
 	if (cfg->pidfile)

@@ -34,6 +34,15 @@ extern ProxyGlobals G;
 /* Runs the proxy until it is stopped. Returns the process exit code. Takes cfg. */
 int proxy_run(Config *cfg);
 
+/* The parts of proxy_run a program that drives clients and servers itself needs (the wire
+ * fuzzers in tests/fuzz): proxy_init sets up G, the cancel-key table and the buffers on loop,
+ * with cfg (not taken) and nothing listening; proxy_close_connections starts closing every
+ * client and server; proxy_free_pools frees the pools once their servers' close callbacks have
+ * run. */
+void proxy_init(Config *cfg, uv_loop_t *loop);
+void proxy_close_connections(void);
+void proxy_free_pools(void);
+
 /* Monotonic clocks. */
 uint64_t proxy_now_ns(void);
 static inline uint64_t proxy_now_ms(void)
