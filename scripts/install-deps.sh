@@ -6,7 +6,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libpq-dev libpg-query-dev libprotobuf-c-dev libxxhash-dev libcmocka-dev libssl-dev
       postgresql-15 postgresql-contrib-15 postgresql-15-hypopg pgbouncer pgbadger
       python3 python3-psycopg2 python3-psycopg python3-asyncpg
-      prometheus prometheus-pgbouncer-exporter nodejs)
+      prometheus prometheus-pgbouncer-exporter nodejs
+      golang-go golang-github-jackc-pgx-v4-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

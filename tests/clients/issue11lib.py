@@ -68,6 +68,8 @@ def compare(test, direct, proxied, expected=None):
     Asserts that the direct trace is `expected` (when given: a list of (label, outcome)) and
     that the trace through pgsift equals the direct one, printing both sides step by step.
     """
+    if expected is not None:
+        expected = [tuple(e) for e in expected]
     if expected is not None and direct.steps != expected:
         lines = ["PostgreSQL directly did not behave as this test expects (the test is wrong):"]
         for i in range(max(len(direct.steps), len(expected))):
@@ -152,6 +154,13 @@ class Steer:
         for j in range(self.n):
             if self.held_pid[j] is None:
                 ok = self._acquire(j) and ok
+        # a server pgsift closed (its client vanished mid-statement, say) and replaced takes
+        # the place of the one it replaced
+        held = [p for p in self.held_pid if p is not None]
+        fresh = [p for p in held if p not in self.pids]
+        for i in range(self.n):
+            if self.pids[i] not in held and fresh:
+                self.pids[i] = fresh.pop(0)
         for j in range(self.n):
             if self.held_pid[j] == self.pids[k]:
                 self._release(j)
