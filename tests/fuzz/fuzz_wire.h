@@ -1,0 +1,74 @@
+/*
+ * fuzz_wire: the harness of the wire fuzzers (fuzz_client, fuzz_server). It runs the real proxy
+ * code (proxy/: client, server, pool, conn, admin...) in-process on its own libuv loop, with
+ * real Unix sockets on both sides, in a temporary directory made once per process:
+ *
+ *   fake clients (plain sockets) --> DIR/.s.PGSQL.6432: pgsift's listener (client_accept)
+ *   pgsift's server connections  --> DIR/.s.PGSQL.5432: the fake server (plain sockets)
+ *
+ * One input is one run: the fake clients connect and send, the fake server answers, and the
+ * loop is run until nothing moves (WIRE_QUIET_PASSES passes in a row in which no socket of
+ * the harness read, wrote, accepted or closed anything and no connection of pgsift's came or
+ * went). At the end every socket of the harness is closed, every connection of pgsift's is
+ * closed and the pools are freed, so that nothing of one run is seen by the next and memory
+ * does not grow.
+ *
+ * Input formats (every byte after the header is split into segments at WIRE_SEP):
+ *
+ * fuzz_client:  [cfg][srv] segment (SEP segment)*
+ *   cfg bits 0-1  pgsift's auth_type: trust, md5, scram-sha-256, plain
+ *       bits 2-3  pool_mode: session, transaction, statement, transaction
+ *       bit  4    the harness logs each client in itself (startup packet, password, md5 or
+ *                 SCRAM computed from the real salt and nonce) and the segments follow the
+ *                 login; without it the segments are the client's bytes from the start
+ *       bits 5-7  who logs in (WireLogin table in fuzz_wire.c: user, password, database)
+ *   srv bits 0-1  how the fake server authenticates pgsift: trust, cleartext, md5, SCRAM
+ *       bit  2    the fake server refuses the login (FATAL 28P01)
+ *       bit  3    the fake server adds a NoticeResponse and a ParameterStatus before each
+ *                 ReadyForQuery
+ *       bits 4-7  when not 0: the fake server closes a connection after answering that many
+ *                 messages (a server crash in the middle of things)
+ *   A segment is written to the current client, then the loop runs until quiet. Segments
+ *   that are exactly one of these are commands instead: "!c0" / "!c1" make client 0 / 1
+ *   current (connecting it, and logging it in, first), "!cancel" sends a CancelRequest with
+ *   the current client's BackendKeyData on a new connection, "!eof" shuts the current
+ *   client's writing side, "!close" closes it.
+ *
+ * fuzz_server:  [script][mode] chunk (SEP chunk)*
+ *   script        which client script (wire_scripts.h, real drivers' frames) the client runs
+ *   mode bit 0    transaction pooling (else session)
+ *        bit 1    a second client runs the same script after the first
+ *        bit 2    the client logs in with md5 (else trust)
+ *   Whenever a connection of pgsift's to the fake server has sent something (its startup
+ *   packet, a forwarded frame, a CancelRequest...), the fake server answers with the next
+ *   chunk, raw. A chunk "!close" closes that connection instead.
+ */
+#ifndef PGSIFT_FUZZ_WIRE_H
+#define PGSIFT_FUZZ_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_SEP "~|~|"
+#define WIRE_SEP_LEN 4
+#define WIRE_QUIET_PASSES 4
+
+typedef struct WireStep {
+	uint32_t len;
+	const uint8_t *data;
+} WireStep;
+
+typedef struct WireScript {
+	const char *name;
+	const WireStep *steps;
+	size_t n_steps;
+} WireScript;
+
+typedef enum { WIRE_SERVER_SCRIPTED, WIRE_SERVER_RAW } WireServerKind;
+
+/* Runs one fuzz_client input. */
+void wire_run_client_input(const uint8_t *data, size_t size);
+/* Runs one fuzz_server input. */
+void wire_run_server_input(const uint8_t *data, size_t size);
+
+#endif
