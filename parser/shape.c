@@ -36,6 +36,9 @@ typedef struct Builder {
 	int depth;
 	bool oom;
 	bool truncated;
+	uint16_t block;	   /* the query block being walked */
+	uint16_t n_blocks; /* blocks numbered so far */
+	bool next_per_row; /* the next SELECT runs once per outer row (LATERAL, scalar subquery) */
 } Builder;
 
 /* A column a subquery or CTE exposes, traced back to a base table when it is a plain column. */
@@ -49,6 +52,10 @@ typedef struct Outputs {
 	OutCol *v; /* owned */
 	size_t n, cap;
 	int star_table; /* `SELECT *` over one base table: any name maps there; else REF_NONE */
+	/* a set operation (UNION...): the other arms' columns, in the same order (owned); a
+	 * condition on the result is a condition on every arm */
+	struct Outputs *arms;
+	size_t n_arms;
 } Outputs;
 
 typedef struct Cte {
@@ -68,7 +75,8 @@ typedef struct Item {
 
 typedef struct Scope {
 	struct Scope *parent;
-	Item *items; /* owned */
+	bool per_row; /* the top scope of a subquery run once per row of its parent's */
+	Item *items;  /* owned */
 	size_t n, cap;
 	Cte *ctes; /* owned list */
 } Scope;
@@ -77,6 +85,7 @@ typedef struct Ref {
 	int table;	 /* base table index, REF_UNRESOLVED (see cand), or REF_NONE */
 	uint32_t cand;	 /* unresolved: candidate tables bit mask */
 	const char *col; /* not owned */
+	bool outer;	 /* found outside the per-row subquery being walked */
 } Ref;
 
 typedef enum { OPD_NONE, OPD_COL, OPD_EXPR, OPD_CONST } OperandKind;
@@ -102,6 +111,7 @@ static void walk_refs(Builder *b, const ProtobufCMessage *m, Scope *sc, bool rec
 static void walk_pred(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t flags);
 static bool render(Builder *b, const PgQuery__Node *n, Str *s);
 static void scope_free(Scope *sc);
+static void outs_free(Outputs *o);
 
 /* Public functions */
 
@@ -254,13 +264,14 @@ static int add_table(Builder *b, const PgQuery__RangeVar *rv)
 	t->schema = pool_add(b, nz(rv->schemaname) ? rv->schemaname : "");
 	t->name = pool_add(b, nz(rv->relname) ? rv->relname : "");
 	t->alias = pool_add(b, rv->alias && nz(rv->alias->aliasname) ? rv->alias->aliasname : "");
+	t->block = b->block;
 	return (int)b->nt++;
 }
 
 /* Records one column use; returns its index, or -1 when dropped or a duplicate of an existing
  * one (then *dup is set to the existing index). */
-static int add_col(Builder *b, const Ref *r, ShapeUse use, uint8_t flags, const char *name,
-		   const Operand *c, long *dup)
+static int add_col(Builder *b, const Ref *r, ShapeUse use, uint8_t flags, uint8_t flags2,
+		   const char *name, const Operand *c, long *dup)
 {
 	if (r->table == REF_NONE || name == NULL)
 		return -1;
@@ -272,8 +283,9 @@ static int add_col(Builder *b, const Ref *r, ShapeUse use, uint8_t flags, const 
 		if (x->table != t || x->use != use || strcmp(b->pool + x->name, name) != 0)
 			continue;
 		if (use == SU_SELECT || use == SU_WRITE ||
-		    (x->flags == flags && x->const_kind == ck && x->const_pos == cpos &&
-		     x->const_len == clen && use != SU_JOIN)) {
+		    (x->flags == flags && x->flags2 == flags2 && x->const_kind == ck &&
+		     x->const_pos == cpos && x->const_len == clen && x->block == b->block &&
+		     use != SU_JOIN)) {
 			if (dup)
 				*dup = (long)i;
 			return -1;
@@ -304,6 +316,8 @@ static int add_col(Builder *b, const Ref *r, ShapeUse use, uint8_t flags, const 
 	x->const_kind = ck;
 	x->const_pos = cpos;
 	x->const_len = clen;
+	x->flags2 = flags2;
+	x->block = b->block;
 	return (int)b->nc++;
 }
 
@@ -325,6 +339,37 @@ static void outs_add(Builder *b, Outputs *o, const char *name, int table, const 
 	o->v[o->n].table = table;
 	o->v[o->n].col = col;
 	o->n++;
+}
+
+static void outs_free(Outputs *o)
+{
+	for (size_t i = 0; i < o->n_arms; i++)
+		free(o->arms[i].v);
+	free(o->arms);
+	free(o->v);
+	o->arms = NULL;
+	o->v = NULL;
+	o->n = o->cap = o->n_arms = 0;
+}
+
+/* Adds a set operation's arm (and the arms it holds) to o's arms; takes arm's memory. */
+static void outs_add_arm(Builder *b, Outputs *o, Outputs *arm)
+{
+	Outputs *v = realloc(o->arms, (o->n_arms + 1 + arm->n_arms) * sizeof(*v));
+	if (v == NULL) {
+		b->oom = true;
+		outs_free(arm);
+		return;
+	}
+	o->arms = v;
+	o->arms[o->n_arms] = *arm;
+	o->arms[o->n_arms].arms = NULL;
+	o->arms[o->n_arms].n_arms = 0;
+	o->n_arms++;
+	for (size_t i = 0; i < arm->n_arms; i++)
+		o->arms[o->n_arms++] = arm->arms[i];
+	free(arm->arms);
+	memset(arm, 0, sizeof(*arm));
 }
 
 static Item *scope_add(Builder *b, Scope *sc)
@@ -350,12 +395,12 @@ static void scope_free(Scope *sc)
 {
 	for (size_t i = 0; i < sc->n; i++)
 		if (sc->items[i].own_outs)
-			free(sc->items[i].outs.v);
+			outs_free(&sc->items[i].outs);
 	free(sc->items);
 	while (sc->ctes) {
 		Cte *c = sc->ctes;
 		sc->ctes = c->next;
-		free(c->outs.v);
+		outs_free(&c->outs);
 		free(c);
 	}
 }
@@ -408,8 +453,9 @@ static bool resolve(const Scope *sc, const PgQuery__ColumnRef *cr, Ref *r)
 	const char *col = last->node_case == PG_QUERY__NODE__NODE_A_STAR ? "*" : node_str(last);
 	if (col == NULL)
 		return false;
+	r->outer = false;
 	if (n == 1) {
-		for (; sc; sc = sc->parent) {
+		for (; sc; r->outer |= sc->per_row, sc = sc->parent) {
 			if (sc->n == 0)
 				continue;
 			if (sc->n == 1)
@@ -443,7 +489,7 @@ static bool resolve(const Scope *sc, const PgQuery__ColumnRef *cr, Ref *r)
 	const char *schema = n >= 3 ? node_str(cr->fields[n - 3]) : NULL;
 	if (rel == NULL)
 		return false;
-	for (; sc; sc = sc->parent) {
+	for (; sc; r->outer |= sc->per_row, sc = sc->parent) {
 		for (size_t i = 0; i < sc->n; i++) {
 			const Item *it = &sc->items[i];
 			if (!str_eq(it->refname, rel))
@@ -620,25 +666,43 @@ static const char *operand_name(const Operand *o)
 	return o->kind == OPD_EXPR ? o->expr : o->ref.col;
 }
 
-static void record(Builder *b, const Operand *o, ShapeUse use, uint8_t flags, const Operand *c)
+static void record2(Builder *b, const Operand *o, ShapeUse use, uint8_t flags, uint8_t flags2,
+		    const Operand *c)
 {
 	if (o->kind != OPD_COL && o->kind != OPD_EXPR)
 		return;
 	if (o->kind == OPD_EXPR)
 		flags |= SCF_EXPR;
-	add_col(b, &o->ref, use, flags, operand_name(o), c && c->kind == OPD_CONST ? c : NULL,
-		NULL);
+	add_col(b, &o->ref, use, flags, flags2, operand_name(o),
+		c && c->kind == OPD_CONST ? c : NULL, NULL);
 }
 
-static void record_join(Builder *b, const Operand *l, const Operand *r, uint8_t flags)
+static void record(Builder *b, const Operand *o, ShapeUse use, uint8_t flags, const Operand *c)
+{
+	record2(b, o, use, flags, 0, c);
+}
+
+/*
+ * a.x = b.y. When one side was found outside the per-row subquery being walked (LATERAL, a
+ * correlated scalar subquery), the other side is the inner side of a nested loop: SCF2_PERROW.
+ */
+static void record_join(Builder *b, const Operand *l, const Operand *r, uint8_t flags,
+			uint8_t flags2)
 {
 	long dl = -1, dr = -1;
+	uint8_t fl = flags2, fr = flags2;
+	if (l->ref.outer != r->ref.outer) {
+		if (l->ref.outer)
+			fr |= SCF2_PERROW;
+		else
+			fl |= SCF2_PERROW;
+	}
 	int il = add_col(b, &l->ref, SU_JOIN,
-			 (uint8_t)(flags | (l->kind == OPD_EXPR ? SCF_EXPR : 0)), operand_name(l),
-			 NULL, &dl);
+			 (uint8_t)(flags | (l->kind == OPD_EXPR ? SCF_EXPR : 0)), fl,
+			 operand_name(l), NULL, &dl);
 	int ir = add_col(b, &r->ref, SU_JOIN,
-			 (uint8_t)(flags | (r->kind == OPD_EXPR ? SCF_EXPR : 0)), operand_name(r),
-			 NULL, &dr);
+			 (uint8_t)(flags | (r->kind == OPD_EXPR ? SCF_EXPR : 0)), fr,
+			 operand_name(r), NULL, &dr);
 	if (il >= 0 && ir >= 0) {
 		b->cols[il].peer = (uint16_t)ir;
 		b->cols[ir].peer = (uint16_t)il;
@@ -665,6 +729,18 @@ static const char *op_name(const PgQuery__AExpr *e)
 	if (e->n_name == 0)
 		return NULL;
 	return node_str(e->name[e->n_name - 1]);
+}
+
+/* True when n reads a column of the table col belongs to: `x = COALESCE($1, x)` compares a row
+ * with itself, which no index can serve. */
+static bool refs_own_table(Builder *b, const PgQuery__Node *n, Scope *sc, const Operand *col)
+{
+	(void)b;
+	int table = REF_NONE;
+	if (n == NULL || col->ref.table < 0)
+		return false;
+	refs_table(&n->base, sc, &table, 0);
+	return table == col->ref.table;
 }
 
 static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint8_t flags)
@@ -712,36 +788,170 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 		flags |= SCF_PREFIX;
 	bool lc = l.kind == OPD_COL || l.kind == OPD_EXPR;
 	bool rc = r.kind == OPD_COL || r.kind == OPD_EXPR;
+	/* several values: IN (...), = ANY(...). Even IN (a): the parser cache shares one shape
+	 * between texts that differ only in constants, so the flag cannot depend on the count */
+	uint8_t flags2 = 0;
+	if (use == SU_EQ && (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY ||
+			     e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN))
+		flags2 |= SCF2_MULTI;
 	if (lc && rc) {
 		if (!same_table(&l, &r)) {
 			if (use == SU_EQ)
-				record_join(b, &l, &r, flags);
+				record_join(b, &l, &r, flags, 0);
 			else if (use == SU_RANGE) {
 				record(b, &l, SU_RANGE, flags, NULL);
 				record(b, &r, SU_RANGE, flags, NULL);
 			}
 		}
 	} else if (lc) {
-		record(b, &l, use, flags, &r);
+		/* x = COALESCE($1, x): an optional filter, compared with its own row */
+		if (!(r.kind == OPD_NONE && refs_own_table(b, e->rexpr, sc, &l)))
+			record2(b, &l, use, flags, flags2, &r);
 	} else if (rc && use != SU_LIKE && e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP) {
-		record(b, &r, use, flags, &l);
+		if (!(l.kind == OPD_NONE && refs_own_table(b, e->lexpr, sc, &r)))
+			record(b, &r, use, flags, &l);
 	}
 	free(l.expr);
 	free(r.expr);
 }
 
+/*
+ * A subquery in an expression. `x IN (SELECT y FROM s ...)` is a semi-join of x with s.y (when
+ * y is a plain column; with anything else, x is compared with a list of values). EXISTS and IN
+ * are planned as joins; any other subquery that reads the outer row runs once per row.
+ */
 static void walk_sublink(Builder *b, const PgQuery__SubLink *sl, Scope *sc, uint8_t flags)
 {
-	if (sl->testexpr && sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK) {
-		Operand o;
+	bool any = sl->testexpr && sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK;
+	Outputs outs = {0};
+	outs.star_table = REF_NONE;
+	if (sl->testexpr && !any)
+		walk_refs(b, &sl->testexpr->base, sc, false);
+	if (sl->subselect) {
+		b->next_per_row = sl->sub_link_type != PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK &&
+				  sl->sub_link_type != PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK;
+		walk_stmt(b, sl->subselect, sc, any ? &outs : NULL);
+		b->next_per_row = false;
+	}
+	if (any) {
+		Operand o, r;
 		operand(b, sl->testexpr, sc, &o);
+		memset(&r, 0, sizeof(r));
+		if (outs.n >= 1 && outs.v[0].table >= 0 && outs.v[0].col != NULL) {
+			r.kind = OPD_COL;
+			r.ref.table = outs.v[0].table;
+			r.ref.col = outs.v[0].col;
+		}
+		if ((o.kind == OPD_COL || o.kind == OPD_EXPR) && r.kind == OPD_COL &&
+		    !same_table(&o, &r))
+			record_join(b, &o, &r, flags, SCF2_SEMI);
+		else
+			record2(b, &o, SU_EQ, flags, SCF2_MULTI, NULL);
+		free(o.expr);
+	}
+	outs_free(&outs);
+}
+
+/* A condition that compares columns (no AND/OR): records what it does; false for other nodes. */
+static bool walk_leaf(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t flags)
+{
+	Operand o;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_EXPR:
+		walk_comparison(b, n->a_expr, sc, flags);
+		return true;
+	case PG_QUERY__NODE__NODE_NULL_TEST:
+		operand(b, n->null_test->arg, sc, &o);
+		record(b, &o,
+		       n->null_test->nulltesttype == PG_QUERY__NULL_TEST_TYPE__IS_NULL ?
+			       SU_IS_NULL :
+			       SU_IS_NOT_NULL,
+		       flags, NULL);
+		free(o.expr);
+		return true;
+	case PG_QUERY__NODE__NODE_BOOLEAN_TEST:
+		operand(b, n->boolean_test->arg, sc, &o);
 		record(b, &o, SU_EQ, flags, NULL);
 		free(o.expr);
-	} else if (sl->testexpr) {
-		walk_refs(b, &sl->testexpr->base, sc, false);
+		return true;
+	case PG_QUERY__NODE__NODE_COLUMN_REF:
+		operand(b, n, sc, &o);
+		record(b, &o, SU_EQ, flags, NULL); /* WHERE is_active */
+		return true;
+	default:
+		return false;
 	}
-	if (sl->subselect)
-		walk_stmt(b, sl->subselect, sc, NULL);
+}
+
+/* Whether n (outside subqueries) reads a column of item it. */
+static bool mentions_item(const ProtobufCMessage *m, const Item *it, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (depth > MAX_DEPTH)
+		return false;
+	if (d == &pg_query__node__descriptor) {
+		const PgQuery__Node *n = (const PgQuery__Node *)m;
+		if (n->node_case == PG_QUERY__NODE__NODE_SUB_LINK)
+			return false;
+		if (n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && n->column_ref) {
+			const PgQuery__ColumnRef *cr = n->column_ref;
+			if (cr->n_fields >= 2)
+				return str_eq(node_str(cr->fields[cr->n_fields - 2]), it->refname);
+			const char *col = cr->n_fields ? node_str(cr->fields[0]) : NULL;
+			for (size_t i = 0; col && i < it->outs.n; i++)
+				if (str_eq(it->outs.v[i].name, col))
+					return true;
+			return false;
+		}
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(const void *)((const char *)m + f->quantifier_offset) !=
+			    f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t cnt = *(const size_t *)(const void *)((const char *)m +
+								     f->quantifier_offset);
+			ProtobufCMessage *const *v =
+				*(ProtobufCMessage *const *const *)(const void *)((const char *)m +
+										  f->offset);
+			for (size_t k = 0; k < cnt; k++)
+				if (v[k] && mentions_item(v[k], it, depth + 1))
+					return true;
+		} else {
+			const ProtobufCMessage *c =
+				*(const ProtobufCMessage *const *)(const void *)((const char *)m +
+										 f->offset);
+			if (c && mentions_item(c, it, depth + 1))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A condition on a set operation's result (a UNION in FROM or in a CTE) is pushed into every
+ * arm: after the first arm (which the item's columns name), the condition is recorded again
+ * with each other arm's columns in their place.
+ */
+static void walk_leaf_arms(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t flags)
+{
+	for (size_t i = 0; i < sc->n; i++) {
+		Item *it = &sc->items[i];
+		if (it->outs.n_arms == 0 || !mentions_item(&n->base, it, 0))
+			continue;
+		Outputs saved = it->outs;
+		for (size_t a = 0; a < saved.n_arms; a++) {
+			it->outs = saved.arms[a];
+			it->outs.arms = NULL;
+			it->outs.n_arms = 0;
+			walk_leaf(b, n, sc, flags);
+		}
+		it->outs = saved;
+	}
 }
 
 /* A WHERE / ON / HAVING condition. flags carries SCF_OR under OR and NOT. */
@@ -761,39 +971,17 @@ static void walk_pred(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t fla
 		for (size_t i = 0; i < n->bool_expr->n_args; i++)
 			walk_pred(b, n->bool_expr->args[i], sc, flags);
 		break;
-	case PG_QUERY__NODE__NODE_A_EXPR:
-		walk_comparison(b, n->a_expr, sc, flags);
-		walk_refs(b, &n->base, sc, false); /* subqueries inside */
-		break;
-	case PG_QUERY__NODE__NODE_NULL_TEST: {
-		Operand o;
-		operand(b, n->null_test->arg, sc, &o);
-		record(b, &o,
-		       n->null_test->nulltesttype == PG_QUERY__NULL_TEST_TYPE__IS_NULL ?
-			       SU_IS_NULL :
-			       SU_IS_NOT_NULL,
-		       flags, NULL);
-		free(o.expr);
-		break;
-	}
-	case PG_QUERY__NODE__NODE_BOOLEAN_TEST: {
-		Operand o;
-		operand(b, n->boolean_test->arg, sc, &o);
-		record(b, &o, SU_EQ, flags, NULL);
-		free(o.expr);
-		break;
-	}
-	case PG_QUERY__NODE__NODE_COLUMN_REF: {
-		Operand o;
-		operand(b, n, sc, &o);
-		record(b, &o, SU_EQ, flags, NULL); /* WHERE is_active */
-		break;
-	}
 	case PG_QUERY__NODE__NODE_SUB_LINK:
 		walk_sublink(b, n->sub_link, sc, flags);
 		break;
 	default:
-		walk_refs(b, &n->base, sc, false);
+		if (walk_leaf(b, n, sc, flags)) {
+			walk_leaf_arms(b, n, sc, flags);
+			if (n->node_case == PG_QUERY__NODE__NODE_A_EXPR)
+				walk_refs(b, &n->base, sc, false); /* subqueries inside */
+		} else {
+			walk_refs(b, &n->base, sc, false);
+		}
 		break;
 	}
 	b->depth--;
@@ -823,12 +1011,13 @@ static void walk_refs(Builder *b, const ProtobufCMessage *m, Scope *sc, bool rec
 					if (strcmp(r.col, "*") == 0 && r.table == REF_UNRESOLVED) {
 						/* SELECT * over several tables: each of them */
 						for (size_t i = 0; i < sc->n; i++) {
-							Ref one = {sc->items[i].table, 0, "*"};
-							add_col(b, &one, SU_SELECT, 0, "*", NULL,
+							Ref one = {sc->items[i].table, 0, "*",
+								   false};
+							add_col(b, &one, SU_SELECT, 0, 0, "*", NULL,
 								NULL);
 						}
 					} else {
-						add_col(b, &r, SU_SELECT, 0, r.col, NULL, NULL);
+						add_col(b, &r, SU_SELECT, 0, 0, r.col, NULL, NULL);
 					}
 				}
 			}
@@ -961,7 +1150,7 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 			l.kind = r.kind = OPD_COL;
 			using_side(sc, l0, r0, col, &l.ref);
 			using_side(sc, r0, r1, col, &r.ref);
-			record_join(b, &l, &r, 0);
+			record_join(b, &l, &r, 0, 0);
 		}
 		if (j->quals)
 			push_qual(b, j->quals, quals, nquals, capquals);
@@ -971,11 +1160,14 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 		const PgQuery__RangeSubselect *rs = n->range_subselect;
 		Outputs o = {0};
 		o.star_table = REF_NONE;
-		/* LATERAL sees the items before it; any subquery sees the outer query levels */
+		/* LATERAL sees the items before it, and runs once per row of them; any subquery
+		 * sees the outer query levels */
+		b->next_per_row = rs->lateral;
 		walk_stmt(b, rs->subquery, rs->lateral ? sc : parent, &o);
+		b->next_per_row = false;
 		Item *it = scope_add(b, sc);
 		if (it == NULL) {
-			free(o.v);
+			outs_free(&o);
 			break;
 		}
 		it->refname = rs->alias ? nz(rs->alias->aliasname) : NULL;
@@ -1005,7 +1197,53 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 
 /* Internal: WITH */
 
-static void walk_with(Builder *b, const PgQuery__WithClause *w, Scope *sc)
+/* How many times `FROM name` (unqualified) appears under m. */
+static size_t count_rangevars(const ProtobufCMessage *m, const char *name, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	size_t n = 0;
+	if (depth > MAX_DEPTH)
+		return 0;
+	if (d == &pg_query__range_var__descriptor) {
+		const PgQuery__RangeVar *rv = (const PgQuery__RangeVar *)m;
+		return nz(rv->schemaname) == NULL && str_eq(rv->relname, name) ? 1 : 0;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(const void *)((const char *)m + f->quantifier_offset) !=
+			    f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t cnt = *(const size_t *)(const void *)((const char *)m +
+								     f->quantifier_offset);
+			ProtobufCMessage *const *v =
+				*(ProtobufCMessage *const *const *)(const void *)((const char *)m +
+										  f->offset);
+			for (size_t k = 0; k < cnt; k++)
+				if (v[k])
+					n += count_rangevars(v[k], name, depth + 1);
+		} else {
+			const ProtobufCMessage *c =
+				*(const ProtobufCMessage *const *)(const void *)((const char *)m +
+										 f->offset);
+			if (c)
+				n += count_rangevars(c, name, depth + 1);
+		}
+	}
+	return n;
+}
+
+/*
+ * WITH: each CTE's columns, traced to base tables. PostgreSQL materializes a CTE that says
+ * MATERIALIZED, is recursive, or is read more than once (unless NOT MATERIALIZED): then a
+ * condition on its output is a filter on the materialized rows, not on the base table, and its
+ * columns map to nothing. body is the statement that owns the WITH.
+ */
+static void walk_with(Builder *b, const PgQuery__WithClause *w, Scope *sc,
+		      const ProtobufCMessage *body)
 {
 	if (w == NULL)
 		return;
@@ -1036,6 +1274,23 @@ static void walk_with(Builder *b, const PgQuery__WithClause *w, Scope *sc)
 			const char *nm = node_str(c->aliascolnames[k]);
 			if (nm)
 				cte->outs.v[k].name = nm;
+		}
+		bool materialized =
+			c->ctematerialized == PG_QUERY__CTEMATERIALIZE__CTEMaterializeAlways ||
+			(w->recursive && cte->name != NULL && c->ctequery != NULL &&
+			 count_rangevars(&c->ctequery->base, cte->name, 0) > 0) ||
+			(c->ctematerialized != PG_QUERY__CTEMATERIALIZE__CTEMaterializeNever &&
+			 cte->name != NULL && body != NULL &&
+			 count_rangevars(body, cte->name, 0) > 1);
+		if (materialized) {
+			for (size_t k = 0; k < cte->outs.n; k++)
+				cte->outs.v[k].table = REF_NONE;
+			cte->outs.star_table = REF_NONE;
+			for (size_t a = 0; a < cte->outs.n_arms; a++) {
+				for (size_t k = 0; k < cte->outs.arms[a].n; k++)
+					cte->outs.arms[a].v[k].table = REF_NONE;
+				cte->outs.arms[a].star_table = REF_NONE;
+			}
 		}
 	}
 }
@@ -1085,13 +1340,24 @@ static void walk_select(Builder *b, const PgQuery__SelectStmt *s, Scope *parent,
 		return;
 	}
 	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc);
+	sc.per_row = b->next_per_row;
+	b->next_per_row = false;
+	uint16_t outer_block = b->block;
+	if (b->n_blocks < UINT16_MAX)
+		b->n_blocks++;
+	b->block = b->n_blocks;
+	walk_with(b, s->with_clause, &sc, &s->base);
 
 	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE &&
 	    s->op != PG_QUERY__SET_OPERATION__SET_OPERATION_UNDEFINED) {
-		/* UNION / INTERSECT / EXCEPT: each arm on its own; the columns are the left arm's */
+		/* UNION / INTERSECT / EXCEPT: each arm on its own; the columns are the left arm's,
+		 * the other arms' are kept beside them (a condition on the result reaches all) */
 		walk_select(b, s->larg, &sc, out);
-		walk_select(b, s->rarg, &sc, NULL);
+		Outputs arm = {0};
+		arm.star_table = REF_NONE;
+		walk_select(b, s->rarg, &sc, out ? &arm : NULL);
+		if (out)
+			outs_add_arm(b, out, &arm);
 		goto out;
 	}
 
@@ -1173,6 +1439,7 @@ static void walk_select(Builder *b, const PgQuery__SelectStmt *s, Scope *parent,
 out:
 	free(quals);
 	scope_free(&sc);
+	b->block = outer_block;
 	b->depth--;
 }
 
@@ -1187,11 +1454,11 @@ static void walk_returning(Builder *b, PgQuery__Node **list, size_t n, Scope *sc
 
 static void write_targets(Builder *b, PgQuery__Node **list, size_t n, int table)
 {
-	Ref r = {table, 0, NULL};
+	Ref r = {table, 0, NULL, false};
 	for (size_t i = 0; i < n; i++) {
 		const PgQuery__Node *t = list[i];
 		if (t && t->node_case == PG_QUERY__NODE__NODE_RES_TARGET && nz(t->res_target->name))
-			add_col(b, &r, SU_WRITE, 0, t->res_target->name, NULL, NULL);
+			add_col(b, &r, SU_WRITE, 0, 0, t->res_target->name, NULL, NULL);
 	}
 }
 
@@ -1199,7 +1466,7 @@ static void walk_insert(Builder *b, const PgQuery__InsertStmt *s, Scope *parent)
 {
 	Scope sc = {0}, tsc = {0};
 	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc);
+	walk_with(b, s->with_clause, &sc, &s->base);
 	/* the target comes first in the shape, but the SELECT part does not see it */
 	tsc.parent = &sc;
 	if (s->relation)
@@ -1227,7 +1494,7 @@ static void walk_update(Builder *b, const PgQuery__UpdateStmt *s, Scope *parent)
 	const PgQuery__Node **quals = NULL;
 	size_t nquals = 0, capquals = 0;
 	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc);
+	walk_with(b, s->with_clause, &sc, &s->base);
 	if (s->relation == NULL)
 		goto out;
 	add_rangevar(b, s->relation, &sc, SK_UPDATE);
@@ -1254,7 +1521,7 @@ static void walk_delete(Builder *b, const PgQuery__DeleteStmt *s, Scope *parent)
 	const PgQuery__Node **quals = NULL;
 	size_t nquals = 0, capquals = 0;
 	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc);
+	walk_with(b, s->with_clause, &sc, &s->base);
 	if (s->relation == NULL)
 		goto out;
 	add_rangevar(b, s->relation, &sc, SK_DELETE);
@@ -1275,7 +1542,7 @@ static void walk_merge(Builder *b, const PgQuery__MergeStmt *s, Scope *parent)
 	const PgQuery__Node **quals = NULL;
 	size_t nquals = 0, capquals = 0;
 	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc);
+	walk_with(b, s->with_clause, &sc, &s->base);
 	if (s->relation == NULL)
 		goto out;
 	add_rangevar(b, s->relation, &sc, SK_MERGE);
@@ -1583,6 +1850,12 @@ static void out_col(Out *o, const QueryShape *s, const ShapeCol *c, const char *
 		out_cat(o, " NULLS LAST");
 	if (c->flags & SCF_OR)
 		out_cat(o, "|or");
+	if (c->flags2 & SCF2_MULTI)
+		out_cat(o, "|any");
+	if (c->flags2 & SCF2_SEMI)
+		out_cat(o, "|semi");
+	if (c->flags2 & SCF2_PERROW)
+		out_cat(o, "|per-row");
 }
 
 static const char *group_name(ShapeUse use, uint8_t flags)

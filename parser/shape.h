@@ -48,6 +48,16 @@ typedef enum {
 #define SCF_ILIKE 0x40	     /* ILIKE rather than LIKE */
 #define SCF_OR 0x80	     /* under OR or NOT: does not restrict the rows on its own */
 
+/* ShapeCol.flags2 */
+#define SCF2_MULTI \
+	0x01 /* SU_EQ with several values (IN list, = ANY(...)): one index scan per
+			  * value, so the rows do not come out in the order of the next key */
+#define SCF2_PERROW \
+	0x02	       /* SU_JOIN of the inner side of a subquery run once per outer row
+			  * (LATERAL, a correlated subquery outside WHERE's EXISTS / IN): always
+			  * a nested loop, whose probe wants this column indexed */
+#define SCF2_SEMI 0x04 /* SU_JOIN of `x IN (SELECT y ...)` / EXISTS: a semi-join */
+
 typedef enum {
 	SCK_NONE = 0, /* no constant (compared with another expression, or IS NULL...) */
 	SCK_CONST,    /* a literal: 'QUEUED', 42, -5, true, NULL, DATE '2024-01-01' */
@@ -62,7 +72,8 @@ typedef struct ShapeTable {
 	uint32_t alias;	 /* string offset: alias, "" when none */
 	uint8_t write;	 /* SK_INSERT, SK_UPDATE, SK_DELETE or SK_MERGE when this is the statement's
 			  * target, else 0 */
-	uint8_t pad[3];
+	uint8_t pad;
+	uint16_t block; /* the query block whose FROM names it */
 } ShapeTable;
 
 typedef struct ShapeCol {
@@ -73,9 +84,11 @@ typedef struct ShapeCol {
 	uint32_t candidates; /* unresolved: bit i set when tables[i] may own it (first 32 tables) */
 	uint16_t peer;	     /* SU_JOIN: index of the other side's ShapeCol, else SHAPE_NONE */
 	uint8_t const_kind;  /* ShapeConstKind */
-	uint8_t pad;
-	uint32_t const_pos; /* with const_kind: byte offset in the looked-up text */
-	uint32_t const_len; /* with const_kind: bytes */
+	uint8_t flags2;	     /* SCF2_* */
+	uint32_t const_pos;  /* with const_kind: byte offset in the looked-up text */
+	uint32_t const_len;  /* with const_kind: bytes */
+	uint16_t block;	     /* the query block (SELECT, a set operation's arm...) it belongs to */
+	uint16_t pad;
 } ShapeCol;
 
 /* QueryShape.flags */
@@ -120,7 +133,8 @@ QueryShape *shape_copy(const QueryShape *s);
  * `notnull(...)` `range(...)` `prefix(...)`/`like(...)` (ILIKE: `iprefix`/`ilike`)
  * `join(col=other.col)` `order(...)` `group(...)` `select(...)`, then `limit` when a LIMIT
  * applies to the ORDER BY. Constants are shown as `=<text>` (a list as `=(<text>)`) when text
- * is given, `@pos+len` otherwise; `|or` marks a column under OR/NOT. Unresolved columns come
+ * is given, `@pos+len` otherwise; `|or` marks a column under OR/NOT, `|any` an equality with
+ * several values, `|semi` a semi-join, `|per-row` the inner side of a per-row subquery. Unresolved columns come
  * last, grouped under `?(candidate,tables):`. Writes at most cap bytes (NUL included) and returns the length the
  * whole text needs, as snprintf does.
  */

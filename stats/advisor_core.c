@@ -46,7 +46,15 @@ typedef struct ReqCol {
 	bool desc, nulls_first;
 	const char *opclass;
 	double sel;
+	int rank; /* key order: RANK_EQ, then RANK_JOIN, then RANK_MULTI (each by selectivity) */
 } ReqCol;
+
+/* Equality on one value first; then join columns (a nested loop's probe: the value comes from
+ * the outer row); then equality on several values (IN lists, = ANY), each a scan of its own. */
+enum { RANK_EQ = 0, RANK_JOIN = 1, RANK_MULTI = 2 };
+
+/* A table this small is read whole: the other side of a join with it is probed by index. */
+#define SMALL_TABLE_ROWS 1000
 
 typedef struct Req {
 	size_t stmt;
@@ -682,6 +690,8 @@ static size_t col_table(const QueryShape *s, const ShapeCol *c, AdvTable *const 
 static int reqcol_cmp(const void *a, const void *b)
 {
 	const ReqCol *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	if (x->sel < y->sel * 0.999)
 		return -1;
 	if (y->sel < x->sel * 0.999)
@@ -802,18 +812,47 @@ static void stmt_requirements(Advisor *adv, size_t si)
 	const ShapeTable *tabs = shape_tables(s);
 	const ShapeCol *cols = shape_cols(s);
 	AdvTable *map[64];
-	bool own_eq[64];
+	int level[64];
 	size_t nt = s->n_tables < 64 ? s->n_tables : 64;
 	for (size_t i = 0; i < nt; i++) {
 		RelMap *rm =
 			resolve_rel(adv, shape_str(s, tabs[i].schema), shape_str(s, tabs[i].name));
 		map[i] = rm && rm->kind == ADV_REL_TABLE ? rm->table : NULL;
-		own_eq[i] = false;
+		level[i] = map[i] && map[i]->known && map[i]->rows >= 1 &&
+					   map[i]->rows < SMALL_TABLE_ROWS ?
+				   0 :
+				   -1;
 	}
+	/*
+	 * Which side of each join is the inner side of a nested loop: the tables with a filter of
+	 * their own (or small) are read first (level 0); a table joined to one read before it is
+	 * probed through its join column (level + 1), and so on.
+	 */
 	for (size_t k = 0; k < s->n_cols; k++) {
-		size_t ti = col_table(s, &cols[k], map);
-		if (ti < nt && cols[k].use == SU_EQ && !(cols[k].flags & SCF_OR))
-			own_eq[ti] = true;
+		const ShapeCol *c = &cols[k];
+		size_t ti = col_table(s, c, map);
+		if (ti >= nt || (c->flags & SCF_OR))
+			continue;
+		if (c->use == SU_EQ || c->use == SU_RANGE ||
+		    (c->use == SU_LIKE && (c->flags & SCF_PREFIX)))
+			level[ti] = 0;
+	}
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t k = 0; k < s->n_cols; k++) {
+			const ShapeCol *c = &cols[k];
+			/* a per-row subquery is always the inner side: nothing reaches its outer
+			 * side through it */
+			if (c->use != SU_JOIN || c->peer >= s->n_cols || (c->flags & SCF_OR) ||
+			    (cols[c->peer].flags2 & SCF2_PERROW))
+				continue;
+			size_t ti = col_table(s, c, map), pt = col_table(s, &cols[c->peer], map);
+			if (ti >= nt || pt >= nt || level[pt] < 0 ||
+			    (level[ti] >= 0 && level[ti] <= level[pt] + 1))
+				continue;
+			level[ti] = level[pt] + 1;
+			more = true;
+		}
 	}
 	for (size_t ti = 0; ti < nt; ti++) {
 		AdvTable *t = map[ti];
@@ -888,6 +927,8 @@ static void stmt_requirements(Advisor *adv, size_t si)
 								c->const_len, st_, ln, 64);
 				}
 				rc.sel = col_selectivity(t, name, is_expr, nv);
+				if (c->flags2 & SCF2_MULTI)
+					rc.rank = RANK_MULTI;
 				r.eq[r.n_eq++] = rc;
 				break;
 			}
@@ -903,22 +944,20 @@ static void stmt_requirements(Advisor *adv, size_t si)
 					break;
 				const ShapeCol *pc = &cols[c->peer];
 				size_t pt = col_table(s, pc, map);
-				const char *pname = shape_str(s, pc->name);
-				bool peer_unique = false, peer_filtered = false;
-				if (pt < nt && map[pt]) {
-					peer_unique = map[pt]->known ?
-							      col_is_unique(map[pt], pname) :
-							      strcmp(pname, "id") == 0;
-					peer_filtered = own_eq[pt] && pt != ti;
-				}
+				/* the inner side: the other one is read first (see level) */
+				bool inner = (c->flags2 & SCF2_PERROW) ||
+					     (pt < nt && pt != ti && level[pt] >= 0 &&
+					      (level[ti] < 0 || level[pt] < level[ti] ||
+					       (level[pt] == 0 && level[ti] == 0)));
 				bool self_unique =
 					t->known ? col_is_unique(t, name) : strcmp(name, "id") == 0;
-				if (self_unique || !(peer_unique || peer_filtered))
+				if (self_unique || !inner)
 					break;
 				if (!col_usable(t, name, false) || r.n_eq >= 6 ||
 				    reqcols_has(r.eq, r.n_eq, name))
 					break;
 				rc.sel = col_selectivity(t, name, false, 1);
+				rc.rank = RANK_JOIN;
 				r.eq[r.n_eq++] = rc;
 				break;
 			}

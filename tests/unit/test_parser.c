@@ -43,7 +43,7 @@ static const ShapeCase cases[] = {
 	 0xdcd37ae83928a81aull, "users: eq(email='a@b.c') isnull(deleted_at) select(*)"},
 	{"SELECT * FROM jobs WHERE status IN ('QUEUED','PENDING') ORDER BY priority DESC, id",
 	 SK_SELECT, true, 0x08d6393b557a3e8full,
-	 "jobs: eq(status=('QUEUED','PENDING')) order(priority DESC, id) select(*)"},
+	 "jobs: eq(status=('QUEUED','PENDING')|any) order(priority DESC, id) select(*)"},
 	{"SELECT * FROM users WHERE is_active = true AND role = 'admin'", SK_SELECT, true,
 	 0xa5079b8bafd8c837ull, "users: eq(is_active=true, role='admin') select(*)"},
 	{"SELECT * FROM users WHERE is_active", SK_SELECT, true, 0x041441f21dc21dc8ull,
@@ -74,11 +74,11 @@ static const ShapeCase cases[] = {
 	{"SELECT * FROM events WHERE payload->>'kind' = 'click'", SK_SELECT, true,
 	 0x60d21ce9688efe6cull, "events: eq((payload ->> 'kind')='click') select(*)"},
 	{"SELECT * FROM items WHERE id = ANY($1::int[])", SK_SELECT, true, 0xa9016ab64423ac2aull,
-	 "items: eq(id=$1) select(*)"},
+	 "items: eq(id=$1|any) select(*)"},
 	{"SELECT * FROM items WHERE id = ANY(ARRAY[1, 2, 3])", SK_SELECT, true,
-	 0x500d6a3064258ec5ull, "items: eq(id=(1, 2, 3)) select(*)"},
+	 0x500d6a3064258ec5ull, "items: eq(id=(1, 2, 3)|any) select(*)"},
 	{"SELECT * FROM items WHERE id = ANY('{1,2,3}')", SK_SELECT, true, 0xa9016ab64423ac2aull,
-	 "items: eq(id='{1,2,3}') select(*)"},
+	 "items: eq(id='{1,2,3}'|any) select(*)"},
 	{"SELECT * FROM items WHERE a = 1 OR b = 2", SK_SELECT, true, 0xe3843a3591f5266eull,
 	 "items: eq(a=1|or, b=2|or) select(*)"},
 	{"SELECT * FROM items WHERE (a = 1 OR a = 2) AND c > 5", SK_SELECT, true,
@@ -150,7 +150,8 @@ static const ShapeCase cases[] = {
 	 "?(users,orders): eq(status='paid') select(name)"},
 	{"SELECT id FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 100)",
 	 SK_SELECT, true, 0x7e148194e37a3ccdull,
-	 "users: eq(id) select(id); orders: range(total=100) select(user_id)"},
+	 "users: join(id=orders.user_id|semi) select(id); orders: range(total=100) "
+	 "join(user_id=users.id|semi) select(user_id)"},
 	{"SELECT * FROM posts p WHERE EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND "
 	 "c.spam = false)",
 	 SK_SELECT, true, 0x9afdd67590cf72b5ull,
@@ -160,7 +161,7 @@ static const ShapeCase cases[] = {
 	 SK_SELECT, true, 0xac256cbc5a2a4878ull,
 	 "posts AS p: join(id=likes.post_id) select(*); likes AS l: join(post_id=posts.id)"},
 	{"SELECT (SELECT max(v) FROM b WHERE b.a_id = a.id) FROM a WHERE a.k = 1", SK_SELECT, true,
-	 0x45d28d533fc14f16ull, "a: eq(k=1) join(id=b.a_id); b: join(a_id=a.id) select(v)"},
+	 0x45d28d533fc14f16ull, "a: eq(k=1) join(id=b.a_id); b: join(a_id=a.id|per-row) select(v)"},
 	{"SELECT * FROM (SELECT id, user_id FROM posts WHERE score > 10) s JOIN users u ON u.id = "
 	 "s.user_id",
 	 SK_SELECT, true, 0xa873a9591920ec1dull,
@@ -182,7 +183,8 @@ static const ShapeCase cases[] = {
 	{"SELECT * FROM a CROSS JOIN LATERAL (SELECT * FROM b WHERE b.a_id = a.id ORDER BY b.ts "
 	 "DESC LIMIT 3) l WHERE a.k = 'v'",
 	 SK_SELECT, true, 0x30bf63c13340cedfull,
-	 "a: eq(k='v') join(id=b.a_id) select(*); b: join(a_id=a.id) order(ts DESC) select(*) "
+	 "a: eq(k='v') join(id=b.a_id) select(*); b: join(a_id=a.id|per-row) order(ts DESC) "
+	 "select(*) "
 	 "limit"},
 	{"SELECT * FROM jobs WHERE queue = 'default' AND run_at <= now() ORDER BY priority DESC, "
 	 "run_at LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -219,7 +221,8 @@ static const ShapeCase cases[] = {
 	 SK_SELECT, true, 0x0eaa0c6df76fd9aaull, "public.User: eq(email=$1) select(id, email)"},
 	{"SELECT \"public\".\"Post\".\"id\" FROM \"public\".\"Post\" WHERE "
 	 "\"public\".\"Post\".\"authorId\" IN ($1,$2,$3) OFFSET $4",
-	 SK_SELECT, true, 0x3ed324bfeb391109ull, "public.Post: eq(authorId=($1,$2,$3)) select(id)"},
+	 SK_SELECT, true, 0x3ed324bfeb391109ull,
+	 "public.Post: eq(authorId=($1,$2,$3)|any) select(id)"},
 	{"SELECT t0.id, t0.name FROM public.customers AS t0 WHERE (t0.region = 'EU') ORDER BY "
 	 "t0.name",
 	 SK_SELECT, true, 0x4184efd1f6a8f5b2ull,
@@ -486,11 +489,11 @@ static void test_parser_const_hit_positions(void **state)
 	char buf[512];
 	ParsedStatement ps = lookup1(c, a);
 	render(&ps, a, buf, sizeof(buf));
-	assert_string_equal(buf, "jobs: eq(status='QUEUED', id=(1, 2)) range(prio=5) order(id) "
+	assert_string_equal(buf, "jobs: eq(status='QUEUED', id=(1, 2)|any) range(prio=5) order(id) "
 				 "select(*) limit");
 	ps = lookup1(c, b);
 	render(&ps, b, buf, sizeof(buf));
-	assert_string_equal(buf, "jobs: eq(status='PENDING_LONGER', id=(100, 200, 300, -4)) "
+	assert_string_equal(buf, "jobs: eq(status='PENDING_LONGER', id=(100, 200, 300, -4)|any) "
 				 "range(prio=77) order(id) select(*) limit");
 	const ShapeCol *cols = shape_cols(ps.shape);
 	assert_int_equal(cols[0].const_kind, SCK_CONST);
@@ -500,7 +503,7 @@ static void test_parser_const_hit_positions(void **state)
 	assert_memory_equal(b + cols[1].const_pos, "100, 200, 300, -4", cols[1].const_len);
 	/* without the text: positions */
 	shape_render(ps.shape, NULL, 0, buf, sizeof(buf));
-	assert_string_equal(buf, "jobs: eq(status@34+16, id@62+17) range(prio@92+2) order(id) "
+	assert_string_equal(buf, "jobs: eq(status@34+16, id@62+17|any) range(prio@92+2) order(id) "
 				 "select(*) limit");
 	ParserCacheStats st;
 	parser_cache_stats(c, &st);
@@ -708,6 +711,131 @@ static void test_parser_session_commands(void **state)
 	parser_session_commands_free(&sc);
 }
 
+/* Session state beyond SET: what pins a client to its server, what unpins it, and what can be
+ * restated on another server. Each statement's entries carry its number. */
+static void test_parser_session_state_commands(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sql;
+		SessionCommandKind kind;
+		const char *name, *value;
+	} one[] = {
+		{"CREATE TEMP TABLE t (a int)", SC_TEMP_OBJECT, NULL, NULL},
+		{"create temporary table if not exists t (a int)", SC_TEMP_OBJECT, NULL, NULL},
+		{"CREATE TABLE pg_temp.t (a int)", SC_TEMP_OBJECT, NULL, NULL},
+		{"CREATE TEMP TABLE t AS SELECT 1", SC_TEMP_OBJECT, NULL, NULL},
+		{"CREATE TEMP VIEW v AS SELECT 1", SC_TEMP_OBJECT, NULL, NULL},
+		{"CREATE TEMP SEQUENCE s", SC_TEMP_OBJECT, NULL, NULL},
+		{"SELECT 1 AS a INTO TEMP t", SC_TEMP_OBJECT, NULL, NULL},
+		{"CREATE TEMP TABLE t (a int) ON COMMIT DROP", SC_OTHER, NULL, NULL},
+		{"CREATE TABLE t (a int)", SC_OTHER, NULL, NULL},
+		{"DISCARD TEMP", SC_DISCARD_TEMP, NULL, NULL},
+		{"DISCARD TEMPORARY", SC_DISCARD_TEMP, NULL, NULL},
+		{"SELECT pg_advisory_lock(1)", SC_ADVISORY_LOCK, NULL, NULL},
+		{"select pg_catalog.pg_try_advisory_lock_shared($1, $2)", SC_ADVISORY_LOCK, NULL,
+		 NULL},
+		{"SELECT pg_advisory_xact_lock(1)", SC_OTHER, NULL, NULL},
+		{"SELECT pg_advisory_unlock_all()", SC_ADVISORY_UNLOCK_ALL, NULL, NULL},
+		{"WITH x AS (SELECT pg_advisory_lock(id) FROM jobs) SELECT 1", SC_ADVISORY_LOCK,
+		 NULL, NULL},
+		{"SELECT CASE WHEN $1 THEN pg_try_advisory_lock(5) END", SC_ADVISORY_LOCK, NULL,
+		 NULL},
+		{"SELECT myschema.pg_advisory_lock(1)", SC_OTHER, NULL, NULL},
+		{"DECLARE c CURSOR WITH HOLD FOR SELECT 1", SC_HOLD_CURSOR, "c", NULL},
+		{"DECLARE c CURSOR FOR SELECT 1", SC_OTHER, NULL, NULL},
+		{"CLOSE c", SC_CLOSE, "c", NULL},
+		{"CLOSE ALL", SC_CLOSE_ALL, NULL, NULL},
+		{"SELECT set_config('search_path', 'a, b', false)", SC_SET_CONFIG, "search_path",
+		 "a, b"},
+		{"SELECT set_config('Role', 'it''s', 'off')", SC_SET_CONFIG, "role", "it's"},
+		{"SELECT set_config('x.y', 'v', true)", SC_OTHER, NULL, NULL},
+		{"SELECT set_config('x.y', $1, false)", SC_UNTRACKED, NULL, NULL},
+		{"SELECT set_config($1, 'v', false)", SC_UNTRACKED, NULL, NULL},
+		{"SELECT set_config('x.y', 'v', $3)", SC_UNTRACKED, NULL, NULL},
+		{"SET SESSION AUTHORIZATION bob", SC_SET, "session_authorization", "bob"},
+		{"RESET SESSION AUTHORIZATION", SC_RESET, "session_authorization", NULL},
+	};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		SessionCommands sc = cmds_of(one[i].sql);
+		if (sc.n != 1)
+			fail_msg("%s: %zu entries", one[i].sql, sc.n);
+		expect_cmd(&sc, 0, one[i].kind, one[i].name, one[i].value);
+		assert_int_equal(sc.items[0].stmt_no, 0);
+		parser_session_commands_free(&sc);
+	}
+
+	SessionCommands sc = cmds_of("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL "
+				     "REPEATABLE READ, READ ONLY, NOT DEFERRABLE");
+	assert_int_equal(sc.n, 3);
+	expect_cmd(&sc, 0, SC_SET, "default_transaction_isolation", "'repeatable read'");
+	expect_cmd(&sc, 1, SC_SET, "default_transaction_read_only", "on");
+	expect_cmd(&sc, 2, SC_SET, "default_transaction_deferrable", "off");
+	parser_session_commands_free(&sc);
+
+	sc = cmds_of("SELECT 1; SELECT set_config('a.b', '1', false), pg_advisory_lock(2); "
+		     "CLOSE ALL");
+	assert_int_equal(sc.n, 4);
+	expect_cmd(&sc, 0, SC_OTHER, NULL, NULL);
+	expect_cmd(&sc, 1, SC_SET_CONFIG, "a.b", "1");
+	expect_cmd(&sc, 2, SC_ADVISORY_LOCK, NULL, NULL);
+	expect_cmd(&sc, 3, SC_CLOSE_ALL, NULL, NULL);
+	assert_int_equal(sc.items[0].stmt_no, 0);
+	assert_int_equal(sc.items[1].stmt_no, 1);
+	assert_int_equal(sc.items[2].stmt_no, 1);
+	assert_int_equal(sc.items[3].stmt_no, 2);
+	parser_session_commands_free(&sc);
+}
+
+/* The hot-path check never misses a statement that changes session state, and leaves the
+ * common statements alone. */
+static void test_parser_session_hint(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {
+		"SET a = 1",
+		"reset all",
+		"DISCARD ALL",
+		"DEALLOCATE x",
+		"PREPARE p AS SELECT 1",
+		"LISTEN c",
+		"UNLISTEN *",
+		"create TEMP table t (a int)",
+		"CREATE TABLE pg_temp.t (a int)",
+		"declare c cursor with hold for select 1",
+		"CLOSE c",
+		"SELECT pg_advisory_lock(1)",
+		"select PG_TRY_ADVISORY_LOCK(1)",
+		"SELECT set_config('a', 'b', false)",
+		"SELECT x FROM t WHERE SET_CONFIG(a,b,c)",
+		"SELECT 1 INTO TEMP t",
+		"SELECT 1; SET a = 2",
+		"/* c */ SET a = 1",
+		"SELECT pg_advisory_unlock_all()",
+	};
+	static const char *const no[] = {
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 48213;",
+		"UPDATE pgbench_tellers SET tbalance = tbalance + 1 WHERE tid = 3;",
+		"INSERT INTO t (a) VALUES (1)",
+		"BEGIN",
+		"COMMIT",
+		"",
+		"SELECT set_conf FROM t",
+		"DECLARE c CURSOR FOR SELECT 1",
+		"SELECT 1; ",
+		"SELECT my_advisor FROM t",
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!parser_session_hint(yes[i], strlen(yes[i])))
+			fail_msg("missed: %s", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (parser_session_hint(no[i], strlen(no[i])))
+			fail_msg("flagged: %s", no[i]);
+	/* bounded by len: the text need not be NUL-terminated */
+	const char cut[] = "SELECT set_config";
+	assert_false(parser_session_hint(cut, 10));
+}
+
 static char *repeat(const char *prefix, const char *unit, size_t times, const char *mid,
 		    const char *unit2, const char *suffix)
 {
@@ -841,6 +969,8 @@ int main(void)
 		cmocka_unit_test(test_parser_lru_eviction),
 		cmocka_unit_test(test_parser_hot_kind),
 		cmocka_unit_test(test_parser_session_commands),
+		cmocka_unit_test(test_parser_session_state_commands),
+		cmocka_unit_test(test_parser_session_hint),
 		cmocka_unit_test(test_parser_hostile_inputs),
 		cmocka_unit_test(test_parser_stmt_kind_names),
 	};

@@ -331,6 +331,50 @@ static void test_stats_advisor_join_to_unique_key(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 1: a join column is a key only for the inner side of a nested loop whose other
+ * side is filtered (or small), and then after the constant-equality columns. */
+static void test_stats_advisor_join_column_not_first(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *a = table(adv, "a", 200000);
+	column(a, "id", -1);
+	column(a, "b_id", 5000);
+	column(a, "x", 20000);
+	AdvTable *b = table(adv, "b", 100000);
+	column(b, "id", -1);
+	column(b, "name", -1);
+	AdvIndex *pk = advisor_table_add_index(b, "b_pkey", "btree");
+	advisor_index_add_key(pk, "id", false, false, NULL);
+	pk->unique = pk->primary = true;
+	add(adv, "SELECT a.* FROM a JOIN b ON b.id = a.b_id WHERE a.x = $1", 10);
+	/* b is not filtered: a is the outer side, read through x; b is probed by its key */
+	assert_string_equal(plan_sql(adv), "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_a_x ON "
+					   "public.a USING btree (x);\n");
+	advisor_free(adv);
+
+	adv = new_advisor();
+	a = table(adv, "a", 200000);
+	column(a, "id", -1);
+	column(a, "b_id", 5000);
+	column(a, "x", 20000);
+	b = table(adv, "b", 100000);
+	column(b, "id", -1);
+	column(b, "name", -1);
+	pk = advisor_table_add_index(b, "b_pkey", "btree");
+	advisor_index_add_key(pk, "id", false, false, NULL);
+	pk->unique = pk->primary = true;
+	/* b filtered too: a may be the inner side, probed by x and then b_id */
+	add(adv, "SELECT a.* FROM a JOIN b ON b.id = a.b_id WHERE b.name = $1 AND a.x = $2", 10);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_a_x_b_id ON public.a USING "
+		"btree (x, b_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_b_name ON public.b USING "
+		"btree (name);\n");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -513,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_expression_and_like),
 		cmocka_unit_test(test_stats_advisor_skips),
 		cmocka_unit_test(test_stats_advisor_join_to_unique_key),
+		cmocka_unit_test(test_stats_advisor_join_column_not_first),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
