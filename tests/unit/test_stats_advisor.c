@@ -375,6 +375,31 @@ static void test_stats_advisor_join_column_not_first(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 2: optional filters ($1 = 0 OR x = $1, x = COALESCE($1, x)) are not sargable:
+ * never key columns. Under ORDER BY ... LIMIT the access path is the sort column. */
+static void test_stats_advisor_optional_filters(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "items", 300000);
+	column(t, "id", -1);
+	column(t, "owner_id", 3000);
+	column(t, "kind", 12);
+	column(t, "tag", 500);
+	column(t, "label", 900);
+	column(t, "created_at", -1);
+	add(adv,
+	    "SELECT * FROM items WHERE ($1 = 0 OR items.owner_id = $1) AND "
+	    "(cardinality($2::int[]) = 0 OR items.kind = ANY($2)) AND items.tag = COALESCE($3, "
+	    "items.tag) AND items.label = COALESCE(NULLIF($4, ''), items.label) "
+	    "ORDER BY items.created_at DESC LIMIT 20",
+	    50);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_items_created_at ON "
+			    "public.items USING btree (created_at);\n");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -558,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_skips),
 		cmocka_unit_test(test_stats_advisor_join_to_unique_key),
 		cmocka_unit_test(test_stats_advisor_join_column_not_first),
+		cmocka_unit_test(test_stats_advisor_optional_filters),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
