@@ -158,6 +158,37 @@ size_t lexer_literal_len(const char *t, size_t len, size_t pos)
 	return end - pos;
 }
 
+/* The first keyword of t, ASCII lower-cased into lower (cap bytes): its length, 0 when the text
+ * starts with something else or the word is too long to be one we look for. *empty is set when
+ * the text holds only blanks, comments and semicolons. */
+static size_t hot_first_word(const char *t, size_t len, char *lower, size_t cap, bool *empty)
+{
+	size_t i, w;
+	*empty = false;
+	if (t == NULL) {
+		*empty = true;
+		return 0;
+	}
+	i = lexer_skip_blank(t, len, 0);
+	if (i >= len || t[i] == ';') {
+		while (i < len && t[i] == ';')
+			i = lexer_skip_blank(t, len, i + 1);
+		*empty = i >= len;
+		return 0;
+	}
+	for (w = 0; i + w < len && w < cap; w++) {
+		unsigned char c = (unsigned char)t[i + w];
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		else if (!(c >= 'a' && c <= 'z'))
+			break;
+		lower[w] = (char)c;
+	}
+	if (w == cap || (i + w < len && is_ident_cont((unsigned char)t[i + w])))
+		return 0;
+	return w;
+}
+
 StmtKind parser_hot_kind(const char *t, size_t len)
 {
 	static const struct {
@@ -180,31 +211,94 @@ StmtKind parser_hot_kind(const char *t, size_t len)
 		{"rollback", 8, SK_TRANSACTION},
 		{"abort", 5, SK_TRANSACTION},
 	};
-	size_t i, w;
 	char lower[12];
-	if (t == NULL)
+	bool empty;
+	size_t w = hot_first_word(t, len, lower, sizeof(lower), &empty);
+	if (empty)
 		return SK_EMPTY;
-	i = lexer_skip_blank(t, len, 0);
-	if (i >= len || t[i] == ';') {
-		/* only blanks, comments and semicolons */
-		while (i < len && t[i] == ';')
-			i = lexer_skip_blank(t, len, i + 1);
-		return i >= len ? SK_EMPTY : SK_UNPARSED;
-	}
-	for (w = 0; i + w < len && w < sizeof(lower); w++) {
-		unsigned char c = (unsigned char)t[i + w];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		else if (!(c >= 'a' && c <= 'z'))
-			break;
-		lower[w] = (char)c;
-	}
-	if (w == 0 || w == sizeof(lower) || (i + w < len && is_ident_cont((unsigned char)t[i + w])))
-		return SK_UNPARSED;
 	for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
 		if (words[k].len == w && memcmp(words[k].word, lower, w) == 0)
 			return words[k].kind;
 	return SK_UNPARSED;
+}
+
+/* Whether t[0, len) holds word, ignoring ASCII case (a plain substring search, bounded by len:
+ * the text need not be NUL-terminated). */
+static bool has_ci(const char *t, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+	for (size_t i = 0; i + n <= len; i++) {
+		size_t k = 0;
+		while (k < n) {
+			char c = t[i + k];
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			if (c != word[k])
+				break;
+			k++;
+		}
+		if (k == n)
+			return true;
+	}
+	return false;
+}
+
+/* Whether an underscore in t is part of a call that changes session state: set_config or one
+ * of the pg_*advisory_* functions. One memchr per underscore; most statements have none or a
+ * few (table names), which is what keeps this cheap enough for every statement. */
+static bool has_session_call(const char *t, size_t len)
+{
+	const char *p = t, *end = t + len;
+	while ((p = memchr(p, '_', (size_t)(end - p))) != NULL) {
+		size_t at = (size_t)(p - t);
+		if (at >= 3 && at + 7 <= len && has_ci(t + at - 3, 10, "set_config"))
+			return true;
+		if (at + 9 <= len && has_ci(p + 1, 8, "advisory"))
+			return true;
+		p++;
+	}
+	return false;
+}
+
+bool parser_session_hint(const char *t, size_t len)
+{
+	switch (parser_hot_kind(t, len)) {
+	case SK_SET:
+	case SK_RESET:
+	case SK_DISCARD:
+	case SK_DEALLOCATE:
+	case SK_PREPARE:
+	case SK_LISTEN:
+	case SK_UNLISTEN:
+		return true;
+	case SK_EMPTY:
+		return false;
+	default:
+		break;
+	}
+	char lower[8];
+	bool empty;
+	size_t w = hot_first_word(t, len, lower, sizeof(lower), &empty);
+	if (w == 6 && memcmp(lower, "create", 6) == 0 && has_ci(t, len, "temp"))
+		return true; /* CREATE TEMP TABLE, CREATE TABLE pg_temp.x */
+	if (w == 7 && memcmp(lower, "declare", 7) == 0 && has_ci(t, len, "hold"))
+		return true;
+	if ((w == 5 && memcmp(lower, "close", 5) == 0) || (w == 4 && memcmp(lower, "load", 4) == 0))
+		return true;
+	if (has_session_call(t, len))
+		return true;
+	if (has_ci(t, len, "into") && has_ci(t, len, "temp"))
+		return true; /* SELECT ... INTO TEMP */
+	/* several statements: any of them may be one of the above */
+	const char *semi = memchr(t, ';', len);
+	if (!semi || (size_t)(semi - t) + 1 >= len)
+		return false;
+	static const char *const words[] = { "set", "reset", "discard", "deallocate", "prepare",
+					     "listen", "create", "declare", "close", "load", NULL };
+	for (int i = 0; words[i]; i++)
+		if (has_ci(t, len, words[i]))
+			return true;
+	return false;
 }
 
 /* Internal functions */

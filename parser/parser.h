@@ -110,9 +110,20 @@ bool parser_fingerprint(const char *text, size_t len, uint64_t *out)
 StmtKind parser_hot_kind(const char *text, size_t len);
 
 /*
- * What a SET / RESET / DISCARD / DEALLOCATE / PREPARE statement asks for, parsed with
- * libpg_query (the proxy calls this only for texts parser_hot_kind() classified so). One text may
- * hold several statements; each one gives an entry. Strings are owned by the SessionCommands and
+ * Hot path. Whether text may change session state that the proxy must track (it then calls
+ * parser_session_commands): SET, RESET, DISCARD, DEALLOCATE, PREPARE, LISTEN, UNLISTEN, CREATE
+ * TEMP..., DECLARE ... WITH HOLD, CLOSE, LOAD, SELECT ... INTO TEMP, a call of set_config or of
+ * an advisory-lock function anywhere, or several statements one of which may be any of those.
+ * False positives only cost a parse; it must never say false for a statement that does. No
+ * allocation, no libpg_query; a few memchr over the text.
+ */
+bool parser_session_hint(const char *text, size_t len);
+
+/*
+ * What a SET / RESET / DISCARD / DEALLOCATE / PREPARE statement asks for, and every other change
+ * of session state listed in SessionCommandKind, parsed with libpg_query (the proxy calls this
+ * only for texts parser_session_hint() flagged). One text may hold several statements; each one
+ * gives at least one entry, in order (stmt_no). Strings are owned by the SessionCommands and
  * freed by parser_session_commands_free().
  */
 typedef enum {
@@ -128,6 +139,17 @@ typedef enum {
 	SC_EXECUTE,	   /* EXECUTE name [(args)] */
 	SC_LISTEN,
 	SC_UNLISTEN,
+	SC_SET_CONFIG,	   /* set_config(name, value, false) with constants: value is the raw
+			    * string (as `options -c` takes it), not SQL */
+	SC_TEMP_OBJECT,	   /* CREATE TEMP TABLE/VIEW/SEQUENCE, SELECT INTO TEMP (not ON COMMIT DROP) */
+	SC_DISCARD_TEMP,   /* DISCARD TEMP */
+	SC_ADVISORY_LOCK,  /* a call of a session-level pg_[try_]advisory_lock[_shared] */
+	SC_ADVISORY_UNLOCK_ALL, /* a call of pg_advisory_unlock_all() */
+	SC_HOLD_CURSOR,	   /* DECLARE name ... WITH HOLD */
+	SC_CLOSE,	   /* CLOSE name */
+	SC_CLOSE_ALL,	   /* CLOSE ALL */
+	SC_UNTRACKED,	   /* session state pgsift cannot restate: set_config(...) whose arguments
+			    * are not constants (parameters, expressions) */
 } SessionCommandKind;
 
 typedef struct SessionCommand {
@@ -137,6 +159,9 @@ typedef struct SessionCommand {
 		      * ready to be sent back as `SET name TO <value>`; PREPARE: the statement text */
 	size_t stmt_offset; /* where this statement is in the text (bytes) */
 	size_t stmt_len;
+	size_t stmt_no;	    /* which statement of the text (0-based); a statement gives one entry,
+			     * or several when it does several things (SET SESSION
+			     * CHARACTERISTICS..., two set_config calls) */
 } SessionCommand;
 
 typedef struct SessionCommands {

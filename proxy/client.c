@@ -35,6 +35,7 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 static PktAction client_login_ok(Client *c);
 static bool client_apply_params(Client *c, Server *s);
 static PktAction client_query_without_server(Client *c, const char *text, size_t len);
+static PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 static void client_vsend_error(Client *c, const char *severity, const char *sqlstate,
 			       const char *fmt, va_list ap);
 
@@ -51,7 +52,7 @@ static PktBuf client_out;
 /* Reported by the server, never set by a client: not carried from one server to another. */
 static const char *const server_only_params[] = { "server_version", "server_encoding",
 						  "integer_datetimes", "is_superuser",
-						  "session_authorization", "in_hot_standby", NULL };
+						  "in_hot_standby", NULL };
 
 static bool is_server_only_param(const char *name)
 {
@@ -215,6 +216,8 @@ static void client_on_closed(Conn *conn)
 	varcache_free(&c->reported_resets);
 	client_stmts_free(c->named);
 	stmtmap_free(c->sql_prepared);
+	stmtmap_free(c->held_cursors);
+	stmtmap_free(c->shapes);
 	if (c->unnamed_cmds) {
 		parser_session_commands_free(c->unnamed_cmds);
 		free(c->unnamed_cmds);
@@ -263,6 +266,12 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 			    client_query_without_server(c, text, tlen) == PA_CONSUMED)
 				return PA_CONSUMED;
 		}
+		if (full) {
+			PktAction a = client_extended_without_server(c, hdr, pkt);
+			if (a != PA_FORWARD)
+				return a;
+		}
+		c->local_sync = false; /* the server's ReadyForQuery ends the group */
 		if (!pool_acquire(c->pool, c))
 			return PA_WAIT;
 		if (!client_apply_params(c, c->server)) {
@@ -697,6 +706,53 @@ static void client_sync_sql_prepared(void *arg, const char *name, const char *te
 		ps->failed = true;
 }
 
+typedef struct ForeignNames {
+	const StmtMap *mine; /* the client's own, or NULL */
+	char **names;        /* names on the server that are not the client's (owned) */
+	size_t n, cap;
+	bool failed;
+} ForeignNames;
+
+static void client_collect_foreign(void *arg, const char *name, const char *text, size_t len)
+{
+	ForeignNames *f = arg;
+	(void)text;
+	(void)len;
+	if (f->mine && stmtmap_get(f->mine, name, NULL))
+		return; /* the client's own name: client_sync_sql_prepared checks its text */
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 8;
+		char **names = realloc(f->names, cap * sizeof(*names));
+		if (!names) {
+			f->failed = true;
+			return;
+		}
+		f->names = names;
+		f->cap = cap;
+	}
+	if (!(f->names[f->n] = strdup(name)))
+		f->failed = true;
+	else
+		f->n++;
+}
+
+/* SQL-level prepared statements another client left on this server: DEALLOCATEd before this
+ * client's transaction, so that it can neither EXECUTE them nor collide with their names. */
+static bool client_drop_foreign_sql_prepared(Client *c, Server *s, PktBuf *q)
+{
+	ForeignNames f = { .mine = c->sql_prepared };
+	stmtmap_foreach(s->sql_prepared, client_collect_foreign, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		pktbuf_put_raw(q, "DEALLOCATE ", 11);
+		put_ident(q, f.names[i]);
+		pktbuf_put_raw(q, ";", 1);
+		stmtmap_remove(s->sql_prepared, f.names[i]);
+		free(f.names[i]);
+	}
+	free(f.names);
+	return !f.failed;
+}
+
 /*
  * Makes the server's session match what this client asked for: set_config() for raw values
  * that differ (it takes a value as `options -c` does), SET for values the client gave in SQL
@@ -722,13 +778,44 @@ static bool client_apply_params(Client *c, Server *s)
 	 * since, needs nothing: the common case in transaction pooling, where a server passes
 	 * between clients of one application. */
 	uint64_t sig = client_params_sig(c);
-	bool sql_prepared = c->sql_prepared && stmtmap_count(c->sql_prepared) > 0;
+	bool sql_prepared = (c->sql_prepared && stmtmap_count(c->sql_prepared) > 0) ||
+			    (s->sql_prepared && stmtmap_count(s->sql_prepared) > 0);
 	if (s->applied_sig == sig && !sql_prepared)
 		return true;
 	PktBuf q;
 	pktbuf_init(&q);
+	size_t first_auth = 0; /* where the raw-value loop starts */
+	for (size_t i = 0; i < c->params.n; i++)
+		if (strcmp(c->params.items[i].name, "session_authorization") == 0)
+			first_auth = i;
+	/* first what a previous client left behind: RESET session_authorization also resets
+	 * the role, so it must come before this client's own values */
+	for (size_t i = 0; i < s->params.n;) {
+		const VarParam *sp = &s->params.items[i];
+		if (is_server_only_param(sp->name) || varcache_get(&c->params, sp->name)) {
+			i++;
+			continue;
+		}
+		const char *w = varcache_get(&p->welcome, sp->name);
+		if (w && strcmp(w, sp->value) == 0) {
+			i++;
+			continue;
+		}
+		pktbuf_put_raw(&q, "RESET ", 6);
+		put_ident(&q, sp->name);
+		pktbuf_put_raw(&q, ";", 1);
+		if (w) {
+			if (!varcache_set(&s->params, sp->name, w))
+				q.failed = true;
+			i++;
+		} else {
+			varcache_remove(&s->params, sp->name);
+		}
+	}
 	bool any_set = false;
-	for (size_t i = 0; i < c->params.n; i++) {
+	/* session_authorization first: setting it resets the role */
+	for (size_t k = 0; k < c->params.n; k++) {
+		size_t i = (k + first_auth) % c->params.n;
 		const VarParam *cp = &c->params.items[i];
 		if (is_server_only_param(cp->name) || cp->value[0] == SQL_VALUE_MARK)
 			continue;
@@ -762,29 +849,9 @@ static bool client_apply_params(Client *c, Server *s)
 		if (!varcache_set(&s->params, cp->name, cp->value))
 			q.failed = true;
 	}
-	/* values a previous client left behind */
-	for (size_t i = 0; i < s->params.n;) {
-		const VarParam *sp = &s->params.items[i];
-		if (is_server_only_param(sp->name) || varcache_get(&c->params, sp->name)) {
-			i++;
-			continue;
-		}
-		const char *w = varcache_get(&p->welcome, sp->name);
-		if (w && strcmp(w, sp->value) == 0) {
-			i++;
-			continue;
-		}
-		pktbuf_put_raw(&q, "RESET ", 6);
-		put_ident(&q, sp->name);
-		pktbuf_put_raw(&q, ";", 1);
-		if (w) {
-			if (!varcache_set(&s->params, sp->name, w))
-				q.failed = true;
-			i++;
-		} else {
-			varcache_remove(&s->params, sp->name);
-		}
-	}
+	if (s->sql_prepared && stmtmap_count(s->sql_prepared) > 0 && p->mode != POOL_SESSION &&
+	    !client_drop_foreign_sql_prepared(c, s, &q))
+		q.failed = true;
 	if (c->sql_prepared && stmtmap_count(c->sql_prepared) > 0 && p->mode != POOL_SESSION) {
 		PrepareSync ps = { s, &q, false };
 		stmtmap_foreach(c->sql_prepared, client_sync_sql_prepared, &ps);
@@ -896,37 +963,9 @@ static const char *client_portal_text(Client *c, size_t *len)
 	return st ? st->query : NULL;
 }
 
-/* Whether a text may hold a statement that changes session state, so that it is worth parsing
- * on the event loop: its first keyword says so, or it has several statements and one of them
- * might. Cheap: a keyword check and, for multi-statement texts only, a substring scan. */
-static bool client_needs_session_parse(const char *text, size_t len)
-{
-	switch (parser_hot_kind(text, len)) {
-	case SK_SET:
-	case SK_RESET:
-	case SK_DISCARD:
-	case SK_DEALLOCATE:
-	case SK_PREPARE:
-	case SK_LISTEN:
-	case SK_UNLISTEN:
-		return true;
-	default:
-		break;
-	}
-	const char *semi = memchr(text, ';', len);
-	if (!semi || (size_t)(semi - text) + 1 >= len)
-		return false;
-	static const char *const words[] = { "set", "reset", "discard", "deallocate", "prepare",
-					     "listen", NULL };
-	for (int i = 0; words[i]; i++)
-		if (strcasestr(text, words[i]))
-			return true;
-	return false;
-}
-
 static SessionCommands *client_parse_session(const char *text, size_t len)
 {
-	if (!client_needs_session_parse(text, len))
+	if (!parser_session_hint(text, len))
 		return NULL;
 	SessionCommands *cmds = calloc(1, sizeof(*cmds));
 	if (!cmds)
@@ -1014,11 +1053,18 @@ static int client_prepare_slot(Client *c, Server *s, PreparedStmt *st, const cha
 {
 	int state = name ? server_stmts_state_for(&s->stmts, st->id, c, name)
 			 : server_stmts_state(&s->stmts, st->id);
+	if (state == SS_READY && server_stmts_gen(&s->stmts, st->id) != st->gen) {
+		/* prepared before a schema change seen elsewhere changed its result */
+		server_stmts_unconfirm(&s->stmts, st->id);
+		state = SS_PENDING;
+	}
 	*ok = true;
 	if (state == SS_PENDING)
 		*ok = client_inject_close(c, s, st->server_name);
 	else if (state == SS_NONE)
 		*ok = client_make_room(c, s) && server_stmts_add(&s->stmts, st->id);
+	if (state != SS_READY)
+		server_stmts_set_gen(&s->stmts, st->id, st->gen);
 	return state;
 }
 
@@ -1039,27 +1085,36 @@ static bool client_ensure_prepared(Client *c, Server *s, PreparedStmt *st, const
 	return ok;
 }
 
+/*
+ * A refusal in the place of a client's message that PostgreSQL would have refused with an error
+ * and then skipped to Sync: pgsift sends a Parse that fails on the server, which makes the server
+ * skip to Sync exactly as it would, and replaces the server's error with the refusal (flags:
+ * PF_DUP_NAME with the client's name, PF_LISTEN_REFUSED, PF_RESULT_CHANGED; server.c).
+ */
+static PktAction client_send_failing_parse(Client *c, Server *s, uint16_t flags, const char *name)
+{
+	pktbuf_reset(&client_out);
+	pktbuf_start(&client_out, PQ_MSG_PARSE);
+	pktbuf_put_cstring(&client_out, "");
+	pktbuf_put_cstring(&client_out, "pgsift: refused");
+	pktbuf_put_u16(&client_out, 0);
+	pktbuf_finish(&client_out);
+	Pending *p = server_expect(s, PQ_MSG_PARSE, flags, NULL, 0);
+	if (!p || (name && !server_expect_name(s, p, name)) || !client_send_rewritten(c))
+		return PA_CLOSED;
+	return PA_CONSUMED;
+}
+
 /* Parse of a named statement in transaction pooling. */
 static PktAction client_parse_named(Client *c, Server *s, const char *name, const char *query,
 				    size_t qlen, const uint8_t *types, size_t tlen)
 {
 	if (!c->named && !(c->named = client_stmts_new()))
 		return PA_CLOSED;
-	if (client_stmts_get(c->named, name)) {
-		/* PostgreSQL's own answer is 42P05. A Parse that fails on the server makes the
-		 * server skip to Sync exactly as it would; its error is replaced by that one. */
-		static const char dup_query[] = "pgsift: duplicate prepared statement name";
-		pktbuf_reset(&client_out);
-		pktbuf_start(&client_out, PQ_MSG_PARSE);
-		pktbuf_put_cstring(&client_out, "");
-		pktbuf_put_cstring(&client_out, dup_query);
-		pktbuf_put_u16(&client_out, 0);
-		pktbuf_finish(&client_out);
-		Pending *p = server_expect(s, PQ_MSG_PARSE, PF_DUP_NAME, NULL, 0);
-		if (!p || !server_expect_name(s, p, name) || !client_send_rewritten(c))
-			return PA_CLOSED;
-		return PA_CONSUMED;
-	}
+	if (client_stmts_get(c->named, name)) /* PostgreSQL's own answer is 42P05 */
+		return client_send_failing_parse(c, s, PF_DUP_NAME, name);
+	if (c->shapes)
+		stmtmap_remove(c->shapes, name); /* a new statement: described anew, if at all */
 	PreparedStmt *st = prepared_intern(query, qlen, types, tlen);
 	if (!st)
 		return PA_CLOSED;
@@ -1090,6 +1145,87 @@ static PktAction client_parse_named(Client *c, Server *s, const char *name, cons
 	return PA_CONSUMED;
 }
 
+/* The result shape the client was told for its statement name: 0 when it never described it,
+ * SHAPE_STALE after pgsift told it the plan changed. */
+#define SHAPE_STALE 1
+
+static uint64_t client_shape_of(const Client *c, const char *name)
+{
+	const char *hex = c->shapes ? stmtmap_get(c->shapes, name, NULL) : NULL;
+	return hex ? strtoull(hex, NULL, 16) : 0;
+}
+
+void client_note_shape(Client *c, const char *name, uint64_t shape)
+{
+	char hex[24];
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)shape);
+	if ((!c->shapes && !(c->shapes = stmtmap_new())) ||
+	    !stmtmap_put(c->shapes, name, hex, strlen(hex)))
+		log_warn("out of memory keeping the result shape of statement %s", name);
+}
+
+void client_shape_known(Client *c)
+{
+	c->shape_retry = true;
+	if (!c->shape_wait)
+		return;
+	c->shape_wait = false;
+	conn_resume(&c->conn);
+}
+
+/*
+ * Before a client's Bind of a statement it described: the rows it will get must have the shape it
+ * was told. On a server where pgsift prepared the statement again after a schema change
+ * (ALTER TABLE ... TYPE), PostgreSQL would raise 0A000 "cached plan must not change result
+ * type"; without this check the client would decode rows of the new type by the old
+ * description (asyncpg did). When this server's shape is not known yet, pgsift describes the
+ * statement and the Bind waits for the answer (PA_WAIT; client_shape_known resumes it) — once per
+ * statement and server. PA_FORWARD: the Bind may go.
+ */
+static PktAction client_check_shape(Client *c, Server *s, PreparedStmt *st, const char *name)
+{
+	bool retried = c->shape_retry;
+	c->shape_retry = false;
+	uint64_t want = client_shape_of(c, name);
+	if (want == 0)
+		return PA_FORWARD; /* never described: the client decodes by nothing pgsift knows */
+	if (want == SHAPE_STALE)
+		return client_send_failing_parse(c, s, PF_RESULT_CHANGED, NULL);
+	int state = server_stmts_state_for(&s->stmts, st->id, c, name);
+	uint64_t have = state == SS_READY ? server_stmts_shape(&s->stmts, st->id) : 0;
+	if (have == 0) {
+		if (retried)
+			return PA_FORWARD; /* the Describe failed or was skipped: the Bind says why */
+		if (!client_ensure_prepared(c, s, st, name))
+			return PA_CLOSED;
+		PktBuf b;
+		pktbuf_init(&b);
+		pktbuf_start(&b, PQ_MSG_DESCRIBE);
+		pktbuf_put_u8(&b, 'S');
+		pktbuf_put_cstring(&b, st->server_name);
+		pktbuf_finish(&b);
+		pktbuf_start(&b, PQ_MSG_FLUSH);
+		pktbuf_finish(&b);
+		conn_flush(&c->conn);
+		Pending *p = server_expect(s, PQ_MSG_DESCRIBE, PF_INJECTED | PF_SHAPE_CHECK, NULL, 0);
+		if (p) {
+			p->stmt = st;
+			prepared_ref(st);
+		}
+		bool ok = p && conn_send_pktbuf(&s->conn, &b) == 0;
+		pktbuf_free(&b);
+		if (!ok)
+			return PA_CLOSED;
+		c->shape_wait = true;
+		return PA_WAIT;
+	}
+	if (have == want)
+		return PA_FORWARD;
+	client_note_shape(c, name, SHAPE_STALE); /* until the client prepares it again */
+	st->gen++; /* the other servers' plans from before are stale too */
+	return client_send_failing_parse(c, s, PF_RESULT_CHANGED, NULL);
+}
+
 /* Bind or Describe naming a client's statement: rewritten to pgsift's name on this server. */
 static PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
 				      const char *name, uint8_t type)
@@ -1098,6 +1234,11 @@ static PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, c
 	if (!st) {
 		/* unknown name: the server answers with PostgreSQL's own 26000 */
 		return server_expect(s, type, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
+	}
+	if (type == PQ_MSG_BIND) {
+		PktAction a = client_check_shape(c, s, st, name);
+		if (a != PA_FORWARD)
+			return a;
 	}
 	if (!client_ensure_prepared(c, s, st, name))
 		return PA_CLOSED;
@@ -1110,9 +1251,14 @@ static PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, c
 	pktbuf_put_cstring(&client_out, st->server_name);
 	pktbuf_put_raw(&client_out, after, (size_t)(end - after));
 	pktbuf_finish(&client_out);
-	if (!server_expect(s, type, 0, NULL, 0) || !client_send_rewritten(c))
+	/* the statement and the client's name go with it: a Describe's answer is the shape the
+	 * client decodes by, a 0A000 on a Bind makes the statement stale (server.c) */
+	Pending *p = server_expect(s, type, 0, NULL, 0);
+	if (!p || (type == PQ_MSG_DESCRIBE && !server_expect_name(s, p, name)))
 		return PA_CLOSED;
-	return PA_CONSUMED;
+	p->stmt = st;
+	prepared_ref(st);
+	return client_send_rewritten(c) ? PA_CONSUMED : PA_CLOSED;
 }
 
 /* SQL DEALLOCATE of a name the client prepared through the protocol (PHP PDO does this): the
@@ -1121,6 +1267,114 @@ static bool client_is_local_deallocate(Client *c, const SessionCommands *cmds)
 {
 	return cmds && cmds->n == 1 && cmds->items[0].kind == SC_DEALLOCATE && c->named &&
 	       cmds->items[0].name && client_stmts_get(c->named, cmds->items[0].name);
+}
+
+/* Whether some server of the pool has st prepared, confirmed by its ParseComplete: the text
+ * and parameter types are known to be good in this pool's database. */
+static bool client_pool_knows(const Client *c, const PreparedStmt *st)
+{
+	const Pool *p = c->pool;
+	const List *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		for (ListNode *n = lists[i]->head.next; n != &lists[i]->head; n = n->next) {
+			Server *s = list_entry(n, Server, pool_node);
+			if (server_stmts_state(&s->stmts, st->id) == SS_READY)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Sends one frame of pgsift's own to a client that has no server. */
+static PktAction client_reply_local(Client *c, uint8_t type, bool ready)
+{
+	PktBuf b;
+	pktbuf_init(&b);
+	if (type) {
+		pktbuf_start(&b, type);
+		pktbuf_finish(&b);
+	}
+	if (ready)
+		pq_write_ready(&b, PQ_TX_IDLE);
+	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
+}
+
+/*
+ * Transaction pooling, a client without a server: a Parse of a statement whose exact text and
+ * parameter types some server of the pool already prepared is answered here (ParseComplete),
+ * as is a Close of one of its names, and the Sync after them (ReadyForQuery): the statement is
+ * prepared on a server at the client's next Bind, whose error (after a schema change) then comes
+ * in the place of the Bind. A client that prepares with a blocking call while its other
+ * connections hold every server (pgbench -M prepared with fewer threads than clients) goes on
+ * instead of waiting for a server forever. PA_FORWARD: the frame needs a server.
+ */
+static PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uint8_t *pkt)
+{
+	if (c->pool->mode == POOL_SESSION)
+		return PA_FORWARD;
+	PktReader r;
+	pkt_reader_init(&r, pkt + 5, hdr->len - 5);
+	switch (hdr->type) {
+	case PQ_MSG_PARSE: {
+		const char *name, *text;
+		size_t tlen;
+		if (!pkt_get_cstring(&r, &name, NULL) || !name[0] ||
+		    !pkt_get_cstring(&r, &text, &tlen) ||
+		    (c->named && client_stmts_get(c->named, name)))
+			return PA_FORWARD; /* malformed, unnamed or a duplicate: the server says */
+		PreparedStmt *st = prepared_intern(text, tlen, r.p, (size_t)(r.end - r.p));
+		if (!st)
+			return PA_FORWARD;
+		bool known = client_pool_knows(c, st);
+		bool ok = !known || ((c->named || (c->named = client_stmts_new())) &&
+				     client_stmts_put(c->named, name, st));
+		prepared_unref(st);
+		if (!known || !ok)
+			return PA_FORWARD;
+		if (c->shapes)
+			stmtmap_remove(c->shapes, name);
+		c->local_sync = true;
+		return client_reply_local(c, PQ_MSG_PARSE_COMPLETE, false);
+	}
+	case PQ_MSG_CLOSE: {
+		uint8_t what;
+		const char *name;
+		if (!pkt_get_u8(&r, &what) || what != 'S' || !pkt_get_cstring(&r, &name, NULL) ||
+		    !name[0])
+			return PA_FORWARD;
+		/* the statement stays on the servers under pgsift's name */
+		if (c->named)
+			client_stmts_remove(c->named, name);
+		if (c->shapes)
+			stmtmap_remove(c->shapes, name);
+		c->local_sync = true;
+		return client_reply_local(c, PQ_MSG_CLOSE_COMPLETE, false);
+	}
+	case PQ_MSG_FLUSH:
+		return c->local_sync ? PA_CONSUMED : PA_FORWARD;
+	case PQ_MSG_SYNC:
+		if (!c->local_sync)
+			return PA_FORWARD;
+		c->local_sync = false;
+		return client_reply_local(c, 0, true);
+	default:
+		return PA_FORWARD;
+	}
+}
+
+/* A message about the unnamed statement when it is a DEALLOCATE pgsift answers itself: the
+ * answer goes in order with the server's; Execute's carries the name that goes. */
+static PktAction client_answer_unnamed_locally(Client *c, Server *s, uint8_t local)
+{
+	const char *name = NULL;
+	if (local == PL_EXEC_DEALLOCATE && c->unnamed_cmds && c->unnamed_cmds->n == 1)
+		name = c->unnamed_cmds->items[0].name;
+	conn_flush(&c->conn);
+	if (!server_expect_local(s, local, name)) {
+		client_fail(c, "53200", "out of memory");
+		return PA_CLOSED;
+	}
+	return PA_CONSUMED;
 }
 
 /* Answers a simple query without a server: CommandComplete or an error, then ReadyForQuery. */
@@ -1167,29 +1421,6 @@ static PktAction client_query_without_server(Client *c, const char *text, size_t
 	return PA_FORWARD;
 }
 
-/* A name another client left on this server must not make this client's PREPARE fail. */
-static bool client_clear_foreign_prepare(Client *c, Server *s, const SessionCommands *cmds)
-{
-	bool ok = true;
-	for (size_t i = 0; cmds && s->sql_prepared && i < cmds->n; i++) {
-		const SessionCommand *sc = &cmds->items[i];
-		if (sc->kind != SC_PREPARE || !sc->name || !stmtmap_get(s->sql_prepared, sc->name, NULL))
-			continue;
-		if (c->sql_prepared && stmtmap_get(c->sql_prepared, sc->name, NULL))
-			continue; /* its own: PostgreSQL's "already exists" is the right answer */
-		PktBuf q;
-		pktbuf_init(&q);
-		pktbuf_put_raw(&q, "DEALLOCATE ", 11);
-		put_ident(&q, sc->name);
-		pktbuf_put_raw(&q, "", 1);
-		stmtmap_remove(s->sql_prepared, sc->name);
-		conn_flush(&c->conn);
-		ok = ok && !pktbuf_failed(&q) && server_send_injected(s, (const char *)q.data);
-		pktbuf_free(&q);
-	}
-	return ok;
-}
-
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Server *s = c->server;
@@ -1231,8 +1462,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			conn_flush(&c->conn);
 			return server_expect_local(s, PL_DEALLOCATE, NULL) ? PA_CONSUMED : PA_CLOSED;
 		}
-		if (pooled)
-			ok = client_clear_foreign_prepare(c, s, cmds);
+		/* another client's SQL-level PREPAREs on this server were DEALLOCATEd when it was
+		 * linked (client_apply_params), so this client's own PREPARE cannot collide */
 		Pending *p = server_expect(s, PQ_MSG_QUERY, 0, text, tlen);
 		if (p)
 			p->cmds = cmds;
@@ -1258,14 +1489,14 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 				 * to Sync, and the error it gives is replaced by the refusal */
 				client_free_cmds(c->unnamed_cmds);
 				c->unnamed_cmds = NULL;
-				pktbuf_reset(&client_out);
-				pktbuf_start(&client_out, PQ_MSG_PARSE);
-				pktbuf_put_cstring(&client_out, "");
-				pktbuf_put_cstring(&client_out, "pgsift: LISTEN refused in transaction pooling");
-				pktbuf_put_u16(&client_out, 0);
-				pktbuf_finish(&client_out);
-				ok = server_expect(s, PQ_MSG_PARSE, PF_LISTEN_REFUSED, NULL, 0) &&
-				     client_send_rewritten(c);
+				a = client_send_failing_parse(c, s, PF_LISTEN_REFUSED, NULL);
+				ok = a != PA_CLOSED;
+				break;
+			}
+			c->unnamed_local = pooled && client_is_local_deallocate(c, c->unnamed_cmds);
+			if (c->unnamed_local) {
+				conn_flush(&c->conn);
+				ok = server_expect_local(s, PL_PARSE_COMPLETE, NULL);
 				a = PA_CONSUMED;
 				break;
 			}
@@ -1306,6 +1537,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			ok = a != PA_CLOSED;
 			break;
 		}
+		if (!stmt[0] && c->unnamed_local)
+			return client_answer_unnamed_locally(c, s, PL_BIND_COMPLETE);
 		ok = server_expect(s, PQ_MSG_BIND, 0, NULL, 0);
 		break;
 	}
@@ -1315,6 +1548,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			client_fail(c, "08P01", "invalid Execute message");
 			return PA_CLOSED;
 		}
+		if (!portal[0] && c->unnamed_local && (!c->portal_stmt || !c->portal_stmt[0]))
+			return client_answer_unnamed_locally(c, s, PL_EXEC_DEALLOCATE);
 		size_t tlen = 0;
 		const char *text = portal[0] ? NULL : client_portal_text(c, &tlen);
 		Pending *p = server_expect(s, PQ_MSG_EXECUTE, 0, text, tlen);
@@ -1327,6 +1562,10 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 		if (p && (!c->portal_stmt || !c->portal_stmt[0])) {
 			p->cmds = c->unnamed_cmds; /* a SET run through the extended protocol */
 			c->unnamed_cmds = NULL;
+		} else if (p && text) {
+			/* a named statement that changes session state (set_config($1, ...),
+			 * pg_advisory_lock($1)...): rare enough to be parsed at each Execute */
+			p->cmds = client_parse_session(text, tlen);
 		}
 		ok = p;
 		break;
@@ -1343,6 +1582,10 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			ok = a != PA_CLOSED;
 			break;
 		}
+		if (!name[0] && c->unnamed_local &&
+		    (what == 'S' || !c->portal_stmt || !c->portal_stmt[0]))
+			return client_answer_unnamed_locally(
+				c, s, what == 'S' ? PL_STATEMENT_NO_DATA : PL_NO_DATA);
 		ok = server_expect(s, PQ_MSG_DESCRIBE, 0, NULL, 0);
 		break;
 	}
@@ -1357,6 +1600,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 			/* the statement stays on the server under pgsift's name */
 			if (c->named)
 				client_stmts_remove(c->named, name);
+			if (c->shapes)
+				stmtmap_remove(c->shapes, name);
 			conn_flush(&c->conn);
 			a = server_expect_local(s, PL_CLOSE_COMPLETE, NULL) ? PA_CONSUMED : PA_CLOSED;
 			ok = a != PA_CLOSED;
@@ -1398,6 +1643,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 	}
 	return a;
 }
+
+
 
 /* ---- session state ---- */
 
@@ -1467,10 +1714,50 @@ static void client_apply_session(Client *c, const char *name, const char *value)
 		log_warn("out of memory tracking parameter %s", name);
 }
 
+/*
+ * Session state that cannot be restated on another server (temporary tables, session advisory
+ * locks, cursors WITH HOLD, settings pgsift could not read) keeps the client on its server until
+ * the client drops it (DISCARD, pg_advisory_unlock_all(), CLOSE) or leaves; the server is then
+ * reset before anyone else gets it (server.needs_reset, pool_release).
+ */
+static void client_pins_changed(Client *c)
+{
+	if (c->server)
+		c->server->needs_reset = (c->pins | c->pins_pending) != 0;
+}
+
+/* Temporary tables, held cursors and settings go with a rolled-back transaction: a pin taken
+ * (or dropped) in a transaction counts once it commits (client_tx_ended). Session advisory
+ * locks outlive a rollback: they pin at once. */
+static void client_pin(Client *c, uint8_t why)
+{
+	if (!c->pins && c->pool->mode != POOL_SESSION)
+		log_debug("client %s:%d pinned to its server (%#x)", c->addr, c->port, why);
+	c->pins_pending |= why;
+	if (why & PIN_ADVISORY)
+		c->pins |= why;
+	client_pins_changed(c);
+}
+
+static void client_unpin(Client *c, uint8_t why)
+{
+	c->pins_pending &= (uint8_t)~why;
+	if (why & PIN_ADVISORY)
+		c->pins &= (uint8_t)~PIN_ADVISORY; /* pg_advisory_unlock_all() is not undone either */
+	client_pins_changed(c);
+}
+
+void client_statement_failed(Client *c)
+{
+	c->tx_failed = true;
+}
+
 static void client_forget_prepared(Client *c)
 {
 	if (c->named)
 		client_stmts_clear(c->named);
+	if (c->shapes)
+		stmtmap_clear(c->shapes);
 	if (c->sql_prepared)
 		stmtmap_clear(c->sql_prepared);
 	if (c->server) {
@@ -1560,8 +1847,13 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 			s->applied_sig = 0;
 		}
 		c->params_dirty = true;
-		if (sc->kind == SC_DISCARD_ALL)
+		if (sc->kind == SC_DISCARD_ALL) {
 			client_forget_prepared(c);
+			/* temporary tables, advisory locks and cursors went with it */
+			if (c->held_cursors)
+				stmtmap_clear(c->held_cursors);
+			client_unpin(c, PIN_ALL);
+		}
 		return;
 	case SC_DEALLOCATE_ALL:
 		client_forget_prepared(c);
@@ -1576,6 +1868,49 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 		if (sc->name && s && c->pool->mode != POOL_SESSION)
 			client_track_prepare(c, p, sc);
 		return;
+	case SC_SET_CONFIG:
+		/* a raw value, restated with set_config() as startup parameters are */
+		if (!sc->name || !sc->value || is_reported_param(sc->name))
+			return;
+		if (c->in_tx) {
+			if (!varcache_set(&c->tx_params, sc->name, sc->value))
+				log_warn("out of memory tracking set_config %s", sc->name);
+		} else {
+			client_apply_session(c, sc->name, sc->value);
+		}
+		return;
+	case SC_TEMP_OBJECT:
+		client_pin(c, PIN_TEMP);
+		return;
+	case SC_DISCARD_TEMP:
+		client_unpin(c, PIN_TEMP);
+		return;
+	case SC_ADVISORY_LOCK:
+		client_pin(c, PIN_ADVISORY);
+		return;
+	case SC_ADVISORY_UNLOCK_ALL:
+		client_unpin(c, PIN_ADVISORY);
+		return;
+	case SC_HOLD_CURSOR:
+		if (!sc->name || (!c->held_cursors && !(c->held_cursors = stmtmap_new())) ||
+		    !stmtmap_put(c->held_cursors, sc->name, "", 0))
+			client_pin(c, PIN_UNTRACKED); /* out of memory: never unpinned but safe */
+		client_pin(c, PIN_CURSOR);
+		return;
+	case SC_CLOSE:
+		if (sc->name && c->held_cursors)
+			stmtmap_remove(c->held_cursors, sc->name);
+		if (!c->held_cursors || stmtmap_count(c->held_cursors) == 0)
+			client_unpin(c, PIN_CURSOR);
+		return;
+	case SC_CLOSE_ALL:
+		if (c->held_cursors)
+			stmtmap_clear(c->held_cursors);
+		client_unpin(c, PIN_CURSOR);
+		return;
+	case SC_UNTRACKED:
+		client_pin(c, PIN_UNTRACKED);
+		return;
 	default:
 		return;
 	}
@@ -1589,6 +1924,10 @@ static bool tag_is(const char *tag, size_t len, const char *word)
 
 void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_len)
 {
+	/* the last outcome decides whether the transaction committed: "ROLLBACK" is also the tag
+	 * of COMMIT in a failed transaction (and of ROLLBACK TO SAVEPOINT, which leaves the
+	 * transaction open: only the outcome at its end counts) */
+	c->tx_failed = tag_is(tag, tag_len, "ROLLBACK");
 	if (tag_is(tag, tag_len, "BEGIN") || tag_is(tag, tag_len, "START TRANSACTION")) {
 		c->in_tx = true;
 		c->tx_start_ms = uv_now(G.loop);
@@ -1603,14 +1942,23 @@ void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_le
 	 * (client_tx_ended), which drops whatever was not committed. */
 	if (!p->cmds)
 		return;
-	size_t i = p->type == PQ_MSG_QUERY ? p->stmt_index : 0;
-	if (i < p->cmds->n)
-		client_run_command(c, p, &p->cmds->items[i]);
+	size_t stmt_no = p->type == PQ_MSG_QUERY ? p->stmt_index : 0;
+	for (size_t i = 0; i < p->cmds->n; i++)
+		if (p->cmds->items[i].stmt_no == stmt_no)
+			client_run_command(c, p, &p->cmds->items[i]);
 }
 
 void client_tx_ended(Client *c)
 {
 	c->in_tx = false;
+	/* what the transaction pinned or unpinned holds if it committed: it ended on a success
+	 * that was not a ROLLBACK (client_statement_done, client_statement_failed) */
+	if (c->tx_failed)
+		c->pins_pending = c->pins;
+	else
+		c->pins = c->pins_pending;
+	c->tx_failed = false;
+	client_pins_changed(c);
 	varcache_clear(&c->tx_params);
 	for (size_t i = 0; i < c->reported_resets.n; i++) {
 		if (!client_params_will_change(c) || !varcache_set(&c->params, c->reported_resets.items[i].name,

@@ -54,12 +54,24 @@ struct Client {
 	char *unnamed_text; /* the unnamed statement's text (owned) */
 	size_t unnamed_cap;
 	struct SessionCommands *unnamed_cmds; /* SET... in the unnamed statement (owned) */
+	bool local_sync;    /* without a server, pgsift answered the messages since the last
+			     * Sync itself (client_extended_without_server): it answers the Sync */
+	bool unnamed_local; /* the unnamed statement is a DEALLOCATE of one of the client's
+			     * protocol-level names, answered by pgsift (PL_EXEC_DEALLOCATE) */
 	VarCache startup_params; /* what RESET ALL / DISCARD ALL go back to; copied from params
 				  * only when params first change (startup_saved) */
 	bool startup_saved;
 	VarCache tx_params;      /* SET/RESET inside the open transaction, applied at COMMIT */
 	VarCache reported_resets; /* reported parameters RESET to their startup value: applied at
 				   * ReadyForQuery, after the server's own ParameterStatus */
+	uint8_t pins;            /* PIN_*: session state that keeps the client on its server */
+	uint8_t pins_pending;    /* what pins will be if the open transaction commits */
+	bool tx_failed;          /* the open transaction's last statement failed or rolled back */
+	StmtMap *held_cursors;   /* names of its cursors WITH HOLD (owned, values unused) */
+	StmtMap *shapes;         /* protocol-level name -> the result shape the client was told
+				  * (a Describe answered), as 16 hex digits (owned) */
+	bool shape_wait;         /* its Bind waits for pgsift's Describe (PF_SHAPE_CHECK) */
+	bool shape_retry;        /* that Describe is answered: the Bind is delivered again */
 	bool in_tx;              /* an explicit transaction block is open */
 	uint64_t tx_idle_since_ms; /* idle inside a transaction since, 0 if not */
 	uint64_t tx_start_ms;      /* when the open transaction block began */
@@ -81,6 +93,21 @@ struct Client {
 	bool is_admin;
 };
 
+/* Why a client in transaction pooling keeps its server past the end of a transaction. */
+enum {
+	PIN_TEMP = 1,      /* temporary tables, views or sequences */
+	PIN_ADVISORY = 2,  /* session-level advisory locks */
+	PIN_CURSOR = 4,    /* cursors WITH HOLD */
+	PIN_UNTRACKED = 8, /* settings pgsift could not read (set_config with parameters) */
+	PIN_ALL = 15,
+};
+
+/* Whether the client must keep its server when its transaction ends. */
+static inline bool client_is_pinned(const Client *c)
+{
+	return c->pins != 0;
+}
+
 /* Accepts a connection from a listener. */
 void client_accept(uv_stream_t *listener, bool is_pipe);
 
@@ -100,12 +127,21 @@ void client_send_error(Client *c, const char *sqlstate, const char *fmt, ...)
 /* A statement of the client's finished on its server: session commands take effect, the
  * transaction state follows the command tag. */
 void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_len);
+/* An ErrorResponse answered one of the client's statements. */
+void client_statement_failed(Client *c);
 /* The transaction ended without a COMMIT tag (ReadyForQuery 'I'): pending SETs are dropped. */
 void client_tx_ended(Client *c);
 
 /* Keeps the startup parameters aside before c->params changes for the first time: most
  * clients never change theirs, and then params is the startup set. False when out of memory. */
 bool client_params_will_change(Client *c) __attribute__((warn_unused_result));
+
+/* The server described the client's statement `name` (its own Describe): rows of it are now
+ * decoded by this result shape (pkt_result_shape). */
+void client_note_shape(Client *c, const char *name, uint64_t shape);
+/* pgsift's own Describe, made before the client's Bind could go (see client.c), is answered
+ * or skipped: the client's frames go on. */
+void client_shape_known(Client *c);
 
 /* The server linked to c died: tell the client and close it. */
 void client_server_lost(Client *c, const char *why);

@@ -181,8 +181,16 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 		return;
 	}
 	const Config *cfg = G.cfg;
-	bool reset = cfg->server_reset_query && cfg->server_reset_query[0] &&
-		     (p->mode == POOL_SESSION || cfg->server_reset_query_always);
+	const char *reset_query = NULL;
+	if (cfg->server_reset_query && cfg->server_reset_query[0] &&
+	    (p->mode == POOL_SESSION || cfg->server_reset_query_always))
+		reset_query = cfg->server_reset_query;
+	/* the last client left state no other client may see (temporary tables, advisory locks,
+	 * held cursors...): whatever server_reset_query says, all of it goes */
+	if (s->needs_reset)
+		reset_query = "DISCARD ALL";
+	s->needs_reset = false;
+	bool reset = reset_query != NULL;
 	if (s->tx_state != PQ_TX_IDLE || reset) {
 		s->state = SV_USED;
 		pool_move_server(p, s, &p->used_servers);
@@ -190,7 +198,7 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 			server_close(s, "could not roll back");
 			return;
 		}
-		if (reset && !server_send_injected(s, cfg->server_reset_query)) {
+		if (reset && !server_send_injected(s, reset_query)) {
 			server_close(s, "could not reset");
 			return;
 		}

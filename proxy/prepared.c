@@ -59,6 +59,7 @@ PreparedStmt *prepared_intern(const char *query, size_t query_len, const uint8_t
 	st->hash = h;
 	st->id = reg_next_id++;
 	st->refs = 1;
+	st->gen = 0;
 	st->query = (char *)(st + 1);
 	memcpy(st->query, query, query_len);
 	st->query[query_len] = '\0';
@@ -150,6 +151,8 @@ typedef struct ServerStmtNode {
 	ListNode lru;
 	uint64_t id;
 	bool confirmed;     /* ParseComplete seen */
+	uint64_t shape;     /* its result shape as this server described it, 0 if not known */
+	uint32_t gen;       /* the PreparedStmt generation its Parse was sent for */
 	const void *owner;  /* the client whose Parse is pending (compared, never dereferenced) */
 	uint64_t name_hash; /* and its name for the statement */
 } ServerStmtNode;
@@ -241,6 +244,43 @@ void server_stmts_confirm(ServerStmts *s, uint64_t id)
 		e->confirmed = true;
 }
 
+void server_stmts_unconfirm(ServerStmts *s, uint64_t id)
+{
+	ServerStmtNode *e = server_stmts_find(s, id);
+	if (!e)
+		return;
+	e->confirmed = false;
+	e->owner = NULL;
+	e->name_hash = 0;
+	e->shape = 0;
+}
+
+uint64_t server_stmts_shape(ServerStmts *s, uint64_t id)
+{
+	ServerStmtNode *e = server_stmts_find(s, id);
+	return e && e->confirmed ? e->shape : 0;
+}
+
+void server_stmts_set_shape(ServerStmts *s, uint64_t id, uint64_t shape)
+{
+	ServerStmtNode *e = server_stmts_find(s, id);
+	if (e)
+		e->shape = shape;
+}
+
+void server_stmts_set_gen(ServerStmts *s, uint64_t id, uint32_t gen)
+{
+	ServerStmtNode *e = server_stmts_find(s, id);
+	if (e)
+		e->gen = gen;
+}
+
+uint32_t server_stmts_gen(ServerStmts *s, uint64_t id)
+{
+	ServerStmtNode *e = server_stmts_find(s, id);
+	return e ? e->gen : 0;
+}
+
 static bool server_stmts_grow(ServerStmts *s)
 {
 	size_t n = s->n_buckets ? s->n_buckets * 2 : 64;
@@ -274,6 +314,8 @@ bool server_stmts_add(ServerStmts *s, uint64_t id)
 		return false;
 	e->id = id;
 	e->confirmed = false;
+	e->shape = 0;
+	e->gen = 0;
 	e->owner = NULL;
 	e->name_hash = 0;
 	ServerStmtNode **pp = server_stmts_slot(s, id);

@@ -21,7 +21,9 @@ typedef struct PreparedStmt {
 	struct PreparedStmt *next; /* hash chain */
 	uint64_t id;               /* server-side name PGSIFT_<id>; never reused */
 	uint64_t hash;
-	uint32_t refs;             /* client names pointing at it */
+	uint32_t refs;             /* client names (and requests in flight) pointing at it */
+	uint32_t gen;              /* bumped when its result shape was seen to change: servers
+				    * that prepared an older generation prepare it anew */
 	uint32_t query_len;
 	uint32_t types_len;
 	char *query;               /* NUL-terminated, inside this allocation */
@@ -71,6 +73,17 @@ int server_stmts_state_for(ServerStmts *s, uint64_t id, const void *owner, const
 /* Who sent the pending Parse (see server_stmts_state_for). */
 void server_stmts_set_owner(ServerStmts *s, uint64_t id, const void *owner, const char *name);
 void server_stmts_confirm(ServerStmts *s, uint64_t id);
+/* The statement's plan on this server went stale (PostgreSQL answered 0A000 "cached plan must
+ * not change result type"): it counts as pending again, so that it is closed and prepared anew
+ * before it is used. */
+void server_stmts_unconfirm(ServerStmts *s, uint64_t id);
+/* The result shape (pkt_result_shape) the server described for it: 0 while not known. */
+uint64_t server_stmts_shape(ServerStmts *s, uint64_t id);
+void server_stmts_set_shape(ServerStmts *s, uint64_t id, uint64_t shape);
+/* The statement's generation (PreparedStmt.gen) this server prepared; a READY statement of an
+ * older one is made pending again (stale after a schema change seen elsewhere). */
+void server_stmts_set_gen(ServerStmts *s, uint64_t id, uint32_t gen);
+uint32_t server_stmts_gen(ServerStmts *s, uint64_t id);
 /* Records it as pending (the caller sends the Parse). False when memory ran out. */
 bool server_stmts_add(ServerStmts *s, uint64_t id) __attribute__((warn_unused_result));
 void server_stmts_remove(ServerStmts *s, uint64_t id);

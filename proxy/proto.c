@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 static bool pktbuf_reserve(PktBuf *b, size_t more);
 
@@ -379,4 +380,25 @@ void pq_write_data_row(PktBuf *b, const char *const *values, size_t n)
 		pktbuf_put_bytes(b, values[i], len);
 	}
 	pktbuf_finish(b);
+}
+
+uint64_t pkt_result_shape(const uint8_t *payload, size_t len)
+{
+	PktReader r;
+	uint16_t n;
+	pkt_reader_init(&r, payload, len);
+	if (!pkt_get_u16(&r, &n))
+		return PKT_SHAPE_UNKNOWN;
+	uint64_t h = XXH3_64bits(&n, sizeof(n));
+	for (uint16_t i = 0; i < n; i++) {
+		const char *name;
+		size_t name_len;
+		const uint8_t *f;
+		if (!pkt_get_cstring(&r, &name, &name_len) || !pkt_get_bytes(&r, 18, &f))
+			return PKT_SHAPE_UNKNOWN;
+		/* table oid (4), column (2) | type oid (4), length (2), modifier (4) | format (2) */
+		h = XXH3_64bits_withSeed(name, name_len, h);
+		h = XXH3_64bits_withSeed(f + 6, 10, h);
+	}
+	return h > PKT_SHAPE_NO_DATA ? h : h + 3;
 }

@@ -143,6 +143,18 @@ bool pkt_parse_error(const uint8_t *payload, size_t len, PktError *out)
 /* The row count at the end of a CommandComplete tag ("SELECT 5", "INSERT 0 5"), 0 if none. */
 uint64_t pkt_command_rows(const char *tag, size_t len);
 
+/* Values of pkt_result_shape besides a hash. */
+#define PKT_SHAPE_UNKNOWN 0 /* malformed, or not looked at yet */
+#define PKT_SHAPE_NO_DATA 2 /* NoData: a statement without rows */
+
+/*
+ * What a statement's RowDescription (payload after the header) says of its result as PostgreSQL
+ * compares it ("cached plan must not change result type"): the columns' names, types, lengths and
+ * type modifiers, hashed; not their table and column numbers, nor the format. Never 0 or 1
+ * (PKT_SHAPE_UNKNOWN; 1 is left for callers) nor PKT_SHAPE_NO_DATA; 0 for a malformed payload.
+ */
+uint64_t pkt_result_shape(const uint8_t *payload, size_t len);
+
 /* A growable output buffer for messages pgsift builds. Allocation failure is sticky: check
  * pktbuf_failed() once at the end instead of after every put. */
 struct PktBuf {

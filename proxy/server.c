@@ -33,6 +33,7 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 static void server_pop(Server *s);
 static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows);
 static void server_at_ready(Server *s);
+static void server_note_shape(Server *s, const Pending *p, uint64_t shape);
 static const char *server_password(Server *s);
 static void server_free(Server *s);
 
@@ -394,6 +395,10 @@ static void server_pop(Server *s)
 	if (!s->q_len)
 		return;
 	Pending *p = &s->queue[s->q_head];
+	if (p->stmt) {
+		prepared_unref(p->stmt);
+		p->stmt = NULL;
+	}
 	if (p->cmds) {
 		parser_session_commands_free(p->cmds);
 		free(p->cmds);
@@ -428,11 +433,40 @@ static void server_parse_undone(Server *s, Pending *p)
 	}
 }
 
+/* The client's statement name a request carries (PF_DUP_NAME, Describe...), NUL-terminated. */
+static void server_pending_name(const Server *s, const Pending *p, char *name, size_t cap)
+{
+	size_t n = p->name_len < cap - 1 ? p->name_len : cap - 1;
+	memcpy(name, s->texts + p->name_off, n);
+	name[n] = '\0';
+}
+
+/*
+ * A statement's result shape, from the server's answer to a Describe of it: what this server's
+ * plan returns, and, when the client asked, what the client now decodes rows by. pgsift's own
+ * Describe (PF_SHAPE_CHECK) was made for a client waiting to Bind: it goes on now.
+ */
+static void server_note_shape(Server *s, const Pending *p, uint64_t shape)
+{
+	if (p->stmt && shape != PKT_SHAPE_UNKNOWN) {
+		server_stmts_set_shape(&s->stmts, p->stmt->id, shape);
+		if (!(p->flags & PF_INJECTED) && p->name_len && s->client) {
+			char name[256];
+			server_pending_name(s, p, name, sizeof(name));
+			client_note_shape(s->client, name, shape);
+		}
+	}
+	if ((p->flags & PF_SHAPE_CHECK) && s->client)
+		client_shape_known(s->client);
+}
+
 /* Drops what the server will skip after an extended-protocol error: everything up to Sync. */
 static void server_skip_to_sync(Server *s)
 {
 	while (s->q_len && server_front(s)->type != PQ_MSG_SYNC) {
 		server_parse_undone(s, server_front(s));
+		if ((server_front(s)->flags & PF_SHAPE_CHECK) && s->client)
+			client_shape_known(s->client); /* unknown: the Parse failed */
 		server_pop(s);
 	}
 	if (!s->q_len)
@@ -444,6 +478,17 @@ static PktAction server_forward(Server *s, const Pending *p)
 	if (!s->client || (p && (p->flags & PF_INJECTED)))
 		return PA_CONSUMED;
 	return PA_FORWARD;
+}
+
+/* The client's protocol-level name an extended-protocol DEALLOCATE named goes. */
+static void server_local_deallocate(Server *s, Client *c, const Pending *p)
+{
+	char name[256];
+	size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
+	memcpy(name, s->texts + p->name_off, n);
+	name[n] = '\0';
+	if (c->named)
+		client_stmts_remove(c->named, name);
 }
 
 /* Answers, in order, the requests pgsift answers itself once they reach the queue's front. */
@@ -467,6 +512,25 @@ static void server_drain_local(Server *s)
 			case PL_DEALLOCATE:
 				pq_write_command_complete(&b, "DEALLOCATE");
 				pq_write_ready(&b, s->tx_state ? s->tx_state : PQ_TX_IDLE);
+				break;
+			case PL_BIND_COMPLETE:
+				pktbuf_start(&b, PQ_MSG_BIND_COMPLETE);
+				pktbuf_finish(&b);
+				break;
+			case PL_STATEMENT_NO_DATA:
+				pktbuf_start(&b, PQ_MSG_PARAMETER_DESCRIPTION);
+				pktbuf_put_u16(&b, 0);
+				pktbuf_finish(&b);
+				/* fall through */
+			case PL_NO_DATA:
+				pktbuf_start(&b, PQ_MSG_NO_DATA);
+				pktbuf_finish(&b);
+				break;
+			case PL_EXEC_DEALLOCATE:
+				/* only now: an error earlier in the pipeline skips it, as PostgreSQL
+				 * would skip the DEALLOCATE */
+				server_local_deallocate(s, c, p);
+				pq_write_command_complete(&b, "DEALLOCATE");
 				break;
 			}
 			conn_flush(&s->conn);
@@ -505,6 +569,8 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		return a;
 	}
 	p->flags |= PF_ERROR;
+	if (s->client && !(p->flags & PF_INJECTED))
+		client_statement_failed(s->client);
 	/* pgsift's own Parse of a client's statement, ahead of its Bind or Describe: the client
 	 * must see why its message fails (42P01 after a DROP TABLE...), in its place; otherwise
 	 * it gets a bare ReadyForQuery and a driver waiting for BindComplete hangs (pgx) */
@@ -518,6 +584,9 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		snprintf(msg, sizeof(msg), "prepared statement \"%s\" already exists", name);
 		a = server_replace_error(s, a, "42P05", msg);
 		state = "42P05";
+	} else if (p->flags & PF_RESULT_CHANGED) {
+		a = server_replace_error(s, a, "0A000", "cached plan must not change result type");
+		state = "0A000";
 	} else if (p->flags & PF_LISTEN_REFUSED) {
 		a = server_replace_error(s, a, "0A000",
 					 "LISTEN is not supported in transaction pooling mode: use "
@@ -529,6 +598,13 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 			 "canceling statement due to query_timeout (%llu ms) set in pgsift",
 			 (unsigned long long)G.cfg->query_timeout);
 		a = server_replace_error(s, a, "57014", msg);
+	}
+	/* PostgreSQL found pgsift's statement stale after a schema change: it is prepared anew
+	 * before its next use, so that a client preparing the text again gets a fresh plan */
+	if (strcmp(state, "0A000") == 0 && p->stmt &&
+	    (p->type == PQ_MSG_BIND || p->type == PQ_MSG_DESCRIBE)) {
+		server_stmts_unconfirm(&s->stmts, p->stmt->id);
+		p->stmt->gen++; /* and so is every server's plan from before */
 	}
 	if (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_EXECUTE ||
 	    p->type == PQ_MSG_FUNCTION_CALL || p->type == PQ_MSG_PARSE)
@@ -561,12 +637,16 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 	case PQ_MSG_BIND_COMPLETE:
 	case PQ_MSG_CLOSE_COMPLETE:
 	case PQ_MSG_NO_DATA:
+		if (p && p->type == PQ_MSG_DESCRIBE)
+			server_note_shape(s, p, PKT_SHAPE_NO_DATA);
 		if (p && p->type != PQ_MSG_QUERY)
 			server_pop(s);
 		break;
 	case PQ_MSG_ROW_DESCRIPTION:
-		if (p && p->type == PQ_MSG_DESCRIBE)
+		if (p && p->type == PQ_MSG_DESCRIBE) {
+			server_note_shape(s, p, pkt_result_shape(payload, len));
 			server_pop(s);
+		}
 		break;
 	case PQ_MSG_COMMAND_COMPLETE:
 	case PQ_MSG_PORTAL_SUSPENDED:
@@ -679,7 +759,7 @@ static void server_at_ready(Server *s)
 					"(pool_mode = statement): use pool_mode = transaction");
 		return;
 	}
-	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION) {
+	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION && !client_is_pinned(c)) {
 		pool_release(s->pool, s, false);
 		c->state = CL_IDLE;
 	}

@@ -47,6 +47,7 @@ typedef struct Pending {
 	uint64_t sent_ns;    /* when it went to the server */
 	uint64_t stmt_start_ns; /* when the current statement of it started */
 	struct SessionCommands *cmds; /* SET/RESET/... in it, applied on success (owned) */
+	PreparedStmt *stmt;  /* BIND / DESCRIBE of a client's statement: it, with a reference */
 } Pending;
 
 /* Responses pgsift gives itself, in order with the server's. */
@@ -55,6 +56,12 @@ enum {
 	PL_PARSE_COMPLETE, /* the server already has the statement */
 	PL_CLOSE_COMPLETE, /* Close of a client's statement name */
 	PL_DEALLOCATE,     /* SQL DEALLOCATE of a protocol-level name: CommandComplete + RFQ */
+	/* the same DEALLOCATE sent with the extended protocol (psycopg 3 evicting its cache):
+	 * every message of the unnamed statement is answered by pgsift */
+	PL_BIND_COMPLETE,
+	PL_NO_DATA,           /* Describe of the portal */
+	PL_STATEMENT_NO_DATA, /* Describe of the statement: no parameters, no rows */
+	PL_EXEC_DEALLOCATE,   /* Execute: the client's name goes, CommandComplete */
 };
 
 enum {
@@ -66,6 +73,10 @@ enum {
 	PF_CANCEL_SENT = 32,
 	PF_LISTEN_REFUSED = 64, /* a deliberately failing Parse standing for LISTEN's refusal */
 	PF_OVERDUE = 128,       /* seen past query_timeout once; cancelled if still so next tick */
+	PF_SHAPE_CHECK = 512,   /* pgsift's Describe of a statement it prepared again: the client
+				 * waits for the result shape (client_shape_known) */
+	PF_RESULT_CHANGED = 1024, /* a deliberately failing Parse standing for 0A000 "cached plan
+				   * must not change result type" */
 };
 
 struct Server {
@@ -96,6 +107,8 @@ struct Server {
 	uint64_t connect_ms;   /* when the connection was opened */
 	uint64_t last_used_ms; /* when it last went idle */
 	bool close_needed;     /* close instead of reusing (lifetime, reload, failure) */
+	bool needs_reset;      /* holds state of its client's that no other client may see
+				* (client.c's pins): DISCARD ALL before it changes hands */
 	void *scram;           /* ScramClient during login (owned) */
 	char *password;        /* towards the server during login (owned) */
 	uv_connect_t connect_req;

@@ -32,7 +32,7 @@ import psycopg2.errors
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import DIRECT, SUPERUSER, TESTDB  # noqa: E402
-from test_transaction import RawClient, pid_of  # noqa: E402
+from test_transaction import Holder, RawClient, pid_of  # noqa: E402
 
 OTHER_ROLE = "iso_bob"
 DEFAULT_SEARCH_PATH = '"$user", public'
@@ -286,6 +286,42 @@ class PinnedStateTest(harness.PgsiftTestCase):
         ac.execute("CLOSE iso_c")
         a.commit()
 
+    def test_set_config_from_a_parameter_pins(self):
+        """set_config($1, $2, false) in the extended protocol: pgsift cannot restate what it
+        cannot read, so the client keeps its server (named and unnamed statements)."""
+        if DIRECT:
+            self.skipTest("server hand-over happens only through pgsift")
+        for name in ("", "s_cfg"):
+            c = RawClient(self.px)
+            self.addCleanup(c.close)
+            r = c.run(c.parse(name, "SELECT set_config('application.tenant', $1, false), "
+                                    "pg_backend_pid()"), c.bind(name, ["t7"]), c.execute(),
+                      c.sync())
+            self.assertEqual(r[:2], [("1",), ("2",)])
+            pid_a = int(r[2][1][1])
+            self.others_never_share(pid_a)
+            r = c.run(c.query("SELECT current_setting('application.tenant'), pg_backend_pid()"))
+            self.assertEqual(r[1], ("D", ["t7", str(pid_a)]))
+            c.close()
+            # after it left, the server it held serves others with a fresh session
+            for _ in range(6):
+                b = self.px.connect()
+                self.assertIn(one(b.cursor(), "SELECT current_setting('application.tenant', "
+                                              "true)"), [(None,), ("",)])
+                b.close()
+
+    def test_named_statement_advisory_lock_pins(self):
+        if DIRECT:
+            self.skipTest("server hand-over happens only through pgsift")
+        c = RawClient(self.px)
+        self.addCleanup(c.close)
+        r = c.run(c.parse("s_lock", "SELECT pg_advisory_lock($1), pg_backend_pid()"),
+                  c.bind("s_lock", [9911]), c.execute(), c.sync())
+        pid_a = int(r[2][1][1])
+        self.others_never_share(pid_a)
+        r = c.run(c.query("SELECT pg_advisory_unlock_all(), pg_backend_pid()"))
+        self.assertEqual(r[1], ("D", ["", str(pid_a)]))
+
     def test_transaction_advisory_lock_does_not_pin(self):
         a = self.connect()
         ac = a.cursor()
@@ -378,6 +414,90 @@ class ProtocolTest(harness.PgsiftTestCase):
             r = c.run(c.bind("s_drop"), c.execute(), c.sync())
             self.assertEqual(r, [("2",), ("D", ["6"]), ("C", "SELECT 1"), ("Z", "I")])
 
+    def test_sql_deallocate_prepare_execute_in_extended_protocol(self):
+        c = RawClient(self.tx)
+        self.addCleanup(c.close)
+        self.assertEqual(c.run(c.parse("s_d", "SELECT 1"), c.sync()), [("1",), ("Z", "I")])
+        # psycopg 3 evicts a statement from its cache this way
+        r = c.run(c.parse("", "DEALLOCATE s_d"), c.bind(""), c.describe("P", ""), c.execute(),
+                  c.sync())
+        self.assertEqual(r, [("1",), ("2",), ("n",), ("C", "DEALLOCATE"), ("Z", "I")])
+        r = c.run(c.bind("s_d"), c.execute(), c.sync())
+        self.assertEqual(r, [("E", "26000", 'prepared statement "s_d" does not exist'),
+                             ("Z", "I")])
+        # the name can be used again
+        self.assertEqual(c.run(c.parse("s_d", "SELECT 2"), c.bind("s_d"), c.execute(),
+                               c.sync()),
+                         [("1",), ("2",), ("D", ["2"]), ("C", "SELECT 1"), ("Z", "I")])
+        # Describe of the statement, and a DEALLOCATE skipped after an earlier error
+        r = c.run(c.parse("", "SELECT 1/0"), c.bind(""), c.execute(),
+                  c.parse("", "DEALLOCATE s_d"), c.bind(""), c.execute(), c.sync())
+        self.assertEqual(r, [("1",), ("E", "22012", "division by zero"), ("Z", "I")])
+        r = c.run(c.parse("", "DEALLOCATE \"s_d\""), c.describe("S", ""), c.bind(""),
+                  c.execute(), c.sync())
+        self.assertEqual(r, [("1",), ("t", []), ("n",), ("2",), ("C", "DEALLOCATE"),
+                             ("Z", "I")])
+        # DEALLOCATE ALL
+        self.assertEqual(c.run(c.parse("s_e", "SELECT 3"), c.sync()), [("1",), ("Z", "I")])
+        r = c.run(c.parse("", "DEALLOCATE ALL"), c.bind(""), c.execute(), c.sync())
+        self.assertEqual(r, [("1",), ("2",), ("C", "DEALLOCATE ALL"), ("Z", "I")])
+        r = c.run(c.bind("s_e"), c.execute(), c.sync())
+        self.assertEqual(r, [("E", "26000", 'prepared statement "s_e" does not exist'),
+                             ("Z", "I")])
+        # SQL PREPARE and EXECUTE, each on whichever server comes
+        r = c.run(c.parse("", "PREPARE sq (int) AS SELECT $1 * 2"), c.bind(""), c.execute(),
+                  c.sync())
+        self.assertEqual(r, [("1",), ("2",), ("C", "PREPARE"), ("Z", "I")])
+        for i in range(4):
+            r = c.run(c.parse("", "EXECUTE sq (%d)" % i), c.bind(""), c.execute(), c.sync())
+            self.assertEqual(r, [("1",), ("2",), ("D", [str(2 * i)]), ("C", "SELECT 1"),
+                                 ("Z", "I")])
+        r = c.run(c.parse("", "DEALLOCATE sq"), c.bind(""), c.execute(), c.sync())
+        self.assertEqual(r, [("1",), ("2",), ("C", "DEALLOCATE"), ("Z", "I")])
+        r = c.run(c.query("EXECUTE sq (1)"))
+        self.assertEqual(r, [("E", "26000", 'prepared statement "sq" does not exist'),
+                             ("Z", "I")])
+
+    def test_changed_result_type_is_an_error_never_wrong_rows(self):
+        """ALTER TABLE ... TYPE under a client's described statement: PostgreSQL answers 0A000
+        on the server that has the old plan; on a server where pgsift prepares the statement
+        again the client must get the same, never rows of the new type under the old
+        description. Preparing the text again (asyncpg's retry) works everywhere."""
+        d = self.pg.connect()
+        self.addCleanup(d.close)
+        dc = d.cursor()
+        dc.execute("DROP TABLE IF EXISTS iso_alter")
+        dc.execute("CREATE TABLE iso_alter (v int)")
+        dc.execute("INSERT INTO iso_alter VALUES (7)")
+        c = RawClient(self.tx)
+        self.addCleanup(c.close)
+        sql = "SELECT v FROM iso_alter"
+        r = c.run(c.parse("s_alt", sql), c.describe("S", "s_alt"), c.bind("s_alt"), c.execute(),
+                  *c.pid_frames(), c.sync())
+        self.assertEqual(r[:6], [("1",), ("t", []), ("T", [("v", 23)]), ("2",), ("D", ["7"]),
+                                 ("C", "SELECT 1")])
+        pid1 = pid_of(r[6:])
+        dc.execute("ALTER TABLE iso_alter ALTER COLUMN v TYPE text USING v::text || '!'")
+        stale = [("E", "0A000", "cached plan must not change result type"), ("Z", "I")]
+        # on the other server first (pgsift prepares it there), then on the first one
+        h = Holder(self.tx, pid1, 2)
+        for _ in range(2):
+            self.assertEqual(c.run(c.bind("s_alt"), c.execute(), c.sync()), stale)
+        h.release()
+        for _ in range(3):
+            self.assertEqual(c.run(c.bind("s_alt"), c.execute(), c.sync()), stale)
+        # prepared again under a new name, on both servers
+        r = c.run(c.parse("s_alt2", sql), c.describe("S", "s_alt2"), c.sync())
+        self.assertEqual(r, [("1",), ("t", []), ("T", [("v", 25)]), ("Z", "I")])
+        h = Holder(self.tx, pid1, 2)
+        for _ in range(2):
+            self.assertEqual(c.run(c.bind("s_alt2"), c.execute(), c.sync()),
+                             [("2",), ("D", ["7!"]), ("C", "SELECT 1"), ("Z", "I")])
+        h.release()
+        for _ in range(3):
+            self.assertEqual(c.run(c.bind("s_alt2"), c.execute(), c.sync()),
+                             [("2",), ("D", ["7!"]), ("C", "SELECT 1"), ("Z", "I")])
+
     def cancel(self, target, pid, key):
         s = harness.raw_socket(target)
         s.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
@@ -399,6 +519,40 @@ class ProtocolTest(harness.PgsiftTestCase):
                 conn.cancel()
                 cur.execute("SELECT pg_sleep(0.05), %s", (i,))
                 self.assertEqual(cur.fetchone(), ("", i))
+
+
+class PreparedWithoutServerTest(harness.PgsiftTestCase):
+    """pgbench -M prepared prepares with a blocking call per client; with fewer threads than
+    clients and a pool smaller than the clients, the other clients of the thread hold every
+    server in an open transaction meanwhile. pgsift answers a Parse it knows is good in the pool
+    without a server, so the run completes."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = harness.run_pgbench(cls.pg, ["-i", "-q", "-s", "1"])
+        if r.returncode != 0:
+            raise RuntimeError("pgbench -i failed: %r" % r)
+        cls.px = cls.start_pgsift(settings={"pool_mode": "transaction",
+                                            "default_pool_size": 4})
+
+    def balances(self):
+        return self.pg.query("SELECT (SELECT sum(abalance) FROM pgbench_accounts), "
+                             "(SELECT sum(tbalance) FROM pgbench_tellers), "
+                             "(SELECT sum(bbalance) FROM pgbench_branches), "
+                             "(SELECT sum(delta) FROM pgbench_history)")[0]
+
+    def test_pgbench_prepared_fewer_threads_than_clients(self):
+        for threads in ("2", "1"):
+            with self.subTest(threads=threads):
+                r = harness.run_pgbench(self.px, ["-M", "prepared", "-c", "32", "-j", threads,
+                                                  "-t", "30", "-n"], timeout=240)
+                self.assertEqual(r.returncode, 0, r)
+                self.assertEqual(r.processed, 32 * 30, r)
+                self.assertEqual(r.failed, 0, r)
+                # consistent: every transaction moved the same delta through all four tables
+                a, t, b, h = self.balances()
+                self.assertEqual((a, t, b), (h, h, h))
 
 
 if __name__ == "__main__":
