@@ -521,6 +521,39 @@ class ProtocolTest(harness.PgsiftTestCase):
                 self.assertEqual(cur.fetchone(), ("", i))
 
 
+class ResetAlwaysTest(harness.PgsiftTestCase):
+    """State made inside a function or a DO block is out of pgsift's sight; with
+    server_reset_query_always = 1 every server is reset when it changes hands, so it cannot
+    leak either (and the client's own SETs are still restated)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.px = cls.start_pgsift(settings={"pool_mode": "transaction",
+                                            "default_pool_size": 1,
+                                            "server_reset_query_always": 1})
+
+    def test_state_made_in_a_do_block_does_not_leak(self):
+        if DIRECT:
+            self.skipTest("pgsift's reset")
+        a = self.px.connect()
+        self.addCleanup(a.close)
+        ac = a.cursor()
+        ac.execute("SET application_name = 'iso_a'")
+        ac.execute("DO $$ BEGIN EXECUTE 'CREATE TEMP TABLE iso_fn (v int)'; "
+                   "PERFORM set_config('search_path', 'pg_catalog', false); "
+                   "PERFORM pg_advisory_lock(31337); END $$")
+        b = self.px.connect()
+        self.addCleanup(b.close)
+        self.assertEqual(one(b.cursor(), "SELECT to_regclass('pg_temp.iso_fn') IS NULL, "
+                                         "current_setting('search_path'), "
+                                         "current_setting('application_name'), "
+                                         "(SELECT count(*) FROM pg_locks WHERE "
+                                         "locktype = 'advisory' AND pid = pg_backend_pid())"),
+                         (True, DEFAULT_SEARCH_PATH, "", 0))
+        self.assertEqual(one(ac, "SHOW application_name"), ("iso_a",))
+
+
 class PreparedWithoutServerTest(harness.PgsiftTestCase):
     """pgbench -M prepared prepares with a blocking call per client; with fewer threads than
     clients and a pool smaller than the clients, the other clients of the thread hold every
