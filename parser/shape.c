@@ -869,14 +869,20 @@ static bool walk_leaf(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t fla
 		       flags, NULL);
 		free(o.expr);
 		return true;
-	case PG_QUERY__NODE__NODE_BOOLEAN_TEST:
+	case PG_QUERY__NODE__NODE_BOOLEAN_TEST: {
+		PgQuery__BoolTestType bt = n->boolean_test->booltesttype;
 		operand(b, n->boolean_test->arg, sc, &o);
-		record(b, &o, SU_EQ, flags, NULL);
+		record2(b, &o, SU_EQ, flags,
+			bt == PG_QUERY__BOOL_TEST_TYPE__IS_TRUE	 ? SCF2_ISTRUE :
+			bt == PG_QUERY__BOOL_TEST_TYPE__IS_FALSE ? SCF2_ISFALSE :
+								   0,
+			NULL);
 		free(o.expr);
 		return true;
+	}
 	case PG_QUERY__NODE__NODE_COLUMN_REF:
 		operand(b, n, sc, &o);
-		record(b, &o, SU_EQ, flags, NULL); /* WHERE is_active */
+		record2(b, &o, SU_EQ, flags, SCF2_BARE, NULL); /* WHERE is_active */
 		return true;
 	default:
 		return false;
@@ -1856,6 +1862,12 @@ static void out_col(Out *o, const QueryShape *s, const ShapeCol *c, const char *
 		out_cat(o, "|semi");
 	if (c->flags2 & SCF2_PERROW)
 		out_cat(o, "|per-row");
+	if (c->flags2 & SCF2_BARE)
+		out_cat(o, "|bare");
+	if (c->flags2 & SCF2_ISTRUE)
+		out_cat(o, "|istrue");
+	if (c->flags2 & SCF2_ISFALSE)
+		out_cat(o, "|isfalse");
 }
 
 static const char *group_name(ShapeUse use, uint8_t flags)

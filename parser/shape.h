@@ -48,15 +48,22 @@ typedef enum {
 #define SCF_ILIKE 0x40	     /* ILIKE rather than LIKE */
 #define SCF_OR 0x80	     /* under OR or NOT: does not restrict the rows on its own */
 
-/* ShapeCol.flags2 */
-#define SCF2_MULTI \
-	0x01 /* SU_EQ with several values (IN list, = ANY(...)): one index scan per
-			  * value, so the rows do not come out in the order of the next key */
-#define SCF2_PERROW \
-	0x02	       /* SU_JOIN of the inner side of a subquery run once per outer row
-			  * (LATERAL, a correlated subquery outside WHERE's EXISTS / IN): always
-			  * a nested loop, whose probe wants this column indexed */
-#define SCF2_SEMI 0x04 /* SU_JOIN of `x IN (SELECT y ...)` / EXISTS: a semi-join */
+/*
+ * ShapeCol.flags2.
+ * SCF2_MULTI: SU_EQ with several values (IN list, = ANY(...)): one index scan per value, so the
+ * rows do not come out in the order of the next key.
+ * SCF2_PERROW: SU_JOIN of the inner side of a subquery run once per outer row (LATERAL, a
+ * correlated subquery outside EXISTS / IN): always a nested loop, whose probe wants it indexed.
+ * SCF2_SEMI: SU_JOIN of `x IN (SELECT y ...)`: a semi-join.
+ * SCF2_BARE, SCF2_ISTRUE, SCF2_ISFALSE: SU_EQ written as `WHERE starred`, `starred IS TRUE`,
+ * `starred IS FALSE`.
+ */
+#define SCF2_MULTI 0x01
+#define SCF2_PERROW 0x02
+#define SCF2_SEMI 0x04
+#define SCF2_BARE 0x08
+#define SCF2_ISTRUE 0x10
+#define SCF2_ISFALSE 0x20
 
 typedef enum {
 	SCK_NONE = 0, /* no constant (compared with another expression, or IS NULL...) */

@@ -81,6 +81,18 @@ typedef struct NullUse {
 	size_t fps;
 } NullUse;
 
+/*
+ * How the statements filter one column with a constant: when every filter on it in the window
+ * is the same constant one (deleted_at IS NULL, starred IS TRUE, status IN ('QUEUED',
+ * 'PENDING')), it is the partial predicate of the indexes the column's statements need.
+ */
+typedef struct ConstForm {
+	AdvTable *t;
+	char *col;  /* (owned) */
+	char *form; /* the predicate as SQL, NULL once the column is filtered otherwise (owned) */
+	bool variable; /* also filtered by a parameter, a range, a join... */
+} ConstForm;
+
 struct Advisor {
 	AdvisorOptions opts;
 	AdvResolveFn resolve;
@@ -100,6 +112,8 @@ struct Advisor {
 	size_t n_skips;
 	NullUse *nulls;
 	size_t n_nulls;
+	ConstForm *forms;
+	size_t n_forms;
 	/* filtered calls per table, parallel to tables */
 	uint64_t *filtered_calls;
 };
@@ -229,6 +243,11 @@ void advisor_free(Advisor *adv)
 		free(adv->skips[i]);
 	free(adv->skips);
 	free(adv->nulls);
+	for (size_t i = 0; i < adv->n_forms; i++) {
+		free(adv->forms[i].col);
+		free(adv->forms[i].form);
+	}
+	free(adv->forms);
 	free(adv->filtered_calls);
 	parser_cache_free(adv->pc);
 	free(adv);
@@ -804,6 +823,120 @@ static char *where_and(char *where, char *pred)
 	return w;
 }
 
+/* Distinct values of a column by pg_stats, or -1 when unknown. */
+static double col_ndistinct(const AdvTable *t, const char *name)
+{
+	const AdvColumn *c = table_column(t, name);
+	if (!c || !c->has_stats || c->n_distinct == 0)
+		return -1;
+	return c->n_distinct > 0 ? c->n_distinct : -c->n_distinct * (t->rows > 0 ? t->rows : 1);
+}
+
+/* A literal that is part of the application's SQL rather than a sampled parameter value: a
+ * string (for a column of few values) or a boolean. */
+static bool app_literal(const char *s, size_t n, bool few_values)
+{
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	if ((n == 4 && strncasecmp(s, "true", 4) == 0) ||
+	    (n == 5 && strncasecmp(s, "false", 5) == 0))
+		return true;
+	return few_values && n >= 2 && s[0] == '\'';
+}
+
+/*
+ * The predicate a constant filter gives, as SQL (malloc'ed), or NULL when c is not one:
+ * `col IS [NOT] NULL`, `col`, `col IS TRUE`, `col IS FALSE`, `col = true`, and `col = 'v'` /
+ * `col IN ('a', 'b')` on a column with at most CONST_FORM_MAX_VALUES distinct values.
+ */
+#define CONST_FORM_MAX_VALUES 100
+static char *const_form(const AdvStatement *st, const AdvTable *t, const ShapeCol *c,
+			const char *name)
+{
+	char q[256];
+	if (c->flags & (SCF_OR | SCF_EXPR))
+		return NULL;
+	advisor_quote_ident(name, q, sizeof(q));
+	if (c->use == SU_IS_NULL || c->use == SU_IS_NOT_NULL)
+		return xasprintf("%s IS %sNULL", q, c->use == SU_IS_NULL ? "" : "NOT ");
+	if (c->use != SU_EQ)
+		return NULL;
+	if (c->flags2 & SCF2_BARE)
+		return xstrdup(q);
+	if (c->flags2 & (SCF2_ISTRUE | SCF2_ISFALSE))
+		return xasprintf("%s IS %s", q, (c->flags2 & SCF2_ISTRUE) ? "TRUE" : "FALSE");
+	if (c->const_kind != SCK_CONST && c->const_kind != SCK_LIST)
+		return NULL;
+	double nd = col_ndistinct(t, name);
+	bool few = nd > 0 && nd <= CONST_FORM_MAX_VALUES;
+	const char *span = st->text + c->const_pos;
+	const char *starts[16];
+	size_t lens[16];
+	size_t n = split_list(span, c->const_len, starts, lens, 16);
+	if (n == 0 || n > 16)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!app_literal(starts[i], lens[i], few))
+			return NULL;
+	if (c->const_kind == SCK_LIST || (c->flags2 & SCF2_MULTI))
+		return xasprintf("%s IN (%.*s)", q, (int)c->const_len, span);
+	return xasprintf("%s = %.*s", q, (int)c->const_len, span);
+}
+
+static ConstForm *form_find(Advisor *adv, const AdvTable *t, const char *col, bool create)
+{
+	for (size_t i = 0; i < adv->n_forms; i++)
+		if (adv->forms[i].t == t && strcmp(adv->forms[i].col, col) == 0)
+			return &adv->forms[i];
+	if (!create)
+		return NULL;
+	ConstForm *arr = grow(adv->forms, adv->n_forms, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	adv->forms = arr;
+	ConstForm *f = &adv->forms[adv->n_forms++];
+	memset(f, 0, sizeof(*f));
+	f->t = (AdvTable *)t;
+	f->col = xstrdup(col);
+	return f;
+}
+
+/* Records how statement st filters column c of table t (see ConstForm). */
+static void form_note(Advisor *adv, const AdvStatement *st, const AdvTable *t, const ShapeCol *c,
+		      const char *name)
+{
+	if ((c->flags & SCF_OR) || (c->flags & SCF_EXPR))
+		return;
+	if (c->use != SU_EQ && c->use != SU_IS_NULL && c->use != SU_IS_NOT_NULL &&
+	    c->use != SU_RANGE && c->use != SU_LIKE && c->use != SU_JOIN)
+		return;
+	ConstForm *f = form_find(adv, t, name, true);
+	if (!f || f->variable)
+		return;
+	char *form = const_form(st, t, c, name);
+	if (!form || (f->form && strcmp(f->form, form) != 0)) {
+		f->variable = true;
+		free(form);
+		return;
+	}
+	if (f->form)
+		free(form);
+	else
+		f->form = form;
+}
+
+/* The predicate for c when it is its column's only filter in the window, else NULL. */
+static const char *form_candidate(Advisor *adv, const AdvTable *t, const ShapeCol *c,
+				  const char *name)
+{
+	if (c->flags & (SCF_OR | SCF_EXPR))
+		return NULL;
+	const ConstForm *f = form_find(adv, t, name, false);
+	return f && !f->variable ? f->form : NULL;
+}
+
 /* Builds the requirements one statement puts on each of its tables. */
 static void stmt_requirements(Advisor *adv, size_t si)
 {
@@ -884,6 +1017,10 @@ static void stmt_requirements(Advisor *adv, size_t si)
 		Req r;
 		memset(&r, 0, sizeof(r));
 		char *where = NULL;
+		/* constant filters that may become the predicate (see ConstForm) */
+		const char *cands[ADV_MAX_KEY];
+		ReqCol cand_eq[ADV_MAX_KEY];
+		size_t n_cands = 0, n_cand_eq = 0;
 		ReqCol ranges[ADV_MAX_KEY];
 		size_t n_ranges = 0;
 		ReqCol order[ADV_MAX_KEY];
@@ -916,6 +1053,16 @@ static void stmt_requirements(Advisor *adv, size_t si)
 					where = where_and(where, pred);
 					break;
 				}
+				const char *form = form_candidate(adv, t, c, name);
+				if (form && n_cands < ADV_MAX_KEY) {
+					cands[n_cands++] = form;
+					if (col_usable(t, name, is_expr) &&
+					    n_cand_eq < ADV_MAX_KEY) {
+						rc.sel = col_selectivity(t, name, is_expr, 1);
+						cand_eq[n_cand_eq++] = rc;
+					}
+					break;
+				}
 				if (!col_usable(t, name, is_expr) || r.n_eq >= 6 ||
 				    reqcols_has(r.eq, r.n_eq, name))
 					break;
@@ -935,8 +1082,11 @@ static void stmt_requirements(Advisor *adv, size_t si)
 			case SU_IS_NULL:
 			case SU_IS_NOT_NULL: {
 				char *pred = partial_predicate(adv, st, t, c, name);
+				const char *form = pred ? NULL : form_candidate(adv, t, c, name);
 				if (pred)
 					where = where_and(where, pred);
+				else if (form && n_cands < ADV_MAX_KEY)
+					cands[n_cands++] = form;
 				break;
 			}
 			case SU_JOIN: {
@@ -1035,6 +1185,23 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				break;
 			}
 		}
+		/*
+		 * Constant filters of the column's only kind become the predicate when something
+		 * else gives the index its keys; else the equality ones are keys as before.
+		 */
+		if (n_cands) {
+			bool keyed = r.n_eq > 0 || n_ranges > 0 || (n_order && order_ok && limit);
+			for (size_t i = 0; keyed && i < n_cands; i++) {
+				bool dup = false;
+				for (size_t k = 0; k < i; k++)
+					dup |= strcmp(cands[k], cands[i]) == 0;
+				if (!dup)
+					where = where_and(where, xstrdup(cands[i]));
+			}
+			for (size_t i = 0; !keyed && i < n_cand_eq && r.n_eq < 6; i++)
+				if (!reqcols_has(r.eq, r.n_eq, cand_eq[i].expr))
+					r.eq[r.n_eq++] = cand_eq[i];
+		}
 		/* the tail: one range column (the most distinct values), else the ORDER BY */
 		if (n_ranges) {
 			size_t best = 0;
@@ -1052,8 +1219,12 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				    !reqcols_has(r.tail, r.n_tail, order[i].expr))
 					r.tail[r.n_tail++] = order[i];
 			r.tail_is_order = true;
-			/* a btree reads both ways: a sort-only index starts ascending */
-			if (r.n_eq == 0 && r.n_tail && r.tail[0].desc)
+			/* a btree reads both ways: a sort-only index on columns all DESC
+			 * starts ascending; mixed directions stay as written */
+			bool all_desc = r.n_tail > 0;
+			for (size_t i = 0; i < r.n_tail; i++)
+				all_desc &= r.tail[i].desc;
+			if (r.n_eq == 0 && all_desc)
 				for (size_t i = 0; i < r.n_tail; i++) {
 					r.tail[i].desc = !r.tail[i].desc;
 					r.tail[i].nulls_first = !r.tail[i].nulls_first;
@@ -1130,6 +1301,7 @@ static void count_null_tests(Advisor *adv, const bool *take)
 				    c->use == SU_IS_NOT_NULL || c->use == SU_LIKE ||
 				    c->use == SU_JOIN)
 					filtered = true;
+				form_note(adv, st, map[ti], c, shape_str(s, c->name));
 				if (c->use != SU_IS_NULL && c->use != SU_IS_NOT_NULL)
 					continue;
 				const char *nm = shape_str(s, c->name);
@@ -1291,14 +1463,6 @@ static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const ch
 	return true;
 }
 
-static bool eq_subset(const Req *a, const Req *b)
-{
-	for (size_t i = 0; i < a->n_eq; i++)
-		if (!reqcols_has(b->eq, b->n_eq, a->eq[i].expr))
-			return false;
-	return true;
-}
-
 static bool same_group(const Req *a, const Req *b)
 {
 	return a->t == b->t && strcmp(a->method, b->method) == 0 && pred_eq(a->where, b->where);
@@ -1319,76 +1483,149 @@ static uint64_t req_calls(const Advisor *adv, const Req *r)
 	return adv->stmts[r->stmt].calls;
 }
 
+/* Borrows the columns of a key list as AdvKeys (no copies: never free them). */
+static void keys_view(const ReqCol *k, size_t n, AdvKey *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].expr = k[i].expr;
+		out[i].is_expr = k[i].is_expr;
+		out[i].desc = k[i].desc;
+		out[i].nulls_first = k[i].nulls_first;
+		out[i].opclass = (char *)k[i].opclass;
+	}
+}
+
+/* Whether every requirement of members (indexes into adv->reqs) is served by keys k. */
+static bool all_served(const Advisor *adv, const size_t *members, size_t nm, const ReqCol *k,
+		       size_t nk, const Req *l)
+{
+	AdvKey view[ADV_MAX_KEY];
+	keys_view(k, nk, view);
+	for (size_t i = 0; i < nm; i++)
+		if (!req_served(&adv->reqs[members[i]], view, nk, l->method, l->where))
+			return false;
+	return true;
+}
+
 /*
- * Greedy merge: the widest unassigned requirement fixes an index; among the requirements whose
- * equality sets are subsets of its own (and that have no tail), the longest chain by inclusion
- * decides the column order, so that each of them is a prefix. Then every requirement the new
- * index serves is assigned to it.
+ * Keys that serve r and the index's members, found by reordering or extending k (n_eq of them
+ * equality columns, then the tail): r's equality columns moved to the front, or, when k has no
+ * tail yet, r's further equality columns and tail appended. False when neither keeps every
+ * member's access path.
+ */
+static bool try_absorb(const Advisor *adv, const size_t *members, size_t nm, ReqCol *k, size_t *nk,
+		       size_t *n_eq, const Req *r, const Req *l)
+{
+	ReqCol cand[ADV_MAX_KEY];
+	size_t nc = 0;
+	if (all_served(adv, members, nm, k, *nk, l))
+		return true;
+	bool subset = r->n_eq <= *n_eq;
+	for (size_t i = 0; subset && i < r->n_eq; i++)
+		subset = reqcols_has(k, *n_eq, r->eq[i].expr);
+	if (subset && r->n_tail == 0) {
+		for (size_t i = 0; i < *n_eq; i++)
+			if (reqcols_has(r->eq, r->n_eq, k[i].expr))
+				cand[nc++] = k[i];
+		for (size_t i = 0; i < *n_eq; i++)
+			if (!reqcols_has(r->eq, r->n_eq, k[i].expr))
+				cand[nc++] = k[i];
+		for (size_t i = *n_eq; i < *nk; i++)
+			cand[nc++] = k[i];
+		if (all_served(adv, members, nm, cand, nc, l)) {
+			memcpy(k, cand, nc * sizeof(*k));
+			return true;
+		}
+	}
+	if (*nk == *n_eq && r->n_eq >= *n_eq && r->n_eq + r->n_tail <= ADV_MAX_KEY) {
+		bool superset = true;
+		for (size_t i = 0; superset && i < *n_eq; i++)
+			superset = reqcols_has(r->eq, r->n_eq, k[i].expr);
+		if (!superset)
+			return false;
+		nc = 0;
+		for (size_t i = 0; i < *n_eq; i++)
+			cand[nc++] = k[i];
+		for (size_t i = 0; i < r->n_eq; i++)
+			if (!reqcols_has(cand, nc, r->eq[i].expr))
+				cand[nc++] = r->eq[i];
+		size_t ne = nc;
+		for (size_t i = 0; i < r->n_tail; i++)
+			cand[nc++] = r->tail[i];
+		if (all_served(adv, members, nm, cand, nc, l)) {
+			memcpy(k, cand, nc * sizeof(*k));
+			*nk = nc;
+			*n_eq = ne;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Hottest first: the unassigned requirement with the most calls fixes an index with its own
+ * access path (equality columns, then its range or sort columns). Then the other requirements
+ * of the same table, method and predicate join it, hottest first, as long as the index, its
+ * equality columns reordered or (while it has no tail) extended, still serves every statement
+ * it already serves, with its equality columns as a prefix and its own tail right after them.
+ * What cannot join makes an index of its own.
  */
 static void merge_requirements(Advisor *adv)
 {
 	size_t n = adv->n_reqs;
-	size_t *chain = calloc(n + 1, sizeof(size_t));
-	size_t *len = calloc(n + 1, sizeof(size_t));
-	size_t *prev = calloc(n + 1, sizeof(size_t));
+	size_t *members = calloc(n + 1, sizeof(size_t));
 	size_t *order = calloc(n + 1, sizeof(size_t));
-	if (!chain || !len || !prev || !order)
+	if (!members || !order)
 		goto out;
-	for (;;) {
-		size_t L = SIZE_MAX;
-		for (size_t i = 0; i < n; i++) {
-			Req *r = &adv->reqs[i];
-			if (r->assigned || r->dropped)
-				continue;
-			if (L == SIZE_MAX)
-				L = i;
-			else {
-				Req *l = &adv->reqs[L];
-				size_t wr = r->n_eq + r->n_tail, wl = l->n_eq + l->n_tail;
-				if (wr > wl || (wr == wl && req_calls(adv, r) > req_calls(adv, l)))
-					L = i;
-			}
+	/* requirements hottest first; then wider; then as added */
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	for (size_t a = 1; a < n; a++)
+		for (size_t b = a; b > 0; b--) {
+			const Req *x = &adv->reqs[order[b]], *y = &adv->reqs[order[b - 1]];
+			uint64_t cx = req_calls(adv, x), cy = req_calls(adv, y);
+			size_t wx = x->n_eq + x->n_tail, wy = y->n_eq + y->n_tail;
+			if (cx < cy || (cx == cy && wx <= wy))
+				break;
+			size_t tmp = order[b];
+			order[b] = order[b - 1];
+			order[b - 1] = tmp;
 		}
-		if (L == SIZE_MAX)
-			break;
+	for (size_t o = 0; o < n; o++) {
+		size_t L = order[o];
 		Req *l = &adv->reqs[L];
-		/* candidates: tail-less subsets of L's equality set, sorted by size */
-		size_t m = 0;
-		for (size_t i = 0; i < n; i++) {
-			Req *r = &adv->reqs[i];
-			if (r->assigned || r->dropped || !same_group(r, l) || r->n_tail ||
-			    !eq_subset(r, l) || r->n_eq == 0)
-				continue;
-			order[m++] = i;
-		}
-		for (size_t a = 1; a < m; a++)
-			for (size_t b = a;
-			     b > 0 && adv->reqs[order[b]].n_eq < adv->reqs[order[b - 1]].n_eq;
-			     b--) {
-				size_t tmp = order[b];
-				order[b] = order[b - 1];
-				order[b - 1] = tmp;
-			}
-		size_t best = SIZE_MAX;
-		for (size_t a = 0; a < m; a++) {
-			len[a] = 1;
-			prev[a] = SIZE_MAX;
-			for (size_t b = 0; b < a; b++) {
-				const Req *ra = &adv->reqs[order[a]], *rb = &adv->reqs[order[b]];
-				if (rb->n_eq < ra->n_eq && eq_subset(rb, ra) &&
-				    len[b] + 1 > len[a]) {
-					len[a] = len[b] + 1;
-					prev[a] = b;
+		if (l->assigned || l->dropped)
+			continue;
+		ReqCol k[ADV_MAX_KEY];
+		size_t nk = 0, n_eq = 0;
+		for (size_t e = 0; e < l->n_eq && nk < ADV_MAX_KEY; e++)
+			k[nk++] = l->eq[e];
+		n_eq = nk;
+		for (size_t j = 0; j < l->n_tail && nk < ADV_MAX_KEY; j++)
+			k[nk++] = l->tail[j];
+		size_t nm = 0;
+		members[nm++] = L;
+		l->assigned = true;
+		/* equality-only requirements first: they can still reorder the keys, which a
+		 * requirement with a tail (a range, a sort) then fixes */
+		for (int pass = 0; pass < 2; pass++)
+			for (bool more = true; more;) {
+				more = false;
+				for (size_t p = 0; p < n; p++) {
+					Req *r = &adv->reqs[order[p]];
+					if (r->assigned || r->dropped || !same_group(r, l) ||
+					    (pass == 0 && r->n_tail > 0))
+						continue;
+					members[nm] = order[p];
+					/* r must be served too: check it with the members */
+					if (!try_absorb(adv, members, nm + 1, k, &nk, &n_eq, r, l))
+						continue;
+					r->assigned = true;
+					nm++;
+					more = true;
 				}
 			}
-			if (best == SIZE_MAX || len[a] > len[best] ||
-			    (len[a] == len[best] &&
-			     adv->reqs[order[a]].n_eq > adv->reqs[order[best]].n_eq))
-				best = a;
-		}
-		size_t clen = 0;
-		for (size_t a = best; a != SIZE_MAX && m; a = prev[a])
-			chain[clen++] = order[a];
 		AdvSuggestion *arr = grow(adv->sugg, adv->n_sugg, sizeof(*arr));
 		if (!arr)
 			break;
@@ -1400,52 +1637,27 @@ static void merge_requirements(Advisor *adv)
 		s->where = l->where ? xstrdup(l->where) : NULL;
 		s->saving_pct = -1;
 		s->cost_before = s->cost_after = -1;
-		/* chain[] runs from the widest subset down: walk it smallest first */
-		for (size_t c = clen; c-- > 0;) {
-			const Req *cr = &adv->reqs[chain[c]];
-			for (size_t e = 0; e < cr->n_eq && s->n_keys < ADV_MAX_KEY; e++) {
-				bool have = false;
-				for (size_t k = 0; k < s->n_keys; k++)
-					have |= expr_eq(s->keys[k].expr, cr->eq[e].expr);
-				if (!have)
-					key_from(&s->keys[s->n_keys++], &cr->eq[e]);
-			}
-		}
-		for (size_t e = 0; e < l->n_eq && s->n_keys < ADV_MAX_KEY; e++) {
-			bool have = false;
-			for (size_t k = 0; k < s->n_keys; k++)
-				have |= expr_eq(s->keys[k].expr, l->eq[e].expr);
-			if (!have)
-				key_from(&s->keys[s->n_keys++], &l->eq[e]);
-		}
-		for (size_t j = 0; j < l->n_tail && s->n_keys < ADV_MAX_KEY; j++)
-			key_from(&s->keys[s->n_keys++], &l->tail[j]);
-		l->assigned = true;
-		size_t *idx = calloc(n + 1, sizeof(size_t));
+		for (size_t i = 0; i < nk; i++)
+			key_from(&s->keys[s->n_keys++], &k[i]);
+		size_t *idx = calloc(nm + 1, sizeof(size_t));
 		size_t ni = 0;
 		bool planner_only = true;
-		for (size_t i = 0; idx && i < n; i++) {
-			Req *r = &adv->reqs[i];
-			if (r->dropped || !same_group(r, l))
-				continue;
-			if (i != L && (r->assigned ||
-				       !req_served(r, s->keys, s->n_keys, s->method, s->where)))
-				continue;
-			r->assigned = true;
+		for (size_t m = 0; idx && m < nm; m++) {
+			Req *r = &adv->reqs[members[m]];
 			planner_only &= adv->stmts[r->stmt].needs_planner;
 			bool have = false;
-			for (size_t k = 0; k < ni; k++)
-				have |= idx[k] == r->stmt;
+			for (size_t q = 0; q < ni; q++)
+				have |= idx[q] == r->stmt;
 			if (!have)
 				idx[ni++] = r->stmt;
-			for (size_t k = 0; k < r->n_include && s->n_include < 4; k++) {
+			for (size_t q = 0; q < r->n_include && s->n_include < 4; q++) {
 				bool dup = false;
-				for (size_t q = 0; q < s->n_include; q++)
-					dup |= strcmp(s->include[q], r->include[k]) == 0;
-				for (size_t q = 0; q < s->n_keys; q++)
-					dup |= expr_eq(s->keys[q].expr, r->include[k]);
+				for (size_t z = 0; z < s->n_include; z++)
+					dup |= strcmp(s->include[z], r->include[q]) == 0;
+				for (size_t z = 0; z < s->n_keys; z++)
+					dup |= expr_eq(s->keys[z].expr, r->include[q]);
 				if (!dup)
-					s->include[s->n_include++] = xstrdup(r->include[k]);
+					s->include[s->n_include++] = xstrdup(r->include[q]);
 			}
 		}
 		s->stmts = idx;
@@ -1453,9 +1665,7 @@ static void merge_requirements(Advisor *adv)
 		s->needs_planner = planner_only;
 	}
 out:
-	free(chain);
-	free(len);
-	free(prev);
+	free(members);
 	free(order);
 }
 

@@ -139,12 +139,13 @@ static void test_stats_advisor_sort_only_reads_backwards(void **state)
 	Advisor *adv = new_advisor();
 	posts(adv);
 	add(adv, "SELECT * FROM posts ORDER BY user_id DESC LIMIT 10", 10);
+	/* mixed directions stay as written (either reading is as good) */
 	add(adv, "SELECT * FROM posts ORDER BY blog_id DESC, created_at LIMIT 10", 10);
 	add(adv, "SELECT * FROM posts ORDER BY created_at", 10); /* no LIMIT: a full sort */
 	assert_string_equal(
 		plan_sql(adv),
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id_created_at ON "
-		"public.posts USING btree (blog_id, created_at DESC);\n"
+		"public.posts USING btree (blog_id DESC, created_at);\n"
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON public.posts USING "
 		"btree (user_id);\n");
 	advisor_free(adv);
@@ -400,6 +401,106 @@ static void test_stats_advisor_optional_filters(void **state)
 	advisor_free(adv);
 }
 
+static void mcv(AdvColumn *c, const char *const *vals, const double *freqs, size_t n)
+{
+	c->n_mcv = n;
+	c->mcv = calloc(n, sizeof(char *));
+	c->mcv_freq = calloc(n, sizeof(double));
+	for (size_t i = 0; i < n; i++) {
+		c->mcv[i] = strdup(vals[i]);
+		c->mcv_freq[i] = freqs[i];
+	}
+}
+
+/* Issue 12, class 7: a constant filter every statement of an index has (deleted_at IS NULL,
+ * starred IS TRUE, status IN (...)) becomes the partial index's predicate, not a key column,
+ * even when the value is common; the work queue is ordered by its sort keys. */
+static void test_stats_advisor_constant_filters_become_predicates(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "posts", 400000);
+	column(t, "id", -1);
+	column(t, "user_id", 5000);
+	column(t, "created_at", -1);
+	column(t, "deleted_at", -0.02)->null_frac = 0.98;
+	column(t, "starred", 2);
+	AdvIndex *pk = advisor_table_add_index(t, "posts_pkey", "btree");
+	advisor_index_add_key(pk, "id", false, false, NULL);
+	pk->unique = pk->primary = true;
+	AdvTable *j = table(adv, "jobs", 200000);
+	column(j, "id", -1);
+	column(j, "priority", 10);
+	column(j, "queued_at", -1);
+	static const char *const st[] = {"DONE", "QUEUED", "PENDING", "FAILED"};
+	static const double fr[] = {0.4, 0.3, 0.2, 0.1};
+	mcv(column(j, "status", 4), st, fr, 4);
+	add(adv,
+	    "SELECT * FROM posts WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at "
+	    "DESC LIMIT 20",
+	    1000);
+	add(adv, "SELECT count(*) FROM posts WHERE user_id = $1 AND deleted_at IS NULL", 100);
+	add(adv, "UPDATE posts SET starred = $1 WHERE id = $2", 500);
+	add(adv,
+	    "SELECT * FROM posts WHERE user_id = $1 AND starred IS TRUE ORDER BY created_at DESC "
+	    "LIMIT 20",
+	    300);
+	add(adv,
+	    "SELECT * FROM jobs WHERE status IN ('QUEUED','PENDING') ORDER BY priority DESC, "
+	    "queued_at LIMIT 10",
+	    200);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id_created_at_partial ON "
+		"public.posts USING btree (user_id, created_at DESC) WHERE deleted_at IS NULL;\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id_created_at_partial_2 ON "
+		"public.posts USING btree (user_id, created_at DESC) WHERE starred IS TRUE;\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_priority_queued_at_partial ON "
+		"public.jobs USING btree (priority DESC, queued_at) WHERE status IN "
+		"('QUEUED','PENDING');\n");
+	advisor_free(adv);
+}
+
+/* Issue 12, class 6: statements share an index only while each keeps its access path, and the
+ * hottest statement chooses first: the count on (user_id, status) goes with the hot feed's
+ * (user_id, status, published_at DESC), not with the widest index of a rare statement. */
+static void test_stats_advisor_merge_hottest_first(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "entries", 700000);
+	column(t, "id", -1);
+	column(t, "user_id", 5000);
+	column(t, "status", 3);
+	column(t, "feed_id", 20000);
+	column(t, "published_at", -1);
+	column(t, "changed_at", -1);
+	add(adv,
+	    "SELECT * FROM entries WHERE user_id = $1 AND feed_id = $2 AND status = $3 ORDER BY "
+	    "changed_at DESC, published_at DESC LIMIT 10",
+	    50);
+	add(adv, "SELECT count(*) FROM entries WHERE user_id = $1 AND status = $2", 200);
+	add(adv,
+	    "SELECT * FROM entries WHERE user_id = $1 AND status = $2 ORDER BY published_at DESC "
+	    "LIMIT 100",
+	    5000);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_entries_user_id_status_published_at "
+		"ON "
+		"public.entries USING btree (user_id, status, published_at DESC);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+		"idx_entries_feed_id_user_id_status_changed_at_published_at ON public.entries "
+		"USING "
+		"btree (feed_id, user_id, status, changed_at DESC, published_at DESC);\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(s[0].n_stmts, 2);
+	assert_int_equal(s[0].calls, 5200);
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -584,6 +685,8 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_join_to_unique_key),
 		cmocka_unit_test(test_stats_advisor_join_column_not_first),
 		cmocka_unit_test(test_stats_advisor_optional_filters),
+		cmocka_unit_test(test_stats_advisor_constant_filters_become_predicates),
+		cmocka_unit_test(test_stats_advisor_merge_hottest_first),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
