@@ -1029,9 +1029,17 @@ static void stmt_requirements(Advisor *adv, size_t si)
 		const char *sel_cols[8];
 		size_t n_sel = 0;
 		bool sel_star = false;
+		/* the ORDER BY that sorts this table's rows: the first query block (SELECT) that
+		 * sorts by one of its columns; another table's column there spoils it */
+		int ob = -1;
+		for (size_t k = 0; k < s->n_cols && ob < 0; k++)
+			if (cols[k].use == SU_ORDER && col_table(s, &cols[k], map) == ti)
+				ob = cols[k].block;
 		for (size_t k = 0; k < s->n_cols; k++) {
 			const ShapeCol *c = &cols[k];
 			size_t ct = col_table(s, c, map);
+			if (c->use == SU_ORDER && c->block != ob)
+				continue;
 			if (c->use == SU_ORDER && ct != ti)
 				order_ok = false;
 			if (ct != ti)

@@ -501,6 +501,73 @@ static void test_stats_advisor_merge_hottest_first(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 5: conditions inside CTEs, subqueries, LATERAL and UNION arms belong to their
+ * base tables; a condition on a MATERIALIZED CTE's output does not; a subquery's ORDER BY is its
+ * own query's, not the outer one's. */
+static void test_stats_advisor_nesting(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *o = table(adv, "orders", 500000);
+	column(o, "id", -1);
+	column(o, "customer_id", 50000);
+	column(o, "shop_id", 200);
+	column(o, "created_at", -1);
+	AdvTable *r = table(adv, "returns", 100000);
+	column(r, "id", -1);
+	column(r, "shop_id", 200);
+	column(r, "created_at", -1);
+	AdvTable *e = table(adv, "events", 300000);
+	column(e, "id", -1);
+	column(e, "kind", 5000);
+	AdvTable *k = table(adv, "couriers", 20000);
+	column(k, "id", -1);
+	column(k, "name", -1);
+	column(k, "rank", -1);
+	AdvTable *c = table(adv, "customers", 100000);
+	column(c, "id", -1);
+	column(c, "region", 20);
+	AdvIndex *pk = advisor_table_add_index(c, "customers_pkey", "btree");
+	advisor_index_add_key(pk, "id", false, false, NULL);
+	pk->unique = pk->primary = true;
+	add(adv,
+	    "SELECT o.*, (SELECT k.name FROM couriers k ORDER BY k.rank LIMIT 1) FROM orders o "
+	    "WHERE o.customer_id = $1 ORDER BY o.created_at DESC LIMIT 10",
+	    100);
+	add(adv,
+	    "SELECT * FROM customers c CROSS JOIN LATERAL (SELECT * FROM orders o WHERE "
+	    "o.customer_id = c.id ORDER BY o.created_at DESC LIMIT 3) l WHERE c.region = $1",
+	    50);
+	add(adv,
+	    "WITH recent AS (SELECT * FROM orders WHERE orders.created_at > now() - interval '1 "
+	    "day') SELECT * FROM recent WHERE recent.customer_id = $1",
+	    30);
+	add(adv,
+	    "SELECT * FROM (SELECT id, shop_id, created_at FROM orders UNION ALL SELECT id, "
+	    "shop_id, created_at FROM returns) u WHERE u.shop_id = $1",
+	    40);
+	add(adv, "WITH m AS MATERIALIZED (SELECT * FROM events) SELECT * FROM m WHERE m.kind = $1",
+	    20);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_customer_id_created_at ON "
+		"public.orders USING btree (customer_id, created_at DESC);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_couriers_rank ON public.couriers "
+		"USING "
+		"btree (rank);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_customers_region ON public.customers "
+		"USING btree (region);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_shop_id ON public.orders USING "
+		"btree (shop_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_returns_shop_id ON public.returns "
+		"USING "
+		"btree (shop_id);\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(s[0].n_stmts, 3);
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -687,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_optional_filters),
 		cmocka_unit_test(test_stats_advisor_constant_filters_become_predicates),
 		cmocka_unit_test(test_stats_advisor_merge_hottest_first),
+		cmocka_unit_test(test_stats_advisor_nesting),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
