@@ -568,6 +568,60 @@ static void test_stats_advisor_nesting(void **state)
 	advisor_free(adv);
 }
 
+static void primary_key(AdvTable *t, const char *a, const char *b)
+{
+	AdvIndex *pk = advisor_table_add_index(t, "pkey", "btree");
+	advisor_index_add_key(pk, a, false, false, NULL);
+	if (b)
+		advisor_index_add_key(pk, b, false, false, NULL);
+	pk->unique = pk->primary = true;
+}
+
+/* Issue 12, class 3: x IN (SELECT y ...) and EXISTS (...) are joins, not equality on a constant:
+ * the column is a key only when the other side is read first. */
+static void test_stats_advisor_semi_joins(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *p = posts(adv);
+	primary_key(p, "id", NULL);
+	AdvTable *f = table(adv, "follows", 300000);
+	column(f, "user_id", 20000);
+	column(f, "followee_id", 20000);
+	primary_key(f, "user_id", "followee_id");
+	AdvTable *u = table(adv, "users", 50000);
+	column(u, "id", -1);
+	column(u, "org_id", 500);
+	primary_key(u, "id", NULL);
+	AdvTable *g = table(adv, "g", 100000);
+	column(g, "id", -1);
+	primary_key(g, "id", NULL);
+	AdvTable *h = table(adv, "h", 900000);
+	column(h, "g_id", 100000);
+	column(h, "k", 3000);
+	add(adv,
+	    "SELECT * FROM posts WHERE posts.blog_id = $1 AND posts.user_id IN (SELECT "
+	    "follows.user_id FROM follows)",
+	    100);
+	add(adv, "SELECT * FROM g WHERE EXISTS (SELECT 1 FROM h WHERE h.g_id = g.id AND h.k = $1)",
+	    80);
+	add(adv,
+	    "SELECT * FROM posts WHERE posts.user_id IN (SELECT u.id FROM users u WHERE "
+	    "u.org_id = $1)",
+	    60);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id ON "
+		"public.posts USING btree (blog_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_h_k ON public.h USING btree "
+		"(k);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON "
+		"public.posts USING btree (user_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_org_id ON "
+		"public.users USING btree (org_id);\n");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -755,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_constant_filters_become_predicates),
 		cmocka_unit_test(test_stats_advisor_merge_hottest_first),
 		cmocka_unit_test(test_stats_advisor_nesting),
+		cmocka_unit_test(test_stats_advisor_semi_joins),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
