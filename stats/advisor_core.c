@@ -937,6 +937,16 @@ static const char *form_candidate(Advisor *adv, const AdvTable *t, const ShapeCo
 	return f && !f->variable ? f->form : NULL;
 }
 
+/* Equality on several values (IN, = ANY): one index scan per value, whose rows are not in the
+ * order of the keys after it, so no sort can follow. */
+static bool has_multi(const Req *r)
+{
+	for (size_t i = 0; i < r->n_eq; i++)
+		if (r->eq[i].rank == RANK_MULTI)
+			return true;
+	return false;
+}
+
 /* Builds the requirements one statement puts on each of its tables. */
 static void stmt_requirements(Advisor *adv, size_t si)
 {
@@ -1221,7 +1231,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				r.tail[0].sel = 0;
 				r.n_tail = 1;
 			}
-		} else if (n_order && order_ok && (limit || r.n_eq > 0)) {
+		} else if (n_order && order_ok && (limit || r.n_eq > 0) && !has_multi(&r)) {
 			for (size_t i = 0; i < n_order && r.n_eq + r.n_tail < ADV_MAX_KEY; i++)
 				if (!reqcols_has(r.eq, r.n_eq, order[i].expr) &&
 				    !reqcols_has(r.tail, r.n_tail, order[i].expr))

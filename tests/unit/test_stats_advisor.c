@@ -622,6 +622,34 @@ static void test_stats_advisor_semi_joins(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 4: = ANY($1) and IN-lists are equality for the key, but the rows of several
+ * values do not come out in the order of the next key: no sort columns after them. */
+static void test_stats_advisor_any_destroys_order(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *e = table(adv, "enclosures", 300000);
+	column(e, "id", -1);
+	column(e, "entry_id", 100000);
+	AdvTable *t = table(adv, "entries", 700000);
+	column(t, "id", -1);
+	column(t, "user_id", 5000);
+	column(t, "feed_id", 20000);
+	column(t, "published_at", -1);
+	add(adv, "SELECT * FROM enclosures WHERE entry_id = ANY($1) ORDER BY id", 100);
+	add(adv,
+	    "SELECT * FROM entries WHERE user_id = $1 AND feed_id IN ($2, $3, $4) ORDER BY "
+	    "published_at DESC LIMIT 20",
+	    50);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_enclosures_entry_id ON "
+		"public.enclosures USING btree (entry_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_entries_user_id_feed_id ON "
+		"public.entries USING btree (user_id, feed_id);\n");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -810,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_merge_hottest_first),
 		cmocka_unit_test(test_stats_advisor_nesting),
 		cmocka_unit_test(test_stats_advisor_semi_joins),
+		cmocka_unit_test(test_stats_advisor_any_destroys_order),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
