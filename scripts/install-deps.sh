@@ -5,6 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libpq-dev libpg-query-dev libprotobuf-c-dev libxxhash-dev libcmocka-dev libssl-dev
       postgresql-15 postgresql-contrib-15 postgresql-15-hypopg pgbouncer pgbadger
+      postgresql-15-pg-qualstats
       python3 python3-psycopg2 python3-psycopg python3-asyncpg
       prometheus prometheus-pgbouncer-exporter nodejs)
 # pgx v4 for the issue-11 driver tests (tests/clients/pgx), built offline from Debian's Go packages
