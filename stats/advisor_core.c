@@ -129,6 +129,7 @@ static bool has_materialized_cte(const char *text);
 static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, size_t len,
 		    const ParsedStatement *ps);
 static void stmt_requirements(Advisor *adv, size_t si);
+static bool unique_covers(const Req *r, const AdvIndex *ix);
 static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const char *method,
 		       const char *pred);
 static void merge_requirements(Advisor *adv);
@@ -1396,7 +1397,8 @@ int advisor_plan(Advisor *adv)
 			const AdvIndex *ix = &r->t->indexes[k];
 			if (!ix->valid)
 				continue;
-			if (req_served(r, ix->keys, ix->n_keys, ix->method, ix->predicate)) {
+			if (req_served(r, ix->keys, ix->n_keys, ix->method, ix->predicate) ||
+			    unique_covers(r, ix)) {
 				r->dropped = true;
 				add_skip(adv,
 					 "%s.%s: fingerprint %016llx already served by index %s",
@@ -1443,6 +1445,26 @@ static bool pred_eq(const char *a, const char *b)
 	if (!a || !b)
 		return a == b;
 	return expr_eq(a, b);
+}
+
+/*
+ * A valid unique index (primary key included) whose columns are all among the requirement's
+ * equality columns finds at most one row per value: nothing more is needed, whatever else the
+ * statement filters or sorts (the primary key's columns plus one more is not a new index).
+ */
+static bool unique_covers(const Req *r, const AdvIndex *ix)
+{
+	if (!ix->unique || !ix->valid || ix->predicate || ix->n_keys == 0 ||
+	    strcmp(ix->method, "btree") != 0 || strcmp(r->method, "btree") != 0)
+		return false;
+	for (size_t k = 0; k < ix->n_keys; k++) {
+		bool found = false;
+		for (size_t e = 0; e < r->n_eq && !found; e++)
+			found = key_matches(&ix->keys[k], &r->eq[e]);
+		if (!found)
+			return false;
+	}
+	return true;
 }
 
 /* True when an index with these keys, method and predicate serves the requirement. */

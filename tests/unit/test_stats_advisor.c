@@ -650,6 +650,39 @@ static void test_stats_advisor_any_destroys_order(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 10: nothing whose job a primary key or unique index already does: its columns
+ * among a statement's equality columns find at most one row, whatever else is filtered. */
+static void test_stats_advisor_unique_already_serves(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "accounts", 200000);
+	column(t, "id", -1);
+	column(t, "org_id", 500);
+	column(t, "email", -1);
+	column(t, "version", 50);
+	column(t, "name", -1);
+	column(t, "created_at", -1);
+	column(t, "deleted_at", -0.01)->null_frac = 0.99;
+	primary_key(t, "id", NULL);
+	AdvIndex *uq = advisor_table_add_index(t, "accounts_org_id_email_key", "btree");
+	advisor_index_add_key(uq, "org_id", false, false, NULL);
+	advisor_index_add_key(uq, "email", false, false, NULL);
+	uq->unique = uq->constraint = true;
+	add(adv,
+	    "UPDATE accounts SET name = $1, version = version + 1 WHERE id = $2 AND version = $3",
+	    500);
+	add(adv, "SELECT * FROM accounts WHERE email = $1 AND org_id = $2 AND deleted_at IS NULL",
+	    400);
+	add(adv, "SELECT * FROM accounts WHERE id = ANY($1) AND org_id = $2", 300);
+	add(adv, "SELECT * FROM accounts WHERE org_id = $1 ORDER BY created_at DESC LIMIT 10", 20);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_accounts_org_id_created_at "
+		"ON public.accounts USING btree (org_id, created_at DESC);\n");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -839,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_nesting),
 		cmocka_unit_test(test_stats_advisor_semi_joins),
 		cmocka_unit_test(test_stats_advisor_any_destroys_order),
+		cmocka_unit_test(test_stats_advisor_unique_already_serves),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
