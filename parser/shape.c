@@ -117,8 +117,9 @@ static void outs_free(Outputs *o);
 
 const char *shape_use_str(ShapeUse use)
 {
-	static const char *names[SU__COUNT] = {"eq",   "isnull", "notnull", "range",  "like",
-					       "join", "order",	 "group",   "select", "set"};
+	static const char *names[SU__COUNT] = {"eq",	 "isnull", "notnull", "range",
+					       "like",	 "join",   "order",   "group",
+					       "select", "set",	   "search"};
 	return (unsigned)use < SU__COUNT ? names[use] : "?";
 }
 
@@ -743,6 +744,32 @@ static bool refs_own_table(Builder *b, const PgQuery__Node *n, Scope *sc, const 
 	return table == col->ref.table;
 }
 
+/* A LIKE pattern built at run time that starts with a wildcard: '%' || $1 || '%',
+ * concat('%', $1, '%'). */
+static bool infix_pattern(Builder *b, const PgQuery__Node *n)
+{
+	while (n && n->node_case == PG_QUERY__NODE__NODE_TYPE_CAST && n->type_cast)
+		n = n->type_cast->arg;
+	if (n == NULL)
+		return false;
+	if (n->node_case == PG_QUERY__NODE__NODE_A_CONST && n->a_const &&
+	    n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL && n->a_const->sval)
+		/* the shape depends on this literal: pinned for the parser cache */
+		return n->a_const->sval->sval && n->a_const->sval->sval[0] == '%' &&
+		       pin_add(b, (uint32_t)(n->a_const->location >= 0 ? n->a_const->location : 0));
+	if (n->node_case == PG_QUERY__NODE__NODE_A_EXPR && n->a_expr &&
+	    n->a_expr->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP) {
+		const char *op = op_name(n->a_expr);
+		return op && strcmp(op, "||") == 0 && infix_pattern(b, n->a_expr->lexpr);
+	}
+	if (n->node_case == PG_QUERY__NODE__NODE_FUNC_CALL && n->func_call &&
+	    n->func_call->n_funcname >= 1 && n->func_call->n_args >= 1) {
+		const char *fn = node_str(n->func_call->funcname[n->func_call->n_funcname - 1]);
+		return fn && strcmp(fn, "concat") == 0 && infix_pattern(b, n->func_call->args[0]);
+	}
+	return false;
+}
+
 static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint8_t flags)
 {
 	const char *op = op_name(e);
@@ -751,6 +778,19 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 
 	if (op == NULL)
 		return;
+	if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP && strcmp(op, "@@") == 0 && e->lexpr &&
+	    e->rexpr) {
+		/* tsvector @@ tsquery, either way round: the side over one table's columns */
+		operand(b, e->lexpr, sc, &l);
+		operand(b, e->rexpr, sc, &r);
+		if ((l.kind == OPD_COL || l.kind == OPD_EXPR) && r.kind != OPD_COL)
+			record(b, &l, SU_SEARCH, flags, NULL);
+		else if ((r.kind == OPD_COL || r.kind == OPD_EXPR) && l.kind != OPD_COL)
+			record(b, &r, SU_SEARCH, flags, NULL);
+		free(l.expr);
+		free(r.expr);
+		return;
+	}
 	switch (e->kind) {
 	case PG_QUERY__A__EXPR__KIND__AEXPR_OP:
 	case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY:
@@ -786,6 +826,8 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 	operand(b, e->rexpr, sc, &r);
 	if (use == SU_LIKE && l.kind != OPD_CONST && r.kind == OPD_CONST && like_prefix(r.sval))
 		flags |= SCF_PREFIX;
+	uint8_t like2 =
+		use == SU_LIKE && r.kind == OPD_NONE && infix_pattern(b, e->rexpr) ? SCF2_INFIX : 0;
 	bool lc = l.kind == OPD_COL || l.kind == OPD_EXPR;
 	bool rc = r.kind == OPD_COL || r.kind == OPD_EXPR;
 	/* several values: IN (...), = ANY(...). Even IN (a): the parser cache shares one shape
@@ -806,7 +848,7 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 	} else if (lc) {
 		/* x = COALESCE($1, x): an optional filter, compared with its own row */
 		if (!(r.kind == OPD_NONE && refs_own_table(b, e->rexpr, sc, &l)))
-			record2(b, &l, use, flags, flags2, &r);
+			record2(b, &l, use, flags, (uint8_t)(flags2 | like2), &r);
 	} else if (rc && use != SU_LIKE && e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP) {
 		if (!(l.kind == OPD_NONE && refs_own_table(b, e->lexpr, sc, &r)))
 			record(b, &r, use, flags, &l);
@@ -1868,6 +1910,8 @@ static void out_col(Out *o, const QueryShape *s, const ShapeCol *c, const char *
 		out_cat(o, "|istrue");
 	if (c->flags2 & SCF2_ISFALSE)
 		out_cat(o, "|isfalse");
+	if (c->flags2 & SCF2_INFIX)
+		out_cat(o, "|infix");
 }
 
 static const char *group_name(ShapeUse use, uint8_t flags)
@@ -1884,8 +1928,9 @@ static const char *group_name(ShapeUse use, uint8_t flags)
 static void out_groups(Out *o, const QueryShape *s, uint16_t table, uint32_t cand, const char *text,
 		       size_t tlen, bool *any)
 {
-	static const ShapeUse order[] = {SU_WRITE, SU_EQ,   SU_IS_NULL, SU_IS_NOT_NULL, SU_RANGE,
-					 SU_LIKE,  SU_JOIN, SU_ORDER,	SU_GROUP,	SU_SELECT};
+	static const ShapeUse order[] = {SU_WRITE, SU_EQ,     SU_IS_NULL, SU_IS_NOT_NULL,
+					 SU_RANGE, SU_SEARCH, SU_LIKE,	  SU_JOIN,
+					 SU_ORDER, SU_GROUP,  SU_SELECT};
 	const ShapeCol *cols = shape_cols(s);
 	bool limit = false;
 	for (size_t u = 0; u < sizeof(order) / sizeof(order[0]); u++) {

@@ -35,6 +35,7 @@ typedef enum {
 	SU_GROUP,	/* GROUP BY, in clause order */
 	SU_SELECT,	/* read in the select list or RETURNING ("*" for a star) */
 	SU_WRITE,	/* INSERT column list, UPDATE SET list, MERGE SET / INSERT lists */
+	SU_SEARCH, /* full-text search: the tsvector side of @@ (a column or to_tsvector(...)) */
 	SU__COUNT
 } ShapeUse;
 
@@ -57,6 +58,7 @@ typedef enum {
  * SCF2_SEMI: SU_JOIN of `x IN (SELECT y ...)`: a semi-join.
  * SCF2_BARE, SCF2_ISTRUE, SCF2_ISFALSE: SU_EQ written as `WHERE starred`, `starred IS TRUE`,
  * `starred IS FALSE`.
+ * SCF2_INFIX: SU_LIKE whose pattern is an expression starting with a '%' literal.
  */
 #define SCF2_MULTI 0x01
 #define SCF2_PERROW 0x02
@@ -64,6 +66,7 @@ typedef enum {
 #define SCF2_BARE 0x08
 #define SCF2_ISTRUE 0x10
 #define SCF2_ISFALSE 0x20
+#define SCF2_INFIX 0x40 /* SU_LIKE whose pattern is built as '%' || $1 || '%' (or concat) */
 
 typedef enum {
 	SCK_NONE = 0, /* no constant (compared with another expression, or IS NULL...) */

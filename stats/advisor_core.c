@@ -1039,7 +1039,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 		bool order_ok = true, limit = false;
 		const char *sel_cols[8];
 		size_t n_sel = 0;
-		bool sel_star = false;
+		bool sel_star = false, searched = false;
 		/* the ORDER BY that sorts this table's rows: the first query block (SELECT) that
 		 * sorts by one of its columns; another table's column there spoils it */
 		int ob = -1;
@@ -1136,7 +1136,40 @@ static void stmt_requirements(Advisor *adv, size_t si)
 					ranges[n_ranges++] = rc;
 				}
 				break;
+			case SU_SEARCH: {
+				/* tsvector @@ query: GIN on the column, or on the expression
+				 * when it is immutable (to_tsvector names its configuration) */
+				if (is_expr && strncmp(name, "to_tsvector(", 12) == 0 &&
+				    !strchr(name, ',')) {
+					add_skip(adv,
+						 "%s.%s: %s cannot be indexed: to_tsvector needs "
+						 "its "
+						 "configuration as first argument",
+						 t->schema, t->name, name);
+					break;
+				}
+				Req *g = new_req(adv, si, t, "gin");
+				if (g) {
+					g->eq[0] =
+						(ReqCol){.expr = (char *)name, .is_expr = is_expr};
+					g->n_eq = 1;
+					searched = true;
+				}
+				break;
+			}
 			case SU_LIKE: {
+				if (c->flags2 & SCF2_INFIX) {
+					/* '%' || $1 || '%': a pattern with a leading wildcard */
+					Req *g = new_req(adv, si, t, "gin");
+					if (g) {
+						g->eq[0] = (ReqCol){.expr = (char *)name,
+								    .is_expr = is_expr,
+								    .opclass = "gin_trgm_ops"};
+						g->n_eq = 1;
+						searched = true;
+					}
+					break;
+				}
 				char *pat = like_pattern(st, c);
 				bool ilike = (c->flags & SCF_ILIKE) != 0;
 				if (!pat) {
@@ -1172,6 +1205,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 								    .is_expr = is_expr,
 								    .opclass = "gin_trgm_ops"};
 						g->n_eq = 1;
+						searched = true;
 					}
 				}
 				free(pat);
@@ -1249,6 +1283,10 @@ static void stmt_requirements(Advisor *adv, size_t si)
 					r.tail[i].nulls_first = !r.tail[i].nulls_first;
 				}
 		}
+		/* a search (GIN) finds the rows; an index on the sort alone would scan the table
+		 * in order, filtering each row, for every search term */
+		if (searched && r.n_eq == 0 && r.tail_is_order)
+			r.n_tail = 0;
 		if (r.n_eq == 0 && r.n_tail == 0) {
 			if (!where)
 				continue;
@@ -1736,8 +1774,12 @@ static void finish_suggestion(Advisor *adv, AdvSuggestion *s)
 		strncat(name, "_", sizeof(name) - strlen(name) - 1);
 		sanitize_append(name, sizeof(name), s->keys[k].expr);
 	}
-	if (strcmp(s->method, "gin") == 0)
+	bool trgm = strcmp(s->method, "gin") == 0 && s->n_keys && s->keys[0].opclass &&
+		    strcmp(s->keys[0].opclass, "gin_trgm_ops") == 0;
+	if (trgm)
 		strncat(name, "_trgm", sizeof(name) - strlen(name) - 1);
+	else if (strcmp(s->method, "gin") == 0)
+		strncat(name, "_gin", sizeof(name) - strlen(name) - 1);
 	if (s->where)
 		strncat(name, "_partial", sizeof(name) - strlen(name) - 1);
 	name[63] = '\0';
@@ -1795,7 +1837,9 @@ static void finish_suggestion(Advisor *adv, AdvSuggestion *s)
 		advisor_suggestion_note(
 			s, "UPDATE statements change %s: updates of it can no longer be HOT",
 			s->updated_keys[0]);
-	if (strcmp(s->method, "gin") == 0)
+	if (strcmp(s->method, "gin") == 0 && !trgm)
+		advisor_suggestion_note(s, "serves full-text search (@@)");
+	if (trgm)
 		advisor_suggestion_note(
 			s, "%s",
 			adv->opts.trgm_installed ?

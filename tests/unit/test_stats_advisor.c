@@ -683,6 +683,49 @@ static void test_stats_advisor_unique_already_serves(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 9: search. tsvector @@ wants GIN on the column, to_tsvector(cfg, col) @@ an
+ * expression GIN, ILIKE '%' || $1 || '%' a pg_trgm GIN (saying that the extension is needed),
+ * also under ORDER BY ... LIMIT. */
+static void test_stats_advisor_search(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "docs", 250000);
+	column(t, "id", -1);
+	column(t, "tsv", -1)->btree_ok = false;
+	column(t, "body", -1);
+	column(t, "title", -1);
+	column(t, "created_at", -1);
+	primary_key(t, "id", NULL);
+	add(adv,
+	    "SELECT id FROM docs WHERE tsv @@ websearch_to_tsquery('english', $1) ORDER BY id "
+	    "DESC LIMIT 20",
+	    300);
+	add(adv,
+	    "SELECT id FROM docs WHERE to_tsvector('english', body) @@ plainto_tsquery('english', "
+	    "$1)",
+	    200);
+	add(adv,
+	    "SELECT * FROM docs WHERE title ILIKE '%' || $1 || '%' ORDER BY created_at DESC LIMIT "
+	    "20",
+	    100);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_docs_tsv_gin ON public.docs USING gin "
+		"(tsv);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_docs_to_tsvector_english_body_gin ON "
+		"public.docs USING gin ((to_tsvector('english', body)));\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_docs_title_trgm ON public.docs USING "
+		"gin "
+		"(title gin_trgm_ops);\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(s[2].notes[0],
+			    "needs the pg_trgm extension: CREATE EXTENSION pg_trgm first");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -873,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_semi_joins),
 		cmocka_unit_test(test_stats_advisor_any_destroys_order),
 		cmocka_unit_test(test_stats_advisor_unique_already_serves),
+		cmocka_unit_test(test_stats_advisor_search),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
