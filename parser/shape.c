@@ -744,6 +744,64 @@ static bool refs_own_table(Builder *b, const PgQuery__Node *n, Scope *sc, const 
 	return table == col->ref.table;
 }
 
+/* Whether n reads no column (a parameter, now(), an interval...). */
+static bool column_free(const PgQuery__Node *n, Scope *sc)
+{
+	int table = REF_NONE;
+	if (n == NULL)
+		return false;
+	refs_table(&n->base, sc, &table, 0);
+	return table == REF_NONE;
+}
+
+/*
+ * A column shifted by something that reads no column: col + x, col - x, x - col, age(col). A
+ * comparison of it is a range on the column (the expression itself is often not immutable, so
+ * not indexable). Replaces *o with the column when n is one.
+ */
+static void shifted_column(Builder *b, const PgQuery__Node *n, Scope *sc, Operand *o)
+{
+	const PgQuery__Node *col = NULL;
+	while (n && n->node_case == PG_QUERY__NODE__NODE_TYPE_CAST && n->type_cast)
+		n = n->type_cast->arg;
+	if (n == NULL)
+		return;
+	if (n->node_case == PG_QUERY__NODE__NODE_A_EXPR && n->a_expr &&
+	    n->a_expr->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP) {
+		const PgQuery__AExpr *e = n->a_expr;
+		const char *op = op_name(e);
+		if (op == NULL || (strcmp(op, "+") != 0 && strcmp(op, "-") != 0) || !e->lexpr ||
+		    !e->rexpr)
+			return;
+		if (e->lexpr->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
+		    column_free(e->rexpr, sc))
+			col = e->lexpr;
+		else if (e->rexpr->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
+			 column_free(e->lexpr, sc))
+			col = e->rexpr;
+	} else if (n->node_case == PG_QUERY__NODE__NODE_FUNC_CALL && n->func_call &&
+		   n->func_call->n_funcname >= 1) {
+		const PgQuery__FuncCall *f = n->func_call;
+		const char *fn = node_str(f->funcname[f->n_funcname - 1]);
+		if (!fn || strcmp(fn, "age") != 0)
+			return;
+		for (size_t i = 0; i < f->n_args; i++) {
+			if (f->args[i]->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && !col)
+				col = f->args[i];
+			else if (!column_free(f->args[i], sc))
+				return;
+		}
+	}
+	if (col == NULL)
+		return;
+	Operand c;
+	operand(b, col, sc, &c);
+	if (c.kind != OPD_COL)
+		return;
+	free(o->expr);
+	*o = c;
+}
+
 /* A LIKE pattern built at run time that starts with a wildcard: '%' || $1 || '%',
  * concat('%', $1, '%'). */
 static bool infix_pattern(Builder *b, const PgQuery__Node *n)
@@ -824,6 +882,11 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 		return;
 	operand(b, e->lexpr, sc, &l);
 	operand(b, e->rexpr, sc, &r);
+	/* now() - last_seen_at < $1, run_at + $1 <= now(): a range on the column */
+	if (use == SU_RANGE && l.kind != OPD_COL)
+		shifted_column(b, e->lexpr, sc, &l);
+	if (use == SU_RANGE && r.kind != OPD_COL)
+		shifted_column(b, e->rexpr, sc, &r);
 	if (use == SU_LIKE && l.kind != OPD_CONST && r.kind == OPD_CONST && like_prefix(r.sval))
 		flags |= SCF_PREFIX;
 	uint8_t like2 =

@@ -726,6 +726,36 @@ static void test_stats_advisor_search(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 8: range bounds that are expressions are ranges, on either side:
+ * created_at < now() - $1::interval, now() - last_seen_at < $1, run_at + $1 <= now(). */
+static void test_stats_advisor_expression_bounds(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "sessions", 400000);
+	column(t, "id", -1);
+	column(t, "user_id", 40000);
+	column(t, "created_at", -1);
+	column(t, "last_seen_at", -1);
+	AdvTable *j = table(adv, "jobs", 100000);
+	column(j, "id", -1);
+	column(j, "run_at", -1);
+	add(adv,
+	    "SELECT * FROM sessions WHERE user_id = $1 AND now() - last_seen_at < $2::interval",
+	    300);
+	add(adv, "DELETE FROM sessions WHERE created_at < now() - $1::interval", 200);
+	add(adv, "SELECT * FROM jobs WHERE run_at + $1::interval <= now()", 100);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_sessions_user_id_last_seen_at "
+		"ON public.sessions USING btree (user_id, last_seen_at);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_sessions_created_at ON "
+		"public.sessions USING btree (created_at);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_run_at ON public.jobs "
+		"USING btree (run_at);\n");
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -917,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_any_destroys_order),
 		cmocka_unit_test(test_stats_advisor_unique_already_serves),
 		cmocka_unit_test(test_stats_advisor_search),
+		cmocka_unit_test(test_stats_advisor_expression_bounds),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
