@@ -8,10 +8,12 @@ samples of parameters, as literals) and rolls back. A statement's cost is the me
 total costs; the weighted cost of a configuration is the sum of weight x cost.
 
 - A reference index R serves statement s when, created alone, EXPLAIN of s uses it and s gets
-  cheaper than with no secondary index (by more than 1%). R is *needed* when it serves something.
-- R's job is the statement it matters most for: of the statements it serves that
-  reference_indexes.sql names for it (all it serves when it names none of them), the one with the
-  largest weight x (cost with no index - cost with R alone).
+  cheaper than with no secondary index (by more than 1%). R is *needed* when it serves something
+  and the planner uses it for some statement with the whole reference set (an index the rest of
+  the set makes redundant is not needed).
+- R's job is the statement it matters most for: of the statements it serves, preferring those
+  reference_indexes.sql names for it and those whose plan uses R with the whole reference set,
+  the one with the largest weight x (cost with no index - cost with R alone).
 - A suggestion X *finds* R when X is on R's table and, created alone, EXPLAIN uses X for R's job
   and that statement is at least as cheap as with R alone (0.1% of float tolerance). One
   suggestion may find several reference indexes (an index that merges two jobs well).
@@ -50,6 +52,11 @@ class Judge:
         self.conn.autocommit = True
         cur = self.conn.cursor()
         cur.execute("SET max_parallel_workers_per_gather = 0")
+        # a judge owns the database's secondary indexes: an earlier judge's go first
+        cur.execute("SELECT indexrelid::regclass::text FROM pg_index JOIN pg_class c ON c.oid = indexrelid "
+                    "WHERE c.relname LIKE 'judge\\_ix\\_%'")
+        for (name,) in cur.fetchall():
+            cur.execute("DROP INDEX %s" % name)
         self.stmts = stmts
         self.samples = {}
         rnd = random.Random(seed)
@@ -140,11 +147,20 @@ class Judge:
                     (name,))
         return cur.fetchone()[0]
 
+    def ref_used(self, name):
+        """The statements whose plan uses index `name` with the whole reference set."""
+        refset = self.costs([n for _, n in self.ref if n])
+        return {s for s, (_, used) in refset.items() if name in used}
+
     def job(self, d, served):
         """R's job: the statement (of those it serves) it matters most for; see the module comment."""
         none = self.costs(())
         weight = {s.name: s.weight for s in self.stmts}
-        cands = [s for s in served if s in self.ref_named.get(d, ())] or list(served)
+        named = self.ref_named.get(d, set())
+        used = self.ref_used(dict(self.ref)[d])
+        cands = ([s for s in served if s in named and s in used] or
+                 [s for s in served if s in used] or
+                 [s for s in served if s in named] or list(served))
         return max(sorted(cands), key=lambda s: weight[s] * (none[s][0] - served[s]))
 
     def serves(self, name):
@@ -170,7 +186,7 @@ class Judge:
         needed = []
         for d, n in self.ref:
             served = self.serves(n) if n else {}
-            if served:
+            if served and self.ref_used(n):
                 needed.append((d, n, served))
         found = {}
         hits = {}
@@ -188,11 +204,26 @@ class Judge:
                     found.setdefault(rd, []).append((d, s))
                     hits[d].append(rd)
         correct = sum(1 for d in hits if hits[d])
+        # for each needed reference index nobody found: the same-table suggestion that comes
+        # closest on its job (cost alone), to say what was suggested instead
+        closest = {}
+        for rd, rn, served in needed:
+            if rd in found:
+                continue
+            s = self.job(rd, served)
+            best = None
+            for d, n in sugg:
+                if n and self.table_of(n) == self.table_of(rn):
+                    c, used = self.costs((n,))[s]
+                    if best is None or c < best[1]:
+                        best = (d, c, n in used)
+            closest[rd] = (s, served[s], best)
         return {
             "needed": [(d, sorted(served)) for d, _, served in needed],
             "jobs": {d: self.job(d, served) for d, _, served in needed},
+            "closest": closest,
             "errors": {d: self.errors.get(d, "") for d, n in sugg if not n},
-            "unneeded": [d for d, n in self.ref if not n or not self.serves(n)],
+            "unneeded": [d for d, n in self.ref if d not in {x for x, _, _ in needed}],
             "found": found,
             "recall": (len(found), len(needed)),
             "precision": (correct, len(sugg)),

@@ -119,7 +119,8 @@ WHERE user_id = $1 AND feed_id = $2 AND status = 'unread' AND deleted_at IS NULL
 FROM entries e, plainto_tsquery('english', $2) q
 WHERE e.user_id = $1 AND e.document_vectors @@ q AND e.deleted_at IS NULL
 ORDER BY rank DESC LIMIT 20""",
-         lambda p, r: (_user(p, r), r.choice(WORDS))),
+         lambda p, r: (_user(p, r), r.choice(WORDS) if r.random() < 0.5
+                       else "%s %d" % (r.choice(WORDS).split()[0], r.randint(1, 400000)))),
     Stmt("search_title_ilike", 3, ["ilike"],
          """SELECT id, title, url FROM entries
 WHERE user_id = $1 AND title ILIKE $2 AND deleted_at IS NULL
