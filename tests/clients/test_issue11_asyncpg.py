@@ -513,7 +513,8 @@ class Issue11AsyncpgTest(issue11lib.Issue11Case):
         self.run_both(scenario, expected)
 
     def test_cancel_never_hits_next_statement(self):
-        # statements that finish just before or just after their timeout; asyncpg waits for
+        # statements that finish just before or just after their timeout (the next one runs
+        # 30 ms, so a late cancel would catch it); asyncpg waits for
         # the cancelled query's ReadyForQuery and for the CancelRequest to be sent before the
         # next query, so on PostgreSQL the next statement is never cancelled, nor is another
         # client's statement
@@ -528,7 +529,7 @@ class Issue11AsyncpgTest(issue11lib.Issue11Case):
                 i = 0
                 while not stop.is_set():
                     i += 1
-                    o = await rec.step("other", lambda: other.fetchval("SELECT $1::int", i),
+                    o = await rec.step("other", lambda: other.fetchval("SELECT $1::int FROM pg_sleep(0.01)", i),
                                        record=False)
                     if o != (OK, i):
                         other_errors.append(o)
@@ -546,7 +547,7 @@ class Issue11AsyncpgTest(issue11lib.Issue11Case):
                         "SELECT pg_sleep(0.05)", timeout=rnd.uniform(0.02, 0.09)), record=False)
                     first.add(str(o[0]) if o[0] in (OK, "timeout") else str(o))
                     o = await rec.step("round %d: next" % r,
-                                       lambda: conn.fetchval("SELECT $1::int", r), record=False)
+                                       lambda: conn.fetchval("SELECT $1::int FROM pg_sleep(0.03)", r), record=False)
                     if o != (OK, r):
                         next_errors.append((r, o))
                         if conn.is_closed():

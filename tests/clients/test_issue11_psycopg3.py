@@ -487,7 +487,7 @@ class Issue11Psycopg3Test(issue11lib.Issue11Case):
                 while not stop.is_set():
                     i += 1
                     try:
-                        c.execute("SELECT %s::int", (i,))
+                        c.execute("SELECT %s::int FROM pg_sleep(0.01)", (i,))
                         if c.fetchone() != (i,):
                             other_results["errors"].append("wrong row")
                         other_results["ok"] += 1
@@ -511,7 +511,7 @@ class Issue11Psycopg3Test(issue11lib.Issue11Case):
                         timer.join()
                     first_outcomes.add(o[0] if o[0] == OK else o[1:])
                     o = rec.step("round %d: next statement" % r,
-                                 lambda: cur.execute("SELECT %s::int", (r,)), record=False)
+                                 lambda: cur.execute("SELECT %s::int FROM pg_sleep(0.03)", (r,)), record=False)
                     if o != (OK, [(r,)]):
                         next_errors.append((r, o))
                     if conn.closed:

@@ -445,7 +445,7 @@ func otherClient(c *pgx.Conn, stop chan struct{}, res chan []string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 		var v int32
-		err := c.QueryRow(ctx, "SELECT $1::int", i).Scan(&v)
+		err := c.QueryRow(ctx, "SELECT $1::int FROM pg_sleep(0.01)", i).Scan(&v)
 		cancel()
 		if err != nil {
 			fails = append(fails, fmt.Sprint(errOutcome(err)))
@@ -483,7 +483,7 @@ func caseCancelRace() {
 			return <-done
 		})
 		first[fmt.Sprint(o)] = true
-		o = quiet(fmt.Sprintf("round %d: next", r), query(c, "SELECT $1::int", r))
+		o = quiet(fmt.Sprintf("round %d: next", r), query(c, "SELECT $1::int FROM pg_sleep(0.03)", r))
 		if fmt.Sprint(o) != fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}}) {
 			nextFails = append(nextFails, fmt.Sprintf("%d: %v", r, o))
 		}
@@ -529,12 +529,12 @@ func caseContextRace() {
 		default:
 			first[fmt.Sprint(errOutcome(err))] = true
 		}
-		o := quiet(fmt.Sprintf("round %d: other", r), query(other, "SELECT $1::int", r))
+		o := quiet(fmt.Sprintf("round %d: other", r), query(other, "SELECT $1::int FROM pg_sleep(0.03)", r))
 		if fmt.Sprint(o) != fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}}) {
 			otherFails = append(otherFails, fmt.Sprintf("%d: %v", r, o))
 		}
 		c2 := connect(target)
-		o = quiet(fmt.Sprintf("round %d: new connection", r), query(c2, "SELECT $1::int", r))
+		o = quiet(fmt.Sprintf("round %d: new connection", r), query(c2, "SELECT $1::int FROM pg_sleep(0.03)", r))
 		if fmt.Sprint(o) != fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}}) {
 			otherFails = append(otherFails, fmt.Sprintf("%d new: %v", r, o))
 		}
