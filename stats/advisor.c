@@ -42,8 +42,9 @@ typedef struct SuggestArgs {
 	AdvFormat format;
 	bool validate;
 	uint64_t min_calls;
-	int64_t min_table_rows; /* -1: from the configuration */
-	int min_saving_pct;	/* -1: from the configuration */
+	int64_t min_table_rows;	    /* -1: from the configuration */
+	int min_saving_pct;	    /* -1: from the configuration */
+	int write_heavy_saving_pct; /* -1: the default (AdvisorOptions) */
 } SuggestArgs;
 
 static int suggest_main(int argc, char **argv);
@@ -57,8 +58,8 @@ static const char suggest_usage[] =
 	"usage: pgsift suggest [--stats-file FILE | --queries FILE | --admin URL] [--dsn URL]\n"
 	"                      [--database NAME] [--since 7d] [--format sql|json|csv|markdown]\n"
 	"                      [--validate]\n"
-	"                      [--min-calls N] [--min-table-rows N] [--min-saving-pct N] [-c "
-	"FILE]\n";
+	"                      [--min-calls N] [--min-table-rows N] [--min-saving-pct N]\n"
+	"                      [--write-heavy-saving-pct N] [-c FILE]\n";
 static const char indexes_usage[] =
 	"usage: pgsift indexes --dsn URL [--format sql|json|csv|markdown]\n";
 
@@ -91,8 +92,11 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static int suggest_main(int argc, char **argv)
 {
-	SuggestArgs a = {
-		.format = ADV_FMT_SQL, .min_calls = 1, .min_table_rows = -1, .min_saving_pct = -1};
+	SuggestArgs a = {.format = ADV_FMT_SQL,
+			 .min_calls = 1,
+			 .min_table_rows = -1,
+			 .min_saving_pct = -1,
+			 .write_heavy_saving_pct = -1};
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		uint64_t v;
@@ -151,6 +155,15 @@ static int suggest_main(int argc, char **argv)
 				return 2;
 			}
 			a.min_saving_pct = (int)v;
+		} else if (strcmp(o, "--write-heavy-saving-pct") == 0) {
+			if (!parse_u64(val, &v) || v > 100) {
+				fprintf(stderr,
+					"pgsift suggest: --write-heavy-saving-pct: expected 0 to "
+					"100: '%s'\n",
+					val);
+				return 2;
+			}
+			a.write_heavy_saving_pct = (int)v;
 		} else {
 			fprintf(stderr, "pgsift suggest: unknown option %s\n%s", o, suggest_usage);
 			return 2;
@@ -202,7 +215,10 @@ static int suggest_main(int argc, char **argv)
 	opts.min_calls = a.min_calls;
 	opts.min_table_rows =
 		a.min_table_rows >= 0 ? a.min_table_rows : cfg->advisor_min_table_rows;
-	int min_saving = a.min_saving_pct >= 0 ? a.min_saving_pct : cfg->advisor_min_saving_pct;
+	opts.min_saving_pct =
+		a.min_saving_pct >= 0 ? a.min_saving_pct : cfg->advisor_min_saving_pct;
+	if (a.write_heavy_saving_pct >= 0)
+		opts.write_heavy_saving_pct = a.write_heavy_saving_pct;
 	config_free(cfg);
 
 	Catalog *cat = NULL;
@@ -246,7 +262,7 @@ static int suggest_main(int argc, char **argv)
 	if (rc == 0) {
 		/* statements only the planner can judge are checked whenever HypoPG is there */
 		if (hypopg)
-			advisor_validate(adv, cat, min_saving, !a.validate);
+			advisor_validate(adv, cat, !a.validate);
 		advisor_drop_unjudged(adv);
 		size_t nst;
 		advisor_statements(adv, &nst);

@@ -145,6 +145,14 @@ void advisor_options_default(AdvisorOptions *o)
 	o->min_calls = 1;
 	o->negligible_pct = 0.1;
 	o->include_min_calls = 100000;
+	o->min_saving_pct = 30;
+	o->write_heavy_saving_pct = 50;
+	o->write_heavy_writes_per_min = 1000;
+}
+
+const AdvisorOptions *advisor_options(const Advisor *adv)
+{
+	return &adv->opts;
 }
 
 Advisor *advisor_new(const AdvisorOptions *opts, AdvResolveFn resolve, void *resolve_arg)
@@ -209,6 +217,9 @@ void advisor_free(Advisor *adv)
 		for (size_t k = 0; k < s->n_include; k++)
 			free(s->include[k]);
 		free(s->where);
+		for (size_t k = 0; s->paths && k < s->n_stmts; k++)
+			free(s->paths[k]);
+		free(s->paths);
 		free(s->stmts);
 		for (size_t k = 0; k < s->n_updated_keys; k++)
 			free(s->updated_keys[k]);
@@ -1561,6 +1572,57 @@ static uint64_t req_calls(const Advisor *adv, const Req *r)
 	return adv->stmts[r->stmt].calls;
 }
 
+/* Appends a key column as SQL: `name`, `(expr)`, with DESC. */
+static void path_key(char *buf, size_t cap, const ReqCol *c, bool with_dir)
+{
+	size_t o = strlen(buf);
+	char q[256];
+	if (c->is_expr)
+		snprintf(q, sizeof(q), "%s", c->expr);
+	else
+		advisor_quote_ident(c->expr, q, sizeof(q));
+	snprintf(buf + o, cap > o ? cap - o : 0, "%s%s", q, with_dir && c->desc ? " DESC" : "");
+}
+
+/*
+ * The access path an index gives one requirement, in words: "equality (user_id, status), then
+ * sort (published_at DESC)", "range (created_at)", "trigram search (title)", with ", partial
+ * predicate (deleted_at IS NULL)". Malloc'ed.
+ */
+static char *access_path(const Req *r)
+{
+	char buf[1024] = "";
+	bool gin = strcmp(r->method, "gin") == 0;
+	if (r->n_eq) {
+		bool trgm =
+			gin && r->eq[0].opclass && strcmp(r->eq[0].opclass, "gin_trgm_ops") == 0;
+		strcat(buf, !gin ? "equality (" : trgm ? "trigram search (" : "full-text search (");
+		for (size_t i = 0; i < r->n_eq; i++) {
+			if (i)
+				strncat(buf, ", ", sizeof(buf) - strlen(buf) - 1);
+			path_key(buf, sizeof(buf), &r->eq[i], false);
+		}
+		strncat(buf, ")", sizeof(buf) - strlen(buf) - 1);
+	}
+	if (r->n_tail) {
+		strncat(buf, r->n_eq ? ", then " : "", sizeof(buf) - strlen(buf) - 1);
+		strncat(buf, r->tail_is_order ? "sort (" : "range (",
+			sizeof(buf) - strlen(buf) - 1);
+		for (size_t i = 0; i < r->n_tail; i++) {
+			if (i)
+				strncat(buf, ", ", sizeof(buf) - strlen(buf) - 1);
+			path_key(buf, sizeof(buf), &r->tail[i], r->tail_is_order);
+		}
+		strncat(buf, ")", sizeof(buf) - strlen(buf) - 1);
+	}
+	if (r->where) {
+		size_t o = strlen(buf);
+		snprintf(buf + o, sizeof(buf) - o, "%spartial predicate (%s)", o ? ", " : "",
+			 r->where);
+	}
+	return xstrdup(buf);
+}
+
 /* Borrows the columns of a key list as AdvKeys (no copies: never free them). */
 static void keys_view(const ReqCol *k, size_t n, AdvKey *out)
 {
@@ -1718,16 +1780,20 @@ static void merge_requirements(Advisor *adv)
 		for (size_t i = 0; i < nk; i++)
 			key_from(&s->keys[s->n_keys++], &k[i]);
 		size_t *idx = calloc(nm + 1, sizeof(size_t));
+		char **paths = calloc(nm + 1, sizeof(char *));
 		size_t ni = 0;
 		bool planner_only = true;
-		for (size_t m = 0; idx && m < nm; m++) {
+		s->required_saving_pct = -1;
+		for (size_t m = 0; idx && paths && m < nm; m++) {
 			Req *r = &adv->reqs[members[m]];
 			planner_only &= adv->stmts[r->stmt].needs_planner;
 			bool have = false;
 			for (size_t q = 0; q < ni; q++)
 				have |= idx[q] == r->stmt;
-			if (!have)
+			if (!have) {
+				paths[ni] = access_path(r);
 				idx[ni++] = r->stmt;
+			}
 			for (size_t q = 0; q < r->n_include && s->n_include < 4; q++) {
 				bool dup = false;
 				for (size_t z = 0; z < s->n_include; z++)
@@ -1738,7 +1804,15 @@ static void merge_requirements(Advisor *adv)
 					s->include[s->n_include++] = xstrdup(r->include[q]);
 			}
 		}
+		if (!idx || !paths) {
+			free(idx);
+			free(paths);
+			idx = NULL;
+			paths = NULL;
+			ni = 0;
+		}
 		s->stmts = idx;
+		s->paths = paths;
 		s->n_stmts = ni;
 		s->needs_planner = planner_only;
 	}

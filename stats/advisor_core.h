@@ -105,11 +105,19 @@ typedef struct AdvisorOptions {
 	double negligible_pct;	/* fingerprints under this share of the total time are ignored */
 	bool trgm_installed;	/* pg_trgm is installed in the database */
 	uint64_t include_min_calls; /* a statement this hot with a small select list gets INCLUDE */
+	/* --validate: the planner-cost saving a suggestion must bring (advisor_min_saving_pct,
+	 * --min-saving-pct), and on a write-heavy table (--write-heavy-saving-pct): one with more
+	 * than write_heavy_writes_per_min writes a minute (pg_stat_user_tables), or more write
+	 * statements seen than half the calls the suggestion serves */
+	int min_saving_pct;		   /* 30 */
+	int write_heavy_saving_pct;	   /* 50 */
+	double write_heavy_writes_per_min; /* 1000 */
 } AdvisorOptions;
 
 void advisor_options_default(AdvisorOptions *o);
 
 Advisor *advisor_new(const AdvisorOptions *opts, AdvResolveFn resolve, void *resolve_arg);
+const AdvisorOptions *advisor_options(const Advisor *adv);
 void advisor_free(Advisor *adv);
 
 /* The table with that schema and name, created (unknown, no catalog data) when new. */
@@ -163,12 +171,15 @@ typedef struct AdvSuggestion {
 	char *where; /* partial predicate or NULL (owned) */
 	char name[64];
 	size_t *stmts; /* indexes in advisor_statements() (owned) */
+	char **paths;  /* per statement (parallel to stmts): the access path this index gives it,
+			* e.g. "equality (user_id), then sort (created_at DESC)" (owned) */
 	size_t n_stmts;
 	uint64_t calls;
 	double total_ms, p95_ms; /* < 0 unknown */
 	bool needs_planner;	 /* only a planner check can confirm it (see AdvStatement) */
 	/* Filled by validation; saving_pct < 0 when not validated. */
 	double cost_before, cost_after, saving_pct;
+	int required_saving_pct; /* the saving validation asked of it; -1 when not validated */
 	char **updated_keys; /* key columns UPDATE statements change: no HOT for those (owned) */
 	size_t n_updated_keys;
 	char *notes[6]; /* (owned) */

@@ -22,7 +22,7 @@ const char *const advisor_live_columns[ADV_LIVE_COLS] = {
 };
 
 static bool store_digest_cb(void *arg, const StatsDigestView *d);
-static double explain_cost(PGconn *c, const AdvStatement *st);
+static double explain_cost(PGconn *c, const AdvStatement *st, char *why, size_t whylen);
 static bool exec_ok(PGconn *c, const char *sql);
 static int max_param(const char *text);
 static void live_notice(AdvLiveResult *r, const char *fmt, ...)
@@ -84,9 +84,10 @@ static bool store_digest_cb(void *arg, const StatsDigestView *d)
 
 /* ---- HypoPG validation ---- */
 
-void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner)
+void advisor_validate(Advisor *adv, Catalog *cat, bool only_planner)
 {
 	PGconn *c = catalog_conn(cat);
+	const AdvisorOptions *o = advisor_options(adv);
 	size_t n, nst;
 	advisor_suggestions(adv, &n);
 	const AdvStatement *stmts = advisor_statements(adv, &nst);
@@ -94,13 +95,23 @@ void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_
 		AdvSuggestion *s = advisor_suggestion_mut(adv, i);
 		if (only_planner && !s->needs_planner)
 			continue;
+		/* a technical limit is no verdict: the suggestion stays, marked with why */
+		if (strcmp(s->method, "btree") != 0) {
+			advisor_suggestion_note(
+				s,
+				"not validated: HypoPG cannot cost %s indexes; kept "
+				"on the syntax's evidence",
+				strcmp(s->method, "gin") == 0 ? "GIN" : s->method);
+			continue;
+		}
 		exec_ok(c, "SELECT hypopg_reset()");
 		double before = 0, after = 0;
 		size_t costed = 0;
 		double b[16];
+		char why[300] = "";
 		size_t m = s->n_stmts < 16 ? s->n_stmts : 16;
 		for (size_t k = 0; k < m; k++)
-			b[k] = explain_cost(c, &stmts[s->stmts[k]]);
+			b[k] = explain_cost(c, &stmts[s->stmts[k]], why, sizeof(why));
 		char sql[4096];
 		advisor_index_sql(s, true, sql, sizeof(sql));
 		const char *p[1] = {sql};
@@ -111,8 +122,8 @@ void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_
 			char msg[300];
 			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
 			msg[strcspn(msg, "\n")] = '\0';
-			advisor_suggestion_note(s, "not validated: HypoPG could not create it (%s)",
-						msg);
+			advisor_suggestion_note(
+				s, "not validated: HypoPG could not create it (%s); kept", msg);
 			PQclear(r);
 			continue;
 		}
@@ -120,7 +131,7 @@ void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_
 		for (size_t k = 0; k < m; k++) {
 			if (b[k] < 0)
 				continue;
-			double a = explain_cost(c, &stmts[s->stmts[k]]);
+			double a = explain_cost(c, &stmts[s->stmts[k]], why, sizeof(why));
 			if (a < 0)
 				continue;
 			double w = (double)stmts[s->stmts[k]].calls;
@@ -130,8 +141,10 @@ void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_
 		}
 		exec_ok(c, "SELECT hypopg_reset()");
 		if (!costed || before <= 0) {
-			advisor_suggestion_drop(s, "the planner could not cost the statements it "
-						   "serves (EXPLAIN failed)");
+			advisor_suggestion_note(s,
+						"not validated: the planner could not cost the "
+						"statements it serves (%s); kept",
+						*why ? why : "no cost");
 			continue;
 		}
 		s->cost_before = before / (double)s->calls;
@@ -139,14 +152,30 @@ void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_
 		s->saving_pct = 100.0 * (before - after) / before;
 		if (s->saving_pct < 0)
 			s->saving_pct = 0;
-		int need = min_saving_pct;
 		/* an index costs every write: on a write-heavy table it must save more */
-		if (s->table->writes_per_min > 1000 ||
-		    (s->table->write_calls > 0 && s->table->write_calls * 2 > s->calls)) {
-			need = min_saving_pct * 2 > 90 ? 90 : min_saving_pct * 2;
-			advisor_suggestion_note(s, "write-heavy table: needs a saving of %d%%",
+		int need = o->min_saving_pct;
+		if (s->table->writes_per_min > o->write_heavy_writes_per_min) {
+			need = o->write_heavy_saving_pct;
+			advisor_suggestion_note(
+				s,
+				"write-heavy table (%.0f writes/min): needs a saving "
+				"of %d%% (--write-heavy-saving-pct)",
+				s->table->writes_per_min, need);
+		} else if (s->table->write_calls > 0 && s->table->write_calls * 2 > s->calls) {
+			need = o->write_heavy_saving_pct;
+			advisor_suggestion_note(s,
+						"write-heavy table (%llu write statements against "
+						"%llu calls): needs a saving of %d%% "
+						"(--write-heavy-saving-pct)",
+						(unsigned long long)s->table->write_calls,
+						(unsigned long long)s->calls, need);
+		} else {
+			advisor_suggestion_note(s,
+						"needs a saving of %d%% (advisor_min_saving_pct, "
+						"--min-saving-pct)",
 						need);
 		}
+		s->required_saving_pct = need;
 		if (s->saving_pct < need)
 			advisor_suggestion_drop(s,
 						"saves %.1f%% of the planner cost (%.2f -> %.2f), "
@@ -195,12 +224,22 @@ static int max_param(const char *text)
 	return mx;
 }
 
+/* Keeps the first error the server gave, on one line, in why. */
+static void keep_error(PGconn *c, char *why, size_t whylen)
+{
+	if (*why)
+		return;
+	snprintf(why, whylen, "%s", PQerrorMessage(c));
+	why[strcspn(why, "\n")] = '\0';
+}
+
 /*
  * The planner's total cost of a statement: with its literals, else PREPAREd and executed with
- * the sampled parameter values (custom plan), else with a generic plan. Returns < 0 when the
- * server refuses it (unknown column, parameter types it cannot infer...).
+ * the sampled parameter values (custom plan), else with a generic plan (parameters without a
+ * sampled value: a statement with more of them than were sampled). Returns < 0 when the server
+ * refuses it (unknown column, parameter types it cannot infer...), the first error in why.
  */
-static double explain_cost(PGconn *c, const AdvStatement *st)
+static double explain_cost(PGconn *c, const AdvStatement *st, char *why, size_t whylen)
 {
 	int np = max_param(st->text);
 	PGresult *r = NULL;
@@ -214,6 +253,7 @@ static double explain_cost(PGconn *c, const AdvStatement *st)
 		if (asprintf(&sql, "PREPARE pgsift_advisor AS %s", st->text) < 0)
 			return -1;
 		if (!exec_ok(c, sql)) {
+			keep_error(c, why, whylen);
 			free(sql);
 			return -1;
 		}
@@ -246,6 +286,8 @@ static double explain_cost(PGconn *c, const AdvStatement *st)
 		const char *cp = strstr(line, "..");
 		if (cp)
 			cost = atof(cp + 2);
+	} else {
+		keep_error(c, why, whylen);
 	}
 	PQclear(r);
 	if (np) {
@@ -410,6 +452,7 @@ void advisor_live_run(const Config *cfg, AdvLiveResult *out)
 		AdvisorOptions opts;
 		advisor_options_default(&opts);
 		opts.min_table_rows = cfg->advisor_min_table_rows;
+		opts.min_saving_pct = cfg->advisor_min_saving_pct;
 		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
 		Advisor *adv = advisor_new(&opts, catalog_resolve, cat);
 		if (!adv) {
@@ -424,7 +467,7 @@ void advisor_live_run(const Config *cfg, AdvLiveResult *out)
 			/* as `pgsift suggest` without --validate: the planner is asked only
 			 * about what the syntax cannot tell */
 			if (catalog_has_extension(cat, "hypopg"))
-				advisor_validate(adv, cat, cfg->advisor_min_saving_pct, true);
+				advisor_validate(adv, cat, true);
 			advisor_drop_unjudged(adv);
 			if (!live_rows(out, db->name, adv))
 				out->error = strdup("out of memory");
@@ -501,7 +544,7 @@ static bool live_rows(AdvLiveResult *r, const char *database, const Advisor *adv
 		/* statements: one line each, "fingerprint (calls): normalized text" */
 		size_t len = 1;
 		for (size_t k = 0; k < s->n_stmts; k++)
-			len += strlen(stmts[s->stmts[k]].display) + 64;
+			len += strlen(stmts[s->stmts[k]].display) + 64 + strlen(advisor_path(s, k));
 		char *st = malloc(len);
 		if (st) {
 			size_t o = 0;
@@ -509,9 +552,10 @@ static bool live_rows(AdvLiveResult *r, const char *database, const Advisor *adv
 			for (size_t k = 0; k < s->n_stmts; k++) {
 				const AdvStatement *x = &stmts[s->stmts[k]];
 				o += (size_t)snprintf(st + o, len - o,
-						      "%s%016llx (%llu calls): ", k ? "\n" : "",
+						      "%s%016llx (%llu calls, %s): ", k ? "\n" : "",
 						      (unsigned long long)x->fingerprint,
-						      (unsigned long long)x->calls);
+						      (unsigned long long)x->calls,
+						      advisor_path(s, k));
 				/* the normalized text on one line */
 				for (const char *p = x->display; *p && o + 1 < len; p++)
 					st[o++] =

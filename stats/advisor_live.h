@@ -31,11 +31,14 @@ size_t advisor_add_store(Advisor *adv, StatsStore *store, int64_t since_us, cons
 
 /*
  * Costs each suggestion with EXPLAIN on the statements it serves, before and after a HypoPG
- * hypothetical index, and drops those that save under min_saving_pct (twice that on write-heavy
- * tables). only_planner: only the suggestions that the syntax alone cannot confirm. cat's
- * database must have the hypopg extension.
+ * hypothetical index, and drops those that save under the advisor's min_saving_pct
+ * (write_heavy_saving_pct on write-heavy tables: see AdvisorOptions); the saving asked is noted
+ * in the evidence. A suggestion that cannot be costed (an index method HypoPG does not know,
+ * such as GIN; statements the server cannot EXPLAIN) is kept and marked with why.
+ * only_planner: only the suggestions that the syntax alone cannot confirm. cat's database must
+ * have the hypopg extension.
  */
-void advisor_validate(Advisor *adv, Catalog *cat, int min_saving_pct, bool only_planner);
+void advisor_validate(Advisor *adv, Catalog *cat, bool only_planner);
 
 /* Drops the suggestions that only the planner could confirm and that were not validated. */
 void advisor_drop_unjudged(Advisor *adv);

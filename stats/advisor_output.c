@@ -129,6 +129,11 @@ static void fmt_ms(char *buf, size_t cap, double v)
 		snprintf(buf, cap, "%.2f ms", v);
 }
 
+const char *advisor_path(const AdvSuggestion *s, size_t k)
+{
+	return s->paths && k < s->n_stmts && s->paths[k] ? s->paths[k] : "";
+}
+
 void advisor_writes_text(char *buf, size_t cap, const AdvSuggestion *s)
 {
 	const AdvTable *t = s->table;
@@ -176,8 +181,11 @@ static void sql_output(FILE *out, const Advisor *adv, const char *header)
 			s->n_stmts, s->n_stmts == 1 ? "" : "s", (unsigned long long)s->calls, tot,
 			p95);
 		if (s->saving_pct >= 0)
-			fprintf(out, "--   estimated saving: %.0f%% (planner cost %.2f -> %.2f)\n",
-				s->saving_pct, s->cost_before, s->cost_after);
+			fprintf(out,
+				"--   estimated saving: %.0f%% (planner cost %.2f -> %.2f), needs "
+				"%d%%\n",
+				s->saving_pct, s->cost_before, s->cost_after,
+				s->required_saving_pct);
 		else
 			fprintf(out,
 				"--   estimated saving: not validated (run with --validate)\n");
@@ -193,6 +201,7 @@ static void sql_output(FILE *out, const Advisor *adv, const char *header)
 			fprintf(out, "--   %016llx: %llu calls, total %s, p95 %s\n--     %s\n",
 				(unsigned long long)st->fingerprint, (unsigned long long)st->calls,
 				tot, p95, buf);
+			fprintf(out, "--     access path: %s\n", advisor_path(s, k));
 		}
 		advisor_index_sql(s, false, buf, sizeof(buf));
 		fprintf(out, "%s\n", buf);
@@ -241,6 +250,8 @@ static void json_suggestion(FILE *out, const Advisor *adv, const AdvSuggestion *
 	print_num(out, s->p95_ms, "%.3f");
 	fputs(", \"estimated_saving_pct\": ", out);
 	print_num(out, s->saving_pct, "%.1f");
+	fputs(", \"required_saving_pct\": ", out);
+	print_num(out, s->required_saving_pct, "%.0f");
 	fputs(", \"cost_before\": ", out);
 	print_num(out, s->cost_before, "%.2f");
 	fputs(", \"cost_after\": ", out);
@@ -272,6 +283,8 @@ static void json_suggestion(FILE *out, const Advisor *adv, const AdvSuggestion *
 		print_num(out, st->total_ms, "%.3f");
 		fputs(", \"p95_ms\": ", out);
 		print_num(out, st->p95_ms, "%.3f");
+		fputs(", \"access_path\": ", out);
+		advisor_json_str(out, advisor_path(s, k));
 		fputs("}", out);
 	}
 	fputs("]", out);
@@ -344,9 +357,10 @@ static void join_statements(const Advisor *adv, const AdvSuggestion *s, char *bu
 			o += (size_t)snprintf(buf + o, cap - o, "%s%016llx", k ? sep : "",
 					      (unsigned long long)st->fingerprint);
 		else
-			o += (size_t)snprintf(buf + o, cap - o, "%s%016llx (%llu calls): %s",
+			o += (size_t)snprintf(buf + o, cap - o, "%s%016llx (%llu calls, %s): %s",
 					      k ? sep : "", (unsigned long long)st->fingerprint,
-					      (unsigned long long)st->calls, line);
+					      (unsigned long long)st->calls, advisor_path(s, k),
+					      line);
 	}
 }
 
@@ -363,8 +377,8 @@ static void csv_output(FILE *out, const Advisor *adv)
 	size_t n;
 	const AdvSuggestion *sugg = advisor_suggestions(adv, &n);
 	fputs("table,index_name,method,columns,include,where,sql,calls,total_ms,p95_ms,"
-	      "estimated_saving_pct,cost_before,cost_after,table_rows,writes_per_min,"
-	      "updated_key_columns,notes,statements\n",
+	      "estimated_saving_pct,required_saving_pct,cost_before,cost_after,table_rows,"
+	      "writes_per_min,updated_key_columns,notes,statements\n",
 	      out);
 	for (size_t i = 0; i < n; i++) {
 		const AdvSuggestion *s = &sugg[i];
@@ -398,6 +412,8 @@ static void csv_output(FILE *out, const Advisor *adv)
 		num_text(num, sizeof(num), s->p95_ms, "%.3f");
 		fprintf(out, "%s,", num);
 		num_text(num, sizeof(num), s->saving_pct, "%.1f");
+		fprintf(out, "%s,", num);
+		num_text(num, sizeof(num), s->required_saving_pct, "%.0f");
 		fprintf(out, "%s,", num);
 		num_text(num, sizeof(num), s->cost_before, "%.2f");
 		fprintf(out, "%s,", num);

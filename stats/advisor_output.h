@@ -22,6 +22,10 @@ void advisor_output(FILE *out, const Advisor *adv, AdvFormat fmt, const char *he
 /* JSON string escaping (quotes included). */
 void advisor_json_str(FILE *out, const char *s);
 
+/* The access path suggestion s gives its k-th statement ("equality (user_id), then sort
+ * (created_at DESC)"); "" when unknown. */
+const char *advisor_path(const AdvSuggestion *s, size_t k);
+
 /* The write cost of a suggestion as a sentence: the table's write rate, the write statements
  * seen, and whether key columns are updated (no HOT updates for those). */
 void advisor_writes_text(char *buf, size_t cap, const AdvSuggestion *s);

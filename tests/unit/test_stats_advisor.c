@@ -822,6 +822,7 @@ static void test_stats_advisor_output_sql(void **state)
 		 "--   note: UPDATE statements change user_id: updates of it can no longer be HOT\n"
 		 "--   %016llx: 40 calls, total 80.00 ms, p95 3.50 ms\n"
 		 "--     SELECT * FROM posts WHERE user_id = $1\n"
+		 "--     access path: equality (user_id)\n"
 		 "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON public.posts USING "
 		 "btree (user_id);\n"
 		 "\n"
@@ -832,6 +833,7 @@ static void test_stats_advisor_output_sql(void **state)
 		 "(HOT updates unaffected)\n"
 		 "--   %016llx: 2 calls, total 0.20 ms, p95 0.10 ms\n"
 		 "--     UPDATE posts SET user_id = $1 WHERE id = $2\n"
+		 "--     access path: equality (id)\n"
 		 "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_id ON public.posts USING btree "
 		 "(id);\n",
 		 (unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
@@ -857,12 +859,14 @@ static void test_stats_advisor_output_json_csv_markdown(void **state)
 		"null}], \"include\": [], \"where\": null, \"sql\": \"CREATE INDEX CONCURRENTLY IF "
 		"NOT EXISTS idx_posts_user_id ON public.posts USING btree (user_id);\", \"calls\": "
 		"40, \"total_ms\": 80.000, \"p95_ms\": 3.500, \"estimated_saving_pct\": null, "
+		"\"required_saving_pct\": null, "
 		"\"cost_before\": null, \"cost_after\": null, \"table_rows\": 100000, "
 		"\"table_pages\": 1000, \"writes_per_min\": 12.50, \"write_statements\": 2, "
 		"\"updated_key_columns\": [\"user_id\"], \"hot_blocked\": true, \"notes\": "
 		"[\"UPDATE statements change user_id: updates of it can no longer be HOT\"], "
 		"\"statements\": [{\"fingerprint\": \"%016llx\", \"query\": \"SELECT * FROM posts "
-		"WHERE user_id = $1\", \"calls\": 40, \"total_ms\": 80.000, \"p95_ms\": 3.500}]},\n"
+		"WHERE user_id = $1\", \"calls\": 40, \"total_ms\": 80.000, \"p95_ms\": 3.500, "
+		"\"access_path\": \"equality (user_id)\"}]},\n"
 		"  {\"table\": \"public.posts\", \"schema\": \"public\", \"relation\": \"posts\", "
 		"\"index_name\": \"idx_posts_id\", \"method\": \"btree\", \"columns\": "
 		"[{\"column\": "
@@ -871,13 +875,15 @@ static void test_stats_advisor_output_json_csv_markdown(void **state)
 		"[], \"where\": null, \"sql\": \"CREATE INDEX CONCURRENTLY IF NOT EXISTS "
 		"idx_posts_id ON public.posts USING btree (id);\", \"calls\": 2, \"total_ms\": "
 		"0.200, "
-		"\"p95_ms\": 0.100, \"estimated_saving_pct\": null, \"cost_before\": null, "
+		"\"p95_ms\": 0.100, \"estimated_saving_pct\": null, \"required_saving_pct\": null, "
+		"\"cost_before\": null, "
 		"\"cost_after\": null, \"table_rows\": 100000, \"table_pages\": 1000, "
 		"\"writes_per_min\": 12.50, \"write_statements\": 2, \"updated_key_columns\": [], "
 		"\"hot_blocked\": false, \"notes\": [], \"statements\": [{\"fingerprint\": "
 		"\"%016llx\", \"query\": \"UPDATE posts SET user_id = $1 WHERE id = $2\", "
 		"\"calls\": "
-		"2, \"total_ms\": 0.200, \"p95_ms\": 0.100}]}],\n"
+		"2, \"total_ms\": 0.200, \"p95_ms\": 0.100, \"access_path\": \"equality "
+		"(id)\"}]}],\n"
 		"\"rejected\": [],\n"
 		"\"skipped\": []}\n",
 		(unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
@@ -888,16 +894,18 @@ static void test_stats_advisor_output_json_csv_markdown(void **state)
 	snprintf(
 		expect, sizeof(expect),
 		"table,index_name,method,columns,include,where,sql,calls,total_ms,p95_ms,"
-		"estimated_saving_pct,cost_before,cost_after,table_rows,writes_per_min,"
-		"updated_key_columns,notes,statements\n"
+		"estimated_saving_pct,required_saving_pct,cost_before,cost_after,table_rows,"
+		"writes_per_min,updated_key_columns,notes,statements\n"
 		"public.posts,idx_posts_user_id,btree,(user_id),,,CREATE INDEX CONCURRENTLY IF NOT "
 		"EXISTS idx_posts_user_id ON public.posts USING btree "
-		"(user_id);,40,80.000,3.500,,,,"
+		"(user_id);,40,80.000,3.500,,,,,"
 		"100000,12.50,user_id,UPDATE statements change user_id: updates of it can no "
-		"longer be HOT,%016llx (40 calls): SELECT * FROM posts WHERE user_id = $1\n"
+		"longer be HOT,\"%016llx (40 calls, equality (user_id)): SELECT * FROM posts WHERE "
+		"user_id = $1\"\n"
 		"public.posts,idx_posts_id,btree,(id),,,CREATE INDEX CONCURRENTLY IF NOT EXISTS "
-		"idx_posts_id ON public.posts USING btree (id);,2,0.200,0.100,,,,100000,12.50,,,"
-		"%016llx (2 calls): UPDATE posts SET user_id = $1 WHERE id = $2\n",
+		"idx_posts_id ON public.posts USING btree (id);,2,0.200,0.100,,,,,100000,12.50,,,"
+		"\"%016llx (2 calls, equality (id)): UPDATE posts SET user_id = $1 WHERE id = "
+		"$2\"\n",
 		(unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
 	assert_string_equal(out, expect);
 	free(out);
@@ -912,12 +920,13 @@ static void test_stats_advisor_output_json_csv_markdown(void **state)
 		 "USING "
 		 "btree (user_id);` | public.posts | 40 | 80.000 | 3.500 |  | 100000 | 12.50 | yes "
 		 "| "
-		 "%016llx (40 calls): SELECT * FROM posts WHERE user_id = $1 | UPDATE statements "
+		 "%016llx (40 calls, equality (user_id)): SELECT * FROM posts WHERE user_id = $1 | "
+		 "UPDATE statements "
 		 "change user_id: updates of it can no longer be HOT |\n"
 		 "| `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_id ON public.posts USING "
 		 "btree "
 		 "(id);` | public.posts | 2 | 0.200 | 0.100 |  | 100000 | 12.50 | no | %016llx (2 "
-		 "calls): UPDATE posts SET user_id = $1 WHERE id = $2 |  |\n",
+		 "calls, equality (id)): UPDATE posts SET user_id = $1 WHERE id = $2 |  |\n",
 		 (unsigned long long)st[0].fingerprint, (unsigned long long)st[1].fingerprint);
 	assert_string_equal(out, expect);
 	free(out);
