@@ -8,6 +8,8 @@
  */
 #include "proxy/conn.h"
 
+#include <assert.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +33,13 @@ static uint32_t conn_buf_size = 16384;
 static IOBuf *free_bufs;     /* standard-size buffers, linked through their first bytes */
 static size_t n_free_bufs;
 static FwdWrite *free_writes;
+static uint64_t last_trim_ms;
+static size_t heap_free_after_trim; /* mallinfo2().fordblks after the last malloc_trim */
 
 #define MAX_FREE_BUFS 1024
+#define FREE_BUFS_FLOOR 32 /* kept however long the proxy is idle */
+#define TRIM_EVERY_MS 1000
+#define TRIM_HEAP_FREE_MIN (4u << 20) /* free heap bytes that make malloc_trim worth its walk */
 
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -51,6 +58,39 @@ void conn_module_init(uv_loop_t *loop, uint32_t buf_size)
 	conn_loop = loop;
 	if (buf_size >= 1024)
 		conn_buf_size = buf_size;
+	/*
+	 * glibc raises its mmap threshold each time a large mmapped block is freed (up to 32 MB)
+	 * and its trim threshold to twice that: after one burst of large blocks, later ones come
+	 * from the heap and up to 64 MB of freed heap is kept for good. A fixed threshold keeps
+	 * large blocks in mmap (given back when freed) and the heap trimmed at 128 KB.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+void conn_module_trim(uint64_t now_ms)
+{
+	if (now_ms - last_trim_ms < TRIM_EVERY_MS)
+		return;
+	last_trim_ms = now_ms;
+	/* half of the free buffers beyond the floor each time: a burst's buffers are gone a few
+	 * seconds after it, and a steady churn of connections still finds some */
+	size_t drop = n_free_bufs > FREE_BUFS_FLOOR ? (n_free_bufs - FREE_BUFS_FLOOR + 1) / 2 : 0;
+	for (; drop > 0; drop--) {
+		IOBuf *b = free_bufs;
+		memcpy(&free_bufs, b->data, sizeof(IOBuf *));
+		n_free_bufs--;
+		free(b);
+	}
+	/* free memory in the middle of the heap (or of the stats worker's arena) is not given
+	 * back by free(): malloc_trim does, when enough has become free since it last ran */
+	struct mallinfo2 mi = mallinfo2();
+	if (mi.fordblks < heap_free_after_trim)
+		heap_free_after_trim = mi.fordblks;
+	if (mi.fordblks - heap_free_after_trim < TRIM_HEAP_FREE_MIN)
+		return;
+	malloc_trim(0);
+	heap_free_after_trim = mallinfo2().fordblks;
 }
 
 void conn_module_cleanup(void)
@@ -86,9 +126,30 @@ int conn_init(Conn *c, bool is_pipe, void *owner, ConnFrameFn on_frame, ConnErro
 
 bool conn_is_streamed(bool from_server, uint8_t type)
 {
-	if (type == PQ_MSG_COPY_DATA)
+	if (!from_server)
 		return true;
-	return from_server && type == PQ_MSG_DATA_ROW;
+	switch (type) {
+	case PQ_MSG_DATA_ROW:
+	case PQ_MSG_COPY_DATA:
+	case PQ_MSG_ERROR_RESPONSE:
+	case PQ_MSG_NOTICE_RESPONSE:
+	case PQ_MSG_NOTIFICATION_RESPONSE:
+	case PQ_MSG_FUNCTION_CALL_RESPONSE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Streamed types the owner never looks into: handed over as soon as their header is in. */
+static bool conn_is_header_first(bool from_server, uint8_t type)
+{
+	return type == PQ_MSG_COPY_DATA || (from_server && type == PQ_MSG_DATA_ROW);
+}
+
+uint32_t conn_buffer_size(void)
+{
+	return conn_buf_size;
 }
 
 void conn_start(Conn *c)
@@ -128,6 +189,12 @@ void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len)
 	c->iov[c->n_iov].base = (char *)p;
 	c->iov[c->n_iov].len = len;
 	c->n_iov++;
+}
+
+void conn_forward_from(Conn *c, uint32_t off)
+{
+	assert(off <= c->frame_avail);
+	c->fwd_from = off;
 }
 
 bool conn_forward_extra(Conn *c, const void *data, size_t len)
@@ -431,7 +498,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread == UV_ENOBUFS) {
-		/* no room: a frame larger than the buffer is waiting for conn_process to grow it */
+		/* no room: conn_process moves the frame being cut to the front of the buffer */
 		conn_process(c);
 		return;
 	}
@@ -442,33 +509,46 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		c->on_error(c, (int)nread);
 }
 
-/* Makes room for a whole frame of len bytes starting at pos. False if memory ran out. */
-static bool conn_make_room(Conn *c, uint32_t len)
+/*
+ * Makes room for the first `need` bytes of the frame at pos: moves it to the front of the buffer,
+ * or (only for a frame held whole that is larger than the buffer) replaces the buffer with a
+ * larger one. Nothing is moved while a write points into the buffer: conn_process runs again when
+ * the writes complete. False if memory ran out.
+ */
+static bool conn_make_room(Conn *c, uint32_t need)
 {
 	IOBuf *b = c->rbuf;
 	if (c->writes_out > 0 || c->n_iov > 0)
-		return true; /* will be retried after the writes complete */
-	uint32_t keep = b->end - b->start;
-	uint32_t frame_off = b->pos - b->start;
-	if (frame_off + len <= b->cap) {
-		if (b->start > 0) {
-			memmove(b->data, b->data + b->start, keep);
+		return true;
+	b->start = b->pos; /* nothing points into [start, pos) any more */
+	uint32_t keep = b->end - b->pos;
+	if (need <= b->cap) {
+		if (b->pos > 0) {
+			memmove(b->data, b->data + b->pos, keep);
 			b->end = keep;
-			b->pos = frame_off;
-			b->start = 0;
+			b->pos = b->start = 0;
 		}
 		return true;
 	}
-	IOBuf *nb = iobuf_get(frame_off + len);
+	IOBuf *nb = iobuf_get(need);
 	if (!nb)
 		return false;
-	memcpy(nb->data, b->data + b->start, keep);
+	memcpy(nb->data, b->data + b->pos, keep);
 	nb->end = keep;
-	nb->pos = frame_off;
-	nb->start = 0;
 	iobuf_unref(b);
 	c->rbuf = nb;
 	return true;
+}
+
+/* Hands a frame (or the head of one) to the owner; PA_FORWARD queues its bytes for the peer. */
+static PktAction conn_deliver(Conn *c, const PktHdr *hdr, uint8_t *p, uint32_t avail, bool full)
+{
+	c->frame_avail = full ? hdr->len : avail;
+	c->fwd_from = 0;
+	PktAction a = c->on_frame(c, hdr, p, full);
+	if (a == PA_FORWARD)
+		conn_forward_bytes(c, p + c->fwd_from, c->frame_avail - c->fwd_from);
+	return a;
 }
 
 static void conn_process(Conn *c)
@@ -503,8 +583,14 @@ static void conn_process(Conn *c)
 			return;
 		}
 		bool whole = avail >= hdr.len;
-		if (!whole && !c->startup_phase && conn_is_streamed(c->is_server, hdr.type)) {
-			PktAction a = c->on_frame(c, &hdr, p, false);
+		/* A frame larger than the buffer whose type may stream is never held whole: the
+		 * owner sees its head (a whole buffer of it, or just its header for the types it
+		 * never looks into) and the rest follows it through stream_left. */
+		bool header_first = conn_is_header_first(c->is_server, hdr.type);
+		bool stream = !whole && !c->startup_phase && conn_is_streamed(c->is_server, hdr.type) &&
+			      (header_first || hdr.len > conn_buf_size);
+		if (stream && (header_first || avail >= conn_buf_size)) {
+			PktAction a = conn_deliver(c, &hdr, p, avail, false);
 			if (a == PA_CLOSED) {
 				c->in_process = false;
 				return;
@@ -514,14 +600,12 @@ static void conn_process(Conn *c)
 				break;
 			}
 			c->stream_forward = a == PA_FORWARD;
-			if (c->stream_forward)
-				conn_forward_bytes(c, p, avail);
 			b->pos += avail;
 			c->stream_left = hdr.len - avail;
 			continue;
 		}
 		if (!whole) {
-			if (!conn_make_room(c, hdr.len)) {
+			if (!conn_make_room(c, stream ? conn_buf_size : hdr.len)) {
 				c->in_process = false;
 				if (c->on_error)
 					c->on_error(c, UV_ENOMEM);
@@ -529,7 +613,7 @@ static void conn_process(Conn *c)
 			}
 			break;
 		}
-		PktAction a = c->on_frame(c, &hdr, p, true);
+		PktAction a = conn_deliver(c, &hdr, p, avail, true);
 		if (a == PA_CLOSED) {
 			c->in_process = false;
 			return;
@@ -538,9 +622,7 @@ static void conn_process(Conn *c)
 			c->waiting = true;
 			break;
 		}
-		if (a == PA_FORWARD)
-			conn_forward_bytes(c, p, hdr.len);
-		/* the owner may have swapped nothing, but re-read b: on_frame cannot replace rbuf */
+		/* on_frame cannot replace rbuf, but re-read it all the same */
 		c->rbuf->pos += hdr.len;
 	}
 	conn_flush(c);

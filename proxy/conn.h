@@ -31,9 +31,15 @@ typedef enum {
 } PktAction;
 
 /*
- * Called for every frame. For frames conn_is_streamed() says may pass in pieces (DataRow,
- * CopyData), pkt holds only the header and whatever part has arrived (full == false) and the
- * answer applies to the whole frame; every other frame is whole (full == true).
+ * Called for every frame. A frame larger than the read buffer is never held whole when
+ * conn_is_streamed() says its type may pass in pieces: on_frame sees it once, with full == false
+ * and pkt holding its first Conn.frame_avail bytes, and the answer applies to the whole frame
+ * (PA_FORWARD: the rest is forwarded as it arrives; PA_CONSUMED: the rest is dropped; PA_WAIT:
+ * the same head is delivered again after conn_resume). DataRow and CopyData are handed over as
+ * soon as their header is in (the owner never looks inside them); every other type once a whole
+ * buffer of its head is in, so that the owner can read its leading fields (a Query's first bytes,
+ * a Bind's statement name). On a partial frame the owner must not forward bytes itself
+ * (conn_forward_bytes) beyond frame_avail. Every other frame is whole (full == true).
  */
 typedef PktAction (*ConnFrameFn)(Conn *c, const PktHdr *hdr, const uint8_t *pkt, bool full);
 /* Called on EOF or a read/write error (status: a UV_E* code or UV_EOF). The owner decides. */
@@ -69,6 +75,8 @@ struct Conn {
 	bool in_process; /* re-entrancy guard for conn_process */
 	bool waiting;    /* the owner returned PA_WAIT */
 	bool stream_forward; /* the rest of a streamed frame goes to the peer */
+	uint32_t frame_avail;  /* while on_frame runs: bytes of the frame at pkt (its head if partial) */
+	uint32_t fwd_from;     /* while on_frame runs: PA_FORWARD sends the frame from this offset */
 	uint32_t stream_left;  /* bytes of a streamed frame still to come */
 	uint32_t max_packet;   /* frames over this are refused (0 = no limit) */
 	uint32_t writes_out;   /* writes in flight whose bytes live in this conn's rbuf */
@@ -90,6 +98,9 @@ struct Conn {
 /* The buffer size and the free list; called once at start. */
 void conn_module_init(uv_loop_t *loop, uint32_t buf_size);
 void conn_module_cleanup(void);
+/* Gives back what a burst left: free read buffers beyond a few, and free heap pages. Cheap;
+ * called from the janitor (it acts at most once a second). */
+void conn_module_trim(uint64_t now_ms);
 
 /* Prepares c (inside its owner) for a TCP or Unix socket handle. Returns 0 or a UV_E* code. */
 int conn_init(Conn *c, bool is_pipe, void *owner, ConnFrameFn on_frame, ConnErrorFn on_error,
@@ -105,6 +116,12 @@ void conn_pause(Conn *c);
 /* Adds bytes of the frame being handled (inside the read buffer) to the forwards, for an owner
  * that must forward a frame and then act before returning (e.g. unlink after ReadyForQuery). */
 void conn_forward_bytes(Conn *c, const uint8_t *p, size_t len);
+
+/* For the frame being delivered: PA_FORWARD sends its bytes from offset off on (within the part
+ * the owner has, frame_avail), the owner having queued its own replacement for the bytes before
+ * it with conn_forward_extra. How a frame too large to hold (a Bind naming a statement pgsift
+ * renames) is rewritten: only its head changes. */
+void conn_forward_from(Conn *c, uint32_t off);
 
 /* Adds bytes of pgsift's own (a rewritten frame, copied) to the forwards, so that they go to
  * the peer in the same write as the frames around them. False when memory ran out. */
@@ -122,8 +139,18 @@ int conn_send_pktbuf(Conn *c, PktBuf *b);
 /* Starts closing. Safe to call more than once. */
 void conn_close(Conn *c);
 
-/* Whether a frame of this type may pass through pgsift in pieces. */
+/*
+ * Whether a frame of this type, larger than the read buffer, passes through pgsift in pieces
+ * (see ConnFrameFn). From a client: every type, so that what a client sends never costs more than
+ * one buffer. From a server: DataRow, CopyData, and the messages whose size PostgreSQL does not
+ * bound (ErrorResponse and NoticeResponse, which may quote a huge statement or a RAISE's text,
+ * NotificationResponse, FunctionCallResponse); the others (RowDescription: 1664 columns at most,
+ * ParameterDescription: 65535 types, ParameterStatus, authentication) are held whole.
+ */
 bool conn_is_streamed(bool from_server, uint8_t type);
+
+/* The read buffer's size: frames larger than this stream (conn_is_streamed). */
+uint32_t conn_buffer_size(void);
 
 /* "1.2.3.4" / "::1" / "unix", and the port (0 for Unix sockets). */
 void conn_peer_addr(Conn *c, char *out, size_t outlen, int *port);

@@ -329,6 +329,7 @@ static void proxy_janitor_cb(uv_timer_t *t)
 	{
 		pool_janitor(list_entry(n, Pool, node), now);
 	}
+	conn_module_trim(now);
 	if (G.shutting_down)
 		proxy_check_shutdown();
 }

@@ -6,8 +6,9 @@
  * forwarded bytes are known in advance. Every message sequence is written split at every byte
  * boundary (the first k bytes, run the loop until nothing moves, then the rest) and must give the
  * same frames and the same forwarded bytes each time. The read buffer is 1024 bytes so that
- * frames larger than it (streamed DataRow / CopyData, a non-streamed Query that makes the buffer
- * grow) are part of every run.
+ * frames larger than it are part of every run: DataRow / CopyData handed over after their header,
+ * a client's Query / Parse / Bind / FunctionCall and a server's ErrorResponse after a whole buffer
+ * of their head, the rest streamed behind it; the buffer never grows for them.
  *
  * "Until nothing moves" is measured, not timed: the loop is run with UV_RUN_NOWAIT until three
  * passes in a row deliver no frame, forward no byte and read nothing from the socket.
@@ -72,7 +73,8 @@ typedef struct Frame {
 	uint32_t code;
 	bool full;
 	PktAction answer;
-	Bytes bytes; /* the whole frame when full, its header when not */
+	uint32_t buf_cap; /* the read buffer's size when the frame was delivered */
+	Bytes bytes;	  /* the whole frame when full, its head (frame_avail bytes) when not */
 } Frame;
 
 typedef struct Side {
@@ -93,7 +95,21 @@ typedef struct Side {
 	Bytes send;
 	long close_at; /* conn_close and PA_CLOSED here; -1 none */
 	bool close_on_error;
+	const char *rewrite; /* frame types whose first REWRITE_AT bytes the owner replaces */
 } Side;
+
+/* The rewrite policy: the owner queues its own 3 bytes and forwards the frame from offset 6 on,
+ * as client.c renames the statement in a Bind (conn_forward_from). */
+#define REWRITE_AT 6
+static const uint8_t rewrite_bytes[3] = {'<', 'r', '>'};
+
+/* Frame types rewritten by the pairs opened from now on (like dst_sndbuf: set by a test). */
+static const char *rewrite_types;
+
+static bool policy_rewrites(const char *rewrite, uint8_t type)
+{
+	return type != 0 && rewrite && strchr(rewrite, type);
+}
 
 static bool policy_consumes(const char *consume, uint32_t consume_len, uint8_t type, uint32_t len)
 {
@@ -117,8 +133,10 @@ static PktAction side_on_frame(Conn *c, const PktHdr *hdr, const uint8_t *pkt, b
 	f->len = hdr->len;
 	f->code = hdr->code;
 	f->full = full;
-	/* a partial frame guarantees only its header; the sanitizer build checks we stay there */
-	bytes_add(&f->bytes, pkt, full ? hdr->len : hdr->hdr_len);
+	/* a partial frame guarantees only its head; the sanitizer build checks we stay there */
+	assert_true(full ? c->frame_avail == hdr->len : c->frame_avail < hdr->len);
+	bytes_add(&f->bytes, pkt, c->frame_avail);
+	f->buf_cap = c->rbuf->cap;
 
 	PktAction a = PA_FORWARD;
 	if (idx == s->wait_at) {
@@ -132,6 +150,9 @@ static PktAction side_on_frame(Conn *c, const PktHdr *hdr, const uint8_t *pkt, b
 		a = PA_CONSUMED;
 	} else if (policy_consumes(s->consume, s->consume_len, hdr->type, hdr->len)) {
 		a = PA_CONSUMED;
+	} else if (policy_rewrites(s->rewrite, hdr->type)) {
+		assert_true(conn_forward_extra(c, rewrite_bytes, sizeof(rewrite_bytes)));
+		conn_forward_from(c, REWRITE_AT);
 	}
 	if (idx == s->pause_at)
 		conn_pause(c);
@@ -198,6 +219,7 @@ static Side *side_new(int *closed_count, size_t *final_frames, int fd)
 	s->closed_count = closed_count;
 	s->final_frames = final_frames;
 	s->close_on_error = true;
+	s->rewrite = rewrite_types;
 	assert_int_equal(conn_init(&s->conn, true, s, side_on_frame, side_on_error, side_on_closed),
 			 0);
 	assert_int_equal(uv_pipe_open(&s->conn.h.pipe, fd), 0);
@@ -430,8 +452,10 @@ static void build_client_sequence(Bytes *seq, size_t copy_len, size_t big_query_
 
 /* A server's answer: RowDescription, many small DataRows with NoticeResponses between them
  * (consumed, so the forwards are many separate pieces), a DataRow larger than the buffer, one of
- * length 2222 that the owner consumes (its tail must be dropped), CopyOut with CopyData larger
- * than the buffer, an ErrorResponse larger than the buffer (not streamed: the buffer grows),
+ * length 2222 that the owner consumes (its tail must be dropped), a NoticeResponse larger than
+ * the buffer (consumed after its head: its tail must be dropped), CopyOut with CopyData larger
+ * than the buffer, an ErrorResponse larger than the buffer (streamed after its head), a
+ * RowDescription larger than the buffer (bounded by PostgreSQL, held whole: the buffer grows),
  * ReadyForQuery. */
 static void build_server_sequence(Bytes *seq)
 {
@@ -467,6 +491,15 @@ static void build_server_sequence(Bytes *seq)
 	const char *consumed[] = {"100", v};
 	pq_write_data_row(&b, consumed, 2);
 	pq_write_command_complete(&b, "SELECT 32");
+	memset(v, 'n', 1800);
+	v[1800] = 0;
+	pktbuf_start(&b, PQ_MSG_NOTICE_RESPONSE);
+	pktbuf_put_u8(&b, 'S');
+	pktbuf_put_cstring(&b, "NOTICE");
+	pktbuf_put_u8(&b, 'M');
+	pktbuf_put_cstring(&b, v);
+	pktbuf_put_u8(&b, 0);
+	pktbuf_finish(&b);
 
 	pktbuf_start(&b, PQ_MSG_COPY_OUT_RESPONSE);
 	pktbuf_put_u8(&b, 0);
@@ -484,6 +517,18 @@ static void build_server_sequence(Bytes *seq)
 	memset(v, 'e', 1500);
 	v[1500] = 0;
 	pq_write_error(&b, "ERROR", "42P01", v, "detail", NULL);
+	/* 40 columns named by 40 characters: 7 + 40 * (41 + 18) = 2367 bytes */
+	const char *wide_names[40];
+	uint32_t wide_oids[40];
+	char wide[40][41];
+	for (int i = 0; i < 40; i++) {
+		memset(wide[i], 'a' + i % 26, 40);
+		wide[i][0] = (char)('A' + i / 26);
+		wide[i][40] = 0;
+		wide_names[i] = wide[i];
+		wide_oids[i] = 25;
+	}
+	pq_write_row_description(&b, wide_names, wide_oids, 40);
 	pq_write_ready(&b, PQ_TX_IDLE);
 	put_frame(seq, &b);
 	pktbuf_free(&b);
@@ -506,8 +551,14 @@ static void expect_init(Expect *e, const Bytes *seq, bool startup, const char *c
 	e->n_frames = expect_frames(seq, startup, e->frames, 256);
 	for (size_t i = 0; i < e->n_frames; i++) {
 		const ExpFrame *f = &e->frames[i];
-		if (!policy_consumes(consume, consume_len, f->type, f->len))
+		if (policy_consumes(consume, consume_len, f->type, f->len))
+			continue;
+		if (policy_rewrites(rewrite_types, f->type)) {
+			bytes_add(&e->forwarded, rewrite_bytes, sizeof(rewrite_bytes));
+			bytes_add(&e->forwarded, seq->p + f->off + REWRITE_AT, f->len - REWRITE_AT);
+		} else {
 			bytes_add(&e->forwarded, seq->p + f->off, f->len);
+		}
 	}
 }
 
@@ -526,10 +577,20 @@ static void check_frames(const Side *s, const Expect *e, bool is_server, const c
 		if (f->full) {
 			assert_int_equal(f->bytes.len, x->len);
 		} else {
-			/* only streamed types may arrive in pieces */
+			/* only streamed types larger than the buffer arrive in pieces: DataRow and
+			 * CopyData with their header, the others with a whole buffer of their head */
 			assert_true(conn_is_streamed(is_server, f->type));
-			assert_int_equal(f->bytes.len, 5);
+			if (f->type == PQ_MSG_COPY_DATA ||
+			    (is_server && f->type == PQ_MSG_DATA_ROW)) {
+				assert_true(f->bytes.len >= 5);
+			} else {
+				assert_true(x->len > BUF_SIZE);
+				assert_true(f->bytes.len >= BUF_SIZE);
+			}
 		}
+		/* a frame in pieces never makes the buffer grow */
+		if (!f->full)
+			assert_int_equal(f->buf_cap, BUF_SIZE);
 		assert_memory_equal(f->bytes.p, e->seq->p + x->off, f->bytes.len);
 	}
 }
@@ -602,6 +663,9 @@ static void run_every_split(const Bytes *seq, bool is_server, bool startup, cons
 
 /* ---- tests ---- */
 
+static void run_wait_resume(const Bytes *seq, bool is_server, const char *consume,
+			    uint32_t consume_len);
+
 static void test_conn_client_sequence_every_split(void **state)
 {
 	Bytes seq = {0};
@@ -621,9 +685,9 @@ static void test_conn_server_sequence_every_split(void **state)
 	bytes_free(&seq);
 }
 
-/* A 100 KB Query: the buffer grows to hold it whole. Every split near the ends, and every 97th
- * byte in between (97 is prime to the buffer size, so the split lands at every offset inside a
- * buffer-sized block along the way). */
+/* A 100 KB Query: streamed through the 1 KB buffer, never held whole. Every split near the ends,
+ * and every 97th byte in between (97 is prime to the buffer size, so the split lands at every
+ * offset inside a buffer-sized block along the way). */
 static void test_conn_huge_query_splits(void **state)
 {
 	Bytes seq = {0};
@@ -634,28 +698,164 @@ static void test_conn_huge_query_splits(void **state)
 	bytes_free(&seq);
 }
 
+/*
+ * Client messages larger than the buffer, each of a kind the owner must read the head of before
+ * it decides: a Query, a named Parse, a Bind with a big parameter (rewritten: pgsift renames the
+ * statement, so it replaces the head and forwards the rest), a FunctionCall the owner consumes
+ * after its head (the rest must be dropped), a Query of exactly the buffer's size (held whole)
+ * and one byte more (streamed), between small frames.
+ */
+static void build_big_client_sequence(Bytes *seq)
+{
+	PktBuf b;
+	char text[4001];
+	pktbuf_init(&b);
+	memset(text, 'q', 3000);
+	memcpy(text, "SELECT '", 8);
+	memcpy(text + 2999 - 1, "'", 2);
+	pq_write_query(&b, text);
+	pktbuf_start(&b, PQ_MSG_PARSE);
+	pktbuf_put_cstring(&b, "s1");
+	memset(text, 'p', 2500);
+	text[2500] = 0;
+	pktbuf_put_cstring(&b, text);
+	pktbuf_put_u16(&b, 1);
+	pktbuf_put_u32(&b, 25);
+	pktbuf_finish(&b);
+	pktbuf_start(&b, PQ_MSG_BIND);
+	pktbuf_put_cstring(&b, "");
+	pktbuf_put_cstring(&b, "s1");
+	pktbuf_put_u16(&b, 0);
+	pktbuf_put_u16(&b, 1);
+	pktbuf_put_u32(&b, 4000);
+	for (int i = 0; i < 4000; i++)
+		pktbuf_put_u8(&b, (uint8_t)('a' + i % 26));
+	pktbuf_put_u16(&b, 0);
+	pktbuf_finish(&b);
+	pktbuf_start(&b, PQ_MSG_EXECUTE);
+	pktbuf_put_cstring(&b, "");
+	pktbuf_put_u32(&b, 0);
+	pktbuf_finish(&b);
+	pktbuf_start(&b, PQ_MSG_SYNC);
+	pktbuf_finish(&b);
+	pktbuf_start(&b, PQ_MSG_FUNCTION_CALL);
+	pktbuf_put_u32(&b, 955); /* lo_write */
+	pktbuf_put_u16(&b, 0);
+	pktbuf_put_u16(&b, 1);
+	pktbuf_put_u32(&b, 2000);
+	for (int i = 0; i < 2000; i++)
+		pktbuf_put_u8(&b, (uint8_t)i);
+	pktbuf_put_u16(&b, 0);
+	pktbuf_finish(&b);
+	/* 1 + 4 + text + 1 = BUF_SIZE, then one byte more */
+	memset(text, 'x', BUF_SIZE - 6);
+	text[BUF_SIZE - 6] = 0;
+	pq_write_query(&b, text);
+	memset(text, 'y', BUF_SIZE - 5);
+	text[BUF_SIZE - 5] = 0;
+	pq_write_query(&b, text);
+	pktbuf_start(&b, PQ_MSG_TERMINATE);
+	pktbuf_finish(&b);
+	put_frame(seq, &b);
+	pktbuf_free(&b);
+}
+
+/* Every client frame larger than the buffer streams, split at every byte boundary: the owner
+ * sees a whole buffer of its head once, its answer (forward, consume, rewrite the head) applies
+ * to the whole frame, and the read buffer never grows. */
+static void test_conn_client_frames_stream_every_split(void **state)
+{
+	Bytes seq = {0};
+	Expect e;
+	(void)state;
+	build_big_client_sequence(&seq);
+	expect_init(&e, &seq, false, "F", 0);
+	assert_int_equal(e.n_frames, 9);
+	assert_int_equal(e.frames[6].len, BUF_SIZE);
+	assert_int_equal(e.frames[7].len, BUF_SIZE + 1);
+	bytes_free(&e.forwarded);
+	rewrite_types = "B";
+	for (int pass = 0; pass < 2; pass++) {
+		size_t steps[] = {1, 37};
+		Pair p;
+		run_every_split(&seq, false, false, "F", 0, "big client frames", steps[pass]);
+		/* the frames' shapes are the same whatever the split: check one run closely */
+		pair_open(&p, false);
+		p.src->consume = "F";
+		pair_feed(&p, seq.p, seq.len, true);
+		pair_pump(&p, true);
+		assert_int_equal(p.src->n_frames, 9);
+		for (size_t i = 0; i < p.src->n_frames; i++) {
+			const Frame *f = &p.src->frames[i];
+			assert_int_equal(f->full, f->len <= BUF_SIZE);
+			assert_int_equal(f->buf_cap, BUF_SIZE);
+			if (!f->full)
+				assert_int_equal(f->bytes.len, BUF_SIZE);
+		}
+		pair_close(&p);
+	}
+	rewrite_types = NULL;
+	bytes_free(&seq);
+}
+
+/* A client whose owner waits (no server yet) on a frame larger than the buffer holds one buffer
+ * of it and stops reading; the rest waits in the socket until the owner resumes. */
+static void test_conn_waiting_on_big_frame_holds_one_buffer(void **state)
+{
+	Bytes seq = {0};
+	(void)state;
+	build_big_client_sequence(&seq);
+	rewrite_types = "B";
+	run_wait_resume(&seq, false, "F", 0);
+	for (long at = 0; at < 3; at++) {
+		Pair p;
+		pair_open(&p, false);
+		p.src->wait_at = at;
+		p.src->consume = "F";
+		pair_feed(&p, seq.p, seq.len, true);
+		pair_pump(&p, true);
+		assert_true(p.src->conn.waiting);
+		assert_false(p.src->conn.reading);
+		assert_int_equal(p.src->conn.rbuf->cap, BUF_SIZE);
+		assert_true(unread_bytes(p.src_fd) > 0);
+		conn_resume(&p.src->conn);
+		pair_pump(&p, true);
+		assert_int_equal(p.src->n_frames, 10);
+		pair_close(&p);
+	}
+	rewrite_types = NULL;
+	bytes_free(&seq);
+}
+
 static void test_conn_streamed_rules(void **state)
 {
 	(void)state;
-	/* from a server: DataRow and CopyData may pass in pieces */
+	/* from a server: rows, copy data and the messages PostgreSQL does not bound */
 	assert_true(conn_is_streamed(true, PQ_MSG_DATA_ROW));
 	assert_true(conn_is_streamed(true, PQ_MSG_COPY_DATA));
-	assert_false(conn_is_streamed(true, PQ_MSG_ERROR_RESPONSE));
+	assert_true(conn_is_streamed(true, PQ_MSG_ERROR_RESPONSE));
+	assert_true(conn_is_streamed(true, PQ_MSG_NOTICE_RESPONSE));
+	assert_true(conn_is_streamed(true, PQ_MSG_NOTIFICATION_RESPONSE));
+	assert_true(conn_is_streamed(true, PQ_MSG_FUNCTION_CALL_RESPONSE));
+	/* bounded by PostgreSQL, held whole */
 	assert_false(conn_is_streamed(true, PQ_MSG_ROW_DESCRIPTION));
+	assert_false(conn_is_streamed(true, PQ_MSG_PARAMETER_DESCRIPTION));
+	assert_false(conn_is_streamed(true, PQ_MSG_PARAMETER_STATUS));
 	assert_false(conn_is_streamed(true, PQ_MSG_COMMAND_COMPLETE));
 	assert_false(conn_is_streamed(true, PQ_MSG_READY_FOR_QUERY));
-	assert_false(conn_is_streamed(true, PQ_MSG_NOTICE_RESPONSE));
-	/* from a client: 'D' is Describe, which the owner must see whole; CopyData streams */
-	assert_false(conn_is_streamed(false, PQ_MSG_DESCRIBE));
+	assert_false(conn_is_streamed(true, PQ_MSG_AUTH));
+	/* from a client: everything, so that a client never costs more than a buffer */
+	assert_true(conn_is_streamed(false, PQ_MSG_DESCRIBE));
 	assert_true(conn_is_streamed(false, PQ_MSG_COPY_DATA));
-	assert_false(conn_is_streamed(false, PQ_MSG_QUERY));
-	assert_false(conn_is_streamed(false, PQ_MSG_PARSE));
-	assert_false(conn_is_streamed(false, PQ_MSG_BIND));
-	assert_false(conn_is_streamed(false, 0));
+	assert_true(conn_is_streamed(false, PQ_MSG_QUERY));
+	assert_true(conn_is_streamed(false, PQ_MSG_PARSE));
+	assert_true(conn_is_streamed(false, PQ_MSG_BIND));
+	assert_true(conn_is_streamed(false, PQ_MSG_FUNCTION_CALL));
+	assert_int_equal(conn_buffer_size(), BUF_SIZE);
 }
 
-/* A client-side 'D' (Describe) larger than the buffer is never delivered in pieces, while the
- * same bytes from a server (DataRow) are. */
+/* A 'D' larger than the buffer: from a client (Describe) the owner sees a whole buffer of its
+ * head before deciding, from a server (DataRow) just its header; both stream, neither is held. */
 static void test_conn_big_d_frame_side_decides(void **state)
 {
 	Bytes seq = {0};
@@ -680,7 +880,9 @@ static void test_conn_big_d_frame_side_decides(void **state)
 		pair_pump(&p, true);
 		assert_int_equal(p.src->n_frames, 1);
 		assert_int_equal(p.src->frames[0].len, 3007);
-		assert_int_equal(p.src->frames[0].full, side == 0);
+		assert_false(p.src->frames[0].full);
+		assert_int_equal(p.src->frames[0].bytes.len, side == 0 ? BUF_SIZE : 1000);
+		assert_int_equal(p.src->frames[0].buf_cap, BUF_SIZE);
 		assert_int_equal(p.out.len, seq.len);
 		assert_memory_equal(p.out.p, seq.p, seq.len);
 		check_idle(&p, seq.len, seq.len);
@@ -876,10 +1078,14 @@ static void run_wait_resume(const Bytes *seq, bool is_server, const char *consum
 		/* a waiting connection still reads while its buffer has room (so that a peer
 		 * that leaves is noticed), but delivers nothing */
 		size_t fwd_before = 0;
-		for (size_t i = 0; i < w; i++)
-			if (!policy_consumes(consume, consume_len, e.frames[i].type,
-					     e.frames[i].len))
-				fwd_before += e.frames[i].len;
+		for (size_t i = 0; i < w; i++) {
+			const ExpFrame *x = &e.frames[i];
+			if (policy_consumes(consume, consume_len, x->type, x->len))
+				continue;
+			fwd_before += x->len;
+			if (policy_rewrites(rewrite_types, x->type))
+				fwd_before -= REWRITE_AT - sizeof(rewrite_bytes);
+		}
 		assert_int_equal(p.out.len, fwd_before);
 		assert_memory_equal(p.out.p, e.forwarded.p, fwd_before);
 
@@ -1216,6 +1422,8 @@ int main(void)
 		cmocka_unit_test(test_conn_client_sequence_every_split),
 		cmocka_unit_test(test_conn_server_sequence_every_split),
 		cmocka_unit_test(test_conn_huge_query_splits),
+		cmocka_unit_test(test_conn_client_frames_stream_every_split),
+		cmocka_unit_test(test_conn_waiting_on_big_frame_holds_one_buffer),
 		cmocka_unit_test(test_conn_big_d_frame_side_decides),
 		cmocka_unit_test(test_conn_startup_phase_every_split),
 		cmocka_unit_test(test_conn_startup_bigger_than_buffer),
