@@ -165,6 +165,18 @@ class Issue11PgxTest(issue11lib.Issue11Case):
             ["exec after re-create", (OK, "UPDATE 1")],
         ])
 
+    def test_reparse_fails_in_batch(self):
+        # a batch is one Sync group: the error comes in the failing statement's place and
+        # pgx reports it for the rest of the batch too
+        err = ["error", "42P01", 'relation "i11g_batch" does not exist']
+        self.run_both("reparse_in_batch", [
+            ["cached statement", (OK, [[1]])],
+            ["cached statement 2", (OK, [[10]])],
+            ["batch after drop (other server)", (OK, [[OK, [[10]]], err, err, err])],
+            ["next statement", (OK, [[42]])],
+            ["batch after re-create", (OK, [[OK, [[10]]], [OK, [[2]]], [OK, [[103]]], "closed"])],
+        ])
+
     def test_reparse_fails_temp_table_dropped_at_commit(self):
         err = ("error", "42P01", 'relation "i11g_tmp" does not exist')
         self.run_both("reparse_temp_table_dropped_commit", [

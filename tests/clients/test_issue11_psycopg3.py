@@ -156,6 +156,63 @@ class Issue11Psycopg3Test(issue11lib.Issue11Case):
         ]
         self.run_both(scenario, expected, setup)
 
+    def test_reparse_fails_in_pipeline(self):
+        # the failing statement sits between others in one Sync group: the error comes in its
+        # place, the rest of the group is skipped, and the connection goes on (the protocol
+        # stays in step)
+        q = "SELECT id FROM i11_pipe ORDER BY id"
+
+        def setup():
+            self.pg.query("DROP TABLE IF EXISTS i11_pipe; CREATE TABLE i11_pipe (id int);"
+                          " INSERT INTO i11_pipe VALUES (1)")
+
+        def pipeline(conn):
+            curs = []
+            outcome = []
+            try:
+                with conn.pipeline() as p:
+                    for sql, args, prep in (("SELECT %s::int", (1,), None), (q, None, True),
+                                            ("SELECT %s::int", (3,), None)):
+                        c = conn.cursor()
+                        c.execute(sql, args, prepare=prep)
+                        curs.append(c)
+                outcome.append("pipeline ok")
+            except psycopg.Error as e:
+                outcome.append(error_of(e))
+            for c in curs:
+                try:
+                    outcome.append(c.fetchall())
+                except psycopg.Error as e:
+                    outcome.append(error_of(e) + (type(e).__name__,))
+            return outcome
+
+        def scenario(connect, rec, steer):
+            conn = connect()
+            cur = conn.cursor()
+            steer.only(0)
+            rec.step("prepare and execute", lambda: cur.execute(q, prepare=True))
+            self.pg.query("DROP TABLE i11_pipe")
+            steer.only(1)
+            rec.step("pipeline after drop (other server)", lambda: pipeline(conn))
+            rec.step("next statement", lambda: cur.execute("SELECT %s::int + 1", (41,)))
+            rec.step("a pipeline after", lambda: pipeline_ok(conn))
+
+        def pipeline_ok(conn):
+            with conn.pipeline():
+                c1 = conn.execute("SELECT %s::int", (5,))
+                c2 = conn.execute("SELECT %s::text", ("six",))
+            return [c1.fetchall(), c2.fetchall()]
+
+        err = ("error", "42P01", 'relation "i11_pipe" does not exist')
+        self.run_both(scenario, [
+            ("prepare and execute", (OK, [(1,)])),
+            ("pipeline after drop (other server)",
+             (OK, [err, [(1,)], ("error", None, None, "ProgrammingError"),
+                   ("error", None, None, "ProgrammingError")])),
+            ("next statement", (OK, [(42,)])),
+            ("a pipeline after", (OK, [[(5,)], [("six",)]])),
+        ], setup)
+
     def test_reparse_fails_temp_table_dropped_at_commit(self):
         q = "SELECT id FROM i11_tmp ORDER BY id"
 

@@ -231,6 +231,54 @@ func caseReparseDroppedTable() {
 	step("exec after re-create", exec(c, "UPDATE i11g_drop SET id = $1", 4))
 }
 
+func batchOutcome(c *pgx.Conn, queries []string, args [][]interface{}) func(ctx context.Context) []interface{} {
+	return func(ctx context.Context) []interface{} {
+		b := &pgx.Batch{}
+		for i, q := range queries {
+			b.Queue(q, args[i]...)
+		}
+		br := c.SendBatch(ctx, b)
+		out := []interface{}{}
+		for range queries {
+			rows, err := br.Query()
+			out = append(out, rowsOutcome(rows, err))
+		}
+		if err := br.Close(); err != nil {
+			out = append(out, errOutcome(err))
+		} else {
+			out = append(out, "closed")
+		}
+		for _, o := range out {
+			if x, ok := o.([]interface{}); ok && x[0] == "HANG" {
+				return x
+			}
+		}
+		return []interface{}{"ok", out}
+	}
+}
+
+func caseReparseInBatch() {
+	// the failing statement sits between others in one batch (one Sync): the error comes in
+	// its place, the rest of the batch is skipped, and the connection goes on
+	q := "SELECT id FROM i11g_batch ORDER BY id"
+	adminExec("DROP TABLE IF EXISTS i11g_batch; CREATE TABLE i11g_batch (id int); INSERT INTO i11g_batch VALUES (1)")
+	c := connect(target)
+	steer(0)
+	step("cached statement", query(c, q))
+	step("cached statement 2", query(c, "SELECT $1::int * 10", 1))
+	adminExec("DROP TABLE i11g_batch")
+	steer(1)
+	step("batch after drop (other server)", batchOutcome(c,
+		[]string{"SELECT $1::int * 10", q, "SELECT $1::int + 100"},
+		[][]interface{}{{1}, {}, {3}}))
+	step("next statement", query(c, "SELECT $1::int + 1", 41))
+	adminExec("CREATE TABLE i11g_batch (id int); INSERT INTO i11g_batch VALUES (2)")
+	steer(0)
+	step("batch after re-create", batchOutcome(c,
+		[]string{"SELECT $1::int * 10", q, "SELECT $1::int + 100"},
+		[][]interface{}{{1}, {}, {3}}))
+}
+
 func caseReparseTempTableDroppedAtCommit() {
 	q := "SELECT id FROM i11g_tmp ORDER BY id"
 	c := connect(target)
@@ -580,6 +628,7 @@ func caseReportedParameters() {
 var cases = map[string]func(){
 	"reparse_dropped_table":             caseReparseDroppedTable,
 	"reparse_temp_table_dropped_commit": caseReparseTempTableDroppedAtCommit,
+	"reparse_in_batch":                  caseReparseInBatch,
 	"temp_table_keeps_working":          caseTempTableKeepsWorking,
 	"stale_row_description":             caseStaleRowDescription,
 	"stale_row_description_named":       caseStaleRowDescriptionNamed,
