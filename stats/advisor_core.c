@@ -362,7 +362,45 @@ size_t advisor_add_statement(Advisor *adv, const AdvStatementIn *in)
 	return taken;
 }
 
-/* Adds one statement: resolves its relations, expands views, merges by fingerprint. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* A hash of what the shape says, constants left out (their kind, position and text). */
+static uint64_t shape_key(const QueryShape *s, StmtKind kind)
+{
+	uint64_t h = fnv(0xcbf29ce484222325ull, &kind, sizeof(kind));
+	const ShapeTable *tabs = shape_tables(s);
+	const ShapeCol *cols = shape_cols(s);
+	for (size_t i = 0; i < s->n_tables; i++) {
+		const char *sc = shape_str(s, tabs[i].schema), *nm = shape_str(s, tabs[i].name);
+		h = fnv(h, sc, strlen(sc) + 1);
+		h = fnv(h, nm, strlen(nm) + 1);
+		h = fnv(h, &tabs[i].write, sizeof(tabs[i].write));
+		h = fnv(h, &tabs[i].block, sizeof(tabs[i].block));
+	}
+	for (size_t i = 0; i < s->n_cols; i++) {
+		const ShapeCol *c = &cols[i];
+		const char *nm = shape_str(s, c->name);
+		uint8_t f[4] = {c->use, c->flags, c->flags2, 0};
+		h = fnv(h, &c->table, sizeof(c->table));
+		h = fnv(h, f, sizeof(f));
+		h = fnv(h, &c->candidates, sizeof(c->candidates));
+		h = fnv(h, &c->peer, sizeof(c->peer));
+		h = fnv(h, &c->block, sizeof(c->block));
+		h = fnv(h, nm, strlen(nm) + 1);
+	}
+	return h;
+}
+
+/* Adds one statement: resolves its relations, expands views, merges by fingerprint and by
+ * shape. */
 static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, size_t len,
 		    const ParsedStatement *ps)
 {
@@ -405,6 +443,23 @@ static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, si
 		free(display);
 		return;
 	}
+	/* one statement, one digest: the same shape (constants aside) is the same statement */
+	uint64_t key = shape_key(e.shape, kind);
+	for (size_t i = 0; i < adv->n_stmts; i++) {
+		AdvStatement *st = &adv->stmts[i];
+		if (st->shape_key != key || st->kind != kind)
+			continue;
+		st->calls += in->calls;
+		if (in->total_ms >= 0 && st->total_ms >= 0)
+			st->total_ms += in->total_ms;
+		else
+			st->total_ms = -1;
+		if (in->p95_ms > st->p95_ms)
+			st->p95_ms = in->p95_ms;
+		free(expanded);
+		free(display);
+		return;
+	}
 	AdvStatement *arr = grow(adv->stmts, adv->n_stmts, sizeof(*arr));
 	QueryShape *shape = shape_copy(e.shape);
 	if (!arr || !shape) {
@@ -417,6 +472,7 @@ static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, si
 	AdvStatement *st = &adv->stmts[adv->n_stmts++];
 	memset(st, 0, sizeof(*st));
 	st->fingerprint = fp;
+	st->shape_key = key;
 	st->text = expanded;
 	st->display = display;
 	st->kind = kind;

@@ -149,8 +149,11 @@ size_t advisor_add_statement(Advisor *adv, const AdvStatementIn *in);
 /* A statement as the advisor keeps it. */
 typedef struct AdvStatement {
 	uint64_t fingerprint;
-	char *text;    /* the text that was parsed (view-expanded), literals or $n (owned) */
-	char *display; /* normalized text (owned) */
+	uint64_t shape_key; /* hash of the shape without its constants: statements libpg_query
+			     * fingerprints apart ('{}' and ARRAY[...]) but that need the same
+			     * indexes are one statement */
+	char *text;	    /* the text that was parsed (view-expanded), literals or $n (owned) */
+	char *display;	    /* normalized text (owned) */
 	StmtKind kind;
 	uint64_t calls;
 	double total_ms, p95_ms; /* < 0 unknown */

@@ -756,6 +756,47 @@ static void test_stats_advisor_expression_bounds(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 11: one statement, one digest. libpg_query fingerprints an empty array literal
+ * and ARRAY[...] apart; the advisor groups them by pgsift's own shape, so the statement's
+ * evidence (calls, time) is whole. */
+static void test_stats_advisor_one_statement_one_digest(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	AdvStatementIn a = {
+		.text = "SELECT * FROM posts WHERE user_id = $1 AND blog_id = ANY('{}')",
+		.calls = 10,
+		.total_ms = 5,
+		.p95_ms = 1};
+	AdvStatementIn b = {.text = "SELECT * FROM posts WHERE user_id = $1 AND blog_id = "
+				    "ANY(ARRAY[4, 5, 6])",
+			    .calls = 30,
+			    .total_ms = 15,
+			    .p95_ms = 2};
+	AdvStatementIn c = {.text = "SELECT * FROM posts WHERE user_id = $1 AND blog_id = "
+				    "ANY(ARRAY[]::int[])",
+			    .calls = 20,
+			    .total_ms = 10,
+			    .p95_ms = 3};
+	assert_int_equal(advisor_add_statement(adv, &a), 1);
+	assert_int_equal(advisor_add_statement(adv, &b), 1);
+	assert_int_equal(advisor_add_statement(adv, &c), 1);
+	size_t n;
+	const AdvStatement *st = advisor_statements(adv, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(st[0].calls, 60);
+	assert_true(st[0].total_ms > 29.9 && st[0].total_ms < 30.1);
+	assert_true(st[0].p95_ms > 2.9 && st[0].p95_ms < 3.1);
+	assert_string_equal(plan_sql(adv), "CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+					   "idx_posts_user_id_blog_id ON public.posts USING btree "
+					   "(user_id, blog_id);\n");
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(s[0].n_stmts, 1);
+	assert_int_equal(s[0].calls, 60);
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -957,6 +998,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_unique_already_serves),
 		cmocka_unit_test(test_stats_advisor_search),
 		cmocka_unit_test(test_stats_advisor_expression_bounds),
+		cmocka_unit_test(test_stats_advisor_one_statement_one_digest),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
