@@ -1077,6 +1077,15 @@ static void walk_pred(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t fla
 	}
 	switch (n->node_case) {
 	case PG_QUERY__NODE__NODE_BOOL_EXPR:
+		if (n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__NOT_EXPR &&
+		    n->bool_expr->n_args == 1 && n->bool_expr->args[0] &&
+		    n->bool_expr->args[0]->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
+			/* NOT disabled: equality of a boolean column with false */
+			Operand o;
+			operand(b, n->bool_expr->args[0], sc, &o);
+			record2(b, &o, SU_EQ, flags, SCF2_NOT, NULL);
+			break;
+		}
 		if (n->bool_expr->boolop != PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR)
 			flags |= SCF_OR;
 		for (size_t i = 0; i < n->bool_expr->n_args; i++)
@@ -1975,6 +1984,8 @@ static void out_col(Out *o, const QueryShape *s, const ShapeCol *c, const char *
 		out_cat(o, "|isfalse");
 	if (c->flags2 & SCF2_INFIX)
 		out_cat(o, "|infix");
+	if (c->flags2 & SCF2_NOT)
+		out_cat(o, "|not");
 }
 
 static const char *group_name(ShapeUse use, uint8_t flags)

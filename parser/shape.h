@@ -67,6 +67,7 @@ typedef enum {
 #define SCF2_ISTRUE 0x10
 #define SCF2_ISFALSE 0x20
 #define SCF2_INFIX 0x40 /* SU_LIKE whose pattern is built as '%' || $1 || '%' (or concat) */
+#define SCF2_NOT 0x80	/* SU_EQ written as NOT col (a boolean column) */
 
 typedef enum {
 	SCK_NONE = 0, /* no constant (compared with another expression, or IS NULL...) */

@@ -933,6 +933,8 @@ static char *const_form(const AdvStatement *st, const AdvTable *t, const ShapeCo
 		return NULL;
 	if (c->flags2 & SCF2_BARE)
 		return xstrdup(q);
+	if (c->flags2 & SCF2_NOT)
+		return xasprintf("NOT %s", q);
 	if (c->flags2 & (SCF2_ISTRUE | SCF2_ISFALSE))
 		return xasprintf("%s IS %s", q, (c->flags2 & SCF2_ISTRUE) ? "TRUE" : "FALSE");
 	if (c->const_kind != SCK_CONST && c->const_kind != SCK_LIST)

@@ -49,7 +49,7 @@ static const ShapeCase cases[] = {
 	{"SELECT * FROM users WHERE is_active", SK_SELECT, true, 0x041441f21dc21dc8ull,
 	 "users: eq(is_active|bare) select(*)"},
 	{"SELECT * FROM users WHERE NOT is_active", SK_SELECT, true, 0xfdf366e6a176b566ull,
-	 "users: eq(is_active|or|bare) select(*)"},
+	 "users: eq(is_active|not) select(*)"},
 	{"SELECT * FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01'",
 	 SK_SELECT, true, 0x78f7e56e40c051d3ull,
 	 "orders: range(created_at='2024-01-01', created_at='2024-02-01') select(*)"},

@@ -459,6 +459,23 @@ static void test_stats_advisor_constant_filters_become_predicates(void **state)
 		"public.jobs USING btree (priority DESC, queued_at) WHERE status IN "
 		"('QUEUED','PENDING');\n");
 	advisor_free(adv);
+
+	/* NOT disabled is a constant filter too: the scheduler's due feeds */
+	adv = new_advisor();
+	AdvTable *f = table(adv, "feeds", 40000);
+	column(f, "id", -1);
+	column(f, "disabled", 2);
+	column(f, "parsing_error_count", 5);
+	column(f, "next_check_at", -1);
+	add(adv,
+	    "SELECT id FROM feeds WHERE NOT disabled AND parsing_error_count < $1 AND "
+	    "next_check_at <= now() ORDER BY next_check_at LIMIT $2",
+	    60);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_feeds_next_check_at_partial "
+		"ON public.feeds USING btree (next_check_at) WHERE NOT disabled;\n");
+	advisor_free(adv);
 }
 
 /* Issue 12, class 6: statements share an index only while each keeps its access path, and the
