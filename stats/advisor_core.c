@@ -1241,6 +1241,19 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				}
 				char *pat = like_pattern(st, c);
 				bool ilike = (c->flags & SCF_ILIKE) != 0;
+				if (!pat && ilike && c->const_kind == SCK_PARAM) {
+					/* ILIKE $1 with no sampled value: a case-blind search no
+					 * btree serves; a pg_trgm GIN index serves any pattern */
+					Req *g = new_req(adv, si, t, "gin");
+					if (g) {
+						g->eq[0] = (ReqCol){.expr = (char *)name,
+								    .is_expr = is_expr,
+								    .opclass = "gin_trgm_ops"};
+						g->n_eq = 1;
+						searched = true;
+					}
+					break;
+				}
 				if (!pat) {
 					add_skip(adv,
 						 "%s.%s: %s on %s with an unknown pattern (no "
