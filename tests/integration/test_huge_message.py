@@ -7,9 +7,10 @@ was before; its RSS afterwards (VmRSS) is back near where it started; the other 
 answered throughout (many round trips; its longest wait is printed, not asserted: machines are
 noisy). Also through the extended protocol, on a raw socket: an unnamed statement with a 20 MB
 text and a Bind with a 20 MB parameter stream in both modes; a named statement larger than the
-buffer works in session pooling and is refused with 54000 in transaction pooling (README); and
-the server's own messages that PostgreSQL does not bound (a 30 MB NOTICE, an ErrorResponse that
-quotes a 30 MB unterminated literal) stream back the same way.
+buffer works in session pooling and is refused with 54000 in transaction pooling (README); the
+server's own messages that PostgreSQL does not bound (a 30 MB NOTICE, an ErrorResponse that
+quotes a 30 MB unterminated literal) stream back the same way, and so do 20 MB large-object
+writes and reads (libpq's fastpath FunctionCall and its response).
 
 The figures go to stderr: `ctest -R integration_test_huge_message --output-on-failure -V`.
 """
@@ -257,6 +258,31 @@ class HugeMessageTest(harness.PgsiftTestCase):
     @harness.skip_direct
     def test_extended_protocol_transaction(self):
         self.extended("transaction")
+
+    def test_large_object_fastpath(self):
+        # libpq's lo_write and lo_read are FunctionCall / FunctionCallResponse messages: 20 MB
+        # each way through pgsift, in a transaction as large objects want
+        px = self.start("transaction")
+        pid = None if harness.DIRECT else px.proc.pid
+        base_hwm = vm_kb(pid, "VmHWM") if pid else 0
+        conn = px.connect(autocommit=False)
+        data = bytes(range(256)) * (BIG // 256)
+        lo = conn.lobject(0, "wb")
+        self.assertEqual(lo.write(data), len(data))
+        oid = lo.oid
+        lo.close()
+        conn.commit()
+        lo = conn.lobject(oid, "rb")
+        self.assertEqual(lo.read(), data)
+        lo.close()
+        lo.unlink()
+        conn.commit()
+        conn.close()
+        if pid:
+            grew = vm_kb(pid, "VmHWM") - base_hwm
+            self.figures.append("large object of 20 MB written and read (fastpath): pgsift peak "
+                                "RSS +%.1f MB" % (grew / 1024))
+            self.assertLess(grew, 8 * 1024)  # held whole, it was one 20 MB buffer
 
     def test_huge_server_messages(self):
         px = self.start("transaction")
