@@ -32,6 +32,7 @@ static void client_on_closed(Conn *conn);
 static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 static PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full);
+static PktAction client_streamed_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 static PktAction client_login_ok(Client *c);
 static bool client_apply_params(Client *c, Server *s);
 static PktAction client_query_without_server(Client *c, const char *text, size_t len);
@@ -174,6 +175,10 @@ void client_close(Client *c, const char *reason)
 		pool_client_gone(c->pool, c);
 	if (c->cancel_pid)
 		proxy_cancel_unregister(c);
+	if (c->cancel_req) {
+		server_cancel_forget_requester(c->cancel_req);
+		c->cancel_req = NULL;
+	}
 	(void)was;
 	conn_close(&c->conn);
 }
@@ -242,6 +247,21 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 	if (log_enabled(LL_NOISE) && !c->conn.startup_phase)
 		log_msg(LL_NOISE, "client %s:%d -> '%c' len %u (state %s)", c->addr, c->port,
 			hdr->type, hdr->len, client_state_str(c->state));
+	/* only a logged-in client's messages may be too large to hold whole (conn.h) */
+	if (!full && (c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_ADMIN)) {
+		client_fail(c, "08P01", "message too long (%u bytes)", hdr->len);
+		return PA_CLOSED;
+	}
+	/* only a logged-in client's messages may be too large to hold whole (conn.h) */
+	if (!full && (c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_ADMIN)) {
+		client_fail(c, "08P01", "message too long (%u bytes)", hdr->len);
+		return PA_CLOSED;
+	}
+	/* only a logged-in client's messages may be too large to hold whole (conn.h) */
+	if (!full && (c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_ADMIN)) {
+		client_fail(c, "08P01", "message too long (%u bytes)", hdr->len);
+		return PA_CLOSED;
+	}
 	switch (c->state) {
 	case CL_STARTUP:
 		return client_startup(c, hdr, pkt);
@@ -293,27 +313,49 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 	return PA_CONSUMED;
 }
 
+/* The next word of `options` (from *p): words are separated by blanks, and a backslash makes
+ * the next character part of the word, as PostgreSQL's pg_split_opts reads them (libpq users
+ * write "-c DateStyle=ISO,\\ MDY"). Returns false at the end. */
+static bool client_next_option(const char **p, char *out, size_t cap)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	if (!*s)
+		return false;
+	size_t n = 0;
+	while (*s && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') {
+		if (*s == '\\' && s[1])
+			s++;
+		if (n + 1 < cap)
+			out[n++] = *s;
+		s++;
+	}
+	out[n] = '\0';
+	*p = s;
+	return true;
+}
+
 /* Splits "-c a=b --c=d -cx=y" into parameters, as the server does with `options`. */
 static bool client_parse_options(Client *c, const char *opts)
 {
-	char *copy = strdup(opts);
-	if (!copy)
+	char *word = malloc(strlen(opts) + 1);
+	if (!word)
 		return false;
-	char *save = NULL;
 	bool ok = true;
 	bool expect_value = false;
-	for (char *tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+	for (const char *p = opts; client_next_option(&p, word, strlen(opts) + 1);) {
 		char *kv = NULL;
 		if (expect_value) {
-			kv = tok;
+			kv = word;
 			expect_value = false;
-		} else if (strcmp(tok, "-c") == 0) {
+		} else if (strcmp(word, "-c") == 0) {
 			expect_value = true;
 			continue;
-		} else if (strncmp(tok, "-c", 2) == 0) {
-			kv = tok + 2;
-		} else if (strncmp(tok, "--", 2) == 0) {
-			kv = tok + 2;
+		} else if (strncmp(word, "-c", 2) == 0) {
+			kv = word + 2;
+		} else if (strncmp(word, "--", 2) == 0) {
+			kv = word + 2;
 		} else {
 			continue; /* other postgres switches are not session parameters */
 		}
@@ -321,13 +363,17 @@ static bool client_parse_options(Client *c, const char *opts)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		for (char *p = kv; *p; p++)
-			if (*p == '-')
-				*p = '_';
-		if (!varcache_set(&c->params, kv, eq + 1))
+		for (char *q = kv; *q; q++)
+			if (*q == '-')
+				*q = '_';
+		char spelled[64];
+		const char *val = eq + 1;
+		if (pgspell_value(kv, val, NULL, spelled, sizeof(spelled)))
+			val = spelled;
+		if (!varcache_set(&c->params, kv, val))
 			ok = false;
 	}
-	free(copy);
+	free(word);
 	return ok;
 }
 
@@ -350,7 +396,8 @@ static PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 			Client *target = proxy_cancel_find(pkt_be32(pkt + 8), pkt_be32(pkt + 12));
 			if (target && target->server) {
 				log_info("cancel request for client %s:%d", target->addr, target->port);
-				server_cancel_for_client(target->server);
+				if (server_cancel_for_client(target->server, c))
+					return PA_CONSUMED; /* closed when delivered */
 			}
 		}
 		client_close(c, "cancel request served");
@@ -1424,8 +1471,8 @@ static PktAction client_query_without_server(Client *c, const char *text, size_t
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Server *s = c->server;
-	if (!full) /* CopyData in pieces */
-		return PA_FORWARD;
+	if (!full) /* larger than the buffer: the rest streams behind its head */
+		return client_streamed_frame(c, hdr, pkt);
 	const uint8_t *payload = pkt + 5;
 	size_t len = hdr->len - 5;
 	bool pooled = c->pool->mode != POOL_SESSION;
@@ -1586,7 +1633,19 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 		    (what == 'S' || !c->portal_stmt || !c->portal_stmt[0]))
 			return client_answer_unnamed_locally(
 				c, s, what == 'S' ? PL_STATEMENT_NO_DATA : PL_NO_DATA);
-		ok = server_expect(s, PQ_MSG_DESCRIBE, 0, NULL, 0);
+		Pending *p = server_expect(s, PQ_MSG_DESCRIBE, 0, NULL, 0);
+		ok = p != NULL;
+		/* the unnamed portal of a client's named statement: its description is the
+		 * statement's result shape the client decodes by (psycopg 3 asks this way) */
+		PreparedStmt *st = pooled && what == 'P' && !name[0] && c->portal_stmt &&
+						   c->portal_stmt[0] && c->named
+					   ? client_stmts_get(c->named, c->portal_stmt)
+					   : NULL;
+		if (p && st) {
+			p->stmt = st;
+			prepared_ref(st);
+			ok = server_expect_name(s, p, c->portal_stmt);
+		}
 		break;
 	}
 	case PQ_MSG_CLOSE: {
@@ -1644,7 +1703,153 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 	return a;
 }
 
+/*
+ * The text of a message too large to hold, for its statistics: the first query_text_max bytes
+ * of its head at most. Cut mid-statement, it fingerprints as an unparsable text (one row per
+ * distinct beginning), which is all pgsift can say of a statement it never holds whole.
+ */
+static size_t client_head_text_len(const uint8_t *text, size_t avail)
+{
+	size_t n = strnlen((const char *)text, avail);
+	size_t max = G.cfg->query_text_max > 0 ? (size_t)G.cfg->query_text_max : 4096;
+	return n < max ? n : max;
+}
 
+/* A Bind too large to hold that names a client's statement (transaction pooling): the statement
+ * is made ready on this server as for any Bind, and only the head is rewritten, with pgsift's
+ * name in place of the client's; the parameters stream behind it untouched. */
+static PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr,
+					      const uint8_t *pkt, const char *portal,
+					      const char *name)
+{
+	PreparedStmt *st = c->named ? client_stmts_get(c->named, name) : NULL;
+	if (!st) /* unknown name: the server answers with PostgreSQL's own 26000 */
+		return server_expect(s, PQ_MSG_BIND, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
+	if (!client_ensure_prepared(c, s, st, name))
+		return PA_CLOSED;
+	size_t name_len = strlen(name), new_len = strlen(st->server_name);
+	uint32_t len = hdr->len - 1 - (uint32_t)name_len + (uint32_t)new_len;
+	uint8_t head[5] = { PQ_MSG_BIND, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			    (uint8_t)(len >> 8), (uint8_t)len };
+	pktbuf_reset(&client_out);
+	pktbuf_put_raw(&client_out, head, sizeof(head));
+	pktbuf_put_raw(&client_out, portal, strlen(portal) + 1);
+	pktbuf_put_raw(&client_out, st->server_name, new_len + 1);
+	if (!server_expect(s, PQ_MSG_BIND, 0, NULL, 0) || !client_send_rewritten(c))
+		return PA_CLOSED;
+	conn_forward_from(&c->conn, (uint32_t)((const uint8_t *)name + name_len + 1 - pkt));
+	return PA_FORWARD;
+}
+
+/*
+ * A message larger than the read buffer (conn.h): pgsift has its head (frame_avail bytes, at
+ * least a buffer) and decides for the whole message from it; the rest goes to the server as it
+ * arrives, so that no message costs more than a buffer however large it is. The head holds what
+ * the proxy needs: the statement name of a Parse or Bind, the beginning of a text for the
+ * statistics. A text this long is not looked at for session commands: SET, RESET, PREPARE,
+ * DEALLOCATE, DISCARD and LISTEN are short, and one hidden behind kilobytes of something else is
+ * not tracked (as pgsift does not track one run from inside a function).
+ */
+static PktAction client_streamed_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
+{
+	Server *s = c->server;
+	if (hdr->type == PQ_MSG_COPY_DATA || hdr->type == PQ_MSG_COPY_FAIL)
+		return PA_FORWARD;
+	const uint8_t *payload = pkt + 5;
+	size_t len = c->conn.frame_avail - 5;
+	bool pooled = c->pool->mode != POOL_SESSION;
+	PktReader r;
+	pkt_reader_init(&r, payload, len);
+	PktAction a = PA_FORWARD;
+	bool ok = true;
+	if (!c->xact_start_ns)
+		c->xact_start_ns = proxy_now_ns();
+	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
+		return PA_FORWARD; /* the server skips it without answering */
+
+	switch (hdr->type) {
+	case PQ_MSG_QUERY:
+		ok = server_expect(s, PQ_MSG_QUERY, 0, (const char *)payload,
+				   client_head_text_len(payload, len));
+		break;
+	case PQ_MSG_PARSE: {
+		const char *name;
+		if (!pkt_get_cstring(&r, &name, NULL)) {
+			client_fail(c, "08P01", "invalid Parse message");
+			return PA_CLOSED;
+		}
+		const char *text = (const char *)r.p;
+		size_t tlen = client_head_text_len(r.p, (size_t)(r.end - r.p));
+		if (name[0] == '\0') {
+			client_free_cmds(c->unnamed_cmds);
+			c->unnamed_cmds = NULL;
+			ok = client_remember_unnamed(c, text, tlen) &&
+			     server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
+			break;
+		}
+		if (pooled) {
+			/* A named statement must be re-prepared, from its text, on whichever server
+			 * the client gets next: one too large to hold is refused as PostgreSQL refuses
+			 * a bad Parse (the server skips to Sync; its error is replaced by 54000). */
+			pktbuf_reset(&client_out);
+			pktbuf_start(&client_out, PQ_MSG_PARSE);
+			pktbuf_put_cstring(&client_out, "");
+			pktbuf_put_cstring(&client_out, "pgsift: prepared statement too long");
+			pktbuf_put_u16(&client_out, 0);
+			pktbuf_finish(&client_out);
+			ok = server_expect(s, PQ_MSG_PARSE, PF_TOO_LONG, NULL, 0) &&
+			     client_send_rewritten(c);
+			a = PA_CONSUMED;
+			break;
+		}
+		/* session pooling: the name passes through; its text is not kept (it is not held),
+		 * so its executions are counted without one */
+		if (c->named)
+			client_stmts_remove(c->named, name);
+		ok = server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
+		break;
+	}
+	case PQ_MSG_BIND: {
+		const char *portal, *stmt;
+		if (!pkt_get_cstring(&r, &portal, NULL) || !pkt_get_cstring(&r, &stmt, NULL)) {
+			client_fail(c, "08P01", "invalid Bind message");
+			return PA_CLOSED;
+		}
+		if (portal[0] == '\0' && (!c->portal_stmt || strcmp(c->portal_stmt, stmt) != 0)) {
+			free(c->portal_stmt);
+			c->portal_stmt = strdup(stmt);
+		}
+		c->bind_n_params = 0; /* its parameters are not all here: none are sampled */
+		if (pooled && stmt[0]) {
+			a = client_rewrite_streamed_bind(c, s, hdr, pkt, portal, stmt);
+			ok = a != PA_CLOSED;
+			break;
+		}
+		ok = server_expect(s, PQ_MSG_BIND, 0, NULL, 0);
+		break;
+	}
+	case PQ_MSG_FUNCTION_CALL: {
+		uint32_t oid = 0;
+		char text[64];
+		if (!pkt_get_u32(&r, &oid))
+			oid = 0;
+		int n = snprintf(text, sizeof(text), "fastpath function call %u", oid);
+		ok = server_expect(s, PQ_MSG_FUNCTION_CALL, 0, text, (size_t)n);
+		break;
+	}
+	default:
+		/* Describe, Execute, Close, Sync... are a name and a few bytes: one larger than the
+		 * buffer is not a message a driver sends */
+		client_fail(c, "08P01", "invalid frontend message type %d of %u bytes", hdr->type,
+			    hdr->len);
+		return PA_CLOSED;
+	}
+	if (!ok) {
+		client_fail(c, "53200", "out of memory");
+		return PA_CLOSED;
+	}
+	return a;
+}
 
 /* ---- session state ---- */
 
@@ -1745,6 +1950,25 @@ static void client_unpin(Client *c, uint8_t why)
 	if (why & PIN_ADVISORY)
 		c->pins &= (uint8_t)~PIN_ADVISORY; /* pg_advisory_unlock_all() is not undone either */
 	client_pins_changed(c);
+}
+
+const char *client_reset_value(Client *c, const Pending *p, const char *name)
+{
+	if (!p || !p->cmds)
+		return NULL;
+	/* PostgreSQL reports changed settings just before ReadyForQuery, once for the whole
+	 * query: the last statement of it that touched the setting decides */
+	bool reset = false;
+	for (size_t i = 0; i < p->cmds->n; i++) {
+		const SessionCommand *sc = &p->cmds->items[i];
+		bool named = sc->name && strcasecmp(sc->name, name) == 0;
+		if (sc->kind == SC_RESET_ALL || sc->kind == SC_DISCARD_ALL ||
+		    (sc->kind == SC_RESET && named))
+			reset = true;
+		else if ((sc->kind == SC_SET || sc->kind == SC_SET_CONFIG) && named)
+			reset = false;
+	}
+	return reset ? varcache_get(client_startup_set(c), name) : NULL;
 }
 
 void client_statement_failed(Client *c)

@@ -91,6 +91,7 @@ struct Client {
 	char addr[48];      /* INET6_ADDRSTRLEN */
 	int port;
 	bool is_admin;
+	void *cancel_req;   /* a CancelRequest connection: its cancel on the way (server.c) */
 };
 
 /* Why a client in transaction pooling keeps its server past the end of a transaction. */
@@ -127,6 +128,9 @@ void client_send_error(Client *c, const char *sqlstate, const char *fmt, ...)
 /* A statement of the client's finished on its server: session commands take effect, the
  * transaction state follows the command tag. */
 void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_len);
+/* The value PostgreSQL would report to the client for `name` when p (a statement of the
+ * client's) resets it: the client's startup value, or NULL (then the server's report holds). */
+const char *client_reset_value(Client *c, const Pending *p, const char *name);
 /* An ErrorResponse answered one of the client's statements. */
 void client_statement_failed(Client *c);
 /* The transaction ended without a COMMIT tag (ReadyForQuery 'I'): pending SETs are dropped. */

@@ -8,12 +8,14 @@
 #include "proxy/pgspell.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 static bool spell_encoding(const char *value, char *out, size_t outlen);
 static bool spell_datestyle(const char *value, const char *current, char *out, size_t outlen);
+static bool spell_timezone(const char *value, char *out, size_t outlen);
 
 bool pgspell_value(const char *name, const char *value, const char *current, char *out,
 		   size_t outlen)
@@ -22,7 +24,81 @@ bool pgspell_value(const char *name, const char *value, const char *current, cha
 		return spell_encoding(value, out, outlen);
 	if (strcasecmp(name, "datestyle") == 0)
 		return spell_datestyle(value, current, out, outlen);
+	if (strcasecmp(name, "timezone") == 0)
+		return spell_timezone(value, out, outlen);
 	return false;
+}
+
+/* Where PostgreSQL (Debian's, built --with-system-tzdata) finds its time zones. */
+#define TZ_DIR "/usr/share/zoneinfo"
+
+/* The entry of dir whose name equals name ignoring case, copied into out. */
+static bool find_ci(const char *dir, const char *name, size_t len, char *out, size_t outlen)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL) {
+		if (strlen(e->d_name) == len && strncasecmp(e->d_name, name, len) == 0 &&
+		    len < outlen) {
+			memcpy(out, e->d_name, len);
+			out[len] = '\0';
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * A time zone name as PostgreSQL reports it: matched without regard to case against the time
+ * zone files (utc -> UTC, europe/paris -> Europe/Paris). A few directory reads, once per
+ * distinct value (the last answers are kept): only clients that give TimeZone at start-up pay.
+ * Offsets and POSIX zone specifications are left as they are.
+ */
+static bool spell_timezone(const char *value, char *out, size_t outlen)
+{
+	static struct {
+		char given[64];
+		char spelled[64];
+	} cache[8];
+	static unsigned next;
+	size_t n = strlen(value);
+	if (n == 0 || n >= sizeof(cache[0].given))
+		return false;
+	for (const char *p = value; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '/' && *p != '_' && *p != '-' && *p != '+')
+			return false;
+	if (value[0] == '/' || strstr(value, ".."))
+		return false;
+	for (unsigned i = 0; i < sizeof(cache) / sizeof(cache[0]); i++) {
+		if (strcmp(cache[i].given, value) == 0) {
+			snprintf(out, outlen, "%s", cache[i].spelled);
+			return true;
+		}
+	}
+	char path[256] = TZ_DIR, spelled[64] = "";
+	const char *part = value;
+	while (*part) {
+		const char *slash = strchr(part, '/');
+		size_t len = slash ? (size_t)(slash - part) : strlen(part);
+		char entry[64];
+		if (len == 0 || !find_ci(path, part, len, entry, sizeof(entry)))
+			return false;
+		size_t pl = strlen(path), sl = strlen(spelled);
+		if (pl + 1 + strlen(entry) >= sizeof(path) || sl + 1 + strlen(entry) >= sizeof(spelled))
+			return false;
+		snprintf(path + pl, sizeof(path) - pl, "/%s", entry);
+		snprintf(spelled + sl, sizeof(spelled) - sl, "%s%s", sl ? "/" : "", entry);
+		part = slash ? slash + 1 : part + len;
+	}
+	unsigned k = next++ % (sizeof(cache) / sizeof(cache[0]));
+	snprintf(cache[k].given, sizeof(cache[k].given), "%s", value);
+	snprintf(cache[k].spelled, sizeof(cache[k].spelled), "%s", spelled);
+	snprintf(out, outlen, "%s", spelled);
+	return true;
 }
 
 /* Every name PostgreSQL accepts for an encoding (letters and digits, lower case), and the

@@ -3,6 +3,8 @@
  * with client_encoding=utf8 or DateStyle='iso, dmy' is greeted by PostgreSQL with "UTF8" and
  * "ISO, DMY"; pgsift greets clients from its pool's parameters without asking a server, so it
  * must spell them the same way (drivers compare: node-postgres and asyncpg check "UTF8").
+ * Time zones are spelled as the time zone files are named (/usr/share/zoneinfo, where
+ * Debian's PostgreSQL reads them).
  */
 #ifndef PGSIFT_PGSPELL_H
 #define PGSIFT_PGSPELL_H

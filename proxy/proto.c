@@ -265,6 +265,13 @@ void pktbuf_finish(PktBuf *b)
 void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const char *message,
 		    const char *detail, const char *hint)
 {
+	pq_write_error_from(b, severity, sqlstate, message, detail, hint, NULL, NULL);
+}
+
+void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate,
+			 const char *message, const char *detail, const char *hint,
+			 const char *file, const char *routine)
+{
 	pktbuf_start(b, PQ_MSG_ERROR_RESPONSE);
 	pktbuf_put_u8(b, 'S');
 	pktbuf_put_cstring(b, severity);
@@ -281,6 +288,14 @@ void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const
 	if (hint) {
 		pktbuf_put_u8(b, 'H');
 		pktbuf_put_cstring(b, hint);
+	}
+	if (file) {
+		pktbuf_put_u8(b, 'F');
+		pktbuf_put_cstring(b, file);
+	}
+	if (routine) {
+		pktbuf_put_u8(b, 'R');
+		pktbuf_put_cstring(b, routine);
 	}
 	pktbuf_put_u8(b, 0);
 	pktbuf_finish(b);

@@ -188,6 +188,12 @@ void pktbuf_put_raw(PktBuf *b, const void *p, size_t n); /* outside any frame */
 /* Whole messages. */
 void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const char *message,
 		    const char *detail, const char *hint);
+/* The same with the source fields PostgreSQL adds (F file, R routine; NULL to leave one out):
+ * drivers recognize some errors by them (asyncpg retries a statement whose plan went stale
+ * when the routine is RevalidateCachedQuery). */
+void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate,
+			 const char *message, const char *detail, const char *hint,
+			 const char *file, const char *routine);
 void pq_write_auth(PktBuf *b, uint32_t code, const void *data, size_t len);
 void pq_write_parameter_status(PktBuf *b, const char *name, const char *value);
 void pq_write_backend_key(PktBuf *b, uint32_t pid, uint32_t key);

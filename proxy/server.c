@@ -29,11 +29,16 @@ static void server_connect(Server *s);
 static void server_connect_cb(uv_connect_t *req, int status);
 static void server_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt);
+static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
+static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
+static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
 static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full);
 static void server_pop(Server *s);
 static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows);
 static void server_at_ready(Server *s);
 static void server_note_shape(Server *s, const Pending *p, uint64_t shape);
+typedef struct CancelConn CancelConn;
+static CancelConn *server_cancel_conn(Server *s);
 static const char *server_password(Server *s);
 static void server_free(Server *s);
 
@@ -191,8 +196,13 @@ static PktAction server_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 		log_msg(LL_NOISE, "server pid %u -> '%c' len %u (queue %u, front %c/%d)", s->be_pid,
 			hdr->type, hdr->len, s->q_len, s->q_len ? s->queue[s->q_head].type ? s->queue[s->q_head].type : '-' : '-',
 			s->q_len ? s->queue[s->q_head].local : 0);
-	if (s->state == SV_LOGIN)
+	if (s->state == SV_LOGIN) {
+		if (!full) /* a message PostgreSQL does not bound (conn.h), too large to hold */
+			return hdr->type == PQ_MSG_NOTICE_RESPONSE
+				       ? PA_CONSUMED
+				       : server_login_fail(s, "08P01", "message too long from server");
 		return server_login_frame(s, hdr, pkt);
+	}
 	return server_active_frame(s, hdr, pkt, full);
 }
 
@@ -541,6 +551,18 @@ static void server_drain_local(Server *s)
 	}
 }
 
+/* Whether a ParameterStatus tells the client nothing new: the value is what it has. */
+static bool server_client_knows_param(Client *c, const uint8_t *payload, size_t len)
+{
+	PktReader r;
+	const char *name, *value;
+	pkt_reader_init(&r, payload, len);
+	if (!pkt_get_cstring(&r, &name, NULL) || !pkt_get_cstring(&r, &value, NULL))
+		return false;
+	const char *mine = varcache_get(&c->params, name);
+	return mine && strcmp(mine, value) == 0;
+}
+
 /* Sends our own ErrorResponse in place of the server's, keeping the server's severity. */
 static PktAction server_replace_error(Server *s, PktAction a, const char *sqlstate,
 				      const char *msg)
@@ -561,7 +583,8 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 {
 	PktError e;
 	const char *state = "XX000";
-	if (pkt_parse_error(payload, len, &e) && e.sqlstate)
+	/* one too large to hold is read from its head, where the SQLSTATE is (conn.h) */
+	if ((pkt_parse_error(payload, len, &e) || e.sqlstate) && e.sqlstate)
 		state = e.sqlstate;
 	if (!p) {
 		/* FATAL without a request: the server is going away (admin shutdown...) */
@@ -584,8 +607,28 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		snprintf(msg, sizeof(msg), "prepared statement \"%s\" already exists", name);
 		a = server_replace_error(s, a, "42P05", msg);
 		state = "42P05";
+	} else if (p->flags & PF_TOO_LONG) {
+		char msg[300];
+		snprintf(msg, sizeof(msg),
+			 "prepared statement too long for transaction pooling: a named statement "
+			 "larger than %u bytes (pkt_buf) cannot be prepared again on another server; "
+			 "use an unnamed statement, a larger pkt_buf or pool_mode = session",
+			 conn_buffer_size());
+		a = server_replace_error(s, a, "54000", msg);
+		state = "54000";
 	} else if (p->flags & PF_RESULT_CHANGED) {
-		a = server_replace_error(s, a, "0A000", "cached plan must not change result type");
+		/* as PostgreSQL words it, source fields included (asyncpg prepares again) */
+		if (a == PA_FORWARD) {
+			PktBuf b;
+			pktbuf_init(&b);
+			pq_write_error_from(&b, "ERROR", "0A000",
+					    "cached plan must not change result type", NULL, NULL,
+					    "plancache.c", "RevalidateCachedQuery");
+			conn_flush(&s->conn);
+			(void)conn_send_pktbuf(&s->client->conn, &b);
+			pktbuf_free(&b);
+			a = PA_CONSUMED;
+		}
 		state = "0A000";
 	} else if (p->flags & PF_LISTEN_REFUSED) {
 		a = server_replace_error(s, a, "0A000",
@@ -621,7 +664,7 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 {
 	Pending *p = server_front(s);
 	const uint8_t *payload = pkt + hdr->hdr_len;
-	size_t len = full ? hdr->len - hdr->hdr_len : 0;
+	size_t len = (full ? hdr->len : s->conn.frame_avail) - hdr->hdr_len; /* the head if partial */
 	PktAction a = server_forward(s, p);
 	if (a == PA_FORWARD)
 		s->pool->stats.bytes_sent += hdr->len;
@@ -692,10 +735,26 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 			PktReader r;
 			const char *name, *value;
 			pkt_reader_init(&r, payload, len);
-			if (pkt_get_cstring(&r, &name, NULL) && pkt_get_cstring(&r, &value, NULL) &&
-			    (!client_params_will_change(s->client) ||
-			     !varcache_set(&s->client->params, name, value)))
+			if (!pkt_get_cstring(&r, &name, NULL) || !pkt_get_cstring(&r, &value, NULL))
+				return PA_FORWARD;
+			/* a RESET goes back to the client's own startup value, as in PostgreSQL,
+			 * not to the server connection's: the client is told that one (and the
+			 * server gets it before the client's next statement) */
+			const char *mine = client_reset_value(s->client, p, name);
+			if (!client_params_will_change(s->client) ||
+			    !varcache_set(&s->client->params, name, mine ? mine : value))
 				log_warn("out of memory keeping client parameter %s", name);
+			if (mine && a == PA_FORWARD) {
+				PktBuf b;
+				pktbuf_init(&b);
+				pq_write_parameter_status(&b, name, mine);
+				conn_flush(&s->conn);
+				(void)conn_send_pktbuf(&s->client->conn, &b);
+				pktbuf_free(&b);
+				return PA_CONSUMED;
+			}
+		} else if (server_client_knows_param(s->client, payload, len)) {
+			return PA_CONSUMED; /* pgsift set what the client already has: no news */
 		}
 		return PA_FORWARD;
 	case PQ_MSG_READY_FOR_QUERY: {
@@ -729,8 +788,9 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 	default:
 		return a;
 	}
-	/* pgsift's own answers that are next in line go after this frame */
-	if (s->q_len && server_front(s)->local != PL_NONE) {
+	/* pgsift's own answers that are next in line go after this frame (after one too large
+	 * to hold, at the ReadyForQuery that follows it) */
+	if (full && s->q_len && server_front(s)->local != PL_NONE) {
 		if (a == PA_FORWARD)
 			conn_forward_bytes(&s->conn, pkt, hdr->len);
 		conn_flush(&s->conn);
@@ -988,7 +1048,7 @@ void server_unlink(Server *s)
 
 /* ---- cancel ---- */
 
-typedef struct CancelConn {
+struct CancelConn {
 	ListNode node;  /* in cancel_conns */
 	Server *server; /* whose cancel this is; NULL once the server is gone */
 	union {
@@ -1001,7 +1061,10 @@ typedef struct CancelConn {
 	uint8_t pkt[16];
 	uv_buf_t buf;
 	uv_write_t wreq;
-} CancelConn;
+	Client *requester; /* the client connection whose CancelRequest this is: it is closed once
+			    * PostgreSQL has acted on it (not owned; NULL if it left first) */
+	char scratch[16];  /* PostgreSQL sends nothing back: reads go here until EOF */
+};
 
 static List cancel_conns = { { &cancel_conns.head, &cancel_conns.head }, 0 };
 
@@ -1010,6 +1073,10 @@ static void cancel_close_cb(uv_handle_t *h)
 	CancelConn *cc = h->data;
 	Server *s = cc->server;
 	list_remove(&cancel_conns, &cc->node);
+	if (cc->requester) {
+		cc->requester->cancel_req = NULL;
+		client_close(cc->requester, "cancel request delivered");
+	}
 	free(cc);
 	if (!s || --s->cancels_in_flight > 0)
 		return;
@@ -1019,11 +1086,28 @@ static void cancel_close_cb(uv_handle_t *h)
 		pool_server_ready(s->pool, s);
 }
 
+static void cancel_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	CancelConn *cc = h->data;
+	(void)suggested;
+	*buf = uv_buf_init(cc->scratch, sizeof(cc->scratch));
+}
+
+static void cancel_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	CancelConn *cc = stream->data;
+	(void)buf;
+	if (nread < 0)
+		uv_close(&cc->h.handle, cancel_close_cb);
+}
+
+/* PostgreSQL closes the connection once it has signalled the backend: only then is the cancel
+ * delivered (and the requester told, by its own connection closing, as PostgreSQL does). */
 static void cancel_write_cb(uv_write_t *req, int status)
 {
 	CancelConn *cc = req->data;
-	(void)status;
-	uv_close(&cc->h.handle, cancel_close_cb);
+	if (status != 0 || uv_read_start(&cc->h.stream, cancel_alloc_cb, cancel_read_cb) != 0)
+		uv_close(&cc->h.handle, cancel_close_cb);
 }
 
 static void cancel_connect_cb(uv_connect_t *req, int status)
@@ -1042,11 +1126,16 @@ static void cancel_connect_cb(uv_connect_t *req, int status)
 
 void server_cancel(Server *s)
 {
+	(void)server_cancel_conn(s);
+}
+
+static CancelConn *server_cancel_conn(Server *s)
+{
 	if (s->state == SV_CLOSING || s->state == SV_CONNECTING || s->state == SV_LOGIN)
-		return;
+		return NULL;
 	CancelConn *cc = calloc(1, sizeof(*cc));
 	if (!cc)
-		return;
+		return NULL;
 	uint32_t words[4] = { htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
 			      htonl(s->be_key) };
 	memcpy(cc->pkt, words, 16);
@@ -1061,7 +1150,7 @@ void server_cancel(Server *s)
 		char path[512];
 		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", s->addr_str, s->port);
 		uv_pipe_connect(&cc->req, &cc->h.pipe, path, cancel_connect_cb);
-		return;
+		return cc;
 	}
 	uv_tcp_init(G.loop, &cc->h.tcp);
 	cc->h.handle.data = cc;
@@ -1073,20 +1162,32 @@ void server_cancel(Server *s)
 	if (r != 0) {
 		log_warn("could not send cancel request: %s", uv_strerror(r));
 		uv_close(&cc->h.handle, cancel_close_cb);
+		return NULL;
 	}
+	return cc;
 }
 
-void server_cancel_for_client(Server *s)
+bool server_cancel_for_client(Server *s, Client *requester)
 {
 	for (uint32_t i = 0; i < s->q_len; i++) {
 		const Pending *q = &s->queue[(s->q_head + i) % s->q_cap];
 		if (!(q->flags & PF_INJECTED) && q->local == PL_NONE) {
-			server_cancel(s);
-			return;
+			CancelConn *cc = server_cancel_conn(s);
+			if (!cc)
+				return false;
+			cc->requester = requester;
+			requester->cancel_req = cc;
+			return true;
 		}
 	}
 	log_debug("server pid %u: cancel request dropped, the statement had already finished",
 		  s->be_pid);
+	return false;
+}
+
+void server_cancel_forget_requester(void *cancel_req)
+{
+	((CancelConn *)cancel_req)->requester = NULL;
 }
 
 /* A server that is going away forgets its cancels, so their callbacks do not touch it. */

@@ -73,6 +73,7 @@ enum {
 	PF_CANCEL_SENT = 32,
 	PF_LISTEN_REFUSED = 64, /* a deliberately failing Parse standing for LISTEN's refusal */
 	PF_OVERDUE = 128,       /* seen past query_timeout once; cancelled if still so next tick */
+	PF_TOO_LONG = 256,      /* a deliberately failing Parse standing for "too long to re-prepare" */
 	PF_SHAPE_CHECK = 512,   /* pgsift's Describe of a statement it prepared again: the client
 				 * waits for the result shape (client_shape_known) */
 	PF_RESULT_CHANGED = 1024, /* a deliberately failing Parse standing for 0A000 "cached plan
@@ -167,8 +168,13 @@ void server_cancel(Server *s);
 /* A client's CancelRequest: sent on only while the server still runs one of that client's
  * requests. A statement that already finished is not cancelled (PostgreSQL ignores a cancel
  * that reaches an idle backend), so the cancel can never hit the client's next statement; the
- * client's next frames wait until the cancel is delivered (server_cancel_pending). */
-void server_cancel_for_client(Server *s);
+ * client's next frames wait until the cancel is delivered (server_cancel_pending). True when it
+ * was sent: the requester's connection is then closed once PostgreSQL has acted on it, so that a
+ * driver that waits for that close (libpq, asyncpg) goes on only when its cancel can no longer
+ * hit its next statement. */
+bool server_cancel_for_client(Server *s, Client *requester);
+/* The requester (Client.cancel_req) goes away before its cancel is delivered. */
+void server_cancel_forget_requester(void *cancel_req);
 
 /* Whether a cancel is on its way to this server's backend: nothing new may be sent to it
  * before the cancel arrives, or the cancel could hit that instead. */

@@ -65,7 +65,21 @@ static void test_pgspell_other_parameters_untouched(void **state)
 {
 	(void)state;
 	expect_spelling("application_name", "utf8", NULL, NULL);
-	expect_spelling("TimeZone", "utc", NULL, NULL);
+	expect_spelling("IntervalStyle", "ISO_8601", NULL, NULL);
+}
+
+static void test_pgspell_timezone(void **state)
+{
+	(void)state;
+	expect_spelling("TimeZone", "utc", NULL, "UTC");
+	expect_spelling("timezone", "europe/paris", NULL, "Europe/Paris");
+	expect_spelling("TimeZone", "AMERICA/NEW_YORK", NULL, "America/New_York");
+	expect_spelling("TimeZone", "Europe/Paris", NULL, "Europe/Paris");
+	expect_spelling("TimeZone", "utc", NULL, "UTC"); /* from the cache */
+	expect_spelling("TimeZone", "no/such_zone", NULL, NULL);
+	expect_spelling("TimeZone", "../etc/passwd", NULL, NULL);
+	expect_spelling("TimeZone", "UTC+3", NULL, NULL);
+	expect_spelling("TimeZone", "-05:00", NULL, NULL);
 }
 
 int main(void)
@@ -74,6 +88,7 @@ int main(void)
 		cmocka_unit_test(test_pgspell_client_encoding),
 		cmocka_unit_test(test_pgspell_datestyle),
 		cmocka_unit_test(test_pgspell_other_parameters_untouched),
+		cmocka_unit_test(test_pgspell_timezone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

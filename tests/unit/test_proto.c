@@ -183,6 +183,48 @@ static void test_proto_early_terminate(void **state)
 	assert_false(pkt_is_early_terminate(startup, 8));
 }
 
+/* A RowDescription payload of one column: name, table oid, column, type oid, length, modifier,
+ * format. */
+static size_t row_desc(uint8_t *out, const char *name, uint32_t table, uint32_t type,
+		       int32_t typmod, uint16_t format)
+{
+	PktBuf b;
+	pktbuf_init(&b);
+	pktbuf_put_u16(&b, 1);
+	pktbuf_put_cstring(&b, name);
+	pktbuf_put_u32(&b, table);
+	pktbuf_put_u16(&b, 1);
+	pktbuf_put_u32(&b, type);
+	pktbuf_put_u16(&b, 4);
+	pktbuf_put_u32(&b, (uint32_t)typmod);
+	pktbuf_put_u16(&b, format);
+	size_t n = b.len;
+	memcpy(out, b.data, n);
+	pktbuf_free(&b);
+	return n;
+}
+
+/* What PostgreSQL compares for "cached plan must not change result type" changes the shape;
+ * where the rows come from and their format do not. */
+static void test_proto_result_shape(void **state)
+{
+	(void)state;
+	uint8_t a[64], b[64];
+	size_t na = row_desc(a, "v", 16384, 23, -1, 0);
+	uint64_t h = pkt_result_shape(a, na);
+	assert_true(h > PKT_SHAPE_NO_DATA);
+	size_t nb = row_desc(b, "v", 99999, 23, -1, 1);
+	assert_int_equal(pkt_result_shape(b, nb), h);
+	nb = row_desc(b, "v", 16384, 25, -1, 0);
+	assert_true(pkt_result_shape(b, nb) != h);
+	nb = row_desc(b, "w", 16384, 23, -1, 0);
+	assert_true(pkt_result_shape(b, nb) != h);
+	nb = row_desc(b, "v", 16384, 23, 8, 0);
+	assert_true(pkt_result_shape(b, nb) != h);
+	for (size_t cut = 0; cut < na; cut++)
+		assert_int_equal(pkt_result_shape(a, cut), PKT_SHAPE_UNKNOWN);
+}
+
 static void test_proto_reader_every_boundary(void **state)
 {
 	static const uint8_t src[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
@@ -599,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_proto_startup_header_every_prefix),
 		cmocka_unit_test(test_proto_startup_header_bad_length),
 		cmocka_unit_test(test_proto_early_terminate),
+		cmocka_unit_test(test_proto_result_shape),
 		cmocka_unit_test(test_proto_reader_every_boundary),
 		cmocka_unit_test(test_proto_reader_cstring_every_boundary),
 		cmocka_unit_test(test_proto_parse_error_real),
