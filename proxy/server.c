@@ -37,6 +37,7 @@ static void server_pop(Server *s);
 static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows);
 static void server_at_ready(Server *s);
 static void server_note_shape(Server *s, const Pending *p, uint64_t shape);
+static void server_pending_name(const Server *s, const Pending *p, char *name, size_t cap);
 typedef struct CancelConn CancelConn;
 static CancelConn *server_cancel_conn(Server *s);
 static const char *server_password(Server *s);
@@ -434,9 +435,7 @@ static void server_parse_undone(Server *s, Pending *p)
 		server_stmts_remove(&s->stmts, p->stmt_id);
 	if (p->name_len && s->client && s->client->named) {
 		char name[256];
-		size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
-		memcpy(name, s->texts + p->name_off, n);
-		name[n] = '\0';
+		server_pending_name(s, p, name, sizeof(name));
 		PreparedStmt *st = client_stmts_get(s->client->named, name);
 		if (st && (st->id == p->stmt_id || !(p->flags & PF_DUP_NAME)))
 			client_stmts_remove(s->client->named, name);
@@ -494,9 +493,7 @@ static PktAction server_forward(Server *s, const Pending *p)
 static void server_local_deallocate(Server *s, Client *c, const Pending *p)
 {
 	char name[256];
-	size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
-	memcpy(name, s->texts + p->name_off, n);
-	name[n] = '\0';
+	server_pending_name(s, p, name, sizeof(name));
 	if (c->named)
 		client_stmts_remove(c->named, name);
 }
@@ -601,9 +598,7 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		a = PA_FORWARD;
 	if (p->flags & PF_DUP_NAME) {
 		char name[256], msg[320];
-		size_t n = p->name_len < sizeof(name) - 1 ? p->name_len : sizeof(name) - 1;
-		memcpy(name, s->texts + p->name_off, n);
-		name[n] = '\0';
+		server_pending_name(s, p, name, sizeof(name));
 		snprintf(msg, sizeof(msg), "prepared statement \"%s\" already exists", name);
 		a = server_replace_error(s, a, "42P05", msg);
 		state = "42P05";
