@@ -604,6 +604,16 @@ static void conn_process(Conn *c)
 			c->stream_left = hdr.len - avail;
 			continue;
 		}
+		if (!whole && !stream && c->is_server && hdr.len > CONN_SERVER_HELD_MAX) {
+			/* PostgreSQL's largest such frame (a RowDescription of 1664 columns, a
+			 * ParameterDescription of 65535 types) stays far below the limit: a longer
+			 * declared length is a broken server, not a reason to reserve gigabytes */
+			conn_flush(c);
+			c->in_process = false;
+			if (c->on_error)
+				c->on_error(c, UV_E2BIG);
+			return;
+		}
 		if (!whole) {
 			if (!conn_make_room(c, stream ? conn_buf_size : hdr.len)) {
 				c->in_process = false;

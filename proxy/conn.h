@@ -56,6 +56,10 @@ struct IOBuf {
 	uint8_t data[];
 };
 
+/* The longest frame a server may send that pgsift holds whole (conn_is_streamed: not DataRow,
+ * CopyData, ErrorResponse...): longer ones close the server connection. */
+#define CONN_SERVER_HELD_MAX (1u << 20)
+
 #define CONN_MAX_IOV 4 /* ranges merge when contiguous; a full array is flushed */
 
 struct Conn {

@@ -1207,6 +1207,9 @@ static void server_on_error(Conn *conn, int status)
 	char msg[256];
 	if (status == UV_EOF)
 		snprintf(msg, sizeof(msg), "server closed the connection unexpectedly");
+	else if (status == UV_E2BIG)
+		snprintf(msg, sizeof(msg), "server sent a message longer than %u bytes",
+			 CONN_SERVER_HELD_MAX);
 	else
 		snprintf(msg, sizeof(msg), "server connection failed: %s", uv_strerror(status));
 	if (s->state == SV_LOGIN || s->state == SV_CONNECTING)

@@ -1035,6 +1035,51 @@ static void test_conn_malformed_frames(void **state)
 		check_error_case(&cases[i]);
 }
 
+/* A server frame that pgsift holds whole (RowDescription...) declaring more than
+ * CONN_SERVER_HELD_MAX is refused at its header, before anything is reserved for it; one at the
+ * limit waits for its bytes; a DataRow of any length streams. */
+static void test_conn_server_held_frame_limit(void **state)
+{
+	(void)state;
+	uint32_t over = CONN_SERVER_HELD_MAX + 1 - 1; /* length field: the frame minus its type */
+	uint8_t huge[10] = { 'n', 0, 0, 0, 4, 'T' };
+	huge[6] = (uint8_t)(over >> 24);
+	huge[7] = (uint8_t)(over >> 16);
+	huge[8] = (uint8_t)(over >> 8);
+	huge[9] = (uint8_t)over;
+	Pair p;
+	pair_open(&p, true);
+	p.src->close_on_error = false;
+	pair_feed(&p, huge, sizeof(huge), true);
+	pair_pump(&p, true);
+	assert_int_equal(p.src->n_errors, 1);
+	assert_int_equal(p.src->errors[0], UV_E2BIG);
+	assert_int_equal(p.src->n_frames, 1); /* the NoData before it */
+	pair_close(&p);
+
+	uint8_t at_limit[5] = { 'T' };
+	uint32_t len = CONN_SERVER_HELD_MAX - 1;
+	at_limit[1] = (uint8_t)(len >> 24);
+	at_limit[2] = (uint8_t)(len >> 16);
+	at_limit[3] = (uint8_t)(len >> 8);
+	at_limit[4] = (uint8_t)len;
+	pair_open(&p, true);
+	p.src->close_on_error = false;
+	pair_feed(&p, at_limit, sizeof(at_limit), true);
+	pair_pump(&p, true);
+	assert_int_equal(p.src->n_errors, 0);
+	assert_int_equal(p.src->n_frames, 0);
+	pair_close(&p);
+
+	uint8_t row[5] = { 'D', 0x7f, 0xff, 0xff, 0xf0 };
+	pair_open(&p, true);
+	p.src->close_on_error = false;
+	pair_feed(&p, row, sizeof(row), true);
+	pair_pump(&p, true);
+	assert_int_equal(p.src->n_errors, 0);
+	pair_close(&p);
+}
+
 /* EOF from the other end is reported as UV_EOF once, after every whole frame was delivered. */
 static void test_conn_eof(void **state)
 {
@@ -1428,6 +1473,7 @@ int main(void)
 		cmocka_unit_test(test_conn_startup_phase_every_split),
 		cmocka_unit_test(test_conn_startup_bigger_than_buffer),
 		cmocka_unit_test(test_conn_malformed_frames),
+		cmocka_unit_test(test_conn_server_held_frame_limit),
 		cmocka_unit_test(test_conn_eof),
 		cmocka_unit_test(test_conn_wait_resume),
 		cmocka_unit_test(test_conn_pause_stops_delivery),
