@@ -252,16 +252,6 @@ static PktAction client_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 		client_fail(c, "08P01", "message too long (%u bytes)", hdr->len);
 		return PA_CLOSED;
 	}
-	/* only a logged-in client's messages may be too large to hold whole (conn.h) */
-	if (!full && (c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_ADMIN)) {
-		client_fail(c, "08P01", "message too long (%u bytes)", hdr->len);
-		return PA_CLOSED;
-	}
-	/* only a logged-in client's messages may be too large to hold whole (conn.h) */
-	if (!full && (c->state == CL_STARTUP || c->state == CL_AUTH || c->state == CL_ADMIN)) {
-		client_fail(c, "08P01", "message too long (%u bytes)", hdr->len);
-		return PA_CLOSED;
-	}
 	switch (c->state) {
 	case CL_STARTUP:
 		return client_startup(c, hdr, pkt);
