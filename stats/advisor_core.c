@@ -1101,6 +1101,10 @@ static void stmt_requirements(Advisor *adv, size_t si)
 		const char *cands[ADV_MAX_KEY];
 		ReqCol cand_eq[ADV_MAX_KEY];
 		size_t n_cands = 0, n_cand_eq = 0;
+		/* literal IN-lists, which would keep an ORDER BY ... LIMIT from the index */
+		const char *queue_col[ADV_MAX_KEY];
+		char *queue_form[ADV_MAX_KEY];
+		size_t n_queue = 0;
 		ReqCol ranges[ADV_MAX_KEY];
 		size_t n_ranges = 0;
 		ReqCol order[ADV_MAX_KEY];
@@ -1162,8 +1166,18 @@ static void stmt_requirements(Advisor *adv, size_t si)
 								c->const_len, st_, ln, 64);
 				}
 				rc.sel = col_selectivity(t, name, is_expr, nv);
-				if (c->flags2 & SCF2_MULTI)
+				if (c->flags2 & SCF2_MULTI) {
 					rc.rank = RANK_MULTI;
+					/* status IN ('queued', 'pending'): may become the
+					 * predicate of a queue (see below) */
+					char *f = n_queue < ADV_MAX_KEY ?
+							  const_form(st, t, c, name) :
+							  NULL;
+					if (f) {
+						queue_col[n_queue] = name;
+						queue_form[n_queue++] = f;
+					}
+				}
 				r.eq[r.n_eq++] = rc;
 				break;
 			}
@@ -1337,8 +1351,33 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				if (!reqcols_has(r.eq, r.n_eq, cand_eq[i].expr))
 					r.eq[r.n_eq++] = cand_eq[i];
 		}
-		/* the tail: one range column (the most distinct values), else the ORDER BY */
-		if (n_ranges) {
+		/*
+		 * A work queue: status IN ('queued', 'pending') ORDER BY priority DESC, queued_at
+		 * LIMIT n reads its first rows in order from (priority DESC, queued_at) WHERE status
+		 * IN (...): the literal IN-list becomes the predicate rather than a key that would
+		 * give the rows out of order.
+		 */
+		bool sortable = n_order && order_ok && limit;
+		for (size_t i = 0; i < n_queue; i++) {
+			if (sortable) {
+				size_t k = 0;
+				while (k < r.n_eq && !expr_eq(r.eq[k].expr, queue_col[i]))
+					k++;
+				if (k < r.n_eq) {
+					memmove(&r.eq[k], &r.eq[k + 1],
+						(r.n_eq - k - 1) * sizeof(r.eq[0]));
+					r.n_eq--;
+					where = where_and(where, queue_form[i]);
+					continue;
+				}
+			}
+			free(queue_form[i]);
+		}
+		/* the tail: one range column (the most distinct values), else the ORDER BY; under
+		 * LIMIT a usable ORDER BY wins (the first rows in order, the range checked in the
+		 * index) */
+		bool use_sort = sortable && !has_multi(&r);
+		if (n_ranges && !use_sort) {
 			size_t best = 0;
 			for (size_t i = 1; i < n_ranges; i++)
 				if (ranges[i].sel < ranges[best].sel)
@@ -1579,8 +1618,10 @@ static bool unique_covers(const Req *r, const AdvIndex *ix)
 		return false;
 	for (size_t k = 0; k < ix->n_keys; k++) {
 		bool found = false;
+		/* a join column's value comes from the other table: the index finds one row per
+		 * outer row, but does not give the statement its constant-equality lookup */
 		for (size_t e = 0; e < r->n_eq && !found; e++)
-			found = key_matches(&ix->keys[k], &r->eq[e]);
+			found = r->eq[e].rank != RANK_JOIN && key_matches(&ix->keys[k], &r->eq[e]);
 		if (!found)
 			return false;
 	}
@@ -1599,12 +1640,16 @@ static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const ch
 		return false;
 	if (n_keys < r->n_eq + r->n_tail || r->n_eq + r->n_tail == 0)
 		return false;
+	/* the equality columns in any order, except that a join column never comes before a
+	 * constant-equality one: the table is also read through those alone */
+	bool joined = false;
 	for (size_t k = 0; k < r->n_eq; k++) {
-		bool found = false;
-		for (size_t e = 0; e < r->n_eq && !found; e++)
-			found = key_matches(&keys[k], &r->eq[e]);
-		if (!found)
+		size_t e = 0;
+		while (e < r->n_eq && !key_matches(&keys[k], &r->eq[e]))
+			e++;
+		if (e == r->n_eq || (joined && r->eq[e].rank == RANK_EQ))
 			return false;
+		joined |= r->eq[e].rank == RANK_JOIN;
 	}
 	int rel = -1; /* all directions as written (0) or all reversed (1) */
 	for (size_t j = 0; j < r->n_tail; j++) {

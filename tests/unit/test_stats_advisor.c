@@ -476,6 +476,33 @@ static void test_stats_advisor_constant_filters_become_predicates(void **state)
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_feeds_next_check_at_partial "
 		"ON public.feeds USING btree (next_check_at) WHERE NOT disabled;\n");
 	advisor_free(adv);
+
+	/* the queue again, its status also filtered by parameters elsewhere, a range beside its
+	 * sort: the literal IN-list still makes the predicate, the sort wins under LIMIT */
+	adv = new_advisor();
+	j = table(adv, "jobs", 250000);
+	column(j, "id", -1);
+	column(j, "queue", 8);
+	column(j, "priority", 10);
+	column(j, "queued_at", -1);
+	column(j, "run_at", -1);
+	column(j, "locked_at", -1);
+	mcv(column(j, "status", 4), st, fr, 4);
+	add(adv,
+	    "SELECT id FROM jobs WHERE queue = $1 AND status IN ('QUEUED', 'PENDING') AND run_at "
+	    "<= now() ORDER BY priority DESC, queued_at LIMIT $2",
+	    200);
+	add(adv,
+	    "UPDATE jobs SET status = $1 WHERE status = $2 AND locked_at < now() - $3::interval",
+	    20);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+		"idx_jobs_queue_priority_queued_at_partial ON public.jobs USING btree "
+		"(queue, priority DESC, queued_at) WHERE status IN ('QUEUED', 'PENDING');\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_status_locked_at ON "
+		"public.jobs USING btree (status, locked_at);\n");
+	advisor_free(adv);
 }
 
 /* Issue 12, class 6: statements share an index only while each keeps its access path, and the
@@ -636,6 +663,30 @@ static void test_stats_advisor_semi_joins(void **state)
 		"public.posts USING btree (user_id);\n"
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_org_id ON "
 		"public.users USING btree (org_id);\n");
+	advisor_free(adv);
+
+	/* both sides filtered: the link table is read by its own filter first, so its primary
+	 * key (issue_id, label_id), which leads with the join column, does not serve it */
+	adv = new_advisor();
+	AdvTable *is = table(adv, "issues", 300000);
+	column(is, "id", -1);
+	column(is, "project_id", 8000);
+	column(is, "updated_at", -1);
+	primary_key(is, "id", NULL);
+	AdvTable *il = table(adv, "issue_labels", 250000);
+	column(il, "issue_id", 150000);
+	column(il, "label_id", 64000);
+	primary_key(il, "issue_id", "label_id");
+	add(adv,
+	    "SELECT i.id FROM issues i WHERE i.project_id = $1 AND i.id IN (SELECT il.issue_id "
+	    "FROM issue_labels il WHERE il.label_id = $2) ORDER BY i.updated_at DESC LIMIT 50",
+	    50);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issue_labels_label_id_issue_id "
+		"ON public.issue_labels USING btree (label_id, issue_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issues_project_id_updated_at "
+		"ON public.issues USING btree (project_id, updated_at DESC);\n");
 	advisor_free(adv);
 }
 
