@@ -189,37 +189,42 @@ static size_t hot_first_word(const char *t, size_t len, char *lower, size_t cap,
 	return w;
 }
 
+/* The first keywords the hot path knows, and what they are. */
+static const struct {
+	const char *word;
+	size_t len;
+	StmtKind kind;
+} hot_words[] = {
+	{"set", 3, SK_SET},
+	{"reset", 5, SK_RESET},
+	{"prepare", 7, SK_PREPARE},
+	{"execute", 7, SK_EXECUTE},
+	{"deallocate", 10, SK_DEALLOCATE},
+	{"discard", 7, SK_DISCARD},
+	{"listen", 6, SK_LISTEN},
+	{"unlisten", 8, SK_UNLISTEN},
+	{"begin", 5, SK_TRANSACTION},
+	{"start", 5, SK_TRANSACTION},
+	{"commit", 6, SK_TRANSACTION},
+	{"end", 3, SK_TRANSACTION},
+	{"rollback", 8, SK_TRANSACTION},
+	{"abort", 5, SK_TRANSACTION},
+};
+
+static StmtKind hot_kind_of(const char *lower, size_t w)
+{
+	for (size_t k = 0; k < sizeof(hot_words) / sizeof(hot_words[0]); k++)
+		if (hot_words[k].len == w && memcmp(hot_words[k].word, lower, w) == 0)
+			return hot_words[k].kind;
+	return SK_UNPARSED;
+}
+
 StmtKind parser_hot_kind(const char *t, size_t len)
 {
-	static const struct {
-		const char *word;
-		size_t len;
-		StmtKind kind;
-	} words[] = {
-		{"set", 3, SK_SET},
-		{"reset", 5, SK_RESET},
-		{"prepare", 7, SK_PREPARE},
-		{"execute", 7, SK_EXECUTE},
-		{"deallocate", 10, SK_DEALLOCATE},
-		{"discard", 7, SK_DISCARD},
-		{"listen", 6, SK_LISTEN},
-		{"unlisten", 8, SK_UNLISTEN},
-		{"begin", 5, SK_TRANSACTION},
-		{"start", 5, SK_TRANSACTION},
-		{"commit", 6, SK_TRANSACTION},
-		{"end", 3, SK_TRANSACTION},
-		{"rollback", 8, SK_TRANSACTION},
-		{"abort", 5, SK_TRANSACTION},
-	};
 	char lower[12];
 	bool empty;
 	size_t w = hot_first_word(t, len, lower, sizeof(lower), &empty);
-	if (empty)
-		return SK_EMPTY;
-	for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
-		if (words[k].len == w && memcmp(words[k].word, lower, w) == 0)
-			return words[k].kind;
-	return SK_UNPARSED;
+	return empty ? SK_EMPTY : hot_kind_of(lower, w);
 }
 
 /* Whether t[0, len) holds word, ignoring ASCII case (a plain substring search, bounded by len:
@@ -227,17 +232,21 @@ StmtKind parser_hot_kind(const char *t, size_t len)
 static bool has_ci(const char *t, size_t len, const char *word)
 {
 	size_t n = strlen(word);
+	unsigned char first = (unsigned char)word[0];
 	for (size_t i = 0; i + n <= len; i++) {
-		size_t k = 0;
+		unsigned char c = (unsigned char)t[i];
+		if ((c | 0x20) != first) /* word is lower-case letters, digits or '_' */
+			continue;
+		size_t k = 1;
 		while (k < n) {
-			char c = t[i + k];
-			if (c >= 'A' && c <= 'Z')
-				c = (char)(c - 'A' + 'a');
-			if (c != word[k])
+			char d = t[i + k];
+			if (d >= 'A' && d <= 'Z')
+				d = (char)(d - 'A' + 'a');
+			if (d != word[k])
 				break;
 			k++;
 		}
-		if (k == n)
+		if (k == n && (c == first || (c >= 'A' && c <= 'Z')))
 			return true;
 	}
 	return false;
@@ -262,7 +271,12 @@ static bool has_session_call(const char *t, size_t len)
 
 bool parser_session_hint(const char *t, size_t len)
 {
-	switch (parser_hot_kind(t, len)) {
+	char lower[12];
+	bool empty;
+	size_t w = hot_first_word(t, len, lower, sizeof(lower), &empty);
+	if (empty)
+		return false;
+	switch (hot_kind_of(lower, w)) {
 	case SK_SET:
 	case SK_RESET:
 	case SK_DISCARD:
@@ -271,14 +285,9 @@ bool parser_session_hint(const char *t, size_t len)
 	case SK_LISTEN:
 	case SK_UNLISTEN:
 		return true;
-	case SK_EMPTY:
-		return false;
 	default:
 		break;
 	}
-	char lower[8];
-	bool empty;
-	size_t w = hot_first_word(t, len, lower, sizeof(lower), &empty);
 	if (w == 6 && memcmp(lower, "create", 6) == 0 && has_ci(t, len, "temp"))
 		return true; /* CREATE TEMP TABLE, CREATE TABLE pg_temp.x */
 	if (w == 7 && memcmp(lower, "declare", 7) == 0 && has_ci(t, len, "hold"))
@@ -287,8 +296,11 @@ bool parser_session_hint(const char *t, size_t len)
 		return true;
 	if (has_session_call(t, len))
 		return true;
-	if (has_ci(t, len, "into") && has_ci(t, len, "temp"))
-		return true; /* SELECT ... INTO TEMP */
+	/* SELECT ... INTO TEMP: "into" is looked for only in the (rare) texts with "temp" */
+	bool select = (w == 6 && memcmp(lower, "select", 6) == 0) ||
+		      (w == 4 && memcmp(lower, "with", 4) == 0);
+	if (select && has_ci(t, len, "temp") && has_ci(t, len, "into"))
+		return true;
 	/* several statements: any of them may be one of the above */
 	const char *semi = memchr(t, ';', len);
 	if (!semi || (size_t)(semi - t) + 1 >= len)
