@@ -45,6 +45,7 @@ typedef struct SuggestArgs {
 	int64_t min_table_rows;	    /* -1: from the configuration */
 	int min_saving_pct;	    /* -1: from the configuration */
 	int write_heavy_saving_pct; /* -1: the default (AdvisorOptions) */
+	double negligible_pct;	    /* < 0: the default (AdvisorOptions) */
 } SuggestArgs;
 
 static int suggest_main(int argc, char **argv);
@@ -59,7 +60,7 @@ static const char suggest_usage[] =
 	"                      [--database NAME] [--since 7d] [--format sql|json|csv|markdown]\n"
 	"                      [--validate]\n"
 	"                      [--min-calls N] [--min-table-rows N] [--min-saving-pct N]\n"
-	"                      [--write-heavy-saving-pct N] [-c FILE]\n";
+	"                      [--write-heavy-saving-pct N] [--negligible-pct X] [-c FILE]\n";
 static const char indexes_usage[] =
 	"usage: pgsift indexes --dsn URL [--format sql|json|csv|markdown]\n";
 
@@ -96,7 +97,8 @@ static int suggest_main(int argc, char **argv)
 			 .min_calls = 1,
 			 .min_table_rows = -1,
 			 .min_saving_pct = -1,
-			 .write_heavy_saving_pct = -1};
+			 .write_heavy_saving_pct = -1,
+			 .negligible_pct = -1};
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		uint64_t v;
@@ -155,6 +157,17 @@ static int suggest_main(int argc, char **argv)
 				return 2;
 			}
 			a.min_saving_pct = (int)v;
+		} else if (strcmp(o, "--negligible-pct") == 0) {
+			char *end;
+			double d = strtod(val, &end);
+			if (end == val || *end || d < 0 || d > 100) {
+				fprintf(stderr,
+					"pgsift suggest: --negligible-pct: expected 0 to 100: "
+					"'%s'\n",
+					val);
+				return 2;
+			}
+			a.negligible_pct = d;
 		} else if (strcmp(o, "--write-heavy-saving-pct") == 0) {
 			if (!parse_u64(val, &v) || v > 100) {
 				fprintf(stderr,
@@ -219,6 +232,8 @@ static int suggest_main(int argc, char **argv)
 		a.min_saving_pct >= 0 ? a.min_saving_pct : cfg->advisor_min_saving_pct;
 	if (a.write_heavy_saving_pct >= 0)
 		opts.write_heavy_saving_pct = a.write_heavy_saving_pct;
+	if (a.negligible_pct >= 0)
+		opts.negligible_pct = a.negligible_pct;
 	config_free(cfg);
 
 	Catalog *cat = NULL;

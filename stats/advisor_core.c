@@ -143,7 +143,7 @@ void advisor_options_default(AdvisorOptions *o)
 	memset(o, 0, sizeof(*o));
 	o->min_table_rows = 10000;
 	o->min_calls = 1;
-	o->negligible_pct = 0.1;
+	o->negligible_pct = 0.01;
 	o->include_min_calls = 100000;
 	o->min_saving_pct = 30;
 	o->write_heavy_saving_pct = 50;
@@ -1532,10 +1532,11 @@ int advisor_plan(Advisor *adv)
 			take[i] = false;
 		} else if (times && total > 0 &&
 			   st->total_ms * 100.0 < adv->opts.negligible_pct * total) {
-			add_skip(
-				adv,
-				"fingerprint %016llx: %.3f ms of %.3f ms in the window, negligible",
-				(unsigned long long)st->fingerprint, st->total_ms, total);
+			add_skip(adv,
+				 "fingerprint %016llx: %.3f ms of %.3f ms in the window, under "
+				 "--negligible-pct %g%%",
+				 (unsigned long long)st->fingerprint, st->total_ms, total,
+				 adv->opts.negligible_pct);
 			take[i] = false;
 		}
 		/* resolve every relation now, so that the table list is complete */

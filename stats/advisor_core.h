@@ -100,10 +100,11 @@ typedef void (*AdvResolveFn)(void *arg, Advisor *adv, const char *schema, const 
 			     AdvResolved *out);
 
 typedef struct AdvisorOptions {
-	int64_t min_table_rows; /* advisor_min_table_rows */
-	uint64_t min_calls;	/* --min-calls */
-	double negligible_pct;	/* fingerprints under this share of the total time are ignored */
-	bool trgm_installed;	/* pg_trgm is installed in the database */
+	int64_t min_table_rows;	    /* advisor_min_table_rows */
+	uint64_t min_calls;	    /* --min-calls */
+	double negligible_pct;	    /* --negligible-pct (0.01): fingerprints under this share (%) of
+				 * the window's total time are ignored */
+	bool trgm_installed;	    /* pg_trgm is installed in the database */
 	uint64_t include_min_calls; /* a statement this hot with a small select list gets INCLUDE */
 	/* --validate: the planner-cost saving a suggestion must bring (advisor_min_saving_pct,
 	 * --min-saving-pct), and on a write-heavy table (--write-heavy-saving-pct): one with more

@@ -870,6 +870,41 @@ static void test_stats_advisor_one_statement_one_digest(void **state)
 	advisor_free(adv);
 }
 
+/* Issue 12, class 12: the share of the window's time under which a statement is ignored is a
+ * setting (--negligible-pct, 0.01%), named where it applies: a rare login is not dropped. */
+static void test_stats_advisor_negligible_is_a_setting(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	posts(adv);
+	AdvStatementIn heavy = {.text = "SELECT * FROM posts WHERE blog_id = $1",
+				.calls = 1000,
+				.total_ms = 100000,
+				.p95_ms = -1};
+	AdvStatementIn rare = {.text = "SELECT * FROM posts WHERE user_id = $1",
+			       .calls = 2,
+			       .total_ms = 50,
+			       .p95_ms = -1};
+	AdvStatementIn tiny = {.text = "SELECT * FROM posts WHERE created_at > $1",
+			       .calls = 1,
+			       .total_ms = 5,
+			       .p95_ms = -1};
+	advisor_add_statement(adv, &heavy);
+	advisor_add_statement(adv, &rare);
+	advisor_add_statement(adv, &tiny);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_blog_id ON "
+			    "public.posts USING btree (blog_id);\n"
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_posts_user_id ON "
+			    "public.posts USING btree (user_id);\n");
+	size_t n;
+	const char *const *skips = advisor_skips(adv, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(skips[0], "5.000 ms of 100055.000 ms in the window, under "
+					 "--negligible-pct 0.01%"));
+	advisor_free(adv);
+}
+
 static void test_stats_advisor_quoting_and_partitioned(void **state)
 {
 	(void)state;
@@ -1072,6 +1107,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_search),
 		cmocka_unit_test(test_stats_advisor_expression_bounds),
 		cmocka_unit_test(test_stats_advisor_one_statement_one_digest),
+		cmocka_unit_test(test_stats_advisor_negligible_is_a_setting),
 		cmocka_unit_test(test_stats_advisor_quoting_and_partitioned),
 		cmocka_unit_test(test_stats_advisor_output_sql),
 		cmocka_unit_test(test_stats_advisor_output_json_csv_markdown),
