@@ -1074,6 +1074,8 @@ static void stmt_requirements(Advisor *adv, size_t si)
 		/* the same table twice in a statement (self join) is looked at once per mention */
 		if (tabs[ti].write)
 			t->write_calls += st->calls;
+		else if (st->kind == SK_SELECT)
+			t->select_calls += st->calls;
 		for (size_t k = 0; k < s->n_cols; k++) {
 			const ShapeCol *c = &cols[k];
 			if (c->use != SU_WRITE || col_table(s, c, map) != ti ||

@@ -76,7 +76,7 @@ typedef struct AdvTable {
 	uint64_t write_calls; /* INSERT/UPDATE/DELETE/MERGE statements seen */
 	char **updated;	      /* columns UPDATE statements set (owned) */
 	size_t n_updated;
-	uint64_t select_calls;
+	uint64_t select_calls; /* SELECT statements that read it, seen */
 } AdvTable;
 
 typedef struct Advisor Advisor;
@@ -108,8 +108,8 @@ typedef struct AdvisorOptions {
 	uint64_t include_min_calls; /* a statement this hot with a small select list gets INCLUDE */
 	/* --validate: the planner-cost saving a suggestion must bring (advisor_min_saving_pct,
 	 * --min-saving-pct), and on a write-heavy table (--write-heavy-saving-pct): one with more
-	 * than write_heavy_writes_per_min writes a minute (pg_stat_user_tables), or more write
-	 * statements seen than half the calls the suggestion serves */
+	 * than write_heavy_writes_per_min writes a minute (pg_stat_user_tables), or more calls of
+	 * write statements on it than of statements that read it */
 	int min_saving_pct;		   /* 30 */
 	int write_heavy_saving_pct;	   /* 50 */
 	double write_heavy_writes_per_min; /* 1000 */

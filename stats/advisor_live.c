@@ -161,14 +161,15 @@ void advisor_validate(Advisor *adv, Catalog *cat, bool only_planner)
 				"write-heavy table (%.0f writes/min): needs a saving "
 				"of %d%% (--write-heavy-saving-pct)",
 				s->table->writes_per_min, need);
-		} else if (s->table->write_calls > 0 && s->table->write_calls * 2 > s->calls) {
+		} else if (s->table->write_calls > 0 &&
+			   s->table->write_calls > s->table->select_calls) {
 			need = o->write_heavy_saving_pct;
 			advisor_suggestion_note(s,
 						"write-heavy table (%llu write statements against "
-						"%llu calls): needs a saving of %d%% "
+						"%llu reads): needs a saving of %d%% "
 						"(--write-heavy-saving-pct)",
 						(unsigned long long)s->table->write_calls,
-						(unsigned long long)s->calls, need);
+						(unsigned long long)s->table->select_calls, need);
 		} else {
 			advisor_suggestion_note(s,
 						"needs a saving of %d%% (advisor_min_saving_pct, "

@@ -115,7 +115,7 @@ class AdvisorValidate(unittest.TestCase):
                          "(owner_id, created_at DESC);")
         # 5000 writes against 1000 reads: write-heavy, so the write-heavy threshold applies
         self.assertEqual(s["required_saving_pct"], 50)
-        self.assertTrue(any("write-heavy table (5000 write statements against 1000 calls): "
+        self.assertTrue(any("write-heavy table (5000 write statements against 1000 reads): "
                             "needs a saving of 50% (--write-heavy-saving-pct)" in n
                             for n in s["notes"]), s["notes"])
         self.assertEqual(s["statements"][0]["access_path"],
