@@ -15,6 +15,8 @@ CC=clang cmake -B "$BUILD_DIR" -S "$ROOT" -DPGSIFT_FUZZ=ON -DCMAKE_BUILD_TYPE=Re
 # shellcheck disable=SC2086 # one word per target
 cmake --build "$BUILD_DIR" -j2 --target $TARGETS
 cd "$BUILD_DIR"
+# undefined behaviour fails a run like a crash does; what is known and reported is suppressed
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$ROOT/tests/fuzz/ubsan.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 failed=""
 for t in $TARGETS; do
 	case $t in
