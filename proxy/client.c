@@ -937,6 +937,8 @@ static bool client_remember_unnamed(Client *c, const char *text, size_t len)
 
 static bool client_put_param(Client *c, const void *p, size_t n)
 {
+	if (n == 0)
+		return true; /* nothing to copy, and bind_params may not exist yet */
 	if (c->bind_params_len + n > c->bind_params_cap) {
 		size_t cap = c->bind_params_cap ? c->bind_params_cap * 2 : 128;
 		while (cap < c->bind_params_len + n)

@@ -853,7 +853,8 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	ev.rows = rows;
 	ev.duration_ns = now - start;
 	ev.end_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	ev.text = (const char *)s->texts + p->text_off;
+	/* texts is NULL until a request brought one: an event without text points at "" */
+	ev.text = p->text_len ? (const char *)s->texts + p->text_off : "";
 	ev.text_len = p->text_len;
 	if (p->n_params) {
 		ev.params = (const char *)s->texts + p->params_off;
