@@ -1463,6 +1463,10 @@ static PktAction client_query_without_server(Client *c, const char *text, size_t
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Server *s = c->server;
+	if (!c->xact_start_ns)
+		c->xact_start_ns = proxy_now_ns();
+	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
+		return PA_FORWARD; /* the server skips it without answering */
 	if (!full) /* larger than the buffer: the rest streams behind its head */
 		return client_streamed_frame(c, hdr, pkt);
 	const uint8_t *payload = pkt + 5;
@@ -1472,11 +1476,6 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 	pkt_reader_init(&r, payload, len);
 	PktAction a = PA_FORWARD;
 	bool ok = true;
-	if (!c->xact_start_ns)
-		c->xact_start_ns = proxy_now_ns();
-
-	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
-		return PA_FORWARD; /* the server skips it without answering */
 
 	switch (hdr->type) {
 	case PQ_MSG_QUERY: {
@@ -1754,11 +1753,7 @@ static PktAction client_streamed_frame(Client *c, const PktHdr *hdr, const uint8
 	pkt_reader_init(&r, payload, len);
 	PktAction a = PA_FORWARD;
 	bool ok = true;
-	if (!c->xact_start_ns)
-		c->xact_start_ns = proxy_now_ns();
-	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
-		return PA_FORWARD; /* the server skips it without answering */
-
+	/* client_active_frame stamped the transaction and skipped what the server skips */
 	switch (hdr->type) {
 	case PQ_MSG_QUERY:
 		ok = server_expect(s, PQ_MSG_QUERY, 0, (const char *)payload,
