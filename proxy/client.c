@@ -1460,6 +1460,21 @@ static PktAction client_query_without_server(Client *c, const char *text, size_t
 	return PA_FORWARD;
 }
 
+/* A Bind's portal and statement names (r at its start); the unnamed portal's statement is
+ * remembered for its Execute. False when the Bind is malformed: the client is closed then. */
+static bool client_bind_head(Client *c, PktReader *r, const char **portal, const char **stmt)
+{
+	if (!pkt_get_cstring(r, portal, NULL) || !pkt_get_cstring(r, stmt, NULL)) {
+		client_fail(c, "08P01", "invalid Bind message");
+		return false;
+	}
+	if ((*portal)[0] == '\0' && (!c->portal_stmt || strcmp(c->portal_stmt, *stmt) != 0)) {
+		free(c->portal_stmt);
+		c->portal_stmt = strdup(*stmt);
+	}
+	return true;
+}
+
 static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Server *s = c->server;
@@ -1558,14 +1573,8 @@ static PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t
 	}
 	case PQ_MSG_BIND: {
 		const char *portal, *stmt;
-		if (!pkt_get_cstring(&r, &portal, NULL) || !pkt_get_cstring(&r, &stmt, NULL)) {
-			client_fail(c, "08P01", "invalid Bind message");
+		if (!client_bind_head(c, &r, &portal, &stmt))
 			return PA_CLOSED;
-		}
-		if (portal[0] == '\0' && (!c->portal_stmt || strcmp(c->portal_stmt, stmt) != 0)) {
-			free(c->portal_stmt);
-			c->portal_stmt = strdup(stmt);
-		}
 		c->bind_n_params = 0;
 		if (portal[0] == '\0' && G.cfg->track_statements &&
 		    (G.cfg->log_parameters || c->bind_count++ % BIND_SAMPLE_EVERY == 0))
@@ -1798,14 +1807,8 @@ static PktAction client_streamed_frame(Client *c, const PktHdr *hdr, const uint8
 	}
 	case PQ_MSG_BIND: {
 		const char *portal, *stmt;
-		if (!pkt_get_cstring(&r, &portal, NULL) || !pkt_get_cstring(&r, &stmt, NULL)) {
-			client_fail(c, "08P01", "invalid Bind message");
+		if (!client_bind_head(c, &r, &portal, &stmt))
 			return PA_CLOSED;
-		}
-		if (portal[0] == '\0' && (!c->portal_stmt || strcmp(c->portal_stmt, stmt) != 0)) {
-			free(c->portal_stmt);
-			c->portal_stmt = strdup(stmt);
-		}
 		c->bind_n_params = 0; /* its parameters are not all here: none are sampled */
 		if (pooled && stmt[0]) {
 			a = client_rewrite_streamed_bind(c, s, hdr, pkt, portal, stmt);
