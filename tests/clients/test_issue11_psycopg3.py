@@ -184,6 +184,11 @@ class Issue11Psycopg3Test(issue11lib.Issue11Case):
                     outcome.append(c.fetchall())
                 except psycopg.Error as e:
                     outcome.append(error_of(e) + (type(e).__name__,))
+            # whether psycopg 3 queues the third statement before the error reaches it depends
+            # on timing (against PostgreSQL too): the skipped ones count once
+            while len(outcome) > 2 and outcome[-1] == outcome[-2] and \
+                    outcome[-1][-1:] == ("ProgrammingError",):
+                outcome.pop()
             return outcome
 
         def scenario(connect, rec, steer):
@@ -207,8 +212,7 @@ class Issue11Psycopg3Test(issue11lib.Issue11Case):
         self.run_both(scenario, [
             ("prepare and execute", (OK, [(1,)])),
             ("pipeline after drop (other server)",
-             (OK, [err, [(1,)], ("error", None, None, "ProgrammingError"),
-                   ("error", None, None, "ProgrammingError")])),
+             (OK, [err, [(1,)], ("error", None, None, "ProgrammingError")])),
             ("next statement", (OK, [(42,)])),
             ("a pipeline after", (OK, [[(5,)], [("six",)]])),
         ], setup)
