@@ -401,6 +401,19 @@ static uint64_t shape_key(const QueryShape *s, StmtKind kind)
 
 /* Adds one statement: resolves its relations, expands views, merges by fingerprint and by
  * shape. */
+/* Another digest of a statement already known: its calls, total time (unknown stays unknown)
+ * and worst p95 are added to it. */
+static void merge_into(AdvStatement *st, const AdvStatementIn *in)
+{
+	st->calls += in->calls;
+	if (in->total_ms >= 0 && st->total_ms >= 0)
+		st->total_ms += in->total_ms;
+	else
+		st->total_ms = -1;
+	if (in->p95_ms > st->p95_ms)
+		st->p95_ms = in->p95_ms;
+}
+
 static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, size_t len,
 		    const ParsedStatement *ps)
 {
@@ -422,13 +435,7 @@ static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, si
 		AdvStatement *st = &adv->stmts[i];
 		if (st->fingerprint != fp)
 			continue;
-		st->calls += in->calls;
-		if (in->total_ms >= 0 && st->total_ms >= 0)
-			st->total_ms += in->total_ms;
-		else
-			st->total_ms = -1;
-		if (in->p95_ms > st->p95_ms)
-			st->p95_ms = in->p95_ms;
+		merge_into(st, in);
 		free(display);
 		return;
 	}
@@ -449,13 +456,7 @@ static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, si
 		AdvStatement *st = &adv->stmts[i];
 		if (st->shape_key != key || st->kind != kind)
 			continue;
-		st->calls += in->calls;
-		if (in->total_ms >= 0 && st->total_ms >= 0)
-			st->total_ms += in->total_ms;
-		else
-			st->total_ms = -1;
-		if (in->p95_ms > st->p95_ms)
-			st->p95_ms = in->p95_ms;
+		merge_into(st, in);
 		free(expanded);
 		free(display);
 		return;
