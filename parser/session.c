@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "parser/lexer.h"
+#include "parser/pbwalk.h"
 #include "parser/parser.h"
 
 static char *dup_lower(const char *s);
@@ -495,28 +496,24 @@ static void call_command(const PgQuery__FuncCall *f, StmtCtx *x)
  * its fields), so that a call inside a CTE, a subquery or a CASE is found as well as one in the
  * select list. Depth is bounded; a tree that deep is not a statement a pooler must understand.
  */
+/* The walk's state: where entries go, and how deep it is. */
+typedef struct CallWalk {
+	StmtCtx *x;
+	int depth;
+} CallWalk;
+
+static void walk_calls_child(const ProtobufCMessage *child, void *arg)
+{
+	CallWalk *w = arg;
+	walk_calls(child, w->x, w->depth + 1);
+}
+
 static void walk_calls(const ProtobufCMessage *m, StmtCtx *x, int depth)
 {
 	if (m == NULL || depth > 2000 || x->oom)
 		return;
 	if (m->descriptor == &pg_query__func_call__descriptor)
 		call_command((const PgQuery__FuncCall *)m, x);
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
-			for (size_t k = 0; k < n; k++)
-				walk_calls(arr[k], x, depth + 1);
-		} else {
-			walk_calls(*(ProtobufCMessage *const *)(base + f->offset), x, depth + 1);
-		}
-	}
+	CallWalk w = { x, depth };
+	pbwalk_children(m, walk_calls_child, &w);
 }

@@ -10,6 +10,7 @@
  * and the columns behind a `*` of a multi-table subquery. It never reads the catalog.
  */
 #include "parser/shape_build.h"
+#include "parser/pbwalk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -563,6 +564,20 @@ static bool const_list(Builder *b, PgQuery__Node **items, size_t n, Operand *o)
 
 /* Collects the base tables referenced under m: *table is the single one, REF_UNRESOLVED when
  * mixed or unresolved, REF_NONE when none. */
+static void refs_table(const ProtobufCMessage *m, const Scope *sc, int *table, int depth);
+
+typedef struct TableWalk {
+	const Scope *sc;
+	int *table;
+	int depth;
+} TableWalk;
+
+static void refs_table_child(const ProtobufCMessage *child, void *arg)
+{
+	TableWalk *w = arg;
+	refs_table(child, w->sc, w->table, w->depth + 1);
+}
+
 static void refs_table(const ProtobufCMessage *m, const Scope *sc, int *table, int depth)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -588,32 +603,8 @@ static void refs_table(const ProtobufCMessage *m, const Scope *sc, int *table, i
 			return;
 		}
 	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			if (*(const uint32_t *)(const void *)((const char *)m +
-							      f->quantifier_offset) != f->id)
-				continue;
-		}
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *(const size_t *)(const void *)((const char *)m +
-								     f->quantifier_offset);
-			ProtobufCMessage *const *v =
-				*(ProtobufCMessage *const *const *)(const void *)((const char *)m +
-										  f->offset);
-			for (size_t k = 0; k < cnt; k++)
-				if (v[k])
-					refs_table(v[k], sc, table, depth + 1);
-		} else {
-			const ProtobufCMessage *c =
-				*(const ProtobufCMessage *const *)(const void *)((const char *)m +
-										 f->offset);
-			if (c)
-				refs_table(c, sc, table, depth + 1);
-		}
-	}
+	TableWalk w = { sc, table, depth };
+	pbwalk_children(m, refs_table_child, &w);
 }
 
 /* What one side of a comparison is: a column, an expression over one table's columns, a
@@ -995,6 +986,21 @@ static bool walk_leaf(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t fla
 }
 
 /* Whether n (outside subqueries) reads a column of item it. */
+static bool mentions_item(const ProtobufCMessage *m, const Item *it, int depth);
+
+typedef struct MentionWalk {
+	const Item *it;
+	int depth;
+	bool found;
+} MentionWalk;
+
+static void mentions_item_child(const ProtobufCMessage *child, void *arg)
+{
+	MentionWalk *w = arg;
+	if (!w->found)
+		w->found = mentions_item(child, w->it, w->depth + 1);
+}
+
 static bool mentions_item(const ProtobufCMessage *m, const Item *it, int depth)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -1015,32 +1021,9 @@ static bool mentions_item(const ProtobufCMessage *m, const Item *it, int depth)
 			return false;
 		}
 	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(const void *)((const char *)m + f->quantifier_offset) !=
-			    f->id)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *(const size_t *)(const void *)((const char *)m +
-								     f->quantifier_offset);
-			ProtobufCMessage *const *v =
-				*(ProtobufCMessage *const *const *)(const void *)((const char *)m +
-										  f->offset);
-			for (size_t k = 0; k < cnt; k++)
-				if (v[k] && mentions_item(v[k], it, depth + 1))
-					return true;
-		} else {
-			const ProtobufCMessage *c =
-				*(const ProtobufCMessage *const *)(const void *)((const char *)m +
-										 f->offset);
-			if (c && mentions_item(c, it, depth + 1))
-				return true;
-		}
-	}
-	return false;
+	MentionWalk w = { it, depth, false };
+	pbwalk_children(m, mentions_item_child, &w);
+	return w.found;
 }
 
 /*
@@ -1111,6 +1094,19 @@ static void walk_pred(Builder *b, const PgQuery__Node *n, Scope *sc, uint8_t fla
  * Walks any subtree: records each column reference as SU_SELECT when record is set, and walks
  * every subquery it meets (SubLink, SelectStmt) in the given scope.
  */
+/* walk_refs over every child of a node it does not know (pbwalk_children). */
+typedef struct RefWalk {
+	Builder *b;
+	Scope *sc;
+	bool record_refs;
+} RefWalk;
+
+static void walk_refs_child(const ProtobufCMessage *child, void *arg)
+{
+	RefWalk *w = arg;
+	walk_refs(w->b, child, w->sc, w->record_refs);
+}
+
 static void walk_refs(Builder *b, const ProtobufCMessage *m, Scope *sc, bool record_refs)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -1155,31 +1151,8 @@ static void walk_refs(Builder *b, const ProtobufCMessage *m, Scope *sc, bool rec
 			break;
 		}
 	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(const void *)((const char *)m + f->quantifier_offset) !=
-			    f->id)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *(const size_t *)(const void *)((const char *)m +
-								     f->quantifier_offset);
-			ProtobufCMessage *const *v =
-				*(ProtobufCMessage *const *const *)(const void *)((const char *)m +
-										  f->offset);
-			for (size_t k = 0; k < cnt; k++)
-				if (v[k])
-					walk_refs(b, v[k], sc, record_refs);
-		} else {
-			const ProtobufCMessage *c =
-				*(const ProtobufCMessage *const *)(const void *)((const char *)m +
-										 f->offset);
-			if (c)
-				walk_refs(b, c, sc, record_refs);
-		}
-	}
+	RefWalk w = { b, sc, record_refs };
+	pbwalk_children(m, walk_refs_child, &w);
 	b->depth--;
 }
 
@@ -1318,42 +1291,31 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 /* Internal: WITH */
 
 /* How many times `FROM name` (unqualified) appears under m. */
+static size_t count_rangevars(const ProtobufCMessage *m, const char *name, int depth);
+
+typedef struct RangeVarCount {
+	const char *name;
+	int depth;
+	size_t n;
+} RangeVarCount;
+
+static void count_rangevars_child(const ProtobufCMessage *child, void *arg)
+{
+	RangeVarCount *w = arg;
+	w->n += count_rangevars(child, w->name, w->depth + 1);
+}
+
 static size_t count_rangevars(const ProtobufCMessage *m, const char *name, int depth)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	size_t n = 0;
 	if (depth > MAX_DEPTH)
 		return 0;
-	if (d == &pg_query__range_var__descriptor) {
+	if (m->descriptor == &pg_query__range_var__descriptor) {
 		const PgQuery__RangeVar *rv = (const PgQuery__RangeVar *)m;
 		return nz(rv->schemaname) == NULL && str_eq(rv->relname, name) ? 1 : 0;
 	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(const void *)((const char *)m + f->quantifier_offset) !=
-			    f->id)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *(const size_t *)(const void *)((const char *)m +
-								     f->quantifier_offset);
-			ProtobufCMessage *const *v =
-				*(ProtobufCMessage *const *const *)(const void *)((const char *)m +
-										  f->offset);
-			for (size_t k = 0; k < cnt; k++)
-				if (v[k])
-					n += count_rangevars(v[k], name, depth + 1);
-		} else {
-			const ProtobufCMessage *c =
-				*(const ProtobufCMessage *const *)(const void *)((const char *)m +
-										 f->offset);
-			if (c)
-				n += count_rangevars(c, name, depth + 1);
-		}
-	}
-	return n;
+	RangeVarCount w = { name, depth, 0 };
+	pbwalk_children(m, count_rangevars_child, &w);
+	return w.n;
 }
 
 /*
