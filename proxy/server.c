@@ -276,6 +276,10 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 				has_scram = true;
 		if (!has_scram)
 			return server_login_fail(s, "08P01", "server offers no SASL mechanism pgsift supports");
+		/* A second SASL request during an exchange is a protocol violation,
+		 * and starting over would lose the exchange already in s->scram. */
+		if (s->scram)
+			return server_login_fail(s, "08P01", "server restarted SASL authentication");
 		ScramClient *sc = NULL;
 		ScramSecret secret;
 		if (pw && scram_secret_parse(pw, &secret)) {
