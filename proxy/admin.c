@@ -994,15 +994,44 @@ static void admin_show_help(PktBuf *b)
 	pq_write_command_complete(b, "SHOW");
 }
 
+/* n '\0'-terminated values as a PostgreSQL text[] literal ({"a","b\\"c"}), every element
+ * quoted; NULL for no values or out of memory. */
+static char *admin_array_literal(const char *buf, size_t len, uint16_t n)
+{
+	if (!buf || !n)
+		return NULL;
+	size_t cap = 2 * len + 3 * (size_t)n + 3, o = 0;
+	char *s = malloc(cap);
+	if (!s)
+		return NULL;
+	const char *p = buf, *end = buf + len;
+	s[o++] = '{';
+	for (uint16_t k = 0; k < n && p < end; k++) {
+		if (k)
+			s[o++] = ',';
+		s[o++] = '"';
+		for (; p < end && *p; p++) {
+			if (*p == '"' || *p == '\\')
+				s[o++] = '\\';
+			s[o++] = *p;
+		}
+		s[o++] = '"';
+		p++; /* its '\0' */
+	}
+	s[o++] = '}';
+	s[o] = '\0';
+	return s;
+}
+
 static void admin_show_queries(PktBuf *b)
 {
 	static const AdminCol cols[] = {
-		{"fingerprint", OID_TEXT}, {"query", OID_TEXT},	   {"database", OID_TEXT},
-		{"user", OID_TEXT},	   {"calls", OID_INT8},	   {"errors", OID_INT8},
-		{"timeouts", OID_INT8},	   {"rows", OID_INT8},	   {"total_ms", OID_FLOAT8},
-		{"mean_ms", OID_FLOAT8},   {"p50_ms", OID_FLOAT8}, {"p95_ms", OID_FLOAT8},
-		{"p99_ms", OID_FLOAT8},	   {"max_ms", OID_FLOAT8}, {"first_seen", OID_TEXT},
-		{"last_seen", OID_TEXT},
+		{"fingerprint", OID_TEXT}, {"query", OID_TEXT},	       {"database", OID_TEXT},
+		{"user", OID_TEXT},	   {"calls", OID_INT8},	       {"errors", OID_INT8},
+		{"timeouts", OID_INT8},	   {"rows", OID_INT8},	       {"total_ms", OID_FLOAT8},
+		{"mean_ms", OID_FLOAT8},   {"p50_ms", OID_FLOAT8},     {"p95_ms", OID_FLOAT8},
+		{"p99_ms", OID_FLOAT8},	   {"max_ms", OID_FLOAT8},     {"first_seen", OID_TEXT},
+		{"last_seen", OID_TEXT},   {"sample_query", OID_TEXT}, {"sample_params", OID_TEXT},
 	};
 	StatsQueries q;
 	if (stats_snapshot_queries(0, &q) != 0) {
@@ -1029,7 +1058,12 @@ static void admin_show_queries(PktBuf *b)
 		row_ms(&r, x->max_ms);
 		row_iso_time(&r, x->first_seen_us);
 		row_iso_time(&r, x->last_seen_us);
+		row_str(&r, x->sample_query);
+		char *params = admin_array_literal(x->sample_params, x->sample_params_len,
+						   x->sample_n_params);
+		row_str(&r, params);
 		row_send(b, &r);
+		free(params);
 	}
 	stats_queries_free(&q);
 	pq_write_command_complete(b, "SHOW");

@@ -543,6 +543,78 @@ static int load_stats_file(Advisor *adv, const char *path, int64_t since_us, con
 	return 0;
 }
 
+/* The values of a text[] literal as SHOW QUERIES writes sample_params (every element quoted,
+ * admin_array_literal) into buf, '\0'-terminated one after the other; how many, or -1 when
+ * the literal is not of that form. buf has room for strlen(lit) bytes. */
+static int parse_sample_params(const char *lit, char *buf)
+{
+	const char *p = lit;
+	int n = 0;
+	if (*p++ != '{')
+		return -1;
+	while (*p == '"') {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			*buf++ = *p;
+		}
+		if (*p++ != '"')
+			return -1;
+		*buf++ = '\0';
+		n++;
+		if (*p == ',')
+			p++;
+		else
+			break;
+	}
+	return *p == '}' && p[1] == '\0' && n <= UINT16_MAX ? n : -1;
+}
+
+/* SHOW QUERIES' columns by number; the sample ones are -1 for an older pgsift without them. */
+typedef struct QueriesCols {
+	int fingerprint, query, database, calls, total_ms, p95_ms, sample_query, sample_params;
+} QueriesCols;
+
+static double ms_or_unknown(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? -1 : strtod(PQgetvalue(r, row, col), NULL);
+}
+
+static bool has_value(PGresult *r, int row, int col)
+{
+	return col >= 0 && !PQgetisnull(r, row, col);
+}
+
+/* One SHOW QUERIES row as the advisor's statement, with its sampled execution when it has one. */
+static void admin_row_add(Advisor *adv, PGresult *r, int i, const QueriesCols *f)
+{
+	AdvStatementIn in = {
+		.text = PQgetvalue(r, i, f->query),
+		.display = PQgetvalue(r, i, f->query),
+		.fingerprint = strtoull(PQgetvalue(r, i, f->fingerprint), NULL, 16),
+		.calls = strtoull(PQgetvalue(r, i, f->calls), NULL, 10),
+		.total_ms = ms_or_unknown(r, i, f->total_ms),
+		.p95_ms = ms_or_unknown(r, i, f->p95_ms),
+	};
+	if (has_value(r, i, f->sample_query))
+		in.text = PQgetvalue(r, i, f->sample_query);
+	char *buf = NULL;
+	const char **params = NULL;
+	if (has_value(r, i, f->sample_params)) {
+		const char *lit = PQgetvalue(r, i, f->sample_params);
+		buf = malloc(strlen(lit) + 1);
+		int n = buf ? parse_sample_params(lit, buf) : -1;
+		params = n > 0 ? advisor_split_params(buf, strlen(lit) + 1, (uint16_t)n) : NULL;
+		if (params) {
+			in.params = params;
+			in.n_params = (size_t)n;
+		}
+	}
+	advisor_add_statement(adv, &in);
+	free(params);
+	free(buf);
+}
+
 /* Statements from a running pgsift's SHOW QUERIES. */
 static int load_admin(Advisor *adv, const char *url, const char *database)
 {
@@ -565,10 +637,16 @@ static int load_admin(Advisor *adv, const char *url, const char *database)
 		PQfinish(c);
 		return 1;
 	}
-	int f_fp = PQfnumber(r, "fingerprint"), f_q = PQfnumber(r, "query"),
-	    f_db = PQfnumber(r, "database"), f_calls = PQfnumber(r, "calls"),
-	    f_total = PQfnumber(r, "total_ms"), f_p95 = PQfnumber(r, "p95_ms");
-	if (f_fp < 0 || f_q < 0 || f_db < 0 || f_calls < 0 || f_total < 0 || f_p95 < 0) {
+	QueriesCols f = {.fingerprint = PQfnumber(r, "fingerprint"),
+			 .query = PQfnumber(r, "query"),
+			 .database = PQfnumber(r, "database"),
+			 .calls = PQfnumber(r, "calls"),
+			 .total_ms = PQfnumber(r, "total_ms"),
+			 .p95_ms = PQfnumber(r, "p95_ms"),
+			 .sample_query = PQfnumber(r, "sample_query"),
+			 .sample_params = PQfnumber(r, "sample_params")};
+	if (f.fingerprint < 0 || f.query < 0 || f.database < 0 || f.calls < 0 || f.total_ms < 0 ||
+	    f.p95_ms < 0) {
 		fprintf(stderr, "pgsift suggest: --admin: SHOW QUERIES lacks fingerprint, query, "
 				"database, calls, total_ms or p95_ms: is this pgsift?\n");
 		PQclear(r);
@@ -577,6 +655,7 @@ static int load_admin(Advisor *adv, const char *url, const char *database)
 	}
 	/* two passes: the database's rows, or every row when none ran on it */
 	bool any = false;
+	size_t taken = 0, with_text = 0;
 	for (int pass = database ? 0 : 1; pass < 2 && !any; pass++) {
 		if (pass == 1 && database)
 			fprintf(stderr,
@@ -584,30 +663,26 @@ static int load_admin(Advisor *adv, const char *url, const char *database)
 				"database's (--database names another)\n",
 				database);
 		for (int i = 0; i < PQntuples(r); i++) {
-			const char *fp = PQgetvalue(r, i, f_fp);
+			const char *fp = PQgetvalue(r, i, f.fingerprint);
 			/* the "other" row folds many statements together: no shape */
 			if (strspn(fp, "0") == strlen(fp))
 				continue;
-			if (pass == 0 && strcmp(PQgetvalue(r, i, f_db), database) != 0)
+			if (pass == 0 && strcmp(PQgetvalue(r, i, f.database), database) != 0)
 				continue;
-			AdvStatementIn in = {
-				.text = PQgetvalue(r, i, f_q),
-				.fingerprint = strtoull(fp, NULL, 16),
-				.calls = strtoull(PQgetvalue(r, i, f_calls), NULL, 10),
-				.total_ms = PQgetisnull(r, i, f_total) ?
-						    -1 :
-						    strtod(PQgetvalue(r, i, f_total), NULL),
-				.p95_ms = PQgetisnull(r, i, f_p95) ?
-						  -1 :
-						  strtod(PQgetvalue(r, i, f_p95), NULL),
-			};
-			in.display = in.text;
-			if (!in.calls)
+			if (!strtoull(PQgetvalue(r, i, f.calls), NULL, 10))
 				continue;
-			advisor_add_statement(adv, &in);
+			admin_row_add(adv, r, i, &f);
 			any = true;
+			taken++;
+			with_text += has_value(r, i, f.sample_query);
 		}
 	}
+	if (taken && !with_text)
+		fprintf(stderr,
+			"pgsift suggest: --admin: SHOW QUERIES has no sampled statement text "
+			"(pgsift shows it for prepared statements, and for every statement with "
+			"log_parameters = 1): constants appear as $n, and constant filters cannot "
+			"become partial-index predicates\n");
 	PQclear(r);
 	PQfinish(c);
 	return 0;

@@ -332,6 +332,26 @@ AdvKey *advisor_index_add_key(AdvIndex *ix, const char *expr, bool is_expr, bool
 	return k;
 }
 
+const char **advisor_split_params(const char *buf, size_t len, uint16_t n)
+{
+	if (!buf || !n)
+		return NULL;
+	const char **v = malloc(n * sizeof(*v));
+	if (!v)
+		return NULL;
+	const char *end = buf + len;
+	for (uint16_t k = 0; k < n; k++) {
+		const char *nul = memchr(buf, '\0', (size_t)(end - buf));
+		if (!nul) { /* fewer values than announced: none is trusted */
+			free(v);
+			return NULL;
+		}
+		v[k] = buf;
+		buf = nul + 1;
+	}
+	return v;
+}
+
 size_t advisor_add_statement(Advisor *adv, const AdvStatementIn *in)
 {
 	ParsedStatement ps[MAX_STMTS_PER_TEXT];

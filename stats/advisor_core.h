@@ -143,6 +143,11 @@ typedef struct AdvStatementIn {
 	size_t n_params;
 } AdvStatementIn;
 
+/* The n values of a sample's parameter buffer of len bytes ('\0'-terminated one after the
+ * other) as an array pointing into it (free the array, not the values); NULL when there are
+ * none or the buffer holds fewer. */
+const char **advisor_split_params(const char *buf, size_t len, uint16_t n);
+
 /* Returns how many statements of the text were taken. Statements with the same fingerprint are
  * added together. */
 size_t advisor_add_statement(Advisor *adv, const AdvStatementIn *in);

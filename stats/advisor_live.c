@@ -51,33 +51,20 @@ static bool store_digest_cb(void *arg, const StatsDigestView *d)
 		return true;
 	if (ctx->database && (!d->database || strcmp(d->database, ctx->database) != 0))
 		return true;
-	const char *text = d->query;
-	const char *params[64];
-	size_t n_params = 0;
 	/* a sampled execution gives literal values: partial indexes and LIKE patterns need them */
-	for (size_t i = 0; i < d->n_samples; i++) {
-		const StatsParamSample *s = &d->samples[i];
-		if (s->text) {
-			text = s->text;
-			break;
-		}
-		if (s->params && !n_params) {
-			const char *p = s->params;
-			for (uint16_t k = 0; k < s->n_params && k < 64; k++) {
-				params[n_params++] = p;
-				p += strlen(p) + 1;
-			}
-		}
-	}
-	AdvStatementIn in = {.text = text,
+	const StatsParamSample *s = stats_sample_runnable(d->samples, d->n_samples);
+	const char **params =
+		s ? advisor_split_params(s->params, s->params_len, s->n_params) : NULL;
+	AdvStatementIn in = {.text = s && s->text ? s->text : d->query,
 			     .display = d->query,
 			     .fingerprint = d->fingerprint,
 			     .calls = d->calls,
 			     .total_ms = d->total_ms,
 			     .p95_ms = d->p95_ms,
 			     .params = params,
-			     .n_params = text == d->query ? n_params : 0};
+			     .n_params = params ? s->n_params : 0};
 	advisor_add_statement(ctx->adv, &in);
+	free(params);
 	ctx->added++;
 	return true;
 }

@@ -172,6 +172,8 @@ bool digest_set_shape(Digest *d, const QueryShape *shape)
 void stats_queries_free(StatsQueries *q)
 {
 	for (size_t i = 0; i < q->n; i++) {
+		free(q->rows[i].sample_query);
+		free(q->rows[i].sample_params);
 		free(q->rows[i].query);
 		free(q->rows[i].database);
 		free(q->rows[i].user);
@@ -432,7 +434,54 @@ bool digest_window(const Digest *d, int64_t since_us, DigestAgg *out)
 	return true;
 }
 
-int digest_store_rows(const DigestStore *s, int64_t since_us, StatsQueries *out)
+size_t digest_sample_views(const Digest *d, StatsParamSample *out)
+{
+	for (uint32_t i = 0; i < d->n_samples; i++)
+		out[i] = (StatsParamSample){.text = d->samples[i].text,
+					    .params = d->samples[i].params,
+					    .params_len = d->samples[i].params_len,
+					    .n_params = d->samples[i].n_params};
+	return d->n_samples;
+}
+
+const StatsParamSample *stats_sample_runnable(const StatsParamSample *s, size_t n)
+{
+	const StatsParamSample *params_only = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].text)
+			return &s[i];
+		if (s[i].params && !params_only)
+			params_only = &s[i];
+	}
+	return params_only;
+}
+
+/* The row's sample, as flags allow (digest_store_rows); false when out of memory. */
+static bool row_set_sample(StatsQueryRow *r, const Digest *d, unsigned flags)
+{
+	StatsParamSample views[DIGEST_SAMPLES], shown[DIGEST_SAMPLES];
+	size_t n = digest_sample_views(d, views), n_shown = 0;
+	for (size_t i = 0; i < n; i++)
+		/* a text with parameters is a prepared statement's: the application's SQL */
+		if ((flags & DIGEST_ROWS_VALUES) || (views[i].text && views[i].params))
+			shown[n_shown++] = views[i];
+	const StatsParamSample *best = stats_sample_runnable(shown, n_shown);
+	if (!best)
+		return true;
+	if (best->text && !(r->sample_query = strdup(best->text)))
+		return false;
+	if (best->params && (flags & DIGEST_ROWS_VALUES)) {
+		r->sample_params = malloc(best->params_len ? best->params_len : 1);
+		if (!r->sample_params)
+			return false;
+		memcpy(r->sample_params, best->params, best->params_len);
+		r->sample_params_len = best->params_len;
+		r->sample_n_params = best->n_params;
+	}
+	return true;
+}
+
+int digest_store_rows(const DigestStore *s, int64_t since_us, unsigned flags, StatsQueries *out)
 {
 	out->rows = NULL;
 	out->n = 0;
@@ -503,7 +552,9 @@ int digest_store_rows(const DigestStore *s, int64_t since_us, StatsQueries *out)
 				r->n_error_classes = a.n_err;
 			}
 		}
-		bool oom = !r->query || !r->database || !r->user || (a.n_err && !r->error_classes);
+		bool oom = !r->query || !r->database || !r->user ||
+			   (a.n_err && !r->error_classes) ||
+			   (!d->is_other && !row_set_sample(r, d, flags));
 		digest_agg_free(&a);
 		if (oom) {
 			rc = -ENOMEM;

@@ -166,7 +166,14 @@ void digest_free(Digest *d);
 /* Sets d's shape to a copy of shape (NULL clears). false when out of memory. */
 bool digest_set_shape(Digest *d, const QueryShape *shape);
 
-/* SHOW QUERIES rows from the store (stats_queries_free, defined next to it, frees them). */
-int digest_store_rows(const DigestStore *s, int64_t since_us, StatsQueries *out);
+/* SHOW QUERIES rows from the store (stats_queries_free, defined next to it, frees them).
+ * flags: DIGEST_ROWS_VALUES puts every sample in the rows (log_parameters); without it, a
+ * row's sample keeps only a prepared statement's text (the application's SQL; the values are
+ * in its parameters, which stay out) and simple-protocol texts, which carry values, stay out. */
+enum { DIGEST_ROWS_VALUES = 1 };
+int digest_store_rows(const DigestStore *s, int64_t since_us, unsigned flags, StatsQueries *out);
+
+/* d's samples as views (out has room for DIGEST_SAMPLES); returns how many. */
+size_t digest_sample_views(const Digest *d, StatsParamSample *out);
 
 #endif

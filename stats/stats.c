@@ -90,6 +90,8 @@ static struct {
 	pthread_mutex_t settings_mu; /* pending */
 	Settings pending;
 	_Atomic bool reload_pending;
+	/* log_parameters as last configured: whether SHOW QUERIES may show sampled values */
+	_Atomic bool show_values;
 
 	ParsedStatement *ps; /* the worker's lookup answers (owned by the worker thread) */
 	size_t ps_cap;
@@ -176,6 +178,7 @@ int stats_start(const Config *cfg)
 	pthread_mutex_lock(&g.mu);
 	g.store = store;
 	pthread_mutex_unlock(&g.mu);
+	atomic_store(&g.show_values, st.log_parameters);
 	pthread_mutex_lock(&g.settings_mu);
 	settings_free(&g.pending);
 	g.pending = st;
@@ -223,6 +226,7 @@ void stats_reload(const Config *cfg)
 {
 	Settings st;
 	settings_from_config(&st, cfg);
+	atomic_store(&g.show_values, st.log_parameters);
 	pthread_mutex_lock(&g.settings_mu);
 	settings_free(&g.pending);
 	g.pending = st;
@@ -265,7 +269,8 @@ int stats_snapshot_queries(int64_t since_us, StatsQueries *out)
 	out->rows = NULL;
 	out->n = 0;
 	pthread_mutex_lock(&g.mu);
-	int rc = g.store ? digest_store_rows(g.store, since_us, out) : 0;
+	unsigned flags = atomic_load(&g.show_values) ? DIGEST_ROWS_VALUES : 0;
+	int rc = g.store ? digest_store_rows(g.store, since_us, flags, out) : 0;
 	pthread_mutex_unlock(&g.mu);
 	return rc;
 }
@@ -491,14 +496,8 @@ size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, vo
 			v.first_seen_us = a.first_seen_us;
 			v.last_seen_us = a.last_seen_us;
 			StatsParamSample samples[DIGEST_SAMPLES];
-			for (uint32_t i = 0; i < d->n_samples; i++) {
-				samples[i].text = d->samples[i].text;
-				samples[i].params = d->samples[i].params;
-				samples[i].params_len = d->samples[i].params_len;
-				samples[i].n_params = d->samples[i].n_params;
-			}
 			v.samples = samples;
-			v.n_samples = d->n_samples;
+			v.n_samples = digest_sample_views(d, samples);
 			if (d->shape) {
 				v.shape = d->shape;
 			} else if (!d->is_other) {
@@ -771,9 +770,13 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		de.params = ev->params;
 		de.params_len = ev->params_len;
 		de.n_params = ev->n_params;
-	} else if (ev->kind == SE_QUERY && ev->text && n_statements == 1) {
-		/* a runnable example for the advisor; not for a multi-statement message, whose
-		 * other statements are not this digest's */
+	}
+	/* A runnable example for the advisor (the literals of constant filters make partial
+	 * indexes): a simple query's text, or a sampled Execute's prepared statement with its
+	 * parameters. Not for a multi-statement message, whose other statements are not this
+	 * digest's. */
+	if (ev->text && n_statements == 1 &&
+	    (ev->kind == SE_QUERY || (ev->kind == SE_EXECUTE && ev->params))) {
 		de.orig_text = ev->text;
 		de.orig_len = ev->text_len;
 	}

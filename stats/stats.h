@@ -112,6 +112,12 @@ typedef struct StatsQueryRow {
 	int64_t last_seen_us;
 	StatsErrorClass *error_classes; /* by class, ascending (owned by the StatsQueries) */
 	size_t n_error_classes;
+	/* One sampled execution (stats_sample_runnable), each NULL when there is none or it may
+	 * not be shown: see DIGEST_ROWS_VALUES. */
+	char *sample_query;  /* its text */
+	char *sample_params; /* its parameters, n_params '\0'-terminated values */
+	uint32_t sample_params_len;
+	uint16_t sample_n_params;
 } StatsQueryRow;
 
 typedef struct StatsQueries {
@@ -227,13 +233,19 @@ void stats_store_free(StatsStore *s);
 /* When the file was written (wall clock, us); the time of the copy for a snapshot. */
 int64_t stats_store_saved_at(const StatsStore *s);
 
-/* One sampled execution: the parameters of an Execute, or the original text of a simple query. */
+/* One sampled execution: the original text of a simple query (with its literals), or the
+ * prepared statement's text (the application's constants as literals, $n for the rest) with
+ * the parameters of an Execute; files of older versions may hold parameters without text. */
 typedef struct StatsParamSample {
-	const char *text;   /* the original statement text (with literals) or NULL */
+	const char *text;   /* the original statement text or NULL */
 	const char *params; /* n_params values, each '\0'-terminated, or NULL */
 	uint32_t params_len;
 	uint16_t n_params;
 } StatsParamSample;
+
+/* The sample the advisor runs (EXPLAIN) and reads literals from: the first with a text, else
+ * the first with parameters (for the normalized text); NULL when there is none. */
+const StatsParamSample *stats_sample_runnable(const StatsParamSample *s, size_t n);
 
 /* One digest summed over the window. Pointers are valid until the StatsStore is freed, except
  * shape (see below). */

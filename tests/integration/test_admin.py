@@ -43,7 +43,8 @@ PGSIFT_EXTRA_COLUMNS = {"STATS": [("stats_events_dropped", 1700)]}
 QUERIES_COLUMNS = [("fingerprint", 25), ("query", 25), ("database", 25), ("user", 25),
                    ("calls", 20), ("errors", 20), ("timeouts", 20), ("rows", 20),
                    ("total_ms", 701), ("mean_ms", 701), ("p50_ms", 701), ("p95_ms", 701),
-                   ("p99_ms", 701), ("max_ms", 701), ("first_seen", 25), ("last_seen", 25)]
+                   ("p99_ms", 701), ("max_ms", 701), ("first_seen", 25), ("last_seen", 25),
+                   ("sample_query", 25), ("sample_params", 25)]
 
 
 class PgBouncer:

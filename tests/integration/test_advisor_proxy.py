@@ -357,3 +357,116 @@ class AdvisorThroughProxy(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class SampledTextInShowQueries(unittest.TestCase):
+    """
+    SHOW QUERIES carries one sampled execution per statement (sample_query, sample_params), so
+    that `pgsift suggest --admin` sees the application's constants: `status = 'running'` is a
+    partial-index predicate only when the advisor reads the literal, not `$2`. Values stay out
+    unless log_parameters = 1: a prepared statement's text (the application's SQL) is shown,
+    its parameters and simple-protocol texts (which hold the values) are not.
+    """
+
+    REAP = ("UPDATE jobs SET status = 'queued', locked_at = NULL "
+            "WHERE status = 'running' AND locked_at < now() - $1::interval")
+    SIMPLE = "SELECT count(*) FROM jobs WHERE owner = 'alice-%d'"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.pg()
+        cls.db = "advsample"
+        cls.srv.query("CREATE DATABASE %s" % cls.db)
+        # 50,000 jobs, 0.4% of them running: a rare value, so a partial index
+        cls.srv.query(
+            "CREATE TABLE jobs (id bigserial PRIMARY KEY, owner text NOT NULL, "
+            "status text NOT NULL, locked_at timestamptz);"
+            "INSERT INTO jobs (owner, status, locked_at) SELECT 'alice-' || (g % 500), "
+            "CASE WHEN g % 250 = 0 THEN 'running' ELSE 'done' END, "
+            "now() - (g % 1000) * interval '1 minute' FROM generate_series(1, 50000) g;"
+            "ANALYZE jobs", dbname=cls.db)
+
+    def run_workload(self, px):
+        pg = pq.PGconn.connect(px.dsn(dbname=self.db).encode())
+        try:
+            self.assertEqual(pg.status, pq.ConnStatus.OK, pg.error_message)
+            # every Bind sampled when log_parameters = 1, one in 64 otherwise: 64 calls
+            for _ in range(64):
+                r = pg.exec_params(self.REAP.encode(), [b"10 minutes"])
+                self.assertEqual(r.status, pq.ExecStatus.COMMAND_OK, pg.error_message)
+        finally:
+            pg.finish()
+        c = px.connect(dbname=self.db)
+        for i in range(5):
+            c.cursor().execute(self.SIMPLE % i)
+        c.close()
+
+    def show_queries(self, px):
+        c = psycopg2.connect(px.dsn(dbname="pgsift"))
+        c.autocommit = True
+        try:
+            cur = c.cursor()
+            cur.execute("SHOW QUERIES")
+            cols = [d[0] for d in cur.description]
+            return {r[cols.index("query")]: dict(zip(cols, r)) for r in cur.fetchall()
+                    if r[cols.index("database")] == self.db}
+        finally:
+            c.close()
+
+    def rows_after_workload(self, px):
+        def both():
+            rows = self.show_queries(px)
+            calls = {q.split()[0]: r["calls"] for q, r in rows.items()}
+            return calls.get("UPDATE") == 64 and calls.get("SELECT") == 5
+        harness.wait_until(both, 10, "the workload's statements in SHOW QUERIES")
+        rows = self.show_queries(px)
+        reap = [r for q, r in rows.items() if q.startswith("UPDATE")][0]
+        simple = [r for q, r in rows.items() if q.startswith("SELECT")][0]
+        return reap, simple
+
+    def test_default_shows_prepared_text_without_values(self):
+        if harness.DIRECT:
+            self.skipTest("needs pgsift (PGSIFT_DIRECT=1)")
+        px = harness.Pgsift(self.srv, settings={"admin_users": harness.SUPERUSER})
+        try:
+            self.run_workload(px)
+            reap, simple = self.rows_after_workload(px)
+            # the normalized text has $n for the literals too; the sample keeps them
+            self.assertEqual(reap["query"],
+                             "UPDATE jobs SET status = $2, locked_at = $3 WHERE status = $4 "
+                             "AND locked_at < now() - $1::interval")
+            self.assertEqual(reap["sample_query"], self.REAP)
+            self.assertIsNone(reap["sample_params"])
+            self.assertEqual(simple["query"], "SELECT count(*) FROM jobs WHERE owner = $1")
+            self.assertIsNone(simple["sample_query"])
+            self.assertIsNone(simple["sample_params"])
+            code, out, err = self.suggest(px)
+        finally:
+            px.stop()
+        self.assertEqual(px.sanitizer_reports(), [])
+        self.assertEqual(code, 0, err)
+        got = sorted(cases.from_json(s) for s in json.loads(out)["suggestions"])
+        self.assertIn(cases.parse_expected(
+            "CREATE INDEX ON public.jobs USING btree (locked_at) WHERE status = 'running'"), got)
+
+    def test_log_parameters_shows_values(self):
+        if harness.DIRECT:
+            self.skipTest("needs pgsift (PGSIFT_DIRECT=1)")
+        px = harness.Pgsift(self.srv, settings={"admin_users": harness.SUPERUSER,
+                                                "log_parameters": 1})
+        try:
+            self.run_workload(px)
+            reap, simple = self.rows_after_workload(px)
+            self.assertEqual(reap["sample_query"], self.REAP)
+            self.assertEqual(reap["sample_params"], '{"10 minutes"}')
+            self.assertIn(simple["sample_query"], [self.SIMPLE % i for i in range(5)])
+            self.assertIsNone(simple["sample_params"])
+        finally:
+            px.stop()
+        self.assertEqual(px.sanitizer_reports(), [])
+
+    def suggest(self, px):
+        cmd = [harness.PGSIFT_BIN, "suggest", "--format", "json",
+               "--admin", px.dsn(dbname="pgsift"), "--dsn", self.srv.dsn(dbname=self.db)]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()

@@ -394,7 +394,7 @@ static void test_stats_digest_aggregation(void **state)
 	DigestEvent other = dev(0xabc, "app", "bob", 50000, T0 + 20);
 	assert_non_null(digest_record(s, &other));
 	StatsQueries q;
-	assert_int_equal(digest_store_rows(s, 0, &q), 0);
+	assert_int_equal(digest_store_rows(s, 0, 0, &q), 0);
 	assert_int_equal(q.n, 2);
 	/* sorted by total time: bob's 50 ms first, then alice's 55 ms... alice: 1+..+10 = 55 ms */
 	assert_string_equal(q.rows[0].user, "alice");
@@ -425,6 +425,62 @@ static void test_stats_digest_aggregation(void **state)
 	assert_int_equal(r->error_classes[1].count, 2);
 	assert_int_equal(q.rows[1].calls, 1);
 	assert_int_equal(q.rows[1].errors, 0);
+	stats_queries_free(&q);
+	digest_store_free(s);
+}
+
+/* Which sample SHOW QUERIES shows: a prepared statement's text always (the application's SQL),
+ * its parameters and simple-protocol texts (the values) only with DIGEST_ROWS_VALUES. */
+static void test_stats_digest_rows_sample(void **state)
+{
+	(void)state;
+	DigestStore *s = digest_store_new(10000, 14 * 24);
+	const char *simple = "SELECT * FROM t WHERE owner = 'alice'";
+	const char *prepared = "SELECT * FROM t WHERE status = 'running' AND owner = $1";
+	DigestEvent a = dev(0x1, "app", "u", 1000, T0 + 1);
+	a.orig_text = simple;
+	a.orig_len = strlen(simple);
+	assert_non_null(digest_record(s, &a));
+	DigestEvent b = dev(0x2, "app", "u", 2000, T0 + 2);
+	b.orig_text = prepared;
+	b.orig_len = strlen(prepared);
+	b.params = "bob\0";
+	b.params_len = 4;
+	b.n_params = 1;
+	assert_non_null(digest_record(s, &b));
+	DigestEvent c = dev(0x3, "app", "u", 3000, T0 + 3); /* parameters of an older file */
+	c.params = "7\0";
+	c.params_len = 2;
+	c.n_params = 1;
+	assert_non_null(digest_record(s, &c));
+
+	StatsQueries q;
+	assert_int_equal(digest_store_rows(s, 0, 0, &q), 0);
+	const StatsQueryRow *r1 = find_row(&q, "0000000000000001", "app"),
+			    *r2 = find_row(&q, "0000000000000002", "app"),
+			    *r3 = find_row(&q, "0000000000000003", "app");
+	assert_null(r1->sample_query);
+	assert_null(r1->sample_params);
+	assert_string_equal(r2->sample_query, prepared);
+	assert_null(r2->sample_params);
+	assert_int_equal(r2->sample_n_params, 0);
+	assert_null(r3->sample_query);
+	assert_null(r3->sample_params);
+	stats_queries_free(&q);
+
+	assert_int_equal(digest_store_rows(s, 0, DIGEST_ROWS_VALUES, &q), 0);
+	r1 = find_row(&q, "0000000000000001", "app");
+	r2 = find_row(&q, "0000000000000002", "app");
+	r3 = find_row(&q, "0000000000000003", "app");
+	assert_string_equal(r1->sample_query, simple);
+	assert_null(r1->sample_params);
+	assert_string_equal(r2->sample_query, prepared);
+	assert_int_equal(r2->sample_n_params, 1);
+	assert_int_equal(r2->sample_params_len, 4);
+	assert_memory_equal(r2->sample_params, "bob\0", 4);
+	assert_null(r3->sample_query);
+	assert_int_equal(r3->sample_n_params, 1);
+	assert_memory_equal(r3->sample_params, "7\0", 2);
 	stats_queries_free(&q);
 	digest_store_free(s);
 }
@@ -463,7 +519,7 @@ static void test_stats_digest_hour_windows(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		StatsQueries q;
-		assert_int_equal(digest_store_rows(s, cases[i].since, &q), 0);
+		assert_int_equal(digest_store_rows(s, cases[i].since, 0, &q), 0);
 		if (cases[i].calls == 0) {
 			assert_int_equal(q.n, 0);
 			stats_queries_free(&q);
@@ -477,7 +533,7 @@ static void test_stats_digest_hour_windows(void **state)
 	}
 	/* the window's percentiles come from its hours only: hours -1 and 0 -> p50 = 1 ms */
 	StatsQueries q;
-	assert_int_equal(digest_store_rows(s, h0 - HOUR, &q), 0);
+	assert_int_equal(digest_store_rows(s, h0 - HOUR, 0, &q), 0);
 	assert_true(fabs(q.rows[0].p50_ms - 1.0) <= 0.02);
 	assert_true(fabs(q.rows[0].p99_ms - 5.0) <= 0.1);
 	assert_int_equal(q.rows[0].first_seen_us, h0 - HOUR);
@@ -506,7 +562,7 @@ static void test_stats_digest_retention(void **state)
 	assert_int_equal(d->n_hours, 2);
 	assert_int_equal(d->total.calls, 4);
 	StatsQueries q;
-	digest_store_rows(s, h0 - 100 * HOUR, &q);
+	digest_store_rows(s, h0 - 100 * HOUR, 0, &q);
 	assert_int_equal(q.rows[0].calls, 2);
 	stats_queries_free(&q);
 	digest_store_free(s);
@@ -532,7 +588,7 @@ static void test_stats_digest_fold_other(void **state)
 	e5.fingerprint = 2; /* 2 comes back as a new digest, folding 1 */
 	digest_record(s, &e5);
 	StatsQueries q;
-	digest_store_rows(s, 0, &q);
+	digest_store_rows(s, 0, 0, &q);
 	assert_int_equal(q.n, 4);
 	const StatsQueryRow *o = find_row(&q, "0000000000000000", "*");
 	assert_non_null(o);
@@ -548,7 +604,7 @@ static void test_stats_digest_fold_other(void **state)
 	assert_true(fabs(r2->total_ms - 5) < 1e-9);
 	/* windows include the other row too, from its hours */
 	stats_queries_free(&q);
-	digest_store_rows(s, T0, &q);
+	digest_store_rows(s, T0, 0, &q);
 	assert_int_equal(q.n, 4);
 	stats_queries_free(&q);
 	digest_store_free(s);
@@ -636,8 +692,8 @@ static DigestStore *sample_store(void)
 static void assert_same_rows(DigestStore *a, DigestStore *b, int64_t since)
 {
 	StatsQueries qa, qb;
-	assert_int_equal(digest_store_rows(a, since, &qa), 0);
-	assert_int_equal(digest_store_rows(b, since, &qb), 0);
+	assert_int_equal(digest_store_rows(a, since, 0, &qa), 0);
+	assert_int_equal(digest_store_rows(b, since, 0, &qb), 0);
 	assert_int_equal(qa.n, qb.n);
 	for (size_t i = 0; i < qa.n; i++) {
 		const StatsQueryRow *x = &qa.rows[i], *y = &qb.rows[i];
@@ -820,7 +876,7 @@ static void test_stats_persist_hostile_payload(void **state)
 		if (rc == 0) {
 			loaded++;
 			StatsQueries q;
-			assert_int_equal(digest_store_rows(l, 0, &q), 0);
+			assert_int_equal(digest_store_rows(l, 0, 0, &q), 0);
 			stats_queries_free(&q);
 		} else {
 			refused++;
@@ -1083,6 +1139,7 @@ int main(void)
 		cmocka_unit_test(test_stats_queue_huge_text),
 		cmocka_unit_test(test_stats_queue_two_threads),
 		cmocka_unit_test(test_stats_digest_aggregation),
+		cmocka_unit_test(test_stats_digest_rows_sample),
 		cmocka_unit_test(test_stats_digest_hour_windows),
 		cmocka_unit_test(test_stats_digest_retention),
 		cmocka_unit_test(test_stats_digest_fold_other),
