@@ -444,16 +444,21 @@ size_t digest_sample_views(const Digest *d, StatsParamSample *out)
 	return d->n_samples;
 }
 
+/* How much of an execution a sample can run: see stats_sample_runnable. */
+static int sample_rank(const StatsParamSample *s)
+{
+	if (s->text)
+		return !s->params || s->n_params ? 3 : 2;
+	return s->params ? 1 : 0;
+}
+
 const StatsParamSample *stats_sample_runnable(const StatsParamSample *s, size_t n)
 {
-	const StatsParamSample *params_only = NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].text)
-			return &s[i];
-		if (s[i].params && !params_only)
-			params_only = &s[i];
-	}
-	return params_only;
+	const StatsParamSample *best = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (sample_rank(&s[i]) > (best ? sample_rank(best) : 0))
+			best = &s[i];
+	return best;
 }
 
 /* The row's sample, as flags allow (digest_store_rows); false when out of memory. */
@@ -625,6 +630,13 @@ static bool agg_add(DigestAgg *a, const DigestEvent *e)
 /* Reservoir sampling: every execution has the same chance to be among the kept ones. */
 static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e)
 {
+	/* A prepared statement's text without its values is worth keeping once: the reservoir
+	 * stays for the executions whose parameters were sampled. */
+	if (e->orig_text && e->params && !e->n_params) {
+		for (uint32_t i = 0; i < d->n_samples; i++)
+			if (d->samples[i].text)
+				return;
+	}
 	d->sample_seen++;
 	uint32_t slot;
 	if (d->n_samples < DIGEST_SAMPLES) {

@@ -772,13 +772,18 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		de.n_params = ev->n_params;
 	}
 	/* A runnable example for the advisor (the literals of constant filters make partial
-	 * indexes): a simple query's text, or a sampled Execute's prepared statement with its
-	 * parameters. Not for a multi-statement message, whose other statements are not this
-	 * digest's. */
-	if (ev->text && n_statements == 1 &&
-	    (ev->kind == SE_QUERY || (ev->kind == SE_EXECUTE && ev->params))) {
+	 * indexes): a simple query's text, or an Execute's prepared statement, with its parameters
+	 * when the proxy sampled them (one Bind in 64) and with an empty parameter list otherwise,
+	 * which marks the text as a prepared statement's (the application's SQL, no values). Not
+	 * for a multi-statement message, whose other statements are not this digest's. */
+	if (ev->text && n_statements == 1 && (ev->kind == SE_QUERY || ev->kind == SE_EXECUTE)) {
 		de.orig_text = ev->text;
 		de.orig_len = ev->text_len;
+		if (ev->kind == SE_EXECUTE && !ev->params) {
+			de.params = "";
+			de.params_len = 0;
+			de.n_params = 0;
+		}
 	}
 	bool is_slow = st->slow_query_ms >= 0 &&
 		       ev->duration_ns >= (uint64_t)st->slow_query_ms * 1000000ULL;

@@ -233,9 +233,10 @@ void stats_store_free(StatsStore *s);
 /* When the file was written (wall clock, us); the time of the copy for a snapshot. */
 int64_t stats_store_saved_at(const StatsStore *s);
 
-/* One sampled execution: the original text of a simple query (with its literals), or the
- * prepared statement's text (the application's constants as literals, $n for the rest) with
- * the parameters of an Execute; files of older versions may hold parameters without text. */
+/* One sampled execution: the original text of a simple query (with its literals, params
+ * NULL), or the prepared statement's text (the application's constants as literals, $n for the
+ * rest) with the parameters of an Execute (params not NULL; n_params 0 when they were not
+ * sampled); files of older versions may hold parameters without text. */
 typedef struct StatsParamSample {
 	const char *text;   /* the original statement text or NULL */
 	const char *params; /* n_params values, each '\0'-terminated, or NULL */
@@ -243,8 +244,10 @@ typedef struct StatsParamSample {
 	uint16_t n_params;
 } StatsParamSample;
 
-/* The sample the advisor runs (EXPLAIN) and reads literals from: the first with a text, else
- * the first with parameters (for the normalized text); NULL when there is none. */
+/* The sample the advisor runs (EXPLAIN) and reads literals from: the first with a text and
+ * all its values (a simple query's, or a prepared statement's with its parameters), else the
+ * first with a text, else the first with parameters (for the normalized text); NULL when
+ * there is none. */
 const StatsParamSample *stats_sample_runnable(const StatsParamSample *s, size_t n);
 
 /* One digest summed over the window. Pointers are valid until the StatsStore is freed, except

@@ -371,6 +371,9 @@ class SampledTextInShowQueries(unittest.TestCase):
     REAP = ("UPDATE jobs SET status = 'queued', locked_at = NULL "
             "WHERE status = 'running' AND locked_at < now() - $1::interval")
     SIMPLE = "SELECT count(*) FROM jobs WHERE owner = 'alice-%d'"
+    # run 3 times after the 64 above on the same connection: none of its Binds is among the
+    # sampled ones (one in 64 per client), its text is sampled all the same
+    RARE = "SELECT id FROM jobs WHERE status IN ('queued', 'pending') AND owner = $1 LIMIT 5"
 
     @classmethod
     def setUpClass(cls):
@@ -394,6 +397,9 @@ class SampledTextInShowQueries(unittest.TestCase):
             for _ in range(64):
                 r = pg.exec_params(self.REAP.encode(), [b"10 minutes"])
                 self.assertEqual(r.status, pq.ExecStatus.COMMAND_OK, pg.error_message)
+            for _ in range(3):
+                r = pg.exec_params(self.RARE.encode(), [b"alice-1"])
+                self.assertEqual(r.status, pq.ExecStatus.TUPLES_OK, pg.error_message)
         finally:
             pg.finish()
         c = px.connect(dbname=self.db)
@@ -416,13 +422,15 @@ class SampledTextInShowQueries(unittest.TestCase):
     def rows_after_workload(self, px):
         def both():
             rows = self.show_queries(px)
-            calls = {q.split()[0]: r["calls"] for q, r in rows.items()}
-            return calls.get("UPDATE") == 64 and calls.get("SELECT") == 5
+            calls = sorted((q.split()[0], r["calls"]) for q, r in rows.items())
+            return calls == [("SELECT", 3), ("SELECT", 5), ("UPDATE", 64)]
         harness.wait_until(both, 10, "the workload's statements in SHOW QUERIES")
         rows = self.show_queries(px)
         reap = [r for q, r in rows.items() if q.startswith("UPDATE")][0]
-        simple = [r for q, r in rows.items() if q.startswith("SELECT")][0]
-        return reap, simple
+        simple = [r for q, r in rows.items() if q.startswith("SELECT count")][0]
+        rare = [r for q, r in rows.items() if q.startswith("SELECT id")][0]
+        self.assertEqual(rare["sample_query"], self.RARE)
+        return reap, simple, rare
 
     def test_default_shows_prepared_text_without_values(self):
         if harness.DIRECT:
@@ -430,7 +438,8 @@ class SampledTextInShowQueries(unittest.TestCase):
         px = harness.Pgsift(self.srv, settings={"admin_users": harness.SUPERUSER})
         try:
             self.run_workload(px)
-            reap, simple = self.rows_after_workload(px)
+            reap, simple, rare = self.rows_after_workload(px)
+            self.assertIsNone(rare["sample_params"])
             # the normalized text has $n for the literals too; the sample keeps them
             self.assertEqual(reap["query"],
                              "UPDATE jobs SET status = $2, locked_at = $3 WHERE status = $4 "
@@ -456,7 +465,8 @@ class SampledTextInShowQueries(unittest.TestCase):
                                                 "log_parameters": 1})
         try:
             self.run_workload(px)
-            reap, simple = self.rows_after_workload(px)
+            reap, simple, rare = self.rows_after_workload(px)
+            self.assertEqual(rare["sample_params"], '{"alice-1"}')
             self.assertEqual(reap["sample_query"], self.REAP)
             self.assertEqual(reap["sample_params"], '{"10 minutes"}')
             self.assertIn(simple["sample_query"], [self.SIMPLE % i for i in range(5)])

@@ -448,6 +448,23 @@ static void test_stats_digest_rows_sample(void **state)
 	b.params_len = 4;
 	b.n_params = 1;
 	assert_non_null(digest_record(s, &b));
+	/* the same statement's Executes whose parameters were not sampled (an empty list marks
+	 * the text as a prepared statement's) leave the sample with values in place */
+	for (int i = 0; i < 100; i++) {
+		DigestEvent e = dev(0x2, "app", "u", 2000, T0 + 2);
+		e.orig_text = prepared;
+		e.orig_len = strlen(prepared);
+		e.params = "";
+		assert_non_null(digest_record(s, &e));
+	}
+	assert_int_equal(digest_find(s, 0x2, "app", "u")->n_samples, 1);
+	/* a prepared statement whose parameters were never sampled still shows its text */
+	const char *prepared4 = "SELECT * FROM t WHERE starred IS TRUE AND owner = $1";
+	DigestEvent p4 = dev(0x4, "app", "u", 500, T0 + 4);
+	p4.orig_text = prepared4;
+	p4.orig_len = strlen(prepared4);
+	p4.params = "";
+	assert_non_null(digest_record(s, &p4));
 	DigestEvent c = dev(0x3, "app", "u", 3000, T0 + 3); /* parameters of an older file */
 	c.params = "7\0";
 	c.params_len = 2;
@@ -466,6 +483,9 @@ static void test_stats_digest_rows_sample(void **state)
 	assert_int_equal(r2->sample_n_params, 0);
 	assert_null(r3->sample_query);
 	assert_null(r3->sample_params);
+	const StatsQueryRow *r4 = find_row(&q, "0000000000000004", "app");
+	assert_string_equal(r4->sample_query, prepared4);
+	assert_null(r4->sample_params);
 	stats_queries_free(&q);
 
 	assert_int_equal(digest_store_rows(s, 0, DIGEST_ROWS_VALUES, &q), 0);
