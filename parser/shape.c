@@ -40,6 +40,7 @@ typedef struct Builder {
 	uint16_t block;	   /* the query block being walked */
 	uint16_t n_blocks; /* blocks numbered so far */
 	bool next_per_row; /* the next SELECT runs once per outer row (LATERAL, scalar subquery) */
+	bool next_semi;	   /* the next SELECT is the inside of EXISTS / IN (a semi-join) */
 } Builder;
 
 /* A column a subquery or CTE exposes, traced back to a base table when it is a plain column. */
@@ -77,6 +78,7 @@ typedef struct Item {
 typedef struct Scope {
 	struct Scope *parent;
 	bool per_row; /* the top scope of a subquery run once per row of its parent's */
+	bool semi;    /* the top scope of an EXISTS / IN subquery */
 	Item *items;  /* owned */
 	size_t n, cap;
 	Cte *ctes; /* owned list */
@@ -87,6 +89,7 @@ typedef struct Ref {
 	uint32_t cand;	 /* unresolved: candidate tables bit mask */
 	const char *col; /* not owned */
 	bool outer;	 /* found outside the per-row subquery being walked */
+	bool semi_outer; /* found outside the EXISTS / IN subquery being walked */
 } Ref;
 
 typedef enum { OPD_NONE, OPD_COL, OPD_EXPR, OPD_CONST } OperandKind;
@@ -456,8 +459,9 @@ static bool resolve(const Scope *sc, const PgQuery__ColumnRef *cr, Ref *r)
 	if (col == NULL)
 		return false;
 	r->outer = false;
+	r->semi_outer = false;
 	if (n == 1) {
-		for (; sc; r->outer |= sc->per_row, sc = sc->parent) {
+		for (; sc; r->outer |= sc->per_row, r->semi_outer |= sc->semi, sc = sc->parent) {
 			if (sc->n == 0)
 				continue;
 			if (sc->n == 1)
@@ -491,7 +495,7 @@ static bool resolve(const Scope *sc, const PgQuery__ColumnRef *cr, Ref *r)
 	const char *schema = n >= 3 ? node_str(cr->fields[n - 3]) : NULL;
 	if (rel == NULL)
 		return false;
-	for (; sc; r->outer |= sc->per_row, sc = sc->parent) {
+	for (; sc; r->outer |= sc->per_row, r->semi_outer |= sc->semi, sc = sc->parent) {
 		for (size_t i = 0; i < sc->n; i++) {
 			const Item *it = &sc->items[i];
 			if (!str_eq(it->refname, rel))
@@ -677,17 +681,25 @@ static void record(Builder *b, const Operand *o, ShapeUse use, uint8_t flags, co
 /*
  * a.x = b.y. When one side was found outside the per-row subquery being walked (LATERAL, a
  * correlated scalar subquery), the other side is the inner side of a nested loop: SCF2_PERROW.
+ * When one side was found outside the EXISTS / IN subquery being walked, the other side is the
+ * subquery's: SCF2_SEMI (flags2_l / flags2_r add to each side).
  */
 static void record_join(Builder *b, const Operand *l, const Operand *r, uint8_t flags,
-			uint8_t flags2)
+			uint8_t flags2_l, uint8_t flags2_r)
 {
 	long dl = -1, dr = -1;
-	uint8_t fl = flags2, fr = flags2;
+	uint8_t fl = flags2_l, fr = flags2_r;
 	if (l->ref.outer != r->ref.outer) {
 		if (l->ref.outer)
 			fr |= SCF2_PERROW;
 		else
 			fl |= SCF2_PERROW;
+	}
+	if (l->ref.semi_outer != r->ref.semi_outer) {
+		if (l->ref.semi_outer)
+			fr |= SCF2_SEMI;
+		else
+			fl |= SCF2_SEMI;
 	}
 	int il = add_col(b, &l->ref, SU_JOIN,
 			 (uint8_t)(flags | (l->kind == OPD_EXPR ? SCF_EXPR : 0)), fl,
@@ -893,7 +905,7 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 	if (lc && rc) {
 		if (!same_table(&l, &r)) {
 			if (use == SU_EQ)
-				record_join(b, &l, &r, flags, 0);
+				record_join(b, &l, &r, flags, 0, 0);
 			else if (use == SU_RANGE) {
 				record(b, &l, SU_RANGE, flags, NULL);
 				record(b, &r, SU_RANGE, flags, NULL);
@@ -924,10 +936,13 @@ static void walk_sublink(Builder *b, const PgQuery__SubLink *sl, Scope *sc, uint
 	if (sl->testexpr && !any)
 		walk_refs(b, &sl->testexpr->base, sc, false);
 	if (sl->subselect) {
-		b->next_per_row = sl->sub_link_type != PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK &&
-				  sl->sub_link_type != PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK;
+		bool semi = sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK ||
+			    sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK;
+		b->next_per_row = !semi;
+		b->next_semi = semi;
 		walk_stmt(b, sl->subselect, sc, any ? &outs : NULL);
 		b->next_per_row = false;
+		b->next_semi = false;
 	}
 	if (any) {
 		Operand o, r;
@@ -940,7 +955,7 @@ static void walk_sublink(Builder *b, const PgQuery__SubLink *sl, Scope *sc, uint
 		}
 		if ((o.kind == OPD_COL || o.kind == OPD_EXPR) && r.kind == OPD_COL &&
 		    !same_table(&o, &r))
-			record_join(b, &o, &r, flags, SCF2_SEMI);
+			record_join(b, &o, &r, flags, 0, SCF2_SEMI); /* r: the subquery's */
 		else
 			record2(b, &o, SU_EQ, flags, SCF2_MULTI, NULL);
 		free(o.expr);
@@ -1128,7 +1143,7 @@ static void walk_refs(Builder *b, const ProtobufCMessage *m, Scope *sc, bool rec
 						/* SELECT * over several tables: each of them */
 						for (size_t i = 0; i < sc->n; i++) {
 							Ref one = {sc->items[i].table, 0, "*",
-								   false};
+								   false, false};
 							add_col(b, &one, SU_SELECT, 0, 0, "*", NULL,
 								NULL);
 						}
@@ -1243,7 +1258,7 @@ static void add_from(Builder *b, const PgQuery__Node *n, Scope *sc, Scope *paren
 			l.kind = r.kind = OPD_COL;
 			using_side(sc, l0, r0, col, &l.ref);
 			using_side(sc, r0, r1, col, &r.ref);
-			record_join(b, &l, &r, 0, 0);
+			record_join(b, &l, &r, 0, 0, 0);
 		}
 		if (j->quals)
 			push_qual(b, j->quals, quals, nquals, capquals);
@@ -1423,7 +1438,9 @@ static void walk_select(Builder *b, const PgQuery__SelectStmt *s, Scope *parent,
 	}
 	sc.parent = parent;
 	sc.per_row = b->next_per_row;
+	sc.semi = b->next_semi;
 	b->next_per_row = false;
+	b->next_semi = false;
 	uint16_t outer_block = b->block;
 	if (b->n_blocks < UINT16_MAX)
 		b->n_blocks++;
@@ -1536,7 +1553,7 @@ static void walk_returning(Builder *b, PgQuery__Node **list, size_t n, Scope *sc
 
 static void write_targets(Builder *b, PgQuery__Node **list, size_t n, int table)
 {
-	Ref r = {table, 0, NULL, false};
+	Ref r = {table, 0, NULL, false, false};
 	for (size_t i = 0; i < n; i++) {
 		const PgQuery__Node *t = list[i];
 		if (t && t->node_case == PG_QUERY__NODE__NODE_RES_TARGET && nz(t->res_target->name))

@@ -55,7 +55,8 @@ typedef enum {
  * rows do not come out in the order of the next key.
  * SCF2_PERROW: SU_JOIN of the inner side of a subquery run once per outer row (LATERAL, a
  * correlated subquery outside EXISTS / IN): always a nested loop, whose probe wants it indexed.
- * SCF2_SEMI: SU_JOIN of `x IN (SELECT y ...)`: a semi-join.
+ * SCF2_SEMI: SU_JOIN of the subquery's side of a semi-join: y of `x IN (SELECT y ...)`, s.y of
+ * `EXISTS (SELECT ... FROM s WHERE s.y = x)`.
  * SCF2_BARE, SCF2_ISTRUE, SCF2_ISFALSE: SU_EQ written as `WHERE starred`, `starred IS TRUE`,
  * `starred IS FALSE`.
  * SCF2_INFIX: SU_LIKE whose pattern is an expression starting with a '%' literal.

@@ -26,6 +26,9 @@
 #define VIEW_DEPTH 4
 /* A constant filter value at or under this share of the rows makes a partial index. */
 #define RARE_VALUE_FRAC 0.05
+/* An equality literal matching at least this share of the rows is no key beside a selective
+ * equality column (drop_weak_literals). */
+#define WEAK_LITERAL_FRAC 0.25
 /* IS NULL / IS NOT NULL selecting at most this share of the rows makes a partial index. */
 #define RARE_NULL_FRAC 0.2
 /* A null test in this share of a table's filtered calls (soft deletes) makes a partial index. */
@@ -70,6 +73,9 @@ typedef struct Req {
 	size_t n_include;
 	bool assigned;
 	bool dropped;
+	/* only the predicate finds the rows (the key is the filtered column, for want of
+	 * another): any index with the same predicate serves it */
+	bool keyless;
 } Req;
 
 /* A null test seen on a table: for the "present in nearly all statements" rule. */
@@ -853,6 +859,39 @@ static bool null_present(const Advisor *adv, const AdvTable *t, const char *col,
 }
 
 /*
+ * The share of the table's rows (pg_stats most_common_freqs) that c, a `= 'v'` or `IN (...)`
+ * literal, matches, and in *n_values how many values it lists; -1 when it is no literal, the
+ * column has no statistics, or a value is not among the most common ones.
+ */
+static double literal_freq(const AdvStatement *st, const AdvColumn *ac, const ShapeCol *c,
+			   size_t *n_values)
+{
+	if ((c->const_kind != SCK_CONST && c->const_kind != SCK_LIST) || !ac || !ac->has_stats ||
+	    ac->n_mcv == 0)
+		return -1;
+	const char *starts[16];
+	size_t lens[16];
+	size_t n = split_list(st->text + c->const_pos, c->const_len, starts, lens, 16);
+	if (n == 0 || n > 16)
+		return -1;
+	double freq = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *v = const_value(starts[i], lens[i]);
+		bool found = false;
+		for (size_t k = 0; v && k < ac->n_mcv; k++)
+			if (strcmp(ac->mcv[k], v) == 0) {
+				freq += ac->mcv_freq[k];
+				found = true;
+			}
+		free(v);
+		if (!found)
+			return -1;
+	}
+	*n_values = n;
+	return freq;
+}
+
+/*
  * The partial-index predicate a constant filter gives, or NULL: IS [NOT] NULL selecting few rows
  * (pg_stats null_frac) or present in nearly all of the table's statements; `= 'v'` / `IN (...)`
  * literals whose values are rare (most_common_freqs) in a low-cardinality column.
@@ -872,30 +911,13 @@ static char *partial_predicate(const Advisor *adv, const AdvStatement *st, const
 			return xasprintf("%s IS %sNULL", q, is_null ? "" : "NOT ");
 		return NULL;
 	}
-	if (c->use != SU_EQ || (c->const_kind != SCK_CONST && c->const_kind != SCK_LIST) || !ac ||
-	    !ac->has_stats || ac->n_mcv == 0 || ac->n_distinct <= 0 || ac->n_distinct > 100)
+	if (c->use != SU_EQ || !ac || ac->n_distinct <= 0 || ac->n_distinct > 100)
 		return NULL;
-	const char *starts[16];
-	size_t lens[16];
+	size_t n;
+	double freq = literal_freq(st, ac, c, &n);
+	if (freq < 0 || freq > RARE_VALUE_FRAC)
+		return NULL;
 	const char *span = st->text + c->const_pos;
-	size_t n = split_list(span, c->const_len, starts, lens, 16);
-	if (n == 0 || n > 16)
-		return NULL;
-	double freq = 0;
-	for (size_t i = 0; i < n; i++) {
-		char *v = const_value(starts[i], lens[i]);
-		bool found = false;
-		for (size_t k = 0; v && k < ac->n_mcv; k++)
-			if (strcmp(ac->mcv[k], v) == 0) {
-				freq += ac->mcv_freq[k];
-				found = true;
-			}
-		free(v);
-		if (!found)
-			return NULL;
-	}
-	if (freq > RARE_VALUE_FRAC)
-		return NULL;
 	if (n == 1)
 		return xasprintf("%s = %.*s", q, (int)c->const_len, span);
 	return xasprintf("%s IN (%.*s)", q, (int)c->const_len, span);
@@ -1038,6 +1060,36 @@ static bool has_multi(const Req *r)
 	return false;
 }
 
+/*
+ * Equality literals that match a large share of the rows (status IN ('open', 'in_progress'),
+ * status = 'open' where half the issues are open) leave the key when another equality column
+ * finds the rows: checked on the rows the index gives, they cost little, and without them the
+ * statement keeps its ORDER BY and shares the index of its selective column, as
+ * `assignee_id = $1 AND status IN (...) ORDER BY updated_at DESC` shares
+ * (assignee_id, updated_at DESC).
+ */
+static void drop_weak_literals(Req *r, const char *const *weak, size_t n_weak)
+{
+	for (size_t w = 0; w < n_weak; w++) {
+		bool other = false;
+		for (size_t k = 0; k < r->n_eq && !other; k++) {
+			bool is_weak = false;
+			for (size_t v = 0; v < n_weak; v++)
+				is_weak |= expr_eq(r->eq[k].expr, weak[v]);
+			other = !is_weak && r->eq[k].rank != RANK_MULTI;
+		}
+		if (!other)
+			return;
+		for (size_t k = 0; k < r->n_eq; k++)
+			if (expr_eq(r->eq[k].expr, weak[w])) {
+				memmove(&r->eq[k], &r->eq[k + 1],
+					(r->n_eq - k - 1) * sizeof(r->eq[0]));
+				r->n_eq--;
+				break;
+			}
+	}
+}
+
 /* Builds the requirements one statement puts on each of its tables. */
 static void stmt_requirements(Advisor *adv, size_t si)
 {
@@ -1126,6 +1178,9 @@ static void stmt_requirements(Advisor *adv, size_t si)
 		size_t n_cands = 0, n_cand_eq = 0;
 		/* literal IN-lists, which would keep an ORDER BY ... LIMIT from the index */
 		const char *queue_col[ADV_MAX_KEY];
+		/* equality literals matching many rows (see drop_weak_literals) */
+		const char *weak_col[ADV_MAX_KEY];
+		size_t n_weak = 0;
 		char *queue_form[ADV_MAX_KEY];
 		size_t n_queue = 0;
 		ReqCol ranges[ADV_MAX_KEY];
@@ -1189,6 +1244,11 @@ static void stmt_requirements(Advisor *adv, size_t si)
 								c->const_len, st_, ln, 64);
 				}
 				rc.sel = col_selectivity(t, name, is_expr, nv);
+				size_t n_lit;
+				if (n_weak < ADV_MAX_KEY && !is_expr &&
+				    literal_freq(st, table_column(t, name), c, &n_lit) >=
+					    WEAK_LITERAL_FRAC)
+					weak_col[n_weak++] = name;
 				if (c->flags2 & SCF2_MULTI) {
 					rc.rank = RANK_MULTI;
 					/* status IN ('queued', 'pending'): may become the
@@ -1219,11 +1279,15 @@ static void stmt_requirements(Advisor *adv, size_t si)
 					break;
 				const ShapeCol *pc = &cols[c->peer];
 				size_t pt = col_table(s, pc, map);
-				/* the inner side: the other one is read first (see level) */
+				/* the inner side: the other one is read first (see level); when
+				 * both have filters of their own, both may be, except the inside
+				 * of EXISTS / IN, which PostgreSQL reads by its own filter and
+				 * joins on the outer table's key */
 				bool inner = (c->flags2 & SCF2_PERROW) ||
 					     (pt < nt && pt != ti && level[pt] >= 0 &&
 					      (level[ti] < 0 || level[pt] < level[ti] ||
-					       (level[pt] == 0 && level[ti] == 0)));
+					       (level[pt] == 0 && level[ti] == 0 &&
+						!(c->flags2 & SCF2_SEMI))));
 				bool self_unique =
 					t->known ? col_is_unique(t, name) : strcmp(name, "id") == 0;
 				if (self_unique || !inner)
@@ -1374,6 +1438,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 				if (!reqcols_has(r.eq, r.n_eq, cand_eq[i].expr))
 					r.eq[r.n_eq++] = cand_eq[i];
 		}
+		drop_weak_literals(&r, weak_col, n_weak);
 		/*
 		 * A work queue: status IN ('queued', 'pending') ORDER BY priority DESC, queued_at
 		 * LIMIT n reads its first rows in order from (priority DESC, queued_at) WHERE status
@@ -1448,6 +1513,7 @@ static void stmt_requirements(Advisor *adv, size_t si)
 			}
 			r.eq[0] = (ReqCol){.expr = (char *)first};
 			r.n_eq = 1;
+			r.keyless = true;
 		}
 		qsort(r.eq, r.n_eq, sizeof(ReqCol), reqcol_cmp);
 		if (st->kind == SK_SELECT && st->calls >= adv->opts.include_min_calls &&
@@ -1634,22 +1700,28 @@ static bool pred_eq(const char *a, const char *b)
  * A valid unique index (primary key included) whose columns are all among the requirement's
  * equality columns finds at most one row per value: nothing more is needed, whatever else the
  * statement filters or sorts (the primary key's columns plus one more is not a new index).
+ * Join columns count when the index has a constant-equality column too: the requirement has
+ * them because the table is the inner side of a nested loop, whose probe (outer row's value,
+ * the constant) the index answers with one row, as `issues (project_id, number)` does for
+ * `projects p JOIN issues i ON i.project_id = p.id WHERE p.key = $1 AND i.number = $2`. A
+ * unique index on join columns alone gives the statement no lookup of its own.
  */
 static bool unique_covers(const Req *r, const AdvIndex *ix)
 {
 	if (!ix->unique || !ix->valid || ix->predicate || ix->n_keys == 0 ||
 	    strcmp(ix->method, "btree") != 0 || strcmp(r->method, "btree") != 0)
 		return false;
+	bool constant = false;
 	for (size_t k = 0; k < ix->n_keys; k++) {
-		bool found = false;
-		/* a join column's value comes from the other table: the index finds one row per
-		 * outer row, but does not give the statement its constant-equality lookup */
-		for (size_t e = 0; e < r->n_eq && !found; e++)
-			found = r->eq[e].rank != RANK_JOIN && key_matches(&ix->keys[k], &r->eq[e]);
-		if (!found)
+		const ReqCol *hit = NULL;
+		for (size_t e = 0; e < r->n_eq && !hit; e++)
+			if (key_matches(&ix->keys[k], &r->eq[e]))
+				hit = &r->eq[e];
+		if (!hit)
 			return false;
+		constant |= hit->rank != RANK_JOIN;
 	}
-	return true;
+	return constant;
 }
 
 /* True when an index with these keys, method and predicate serves the requirement. */
@@ -1662,6 +1734,8 @@ static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const ch
 		return false;
 	if (!pred && r->where)
 		return false;
+	if (r->keyless)
+		return n_keys > 0;
 	if (n_keys < r->n_eq + r->n_tail || r->n_eq + r->n_tail == 0)
 		return false;
 	/* the equality columns in any order, except that a join column never comes before a
@@ -1858,7 +1932,8 @@ static void merge_requirements(Advisor *adv)
 	size_t *order = calloc(n + 1, sizeof(size_t));
 	if (!members || !order)
 		goto out;
-	/* requirements hottest first; then wider; then as added */
+	/* requirements with a key of their own first (a keyless one joins any index with its
+	 * predicate), hottest first; then wider; then as added */
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
 	for (size_t a = 1; a < n; a++)
@@ -1866,8 +1941,12 @@ static void merge_requirements(Advisor *adv)
 			const Req *x = &adv->reqs[order[b]], *y = &adv->reqs[order[b - 1]];
 			uint64_t cx = req_calls(adv, x), cy = req_calls(adv, y);
 			size_t wx = x->n_eq + x->n_tail, wy = y->n_eq + y->n_tail;
-			if (cx < cy || (cx == cy && wx <= wy))
+			if (x->keyless != y->keyless) {
+				if (x->keyless)
+					break;
+			} else if (cx < cy || (cx == cy && wx <= wy)) {
 				break;
+			}
 			size_t tmp = order[b];
 			order[b] = order[b - 1];
 			order[b - 1] = tmp;

@@ -150,16 +150,16 @@ static const ShapeCase cases[] = {
 	 "?(users,orders): eq(status='paid') select(name)"},
 	{"SELECT id FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 100)",
 	 SK_SELECT, true, 0x7e148194e37a3ccdull,
-	 "users: join(id=orders.user_id|semi) select(id); orders: range(total=100) "
+	 "users: join(id=orders.user_id) select(id); orders: range(total=100) "
 	 "join(user_id=users.id|semi) select(user_id)"},
 	{"SELECT * FROM posts p WHERE EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND "
 	 "c.spam = false)",
 	 SK_SELECT, true, 0x9afdd67590cf72b5ull,
 	 "posts AS p: join(id=comments.post_id) select(*); comments AS c: eq(spam=false) "
-	 "join(post_id=posts.id)"},
+	 "join(post_id=posts.id|semi)"},
 	{"SELECT * FROM posts p WHERE NOT EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id)",
 	 SK_SELECT, true, 0xac256cbc5a2a4878ull,
-	 "posts AS p: join(id=likes.post_id) select(*); likes AS l: join(post_id=posts.id)"},
+	 "posts AS p: join(id=likes.post_id) select(*); likes AS l: join(post_id=posts.id|semi)"},
 	{"SELECT (SELECT max(v) FROM b WHERE b.a_id = a.id) FROM a WHERE a.k = 1", SK_SELECT, true,
 	 0x45d28d533fc14f16ull, "a: eq(k=1) join(id=b.a_id); b: join(a_id=a.id|per-row) select(v)"},
 	{"SELECT * FROM (SELECT id, user_id FROM posts WHERE score > 10) s JOIN users u ON u.id = "

@@ -50,6 +50,15 @@ static AdvTable *table(Advisor *adv, const char *name, double rows)
 	return t;
 }
 
+static void primary_key(AdvTable *t, const char *a, const char *b)
+{
+	AdvIndex *pk = advisor_table_add_index(t, "pkey", "btree");
+	advisor_index_add_key(pk, a, false, false, NULL);
+	if (b)
+		advisor_index_add_key(pk, b, false, false, NULL);
+	pk->unique = pk->primary = true;
+}
+
 static AdvColumn *column(AdvTable *t, const char *name, double n_distinct)
 {
 	AdvColumn *c = advisor_table_add_column(t, name);
@@ -221,13 +230,14 @@ static void test_stats_advisor_partial_for_rare_value(void **state)
 	add(adv,
 	    "SELECT * FROM jobs WHERE status IN ('QUEUED','PENDING') ORDER BY created_at LIMIT 10",
 	    100);
-	add(adv, "SELECT * FROM jobs WHERE status = 'DONE' AND id = 5", 100); /* common: a key */
+	/* common: no predicate, and no key either beside a selective column */
+	add(adv, "SELECT * FROM jobs WHERE status = 'DONE' AND id = 5", 100);
 	assert_string_equal(
 		plan_sql(adv),
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_created_at_partial ON "
 		"public.jobs USING btree (created_at) WHERE status IN ('QUEUED','PENDING');\n"
-		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_id_status ON public.jobs USING "
-		"btree (id, status);\n");
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_id ON public.jobs USING "
+		"btree (id);\n");
 	advisor_free(adv);
 }
 
@@ -487,7 +497,11 @@ static void test_stats_advisor_constant_filters_become_predicates(void **state)
 	column(j, "queued_at", -1);
 	column(j, "run_at", -1);
 	column(j, "locked_at", -1);
-	mcv(column(j, "status", 4), st, fr, 4);
+	/* as queues are: most jobs are done, the waiting ones a small share (a literal matching
+	 * a quarter of the rows or more would be checked, not keyed: drop_weak_literals) */
+	static const char *const st3[] = {"DONE", "QUEUED", "PENDING", "FAILED"};
+	static const double fr3[] = {0.85, 0.08, 0.04, 0.03};
+	mcv(column(j, "status", 4), st3, fr3, 4);
 	add(adv,
 	    "SELECT id FROM jobs WHERE queue = $1 AND status IN ('QUEUED', 'PENDING') AND run_at "
 	    "<= now() ORDER BY priority DESC, queued_at LIMIT $2",
@@ -502,6 +516,82 @@ static void test_stats_advisor_constant_filters_become_predicates(void **state)
 		"(queue, priority DESC, queued_at) WHERE status IN ('QUEUED', 'PENDING');\n"
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_status_locked_at ON "
 		"public.jobs USING btree (status, locked_at);\n");
+	advisor_free(adv);
+
+	/* the claim as workers write it (a CTE locking the rows, an UPDATE of them), a count
+	 * over the same predicate (which the claim's partial index serves: no index of its
+	 * own), a reaper on another, rare status */
+	adv = new_advisor();
+	j = table(adv, "jobs", 250000);
+	column(j, "id", -1);
+	column(j, "queue", 8);
+	column(j, "priority", 10);
+	column(j, "queued_at", -1);
+	column(j, "run_at", -1);
+	column(j, "locked_at", -1);
+	static const char *const st2[] = {"DONE", "QUEUED", "PENDING", "RUNNING"};
+	static const double fr2[] = {0.93, 0.03, 0.02, 0.02};
+	mcv(column(j, "status", 4), st2, fr2, 4);
+	primary_key(j, "id", NULL);
+	add(adv,
+	    "WITH next AS (SELECT id FROM jobs WHERE queue = $1 AND status IN ('QUEUED', "
+	    "'PENDING') AND run_at <= now() ORDER BY priority DESC, queued_at LIMIT $2 FOR UPDATE "
+	    "SKIP LOCKED) UPDATE jobs j SET status = 'RUNNING', locked_at = now() FROM next WHERE "
+	    "j.id = next.id RETURNING j.id",
+	    200);
+	add(adv,
+	    "SELECT queue, count(*) FROM jobs WHERE status IN ('QUEUED', 'PENDING') GROUP BY queue",
+	    30);
+	add(adv,
+	    "UPDATE jobs SET status = 'QUEUED', locked_at = NULL WHERE status = 'RUNNING' AND "
+	    "locked_at < now() - $1::interval",
+	    20);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+		"idx_jobs_queue_priority_queued_at_partial ON public.jobs USING btree "
+		"(queue, priority DESC, queued_at) WHERE status IN ('QUEUED', 'PENDING');\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_jobs_locked_at_partial ON public.jobs "
+		"USING btree (locked_at) WHERE status = 'RUNNING';\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(s[0].n_stmts, 2);
+	advisor_free(adv);
+}
+
+/* An equality literal matching a large share of the rows is checked on the rows a selective
+ * column finds, not keyed: the statement keeps its sort and shares that column's index. */
+static void test_stats_advisor_weak_literals(void **state)
+{
+	(void)state;
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "issues", 300000);
+	column(t, "id", -1);
+	column(t, "assignee_id", 20000);
+	column(t, "project_id", 8000);
+	column(t, "updated_at", -1);
+	static const char *const st[] = {"closed", "open", "in_progress"};
+	static const double fr[] = {0.55, 0.31, 0.14};
+	mcv(column(t, "status", 3), st, fr, 3);
+	add(adv,
+	    "SELECT id FROM issues WHERE assignee_id = $1 AND status IN ('open', 'in_progress') "
+	    "ORDER BY updated_at DESC LIMIT 50",
+	    150);
+	add(adv, "SELECT id FROM issues WHERE assignee_id = $1 ORDER BY updated_at DESC LIMIT 20",
+	    50);
+	add(adv, "SELECT count(*) FROM issues WHERE project_id = $1 AND status = 'open'", 60);
+	/* a parameter's value is unknown: a key, as before */
+	add(adv, "SELECT id FROM issues WHERE project_id = $1 AND status = $2", 10);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issues_assignee_id_updated_at "
+		"ON public.issues USING btree (assignee_id, updated_at DESC);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issues_project_id_status ON "
+		"public.issues USING btree (project_id, status);\n");
+	size_t n;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	assert_int_equal(s[0].n_stmts, 2);
+	assert_int_equal(s[1].n_stmts, 2);
 	advisor_free(adv);
 }
 
@@ -612,15 +702,6 @@ static void test_stats_advisor_nesting(void **state)
 	advisor_free(adv);
 }
 
-static void primary_key(AdvTable *t, const char *a, const char *b)
-{
-	AdvIndex *pk = advisor_table_add_index(t, "pkey", "btree");
-	advisor_index_add_key(pk, a, false, false, NULL);
-	if (b)
-		advisor_index_add_key(pk, b, false, false, NULL);
-	pk->unique = pk->primary = true;
-}
-
 /* Issue 12, class 3: x IN (SELECT y ...) and EXISTS (...) are joins, not equality on a constant:
  * the column is a key only when the other side is read first. */
 static void test_stats_advisor_semi_joins(void **state)
@@ -665,8 +746,8 @@ static void test_stats_advisor_semi_joins(void **state)
 		"public.users USING btree (org_id);\n");
 	advisor_free(adv);
 
-	/* both sides filtered: the link table is read by its own filter first, so its primary
-	 * key (issue_id, label_id), which leads with the join column, does not serve it */
+	/* both sides filtered: the link table inside IN is read by its own filter first (its
+	 * join column is no key), and the outer table is probed by its primary key */
 	adv = new_advisor();
 	AdvTable *is = table(adv, "issues", 300000);
 	column(is, "id", -1);
@@ -683,10 +764,33 @@ static void test_stats_advisor_semi_joins(void **state)
 	    50);
 	assert_string_equal(
 		plan_sql(adv),
-		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issue_labels_label_id_issue_id "
-		"ON public.issue_labels USING btree (label_id, issue_id);\n"
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issue_labels_label_id "
+		"ON public.issue_labels USING btree (label_id);\n"
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issues_project_id_updated_at "
 		"ON public.issues USING btree (project_id, updated_at DESC);\n");
+	advisor_free(adv);
+
+	/* the same with EXISTS: the inside's own filter is its key, without the join column */
+	adv = new_advisor();
+	is = table(adv, "issues", 300000);
+	column(is, "id", -1);
+	column(is, "org_id", 500);
+	column(is, "updated_at", -1);
+	primary_key(is, "id", NULL);
+	AdvTable *cm = table(adv, "comments", 900000);
+	column(cm, "id", -1);
+	column(cm, "issue_id", 250000);
+	column(cm, "author_id", 60000);
+	primary_key(cm, "id", NULL);
+	add(adv,
+	    "SELECT i.id FROM issues i WHERE i.org_id = $1 AND EXISTS (SELECT 1 FROM comments c "
+	    "WHERE c.issue_id = i.id AND c.author_id = $2) ORDER BY i.updated_at DESC LIMIT 20",
+	    30);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_comments_author_id "
+			    "ON public.comments USING btree (author_id);\n"
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_issues_org_id_updated_at "
+			    "ON public.issues USING btree (org_id, updated_at DESC);\n");
 	advisor_free(adv);
 }
 
@@ -1099,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_join_column_not_first),
 		cmocka_unit_test(test_stats_advisor_optional_filters),
 		cmocka_unit_test(test_stats_advisor_constant_filters_become_predicates),
+		cmocka_unit_test(test_stats_advisor_weak_literals),
 		cmocka_unit_test(test_stats_advisor_merge_hottest_first),
 		cmocka_unit_test(test_stats_advisor_nesting),
 		cmocka_unit_test(test_stats_advisor_semi_joins),
