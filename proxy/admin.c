@@ -67,10 +67,6 @@ typedef struct AdminCmd {
 	char text[256]; /* the command as written, for error messages */
 } AdminCmd;
 
-/* Databases paused one by one (PAUSE db); every database when G.paused. Owned strings. */
-static char **paused_dbs;
-static size_t n_paused_dbs;
-
 /* The console's own traffic, for its pseudo database's row in SHOW STATS. */
 static uint64_t admin_queries;
 
@@ -90,7 +86,7 @@ bool admin_login(Client *c)
 			    c->user);
 		return false;
 	}
-	c->state = CL_ADMIN;
+	pool_change_client_state(c, CL_ADMIN);
 	PktBuf b;
 	pktbuf_init(&b);
 	pq_write_auth(&b, PQ_AUTH_OK, NULL, 0);
@@ -144,16 +140,6 @@ PktAction admin_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		return PA_CLOSED;
 	}
 	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
-}
-
-bool admin_db_paused(const char *dbname)
-{
-	if (G.paused)
-		return true;
-	for (size_t i = 0; i < n_paused_dbs; i++)
-		if (strcmp(paused_dbs[i], dbname) == 0)
-			return true;
-	return false;
 }
 
 /* ---- helpers ---- */
@@ -821,7 +807,7 @@ static void admin_show_databases(PktBuf *b)
 		row_str(&r, db->pool_mode >= 0 ? pool_mode_str((PoolMode)db->pool_mode) : NULL);
 		row_fmt(&r, "%d", db->max_db_connections);
 		row_u64(&r, current);
-		row_fmt(&r, "%d", admin_db_paused(names[i]) ? 1 : 0);
+		row_fmt(&r, "%d", pool_is_paused(names[i]) ? 1 : 0);
 		row_fmt(&r, "0");
 		row_send(b, &r);
 	}
@@ -1116,16 +1102,9 @@ static void admin_pause(PktBuf *b, const AdminCmd *cmd, bool pause)
 {
 	const char *tag = pause ? "PAUSE" : "RESUME";
 	if (cmd->n == 1) {
-		G.paused = pause;
-		if (!pause) {
-			for (size_t i = 0; i < n_paused_dbs; i++)
-				free(paused_dbs[i]);
-			n_paused_dbs = 0;
-		}
 		log_info("admin console: %s", tag);
-		if (!pause)
-			pool_resume_all();
-		pq_write_command_complete(b, tag);
+		if (pool_pause(NULL, pause)) /* never fails for every database */
+			pq_write_command_complete(b, tag);
 		return;
 	}
 	const char *db = cmd->words[1];
@@ -1138,29 +1117,11 @@ static void admin_pause(PktBuf *b, const AdminCmd *cmd, bool pause)
 		admin_error(b, "3D000", "no such database: %s", db);
 		return;
 	}
-	size_t at = n_paused_dbs;
-	for (size_t i = 0; i < n_paused_dbs; i++)
-		if (strcmp(paused_dbs[i], db) == 0)
-			at = i;
-	if (pause && at == n_paused_dbs) {
-		char **grown = realloc(paused_dbs, (n_paused_dbs + 1) * sizeof(*grown));
-		char *copy = strdup(db);
-		if (!grown || !copy) {
-			free(copy);
-			if (grown)
-				paused_dbs = grown;
-			admin_error(b, "53200", "out of memory");
-			return;
-		}
-		paused_dbs = grown;
-		paused_dbs[n_paused_dbs++] = copy;
-	} else if (!pause && at < n_paused_dbs) {
-		free(paused_dbs[at]);
-		paused_dbs[at] = paused_dbs[--n_paused_dbs];
+	if (!pool_pause(db, pause)) {
+		admin_error(b, "53200", "out of memory");
+		return;
 	}
 	log_info("admin console: %s %s", tag, db);
-	if (!pause)
-		pool_resume_all();
 	pq_write_command_complete(b, tag);
 }
 

@@ -22,11 +22,4 @@ bool admin_login(Client *c);
 /* One frame from an admin client. */
 PktAction admin_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 
-/*
- * Whether new work for database dbname should wait: PAUSE (every database) or PAUSE dbname
- * was given and RESUME has not followed. For the pooling side to honour; SHOW DATABASES shows
- * it in its `paused` column.
- */
-bool admin_db_paused(const char *dbname);
-
 #endif

@@ -1,6 +1,6 @@
 /*
  * client: one application connection. It reads the startup packet (answering SSLRequest and
- * GSSENCRequest with 'N', serving CancelRequests), authenticates (trust, md5, SCRAM-SHA-256
+ * GSSENCRequest with 'N', handing CancelRequests to cancel.c), authenticates (trust, md5, SCRAM-SHA-256
  * against auth_file), greets the client with its own BackendKeyData, and then forwards its
  * frames to the server the pool gives it, recording each request in the server's queue.
  */
@@ -91,7 +91,7 @@ struct Client {
 	char addr[48];      /* INET6_ADDRSTRLEN */
 	int port;
 	bool is_admin;
-	void *cancel_req;   /* a CancelRequest connection: its cancel on the way (server.c) */
+	void *cancel_req;   /* a CancelRequest connection: its cancel on the way (cancel.c) */
 };
 
 /* Why a client in transaction pooling keeps its server past the end of a transaction. */

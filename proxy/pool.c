@@ -1,9 +1,14 @@
 /*
  * pool: assignment of servers to clients for one (database, user). See pool.h.
  *
- * Every server is in exactly one of the pool's lists (login, idle, active, used) and only
- * pool_move_server() moves it; likewise every logged-in client is in login_clients,
- * waiting_clients or active_clients, moved only by pool_move_client().
+ * A server's state and the pool list it is in go together (login_servers while connecting and
+ * logging in, then idle, active or used), and only pool_change_server_state() changes them;
+ * likewise a client's state and its list (login_clients, waiting_clients, active_clients, or
+ * none before login, on the admin console and once closing) change only in
+ * pool_change_client_state(), as in PgBouncer's objects.c. Nothing else assigns ->state.
+ *
+ * PAUSE lives here too: pool_pause() records which databases are paused, and a paused pool
+ * neither hands out servers nor opens new ones until RESUME.
  */
 #include "proxy/pool.h"
 
@@ -11,13 +16,14 @@
 #include <string.h>
 
 #include "config/log.h"
-#include "proxy/admin.h"
+#include "proxy/cancel.h"
 #include "proxy/client.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 
-static void pool_move_server(Pool *p, Server *s, List *to);
-static void pool_move_client(Pool *p, Client *c, List *to);
+static void pool_move_server(Server *s, List *to);
+static void pool_move_client(Client *c, List *to);
+static void pool_link(Pool *p, Server *s, Client *c);
 static size_t pool_server_count(const Pool *p);
 static void pool_launch_if_needed(Pool *p);
 static void pool_fail_waiters(Pool *p, const char *sqlstate, const char *msg);
@@ -81,9 +87,61 @@ Pool *pool_get(const char *dbname, const char *user, const char **err)
 	return p;
 }
 
-static void pool_move_server(Pool *p, Server *s, List *to)
+/* The pool list a client in state st belongs in: none before login, on the admin console and
+ * once closing. */
+static List *pool_client_list(Pool *p, ClientState st)
 {
-	(void)p;
+	if (!p)
+		return NULL;
+	switch (st) {
+	case CL_LOGIN_WAIT:
+		return &p->login_clients;
+	case CL_WAITING:
+		return &p->waiting_clients;
+	case CL_IDLE:
+	case CL_ACTIVE:
+		return &p->active_clients;
+	default:
+		return NULL;
+	}
+}
+
+static List *pool_server_list(Pool *p, ServerState st)
+{
+	switch (st) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		return &p->login_servers;
+	case SV_IDLE:
+		return &p->idle_servers;
+	case SV_ACTIVE:
+		return &p->active_servers;
+	case SV_USED:
+		return &p->used_servers;
+	default:
+		return NULL;
+	}
+}
+
+void pool_change_client_state(Client *c, ClientState st)
+{
+	c->state = st;
+	List *to = pool_client_list(c->pool, st);
+	if (to != c->list)
+		pool_move_client(c, to);
+}
+
+void pool_change_server_state(Server *s, ServerState st)
+{
+	s->state = st;
+	List *to = pool_server_list(s->pool, st);
+	if (to != s->list)
+		pool_move_server(s, to);
+}
+
+/* A list's order is the order its members arrived in (waiting clients are served FIFO). */
+static void pool_move_server(Server *s, List *to)
+{
 	if (s->list)
 		list_remove(s->list, &s->pool_node);
 	s->list = to;
@@ -91,9 +149,8 @@ static void pool_move_server(Pool *p, Server *s, List *to)
 		list_append(to, &s->pool_node);
 }
 
-static void pool_move_client(Pool *p, Client *c, List *to)
+static void pool_move_client(Client *c, List *to)
 {
-	(void)p;
 	if (c->list)
 		list_remove(c->list, &c->pool_node);
 	c->list = to;
@@ -121,12 +178,11 @@ static void pool_launch_if_needed(Pool *p)
 
 void pool_client_login(Pool *p, Client *c)
 {
+	pool_change_client_state(c, CL_LOGIN_WAIT);
 	if (p->have_welcome) {
-		pool_move_client(p, c, &p->active_clients);
 		client_welcome(c);
 		return;
 	}
-	pool_move_client(p, c, &p->login_clients);
 	pool_launch_if_needed(p);
 	if (p->login_servers.count == 0 && !list_empty(&p->login_clients) && pool_server_count(p) > 0) {
 		/* the pool is full of servers that never logged in? cannot happen: have_welcome */
@@ -136,21 +192,66 @@ void pool_client_login(Pool *p, Client *c)
 
 bool pool_acquire(Pool *p, Client *c)
 {
-	bool paused = admin_db_paused(p->dbname);
+	bool paused = pool_is_paused(p->dbname);
 	ListNode *n = paused ? NULL : list_first(&p->idle_servers);
 	if (n) {
-		Server *s = list_entry(n, Server, pool_node);
-		pool_move_server(p, s, &p->active_servers);
-		server_link(s, c);
-		c->state = CL_ACTIVE;
+		pool_link(p, list_entry(n, Server, pool_node), c);
 		return true;
 	}
-	c->state = CL_WAITING;
 	c->wait_start_ms = proxy_now_ms();
-	pool_move_client(p, c, &p->waiting_clients);
+	pool_change_client_state(c, CL_WAITING);
 	if (!paused)
 		pool_launch_if_needed(p);
 	return false;
+}
+
+/* Databases paused one by one (PAUSE db); every database when G.paused. Owned strings. */
+static char **paused_dbs;
+static size_t n_paused_dbs;
+
+bool pool_is_paused(const char *dbname)
+{
+	if (G.paused)
+		return true;
+	for (size_t i = 0; i < n_paused_dbs; i++)
+		if (strcmp(paused_dbs[i], dbname) == 0)
+			return true;
+	return false;
+}
+
+bool pool_pause(const char *dbname, bool pause)
+{
+	if (!dbname) {
+		G.paused = pause;
+		if (!pause) {
+			for (size_t i = 0; i < n_paused_dbs; i++)
+				free(paused_dbs[i]);
+			n_paused_dbs = 0;
+			pool_resume_all();
+		}
+		return true;
+	}
+	size_t at = n_paused_dbs;
+	for (size_t i = 0; i < n_paused_dbs; i++)
+		if (strcmp(paused_dbs[i], dbname) == 0)
+			at = i;
+	if (pause && at == n_paused_dbs) {
+		char **grown = realloc(paused_dbs, (n_paused_dbs + 1) * sizeof(*grown));
+		char *copy = strdup(dbname);
+		if (grown)
+			paused_dbs = grown;
+		if (!grown || !copy) {
+			free(copy);
+			return false;
+		}
+		paused_dbs[n_paused_dbs++] = copy;
+	} else if (!pause && at < n_paused_dbs) {
+		free(paused_dbs[at]);
+		paused_dbs[at] = paused_dbs[--n_paused_dbs];
+	}
+	if (!pause)
+		pool_resume_all();
+	return true;
 }
 
 void pool_resume_all(void)
@@ -158,7 +259,7 @@ void pool_resume_all(void)
 	ListNode *n;
 	for (n = G.pools.head.next; n != &G.pools.head; n = n->next) {
 		Pool *p = list_entry(n, Pool, node);
-		if (admin_db_paused(p->dbname))
+		if (pool_is_paused(p->dbname))
 			continue;
 		ListNode *sn;
 		while (!list_empty(&p->waiting_clients) && (sn = list_first(&p->idle_servers)))
@@ -175,7 +276,7 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 	if (!server_is_quiet(s)) {
 		/* a closed socket goes unnoticed while a statement runs: cancel it first, so its
 		 * transaction and locks end now rather than when the statement does */
-		server_cancel(s);
+		cancel_server(s);
 		server_close(s, client_gone ? "client disconnected while the server was busy"
 					    : "released while the server was busy");
 		return;
@@ -192,8 +293,7 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 	s->needs_reset = false;
 	bool reset = reset_query != NULL;
 	if (s->tx_state != PQ_TX_IDLE || reset) {
-		s->state = SV_USED;
-		pool_move_server(p, s, &p->used_servers);
+		pool_change_server_state(s, SV_USED);
 		if (s->tx_state != PQ_TX_IDLE && !server_send_injected(s, "ROLLBACK")) {
 			server_close(s, "could not roll back");
 			return;
@@ -230,39 +330,41 @@ void pool_server_ready(Pool *p, Server *s)
 	ListNode *n, *tmp;
 	list_for_each_safe(n, tmp, &p->login_clients)
 	{
-		Client *c = list_entry(n, Client, pool_node);
-		pool_move_client(p, c, &p->active_clients);
-		client_welcome(c);
+		client_welcome(list_entry(n, Client, pool_node)); /* now CL_IDLE, or closed */
 	}
 	if (s->close_needed || G.shutting_down) {
 		server_close(s, s->close_needed ? "marked for closing" : "shutting down");
 		pool_launch_if_needed(p);
 		return;
 	}
-	if (s->cancels_in_flight > 0) {
+	if (cancel_is_pending(s)) {
 		/* a cancel meant for the last client must not hit the next one */
-		s->state = SV_USED;
-		pool_move_server(p, s, &p->used_servers);
+		pool_change_server_state(s, SV_USED);
 		return;
 	}
-	n = admin_db_paused(p->dbname) ? NULL : list_first(&p->waiting_clients);
+	n = pool_is_paused(p->dbname) ? NULL : list_first(&p->waiting_clients);
 	if (n) {
 		Client *c = list_entry(n, Client, pool_node);
 		uint64_t waited = proxy_now_ms() - c->wait_start_ms;
 		p->stats.wait_time_us += waited * 1000;
 		c->wait_start_ms = 0;
-		pool_move_client(p, c, &p->active_clients);
-		pool_move_server(p, s, &p->active_servers);
-		server_link(s, c);
-		c->state = CL_ACTIVE;
+		pool_link(p, s, c);
 		client_server_ready(c);
 		/* other waiters may need servers that no login is under way for */
 		pool_launch_if_needed(p);
 		return;
 	}
-	s->state = SV_IDLE;
 	s->last_used_ms = proxy_now_ms();
-	pool_move_server(p, s, &p->idle_servers);
+	pool_change_server_state(s, SV_IDLE);
+}
+
+/* Gives server s to client c: both become active. */
+static void pool_link(Pool *p, Server *s, Client *c)
+{
+	(void)p;
+	server_link(s, c);
+	pool_change_server_state(s, SV_ACTIVE);
+	pool_change_client_state(c, CL_ACTIVE);
 }
 
 /* Clients that cannot be served because the server is unreachable get the reason now, rather
@@ -295,14 +397,9 @@ void pool_server_failed(Pool *p, Server *s, const char *sqlstate, const char *ms
 
 void pool_server_closed(Pool *p, Server *s)
 {
-	pool_move_server(p, s, NULL);
+	pool_change_server_state(s, SV_CLOSING);
 	if (!G.shutting_down && p->last_error[0] == '\0')
 		pool_launch_if_needed(p);
-}
-
-void pool_client_gone(Pool *p, Client *c)
-{
-	pool_move_client(p, c, NULL);
 }
 
 void pool_janitor(Pool *p, uint64_t now)
@@ -349,7 +446,7 @@ void pool_janitor(Pool *p, uint64_t now)
 	/* whoever waits without a login under way for them gets one; after a failed connect,
 	 * not more often than once a second */
 	if ((!list_empty(&p->waiting_clients) || !list_empty(&p->login_clients)) &&
-	    (!p->last_error[0] || now - p->last_connect_failed_ms >= 1000) && !admin_db_paused(p->dbname))
+	    (!p->last_error[0] || now - p->last_connect_failed_ms >= 1000) && !pool_is_paused(p->dbname))
 		pool_launch_if_needed(p);
 }
 

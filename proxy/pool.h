@@ -13,7 +13,9 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "proxy/client.h"
 #include "proxy/list.h"
+#include "proxy/server.h"
 #include "proxy/types.h"
 #include "proxy/varcache.h"
 
@@ -93,8 +95,22 @@ void pool_server_ready(Pool *p, Server *s);    /* logged in, or reset done: goes
 void pool_server_failed(Pool *p, Server *s, const char *sqlstate, const char *msg);
 void pool_server_closed(Pool *p, Server *s);   /* removed from the pool's lists */
 
-/* Removes a client from the pool's lists (it is disconnecting). */
-void pool_client_gone(Pool *p, Client *c);
+/*
+ * The one place a client's or a server's state changes: it is set, and the object moves to the
+ * pool list that state belongs in (appended: lists keep arrival order). A client without a pool
+ * (before login, the admin console) only has its state set. Nothing else assigns ->state.
+ */
+void pool_change_client_state(Client *c, ClientState st);
+void pool_change_server_state(Server *s, ServerState st);
+
+/*
+ * PAUSE and RESUME from the admin console: dbname NULL for every database (G.paused), else one
+ * database by name. A paused database's pools hand out no server and open none; RESUME gives
+ * the waiting clients the idle servers at once. False when memory ran out (nothing changed).
+ */
+bool pool_pause(const char *dbname, bool pause) __attribute__((warn_unused_result));
+/* Whether new work for database dbname waits: PAUSE or PAUSE dbname without RESUME since. */
+bool pool_is_paused(const char *dbname);
 
 /* Periodic checks: idle and lifetime limits, wait timeouts. */
 void pool_janitor(Pool *p, uint64_t now_ms);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config/log.h"
+#include "proxy/cancel.h"
 #include "proxy/client.h"
 #include "proxy/conn.h"
 #include "proxy/metrics.h"
@@ -29,7 +30,6 @@
 #include "stats/stats.h"
 
 #define JANITOR_MS 100
-#define CANCEL_BUCKETS 4096
 #define MAX_LISTENERS 16
 
 ProxyGlobals G;
@@ -55,7 +55,6 @@ static uv_signal_t sig_hup, sig_term, sig_int;
 static uv_timer_t janitor;
 static Config *config_history[64]; /* every Config loaded, freed at exit */
 static int n_configs;
-static List cancel_buckets[CANCEL_BUCKETS];
 static int exit_code;
 
 static int proxy_listen_all(void);
@@ -82,34 +81,6 @@ uint32_t proxy_random_u32(void)
 	    RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
 		log_error("no random source for a cancel key");
 	return v;
-}
-
-/* ---- cancel keys ---- */
-
-void proxy_cancel_register(Client *c)
-{
-	/* a pid nobody uses yet, so that a cancel can never reach the wrong client */
-	while (c->cancel_pid == 0 || proxy_cancel_find(c->cancel_pid, c->cancel_key))
-		c->cancel_pid = proxy_random_u32();
-	list_append(&cancel_buckets[c->cancel_pid % CANCEL_BUCKETS], &c->cancel_node);
-}
-
-void proxy_cancel_unregister(Client *c)
-{
-	list_remove(&cancel_buckets[c->cancel_pid % CANCEL_BUCKETS], &c->cancel_node);
-	c->cancel_pid = 0;
-}
-
-Client *proxy_cancel_find(uint32_t pid, uint32_t key)
-{
-	List *l = &cancel_buckets[pid % CANCEL_BUCKETS];
-	ListNode *n;
-	for (n = l->head.next; n != &l->head; n = n->next) {
-		Client *c = list_entry(n, Client, cancel_node);
-		if (c->cancel_pid == pid && c->cancel_key == key)
-			return c;
-	}
-	return NULL;
 }
 
 /* ---- listening ---- */
@@ -441,8 +412,7 @@ void proxy_init(Config *cfg, uv_loop_t *loop)
 	list_init(&G.pools);
 	list_init(&G.clients);
 	list_init(&G.servers);
-	for (int i = 0; i < CANCEL_BUCKETS; i++)
-		list_init(&cancel_buckets[i]);
+	cancel_init();
 	G.started_ms = G.now_ms = proxy_now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	conn_module_init(G.loop, cfg->pkt_buf > 16384 ? (uint32_t)cfg->pkt_buf : 16384);

@@ -1,7 +1,7 @@
 /*
  * proxy: the process-wide side of the proxy: the libuv loop, the current Config, the listeners,
  * signals (SIGHUP reload, SIGTERM graceful stop, SIGINT fast stop), the janitor timer that
- * enforces every timeout, the cancel-key registry, and the counters SHOW and /metrics read.
+ * enforces every timeout, and the counters SHOW and /metrics read.
  * It is the only owner of the Config pointer; a reload swaps it and keeps the old one alive
  * until exit, because pools and clients may still point into it.
  */
@@ -49,11 +49,6 @@ static inline uint64_t proxy_now_ms(void)
 {
 	return proxy_now_ns() / 1000000u;
 }
-
-/* Cancel keys: each client has its own (pid, key); CancelRequests look them up here. */
-void proxy_cancel_register(Client *c);
-void proxy_cancel_unregister(Client *c);
-Client *proxy_cancel_find(uint32_t pid, uint32_t key);
 
 /* A random 32-bit value from the kernel's CSPRNG (OpenSSL's as a fallback). */
 uint32_t proxy_random_u32(void);

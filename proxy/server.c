@@ -15,6 +15,7 @@
 
 #include "config/log.h"
 #include "proxy/auth_md5.h"
+#include "proxy/cancel.h"
 #include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
@@ -38,8 +39,6 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 static void server_at_ready(Server *s);
 static void server_note_shape(Server *s, const Pending *p, uint64_t shape);
 static void server_pending_name(const Server *s, const Pending *p, char *name, size_t cap);
-typedef struct CancelConn CancelConn;
-static CancelConn *server_cancel_conn(Server *s);
 static const char *server_password(Server *s);
 static void server_free(Server *s);
 
@@ -64,7 +63,6 @@ Server *server_launch(Pool *p)
 	}
 	s->conn.is_server = true;
 	s->pool = p;
-	s->state = SV_CONNECTING;
 	s->connect_ms = proxy_now_ms();
 	s->login_deadline_ms = G.cfg->server_connect_timeout
 				       ? s->connect_ms + G.cfg->server_connect_timeout
@@ -73,8 +71,7 @@ Server *server_launch(Pool *p)
 	server_stmts_init(&s->stmts);
 	list_node_init(&s->pool_node);
 	list_append(&G.servers, &s->all_node);
-	list_append(&p->login_servers, &s->pool_node);
-	s->list = &p->login_servers;
+	pool_change_server_state(s, SV_CONNECTING);
 	s->port = db->port ? db->port : 5432;
 	snprintf(s->addr_str, sizeof(s->addr_str), "%s", db->host ? db->host : "/var/run/postgresql");
 	server_connect(s);
@@ -163,7 +160,7 @@ static void server_connect_cb(uv_connect_t *req, int status)
 	}
 	if (!s->conn.is_pipe)
 		uv_tcp_nodelay(&s->conn.h.tcp, 1);
-	s->state = SV_LOGIN;
+	pool_change_server_state(s, SV_LOGIN);
 	PktBuf b;
 	pktbuf_init(&b);
 	pktbuf_start(&b, 0);
@@ -387,7 +384,6 @@ static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t 
 	}
 	case PQ_MSG_READY_FOR_QUERY:
 		s->tx_state = len >= 1 ? payload[0] : PQ_TX_IDLE;
-		s->state = SV_IDLE;
 		log_debug("server %s:%d pid %u logged in for %s/%s", s->addr_str, s->port, s->be_pid,
 			  s->pool->dbname, s->pool->user);
 		pool_server_ready(s->pool, s);
@@ -820,7 +816,7 @@ static void server_at_ready(Server *s)
 	}
 	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION && !client_is_pinned(c)) {
 		pool_release(s->pool, s, false);
-		c->state = CL_IDLE;
+		pool_change_client_state(c, CL_IDLE);
 	}
 }
 
@@ -1001,7 +997,17 @@ void server_check_timeout(Server *s, uint64_t now_ns, uint64_t timeout_ns)
 	log_warn("query_timeout (%llu ms): cancelling the statement on server pid %u for %s/%s",
 		 (unsigned long long)(timeout_ns / 1000000), s->be_pid, s->pool->dbname,
 		 s->pool->user);
-	server_cancel(s);
+	cancel_server(s);
+}
+
+bool server_runs_client_request(const Server *s)
+{
+	for (uint32_t i = 0; i < s->q_len; i++) {
+		const Pending *q = &s->queue[(s->q_head + i) % s->q_cap];
+		if (!(q->flags & PF_INJECTED) && q->local == PL_NONE)
+			return true;
+	}
+	return false;
 }
 
 void server_client_sync(Server *s)
@@ -1030,7 +1036,6 @@ void server_link(Server *s, Client *c)
 	c->server = s;
 	s->conn.peer = &c->conn;
 	c->conn.peer = &s->conn;
-	s->state = SV_ACTIVE;
 }
 
 void server_unlink(Server *s)
@@ -1044,164 +1049,6 @@ void server_unlink(Server *s)
 	}
 	s->client = NULL;
 	s->conn.peer = NULL;
-}
-
-/* ---- cancel ---- */
-
-struct CancelConn {
-	ListNode node;  /* in cancel_conns */
-	Server *server; /* whose cancel this is; NULL once the server is gone */
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
-	uv_connect_t req;
-	uint8_t pkt[16];
-	uv_buf_t buf;
-	uv_write_t wreq;
-	Client *requester; /* the client connection whose CancelRequest this is: it is closed once
-			    * PostgreSQL has acted on it (not owned; NULL if it left first) */
-	char scratch[16];  /* PostgreSQL sends nothing back: reads go here until EOF */
-};
-
-static List cancel_conns = { { &cancel_conns.head, &cancel_conns.head }, 0 };
-
-static void cancel_close_cb(uv_handle_t *h)
-{
-	CancelConn *cc = h->data;
-	Server *s = cc->server;
-	list_remove(&cancel_conns, &cc->node);
-	if (cc->requester) {
-		cc->requester->cancel_req = NULL;
-		client_close(cc->requester, "cancel request delivered");
-	}
-	free(cc);
-	if (!s || --s->cancels_in_flight > 0)
-		return;
-	if (s->client)
-		conn_resume(&s->client->conn); /* its next frames waited for the cancel */
-	else if (s->state == SV_USED && server_is_quiet(s) && s->tx_state == PQ_TX_IDLE)
-		pool_server_ready(s->pool, s);
-}
-
-static void cancel_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	CancelConn *cc = h->data;
-	(void)suggested;
-	*buf = uv_buf_init(cc->scratch, sizeof(cc->scratch));
-}
-
-static void cancel_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	CancelConn *cc = stream->data;
-	(void)buf;
-	if (nread < 0)
-		uv_close(&cc->h.handle, cancel_close_cb);
-}
-
-/* PostgreSQL closes the connection once it has signalled the backend: only then is the cancel
- * delivered (and the requester told, by its own connection closing, as PostgreSQL does). */
-static void cancel_write_cb(uv_write_t *req, int status)
-{
-	CancelConn *cc = req->data;
-	if (status != 0 || uv_read_start(&cc->h.stream, cancel_alloc_cb, cancel_read_cb) != 0)
-		uv_close(&cc->h.handle, cancel_close_cb);
-}
-
-static void cancel_connect_cb(uv_connect_t *req, int status)
-{
-	CancelConn *cc = req->data;
-	if (status != 0) {
-		log_warn("could not send cancel request: %s", uv_strerror(status));
-		uv_close(&cc->h.handle, cancel_close_cb);
-		return;
-	}
-	cc->buf = uv_buf_init((char *)cc->pkt, 16);
-	cc->wreq.data = cc;
-	if (uv_write(&cc->wreq, &cc->h.stream, &cc->buf, 1, cancel_write_cb) != 0)
-		uv_close(&cc->h.handle, cancel_close_cb);
-}
-
-void server_cancel(Server *s)
-{
-	(void)server_cancel_conn(s);
-}
-
-static CancelConn *server_cancel_conn(Server *s)
-{
-	if (s->state == SV_CLOSING || s->state == SV_CONNECTING || s->state == SV_LOGIN)
-		return NULL;
-	CancelConn *cc = calloc(1, sizeof(*cc));
-	if (!cc)
-		return NULL;
-	uint32_t words[4] = { htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
-			      htonl(s->be_key) };
-	memcpy(cc->pkt, words, 16);
-	cc->server = s;
-	s->cancels_in_flight++;
-	list_append(&cancel_conns, &cc->node);
-	cc->req.data = cc;
-	int r;
-	if (s->conn.is_pipe) {
-		uv_pipe_init(G.loop, &cc->h.pipe, 0);
-		cc->h.handle.data = cc;
-		char path[512];
-		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", s->addr_str, s->port);
-		uv_pipe_connect(&cc->req, &cc->h.pipe, path, cancel_connect_cb);
-		return cc;
-	}
-	uv_tcp_init(G.loop, &cc->h.tcp);
-	cc->h.handle.data = cc;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	r = uv_tcp_getpeername(&s->conn.h.tcp, (struct sockaddr *)&ss, &len);
-	if (r == 0)
-		r = uv_tcp_connect(&cc->req, &cc->h.tcp, (struct sockaddr *)&ss, cancel_connect_cb);
-	if (r != 0) {
-		log_warn("could not send cancel request: %s", uv_strerror(r));
-		uv_close(&cc->h.handle, cancel_close_cb);
-		return NULL;
-	}
-	return cc;
-}
-
-bool server_cancel_for_client(Server *s, Client *requester)
-{
-	for (uint32_t i = 0; i < s->q_len; i++) {
-		const Pending *q = &s->queue[(s->q_head + i) % s->q_cap];
-		if (!(q->flags & PF_INJECTED) && q->local == PL_NONE) {
-			CancelConn *cc = server_cancel_conn(s);
-			if (!cc)
-				return false;
-			cc->requester = requester;
-			requester->cancel_req = cc;
-			return true;
-		}
-	}
-	log_debug("server pid %u: cancel request dropped, the statement had already finished",
-		  s->be_pid);
-	return false;
-}
-
-void server_cancel_forget_requester(void *cancel_req)
-{
-	((CancelConn *)cancel_req)->requester = NULL;
-}
-
-/* A server that is going away forgets its cancels, so their callbacks do not touch it. */
-static void server_forget_cancels(Server *s)
-{
-	if (!s->cancels_in_flight)
-		return;
-	ListNode *n;
-	for (n = cancel_conns.head.next; n != &cancel_conns.head; n = n->next) {
-		CancelConn *cc = list_entry(n, CancelConn, node);
-		if (cc->server == s)
-			cc->server = NULL;
-	}
-	s->cancels_in_flight = 0;
 }
 
 /* ---- closing ---- */
@@ -1232,8 +1079,7 @@ void server_close(Server *s, const char *reason)
 		server_unlink(s);
 		client_server_lost(c, reason);
 	}
-	s->state = SV_CLOSING;
-	pool_server_closed(s->pool, s);
+	pool_server_closed(s->pool, s); /* SV_CLOSING */
 	if (s->gai_active)
 		uv_cancel((uv_req_t *)&s->gai);
 	conn_close(&s->conn);
@@ -1252,7 +1098,7 @@ static void server_on_closed(Conn *conn)
 
 static void server_free(Server *s)
 {
-	server_forget_cancels(s);
+	cancel_forget_server(s);
 	while (s->q_len)
 		server_pop(s);
 	server_stmts_free(&s->stmts);

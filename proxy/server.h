@@ -103,7 +103,8 @@ struct Server {
 	uint64_t last_done_ns; /* when the last statement completed (pipelined timing) */
 	ServerStmts stmts;     /* protocol-level statements prepared under pgsift's names */
 	StmtMap *sql_prepared; /* SQL-level PREPARE name -> statement text on this server (owned) */
-	uint32_t cancels_in_flight; /* CancelRequests not yet delivered: do not change hands */
+	uint32_t cancels_in_flight; /* CancelRequests not yet delivered: do not change hands
+				     * (cancel.c) */
 
 	uint64_t connect_ms;   /* when the connection was opened */
 	uint64_t last_used_ms; /* when it last went idle */
@@ -125,7 +126,7 @@ struct Server {
 /* Starts a new connection for the pool. NULL when out of memory. */
 Server *server_launch(Pool *p);
 
-/* Links / unlinks a client (the conn peers are set both ways). */
+/* Links / unlinks a client (the conn peers are set both ways); pool.c changes the states. */
 void server_link(Server *s, Client *c);
 void server_unlink(Server *s);
 
@@ -162,26 +163,9 @@ void server_client_sync(Server *s);
 /* Sends pgsift's own query; its responses are swallowed. Returns false on failure. */
 bool server_send_injected(Server *s, const char *sql) __attribute__((warn_unused_result));
 
-/* Sends a CancelRequest for this server's backend on a new connection. */
-void server_cancel(Server *s);
-
-/* A client's CancelRequest: sent on only while the server still runs one of that client's
- * requests. A statement that already finished is not cancelled (PostgreSQL ignores a cancel
- * that reaches an idle backend), so the cancel can never hit the client's next statement; the
- * client's next frames wait until the cancel is delivered (server_cancel_pending). True when it
- * was sent: the requester's connection is then closed once PostgreSQL has acted on it, so that a
- * driver that waits for that close (libpq, asyncpg) goes on only when its cancel can no longer
- * hit its next statement. */
-bool server_cancel_for_client(Server *s, Client *requester);
-/* The requester (Client.cancel_req) goes away before its cancel is delivered. */
-void server_cancel_forget_requester(void *cancel_req);
-
-/* Whether a cancel is on its way to this server's backend: nothing new may be sent to it
- * before the cancel arrives, or the cancel could hit that instead. */
-static inline bool server_cancel_pending(const Server *s)
-{
-	return s->cancels_in_flight > 0;
-}
+/* Whether the server still owes a response to one of its client's own requests (not to
+ * pgsift's injected ones, nor one pgsift answers itself): what a client's cancel may hit. */
+bool server_runs_client_request(const Server *s);
 
 /* Closes with a log line. */
 void server_close(Server *s, const char *reason);

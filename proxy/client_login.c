@@ -1,0 +1,356 @@
+/*
+ * client_login: a client from its first byte to CL_IDLE. It answers SSLRequest and
+ * GSSENCRequest with 'N', hands CancelRequests to cancel.c, reads the startup packet (user,
+ * database, parameters, `options`), checks the limits, authenticates (trust, plain, md5,
+ * SCRAM-SHA-256 against auth_file; the SCRAM keys a client proves are kept for pass-through to
+ * the server), and once the pool knows its servers' parameters, greets the client as PostgreSQL
+ * would: AuthenticationOk, ParameterStatus, its own BackendKeyData, ReadyForQuery.
+ */
+#include "proxy/client_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/log.h"
+#include "proxy/admin.h"
+#include "proxy/auth_md5.h"
+#include "proxy/cancel.h"
+#include "proxy/pgspell.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/scram.h"
+#include "proxy/server.h"
+
+enum { AUTH_STEP_NONE = 0, AUTH_STEP_MD5, AUTH_STEP_SASL_INIT, AUTH_STEP_SASL_FINAL };
+
+static PktAction client_login_ok(Client *c);
+static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt,
+				const char **unknown, size_t *n_unknown, bool *ok_out);
+static PktAction client_start_auth(Client *c);
+
+/* The first frame of a connection (and the next one after an SSLRequest answered 'N'). */
+PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
+{
+	const Config *cfg = G.cfg;
+	if (hdr->code == PQ_SSL_REQUEST_CODE || hdr->code == PQ_GSSENC_REQUEST_CODE) {
+		if (hdr->len != 8) {
+			client_fail(c, "08P01", "invalid length of encryption request");
+			return PA_CLOSED;
+		}
+		if (conn_send(&c->conn, "N", 1) != 0) {
+			client_close(c, "write failed");
+			return PA_CLOSED;
+		}
+		return PA_CONSUMED;
+	}
+	if (hdr->code == PQ_CANCEL_REQUEST_CODE)
+		return cancel_request(c, hdr, pkt);
+	if ((hdr->code >> 16) != 3) {
+		client_fail(c, "0A000", "unsupported frontend protocol %u.%u: server supports 3.0",
+			    hdr->code >> 16, hdr->code & 0xffff);
+		return PA_CLOSED;
+	}
+
+	const char *unknown[16];
+	size_t n_unknown = 0;
+	bool ok;
+	if (!client_read_startup(c, hdr, pkt, unknown, &n_unknown, &ok))
+		return PA_CLOSED;
+	if (!ok) {
+		client_fail(c, "53200", "out of memory");
+		return PA_CLOSED;
+	}
+	if (!c->user || !c->user[0]) {
+		client_fail(c, "28000", "no PostgreSQL user name specified in startup packet");
+		return PA_CLOSED;
+	}
+	if (!c->dbname || !c->dbname[0]) {
+		free(c->dbname);
+		c->dbname = strdup(c->user);
+		if (!c->dbname) {
+			client_fail(c, "53200", "out of memory");
+			return PA_CLOSED;
+		}
+	}
+	if ((hdr->code & 0xffff) > 0 || n_unknown > 0) {
+		PktBuf b;
+		pktbuf_init(&b);
+		pq_write_negotiate_version(&b, PQ_PROTOCOL_3_0, unknown, n_unknown);
+		(void)conn_send_pktbuf(&c->conn, &b);
+		pktbuf_free(&b);
+	}
+	c->conn.startup_phase = false;
+	c->conn.max_packet = (uint32_t)cfg->max_packet_size;
+	if (G.shutting_down) {
+		client_fail(c, "57P03", "pgsift is shutting down");
+		return PA_CLOSED;
+	}
+	if (cfg->max_client_conn > 0 && G.n_clients > (size_t)cfg->max_client_conn) {
+		client_fail(c, "53300", "no more connections allowed (max_client_conn)");
+		return PA_CLOSED;
+	}
+	c->is_admin = strcmp(c->dbname, "pgsift") == 0 || strcmp(c->dbname, "pgbouncer") == 0;
+	if (!c->is_admin) {
+		const char *err = NULL;
+		c->pool = pool_get(c->dbname, c->user, &err);
+		if (!c->pool) {
+			if (strcmp(err, "no such database") == 0)
+				client_fail(c, "3D000", "database \"%s\" does not exist", c->dbname);
+			else
+				client_fail(c, "53200", "%s", err);
+			return PA_CLOSED;
+		}
+	}
+	return client_start_auth(c);
+}
+
+/* The startup packet's key/value pairs, ended by an empty key, into c: user, database,
+ * `options`, parameters (the protocol extensions it asks for, _pq_.*, into unknown). False when
+ * the client was failed; *ok false when memory ran out. */
+static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt,
+				const char **unknown, size_t *n_unknown, bool *ok_out)
+{
+	const Config *cfg = G.cfg;
+	PktReader r;
+	pkt_reader_init(&r, pkt + 8, hdr->len - 8);
+	bool ok = true;
+	for (;;) {
+		const char *key, *val;
+		size_t klen;
+		if (!pkt_get_cstring(&r, &key, &klen)) {
+			client_fail(c, "08P01", "invalid startup packet layout: expected terminator as last byte");
+			return false;
+		}
+		if (klen == 0)
+			break;
+		if (!pkt_get_cstring(&r, &val, NULL)) {
+			client_fail(c, "08P01", "invalid startup packet layout: expected terminator as last byte");
+			return false;
+		}
+		if (strcmp(key, "user") == 0) {
+			free(c->user);
+			c->user = strdup(val);
+			ok = ok && c->user;
+		} else if (strcmp(key, "database") == 0) {
+			free(c->dbname);
+			c->dbname = strdup(val);
+			ok = ok && c->dbname;
+		} else if (strcmp(key, "replication") == 0) {
+			if (strcasecmp(val, "false") != 0 && strcasecmp(val, "off") != 0 &&
+			    strcmp(val, "0") != 0) {
+				client_fail(c, "08P01", "replication connections are not supported by pgsift");
+				return false;
+			}
+		} else if (strcmp(key, "options") == 0) {
+			ok = ok && client_parse_options(c, val);
+		} else if (strncmp(key, "_pq_.", 5) == 0) {
+			if (*n_unknown < 16)
+				unknown[(*n_unknown)++] = key;
+		} else if (config_list_has(cfg->ignore_startup_parameters, key)) {
+			continue;
+		} else {
+			if (strcmp(key, "application_name") == 0) {
+				free(c->app_name);
+				c->app_name = strdup(val);
+			}
+			/* kept as PostgreSQL will report it (utf8 -> UTF8), so that the greeting
+			 * says what PostgreSQL would and servers are not set up again for it */
+			char spelled[64];
+			if (pgspell_value(key, val, NULL, spelled, sizeof(spelled)))
+				val = spelled;
+			ok = ok && varcache_set(&c->params, key, val);
+		}
+	}
+	*ok_out = ok;
+	return true;
+}
+
+/* The startup packet was accepted: the authentication exchange auth_type calls for begins (or,
+ * with trust, the client is logged in at once). */
+static PktAction client_start_auth(Client *c)
+{
+	const Config *cfg = G.cfg;
+	const UserEntry *u = config_find_user(cfg, c->user);
+	const char *secret = u ? u->secret : NULL;
+	PktBuf b;
+	pktbuf_init(&b);
+	pool_change_client_state(c, CL_AUTH);
+	switch (cfg->auth_type) {
+	case AUTH_TRUST:
+		pktbuf_free(&b);
+		return client_login_ok(c);
+	case AUTH_PLAIN:
+		pq_write_auth(&b, PQ_AUTH_CLEARTEXT, NULL, 0);
+		c->auth_step = AUTH_STEP_MD5; /* a PasswordMessage follows, checked as plain */
+		break;
+	case AUTH_MD5:
+		if (!auth_md5_make_salt(c->md5_salt)) {
+			pktbuf_free(&b);
+			client_fail(c, "XX000", "could not generate a salt");
+			return PA_CLOSED;
+		}
+		pq_write_auth(&b, PQ_AUTH_MD5, c->md5_salt, 4);
+		c->auth_step = AUTH_STEP_MD5;
+		break;
+	case AUTH_SCRAM:
+		if (secret && auth_md5_is_secret(secret)) {
+			/* PostgreSQL too falls back to md5 for a user whose secret is md5 */
+			if (!auth_md5_make_salt(c->md5_salt)) {
+				pktbuf_free(&b);
+				client_fail(c, "XX000", "could not generate a salt");
+				return PA_CLOSED;
+			}
+			pq_write_auth(&b, PQ_AUTH_MD5, c->md5_salt, 4);
+			c->auth_step = AUTH_STEP_MD5;
+			break;
+		}
+		c->scram = scram_server_new(secret, c->user);
+		if (!c->scram) {
+			pktbuf_free(&b);
+			client_fail(c, "53200", "out of memory");
+			return PA_CLOSED;
+		}
+		pktbuf_start(&b, PQ_MSG_AUTH);
+		pktbuf_put_u32(&b, PQ_AUTH_SASL);
+		pktbuf_put_cstring(&b, SCRAM_MECHANISM);
+		pktbuf_put_u8(&b, 0);
+		pktbuf_finish(&b);
+		c->auth_step = AUTH_STEP_SASL_INIT;
+		break;
+	}
+	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
+}
+
+static PktAction client_auth_failed(Client *c, const char *why)
+{
+	log_info("client %s:%d: password authentication failed for user \"%s\": %s", c->addr,
+		 c->port, c->user, why);
+	client_fail(c, "28P01", "password authentication failed for user \"%s\"", c->user);
+	return PA_CLOSED;
+}
+
+/* One SCRAM step's outcome: the client fails (28P01 for a wrong password, the step's own
+ * SQLSTATE otherwise), or gets the server's message in an authentication request of `code`. */
+static PktAction client_scram_reply(Client *c, ScramResult sr, uint32_t code, const char *reply,
+				    size_t reply_len)
+{
+	if (sr == SCRAM_ERR_AUTH)
+		return client_auth_failed(c, scram_server_error(c->scram));
+	if (sr != SCRAM_OK) {
+		client_fail(c, scram_result_sqlstate(sr), "%s", scram_server_error(c->scram));
+		return PA_CLOSED;
+	}
+	PktBuf b;
+	pktbuf_init(&b);
+	pq_write_auth(&b, code, reply, reply_len);
+	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
+}
+
+PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
+{
+	if (hdr->type != PQ_MSG_PASSWORD) {
+		client_fail(c, "08P01", "expected password response, got message type %d", hdr->type);
+		return PA_CLOSED;
+	}
+	const UserEntry *u = config_find_user(G.cfg, c->user);
+	const char *secret = u ? u->secret : NULL;
+	PktReader r;
+	pkt_reader_init(&r, pkt + 5, hdr->len - 5);
+	if (c->auth_step == AUTH_STEP_MD5) {
+		const char *resp;
+		if (!pkt_get_cstring(&r, &resp, NULL)) {
+			client_fail(c, "08P01", "invalid password packet");
+			return PA_CLOSED;
+		}
+		if (!secret)
+			return client_auth_failed(c, "user not in auth_file");
+		bool ok;
+		if (G.cfg->auth_type == AUTH_PLAIN)
+			ok = !auth_md5_is_secret(secret) && strcmp(secret, resp) == 0;
+		else
+			ok = auth_md5_verify(secret, c->user, c->md5_salt, resp);
+		if (!ok)
+			return client_auth_failed(c, "wrong password");
+		return client_login_ok(c);
+	}
+	if (c->auth_step == AUTH_STEP_SASL_INIT) {
+		const char *mech;
+		uint32_t len;
+		const uint8_t *data;
+		if (!pkt_get_cstring(&r, &mech, NULL) || !pkt_get_u32(&r, &len) ||
+		    len == 0xffffffffu || !pkt_get_bytes(&r, len, &data)) {
+			client_fail(c, "08P01", "malformed SASLInitialResponse");
+			return PA_CLOSED;
+		}
+		if (strcmp(mech, SCRAM_MECHANISM) != 0) {
+			client_fail(c, "08P01", "client selected an invalid SASL authentication mechanism");
+			return PA_CLOSED;
+		}
+		const char *reply;
+		size_t reply_len;
+		ScramResult sr = scram_server_handle_first(c->scram, (const char *)data, len, &reply,
+							   &reply_len);
+		if (client_scram_reply(c, sr, PQ_AUTH_SASL_CONTINUE, reply, reply_len) == PA_CLOSED)
+			return PA_CLOSED;
+		c->auth_step = AUTH_STEP_SASL_FINAL;
+		return PA_CONSUMED;
+	}
+	if (c->auth_step == AUTH_STEP_SASL_FINAL) {
+		const char *reply;
+		size_t reply_len;
+		ScramResult sr = scram_server_handle_final(c->scram, (const char *)r.p,
+							   (size_t)(r.end - r.p), &reply, &reply_len);
+		if (client_scram_reply(c, sr, PQ_AUTH_SASL_FINAL, reply, reply_len) == PA_CLOSED)
+			return PA_CLOSED;
+		if (c->pool && !c->pool->have_scram_keys &&
+		    scram_server_keys(c->scram, c->pool->scram_client_key, c->pool->scram_server_key))
+			c->pool->have_scram_keys = true;
+		scram_server_free(c->scram);
+		c->scram = NULL;
+		return client_login_ok(c);
+	}
+	client_fail(c, "08P01", "unexpected password message");
+	return PA_CLOSED;
+}
+
+static PktAction client_login_ok(Client *c)
+{
+	c->auth_step = AUTH_STEP_NONE;
+	c->cancel_pid = proxy_random_u32();
+	c->cancel_key = proxy_random_u32();
+	cancel_register(c);
+	if (c->is_admin) {
+		if (!admin_login(c))
+			return PA_CLOSED;
+		return PA_CONSUMED;
+	}
+	if (G.cfg->log_connections)
+		log_info("client %s:%d login %s/%s%s%s", c->addr, c->port, c->dbname, c->user,
+			 c->app_name ? " app=" : "", c->app_name ? c->app_name : "");
+	pool_client_login(c->pool, c);
+	return c->state == CL_CLOSING ? PA_CLOSED : PA_CONSUMED;
+}
+
+void client_welcome(Client *c)
+{
+	Pool *p = c->pool;
+	PktBuf b;
+	pktbuf_init(&b);
+	pq_write_auth(&b, PQ_AUTH_OK, NULL, 0);
+	for (size_t i = 0; i < p->welcome.n; i++) {
+		const VarParam *w = &p->welcome.items[i];
+		const char *mine = varcache_get(&c->params, w->name);
+		bool use_mine = mine && mine[0] != SQL_VALUE_MARK && !client_is_server_only_param(w->name);
+		char spelled[64];
+		if (use_mine && pgspell_value(w->name, mine, w->value, spelled, sizeof(spelled)))
+			mine = spelled;
+		pq_write_parameter_status(&b, w->name, use_mine ? mine : w->value);
+	}
+	pq_write_backend_key(&b, c->cancel_pid, c->cancel_key);
+	pq_write_ready(&b, PQ_TX_IDLE);
+	if (!client_send(c, &b))
+		return;
+	pool_change_client_state(c, CL_IDLE);
+	conn_resume(&c->conn);
+}
