@@ -9,6 +9,9 @@
 #include <xxhash.h>
 
 static bool pktbuf_reserve(PktBuf *b, size_t more);
+static void pq_write_report(PktBuf *b, uint8_t type, const char *severity, const char *sqlstate,
+			    const char *message, const char *detail, const char *hint,
+			    const char *file, const char *routine);
 
 const char *pkt_status_str(PktStatus st)
 {
@@ -272,7 +275,22 @@ void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate,
 			 const char *message, const char *detail, const char *hint,
 			 const char *file, const char *routine)
 {
-	pktbuf_start(b, PQ_MSG_ERROR_RESPONSE);
+	pq_write_report(b, PQ_MSG_ERROR_RESPONSE, severity, sqlstate, message, detail, hint, file,
+			routine);
+}
+
+void pq_write_notice(PktBuf *b, const char *message, const char *detail)
+{
+	pq_write_report(b, PQ_MSG_NOTICE_RESPONSE, "NOTICE", "00000", message, detail, NULL, NULL,
+			NULL);
+}
+
+/* An ErrorResponse or NoticeResponse (type): the fields PostgreSQL sends, NULL ones left out. */
+static void pq_write_report(PktBuf *b, uint8_t type, const char *severity, const char *sqlstate,
+			    const char *message, const char *detail, const char *hint,
+			    const char *file, const char *routine)
+{
+	pktbuf_start(b, type);
 	pktbuf_put_u8(b, 'S');
 	pktbuf_put_cstring(b, severity);
 	pktbuf_put_u8(b, 'V');

@@ -194,6 +194,8 @@ void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const
 void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate,
 			 const char *message, const char *detail, const char *hint,
 			 const char *file, const char *routine);
+/* A NoticeResponse (severity NOTICE, SQLSTATE 00000) with a message and an optional detail. */
+void pq_write_notice(PktBuf *b, const char *message, const char *detail);
 void pq_write_auth(PktBuf *b, uint32_t code, const void *data, size_t len);
 void pq_write_parameter_status(PktBuf *b, const char *name, const char *value);
 void pq_write_backend_key(PktBuf *b, uint32_t pid, uint32_t key);
