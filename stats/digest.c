@@ -627,28 +627,47 @@ static bool agg_add(DigestAgg *a, const DigestEvent *e)
 	return true;
 }
 
-/* Reservoir sampling: every execution has the same chance to be among the kept ones. */
+/* How many of d's samples are a prepared statement's text (the only ones SHOW QUERIES shows
+ * without log_parameters: the application's SQL, no values). */
+static uint32_t prepared_samples(const Digest *d)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < d->n_samples; i++)
+		n += d->samples[i].text && d->samples[i].params;
+	return n;
+}
+
+/*
+ * Reservoir sampling: every execution has the same chance to be among the kept ones. Besides,
+ * one prepared statement's text is kept once seen: an Execute whose parameters were not
+ * sampled offers its text only while there is none, and the reservoir never evicts the last
+ * one (the executions of a statement sent both ways would otherwise leave only simple-protocol
+ * texts, which carry values).
+ */
 static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e)
 {
-	/* A prepared statement's text without its values is worth keeping once: the reservoir
-	 * stays for the executions whose parameters were sampled. */
-	if (e->orig_text && e->params && !e->n_params) {
-		for (uint32_t i = 0; i < d->n_samples; i++)
-			if (d->samples[i].text)
-				return;
-	}
-	d->sample_seen++;
+	bool prepared = e->orig_text && e->params;
 	uint32_t slot;
-	if (d->n_samples < DIGEST_SAMPLES) {
-		slot = d->n_samples;
-	} else {
-		s->rng ^= s->rng << 13;
-		s->rng ^= s->rng >> 7;
-		s->rng ^= s->rng << 17;
-		uint64_t r = s->rng % d->sample_seen;
-		if (r >= DIGEST_SAMPLES)
+	if (prepared && !e->n_params) {
+		if (prepared_samples(d))
 			return;
-		slot = (uint32_t)r;
+		slot = d->n_samples < DIGEST_SAMPLES ? d->n_samples : 0;
+	} else {
+		d->sample_seen++;
+		if (d->n_samples < DIGEST_SAMPLES) {
+			slot = d->n_samples;
+		} else {
+			s->rng ^= s->rng << 13;
+			s->rng ^= s->rng >> 7;
+			s->rng ^= s->rng << 17;
+			uint64_t r = s->rng % d->sample_seen;
+			if (r >= DIGEST_SAMPLES)
+				return;
+			slot = (uint32_t)r;
+		}
+		const DigestSample *old = slot < d->n_samples ? &d->samples[slot] : NULL;
+		if (!prepared && old && old->text && old->params && prepared_samples(d) == 1)
+			return;
 	}
 	DigestSample n = {0};
 	if (e->orig_text)

@@ -458,6 +458,19 @@ static void test_stats_digest_rows_sample(void **state)
 		assert_non_null(digest_record(s, &e));
 	}
 	assert_int_equal(digest_find(s, 0x2, "app", "u")->n_samples, 1);
+	/* a statement sent both ways: simple-protocol texts fill the reservoir first, then one
+	 * prepared Execute comes among many more simple ones; its text stays */
+	const char *both_simple = "SELECT * FROM t WHERE status = 'running' AND owner = 'carol'";
+	const char *both_prepared = "SELECT * FROM t WHERE status = 'running' AND owner = $1";
+	for (int i = 0; i < 300; i++) {
+		DigestEvent e = dev(0x5, "app", "u", 100, T0 + 5);
+		bool prep = i == 20;
+		e.orig_text = prep ? both_prepared : both_simple;
+		e.orig_len = strlen(e.orig_text);
+		if (prep)
+			e.params = "";
+		assert_non_null(digest_record(s, &e));
+	}
 	/* a prepared statement whose parameters were never sampled still shows its text */
 	const char *prepared4 = "SELECT * FROM t WHERE starred IS TRUE AND owner = $1";
 	DigestEvent p4 = dev(0x4, "app", "u", 500, T0 + 4);
@@ -486,6 +499,7 @@ static void test_stats_digest_rows_sample(void **state)
 	const StatsQueryRow *r4 = find_row(&q, "0000000000000004", "app");
 	assert_string_equal(r4->sample_query, prepared4);
 	assert_null(r4->sample_params);
+	assert_string_equal(find_row(&q, "0000000000000005", "app")->sample_query, both_prepared);
 	stats_queries_free(&q);
 
 	assert_int_equal(digest_store_rows(s, 0, DIGEST_ROWS_VALUES, &q), 0);
