@@ -184,8 +184,7 @@ static void admin_show_stats_view(PktBuf *b, StatsView view)
 	else
 		admin_describe(b, one, sizeof(one) / sizeof(one[0]));
 	AdminRow r = {.n = 0};
-	PoolStats console = {.xact_count = admin_query_count(),
-			     .query_count = admin_query_count()};
+	PoolStats console = {.xact_count = admin_query_count(), .query_count = admin_query_count()};
 	size_t n = 0;
 	const char **names = admin_db_names(&n);
 	for (size_t i = 0; i <= n; i++) {
@@ -466,10 +465,11 @@ void admin_show_databases(PktBuf *b)
 		admin_row_str(&r, db->user);
 		admin_row_fmt(&r, "%d", config_pool_size(G.cfg, db));
 		admin_row_fmt(&r, "%d",
-			db->min_pool_size >= 0 ? db->min_pool_size : G.cfg->min_pool_size);
+			      db->min_pool_size >= 0 ? db->min_pool_size : G.cfg->min_pool_size);
 		admin_row_fmt(&r, "%d",
-			db->reserve_pool >= 0 ? db->reserve_pool : G.cfg->reserve_pool_size);
-		admin_row_str(&r, db->pool_mode >= 0 ? pool_mode_str((PoolMode)db->pool_mode) : NULL);
+			      db->reserve_pool >= 0 ? db->reserve_pool : G.cfg->reserve_pool_size);
+		admin_row_str(&r,
+			      db->pool_mode >= 0 ? pool_mode_str((PoolMode)db->pool_mode) : NULL);
 		admin_row_fmt(&r, "%d", db->max_db_connections);
 		admin_row_u64(&r, current);
 		admin_row_fmt(&r, "%d", pool_is_paused(names[i]) ? 1 : 0);
@@ -729,7 +729,6 @@ bool admin_kill(Client *requester, const AdminCmd *cmd, PktBuf *b)
 	pq_write_command_complete(b, "KILL");
 	return true;
 }
-
 
 /* RELOAD and SHUTDOWN raise the signals proxy.c already handles (SIGHUP, SIGINT), so the console
  * goes through the same path as an operator's kill(1); the answer is sent first. */

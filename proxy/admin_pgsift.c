@@ -131,7 +131,6 @@ void admin_show_slow(PktBuf *b)
 	pq_write_command_complete(b, "SHOW");
 }
 
-
 bool admin_reset_stats(Client *c, const AdminCmd *cmd, PktBuf *b)
 {
 	(void)cmd;

@@ -29,7 +29,7 @@ static void cancel_close_cb(uv_handle_t *h);
 static List cancel_buckets[CANCEL_BUCKETS];
 
 struct CancelConn {
-	ListNode node;  /* in cancel_conns */
+	ListNode node;	/* in cancel_conns */
 	Server *server; /* whose cancel this is; NULL once the server is gone */
 	union {
 		uv_handle_t handle;
@@ -47,7 +47,7 @@ struct CancelConn {
 };
 
 /* Every CancelConn not yet closed (owned; freed in cancel_close_cb). */
-static List cancel_conns = { { &cancel_conns.head, &cancel_conns.head }, 0 };
+static List cancel_conns = {{&cancel_conns.head, &cancel_conns.head}, 0};
 
 void cancel_init(void)
 {
@@ -100,9 +100,10 @@ PktAction cancel_request(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 					return PA_CONSUMED; /* closed when delivered */
 				}
 			} else {
-				log_debug("server pid %u: cancel request dropped, the statement had "
-					  "already finished",
-					  s->be_pid);
+				log_debug(
+					"server pid %u: cancel request dropped, the statement had "
+					"already finished",
+					s->be_pid);
 			}
 		}
 	}
@@ -201,8 +202,8 @@ static CancelConn *cancel_conn_open(Server *s)
 	CancelConn *cc = calloc(1, sizeof(*cc));
 	if (!cc)
 		return NULL;
-	uint32_t words[4] = { htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
-			      htonl(s->be_key) };
+	uint32_t words[4] = {htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
+			     htonl(s->be_key)};
 	memcpy(cc->pkt, words, 16);
 	cc->server = s;
 	s->cancels_in_flight++;

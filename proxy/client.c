@@ -177,7 +177,7 @@ static void client_on_closed(Conn *conn)
 	varcache_free(&c->startup_params);
 	varcache_free(&c->tx_params);
 	varcache_free(&c->reported_resets);
-	client_stmts_free(c->named);
+	prepared_names_free(c->named);
 	stmtmap_free(c->sql_prepared);
 	stmtmap_free(c->held_cursors);
 	stmtmap_free(c->shapes);

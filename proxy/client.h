@@ -48,7 +48,7 @@ struct Client {
 	uint32_t cancel_key;
 	ListNode cancel_node; /* in the proxy's cancel-key table */
 	List *list;         /* which pool list pool_node is in (owned by pool.c) */
-	ClientStmts *named; /* protocol-level statement names -> statements (owned) */
+	PreparedNames *named; /* protocol-level statement names -> statements (owned) */
 	StmtMap *sql_prepared; /* SQL-level PREPARE name -> its PREPARE text (owned) */
 	char *portal_stmt;  /* statement name bound to the unnamed portal (owned) */
 	char *unnamed_text; /* the unnamed statement's text (owned) */

@@ -99,7 +99,7 @@ static const char *client_portal_text(Client *c, size_t *len)
 		*len = c->unnamed_text ? strlen(c->unnamed_text) : 0;
 		return c->unnamed_text;
 	}
-	PreparedStmt *st = c->named ? client_stmts_get(c->named, name) : NULL;
+	PreparedStmt *st = c->named ? prepared_names_get(c->named, name) : NULL;
 	*len = st ? st->query_len : 0;
 	return st ? st->query : NULL;
 }
@@ -120,8 +120,8 @@ static PktAction client_answer_unnamed_locally(Client *c, Server *s, uint8_t loc
 }
 
 /* Answers a simple query without a server: CommandComplete or an error, then ReadyForQuery. */
-static void client_answer_locally(Client *c, const char *tag, const char *sqlstate,
-				  const char *msg, uint8_t tx_state)
+static void client_answer_locally(Client *c, const char *tag, const char *sqlstate, const char *msg,
+				  uint8_t tx_state)
 {
 	PktBuf b;
 	pktbuf_init(&b);
@@ -153,7 +153,7 @@ PktAction client_query_without_server(Client *c, const char *text, size_t len)
 	if (k == SK_DEALLOCATE) {
 		SessionCommands *cmds = client_parse_session(text, len);
 		if (client_is_local_deallocate(c, cmds)) {
-			client_stmts_remove(c->named, cmds->items[0].name);
+			prepared_names_remove(c->named, cmds->items[0].name);
 			client_free_cmds(cmds);
 			client_answer_locally(c, "DEALLOCATE", NULL, NULL, PQ_TX_IDLE);
 			return PA_CONSUMED;
@@ -205,7 +205,7 @@ static PktAction client_frame_query(Client *c, Server *s, PktReader *r, bool poo
 		return PA_CONSUMED;
 	}
 	if (pooled && client_is_local_deallocate(c, cmds)) {
-		client_stmts_remove(c->named, cmds->items[0].name);
+		prepared_names_remove(c->named, cmds->items[0].name);
 		client_free_cmds(cmds);
 		conn_flush(&c->conn);
 		return server_expect_local(s, PL_DEALLOCATE, NULL) ? PA_CONSUMED : PA_CLOSED;
@@ -244,7 +244,8 @@ static PktAction client_frame_parse(Client *c, Server *s, PktReader *r, bool poo
 		c->unnamed_local = pooled && client_is_local_deallocate(c, c->unnamed_cmds);
 		if (c->unnamed_local) {
 			conn_flush(&c->conn);
-			return server_expect_local(s, PL_PARSE_COMPLETE, NULL) ? PA_CONSUMED : PA_CLOSED;
+			return server_expect_local(s, PL_PARSE_COMPLETE, NULL) ? PA_CONSUMED :
+										 PA_CLOSED;
 		}
 		bool ok = client_remember_unnamed(c, text, tlen) &&
 			  server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
@@ -254,8 +255,8 @@ static PktAction client_frame_parse(Client *c, Server *s, PktReader *r, bool poo
 		return client_parse_named(c, s, name, text, tlen, types, types_len);
 	/* session pooling: names pass through; the text is kept for statistics */
 	PreparedStmt *st = prepared_intern(text, tlen, types, types_len);
-	bool ok = st && (c->named || (c->named = client_stmts_new())) &&
-		  client_stmts_put(c->named, name, st);
+	bool ok = st && (c->named || (c->named = prepared_names_new())) &&
+		  prepared_names_put(c->named, name, st);
 	if (st)
 		prepared_unref(st);
 	ok = ok && server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
@@ -294,7 +295,8 @@ static PktAction client_frame_execute(Client *c, Server *s, PktReader *r)
 	const char *text = portal[0] ? NULL : client_portal_text(c, &tlen);
 	Pending *p = server_expect(s, PQ_MSG_EXECUTE, 0, text, tlen);
 	if (p && !portal[0] && c->bind_n_params) {
-		if (!server_expect_params(s, p, c->bind_params, c->bind_params_len, c->bind_n_params))
+		if (!server_expect_params(s, p, c->bind_params, c->bind_params_len,
+					  c->bind_n_params))
 			p = NULL;
 		c->bind_n_params = 0;
 	}
@@ -321,16 +323,16 @@ static PktAction client_frame_describe(Client *c, Server *s, const PktHdr *hdr, 
 	if (pooled && what == 'S' && name[0])
 		return client_rewrite_named(c, s, hdr, pkt, name, PQ_MSG_DESCRIBE);
 	if (!name[0] && c->unnamed_local && (what == 'S' || !c->portal_stmt || !c->portal_stmt[0]))
-		return client_answer_unnamed_locally(c, s,
-						     what == 'S' ? PL_STATEMENT_NO_DATA : PL_NO_DATA);
+		return client_answer_unnamed_locally(
+			c, s, what == 'S' ? PL_STATEMENT_NO_DATA : PL_NO_DATA);
 	Pending *p = server_expect(s, PQ_MSG_DESCRIBE, 0, NULL, 0);
 	bool ok = p != NULL;
 	/* the unnamed portal of a client's named statement: its description is the statement's
 	 * result shape the client decodes by (psycopg 3 asks this way) */
 	PreparedStmt *st = pooled && what == 'P' && !name[0] && c->portal_stmt &&
-					   c->portal_stmt[0] && c->named
-				   ? client_stmts_get(c->named, c->portal_stmt)
-				   : NULL;
+					   c->portal_stmt[0] && c->named ?
+				   prepared_names_get(c->named, c->portal_stmt) :
+				   NULL;
 	if (p && st) {
 		p->stmt = st;
 		prepared_ref(st);
@@ -350,14 +352,14 @@ static PktAction client_frame_close(Client *c, Server *s, PktReader *r, bool poo
 	if (what == 'S' && name[0] && pooled) {
 		/* the statement stays on the server under pgsift's name */
 		if (c->named)
-			client_stmts_remove(c->named, name);
+			prepared_names_remove(c->named, name);
 		if (c->shapes)
 			stmtmap_remove(c->shapes, name);
 		conn_flush(&c->conn);
 		return server_expect_local(s, PL_CLOSE_COMPLETE, NULL) ? PA_CONSUMED : PA_CLOSED;
 	}
 	if (what == 'S' && name[0] && c->named)
-		client_stmts_remove(c->named, name);
+		prepared_names_remove(c->named, name);
 	return server_expect(s, PQ_MSG_CLOSE, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
 }
 
@@ -392,7 +394,7 @@ PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, 
 		c->xact_start_ns = proxy_now_ns();
 	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
 		return PA_FORWARD; /* the server skips it without answering */
-	if (!full) /* larger than the buffer: the rest streams behind its head */
+	if (!full)		   /* larger than the buffer: the rest streams behind its head */
 		return client_streamed_frame(c, hdr, pkt);
 	bool pooled = c->pool->mode != POOL_SESSION;
 	PktReader r;
@@ -437,7 +439,8 @@ PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, 
 		return PA_CLOSED;
 	}
 	if (a == PA_CLOSED)
-		client_fail(c, "53200", "out of memory"); /* nothing more when a handler failed it */
+		client_fail(c, "53200",
+			    "out of memory"); /* nothing more when a handler failed it */
 	return a;
 }
 
@@ -505,7 +508,7 @@ static PktAction client_streamed_frame(Client *c, const PktHdr *hdr, const uint8
 		/* session pooling: the name passes through; its text is not kept (it is not held),
 		 * so its executions are counted without one */
 		if (c->named)
-			client_stmts_remove(c->named, name);
+			prepared_names_remove(c->named, name);
 		ok = server_expect(s, PQ_MSG_PARSE, 0, text, tlen);
 		break;
 	}

@@ -43,16 +43,16 @@ PktAction client_query_without_server(Client *c, const char *text, size_t len);
  * the frame needs one. */
 PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 /* Parse of a named statement in transaction pooling. */
-PktAction client_parse_named(Client *c, Server *s, const char *name, const char *query,
-			     size_t qlen, const uint8_t *types, size_t tlen);
+PktAction client_parse_named(Client *c, Server *s, const char *name, const char *query, size_t qlen,
+			     const uint8_t *types, size_t tlen);
 /* A Parse too large to hold of a named statement in transaction pooling: refused (54000). */
 PktAction client_refuse_long_parse(Client *c, Server *s);
 /* Bind or Describe (type) naming a client's statement: rewritten to pgsift's name. */
 PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
 			       const char *name, uint8_t type);
 /* The same for a Bind too large to hold: only its head is rewritten. */
-PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr,
-				       const uint8_t *pkt, const char *portal, const char *name);
+PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
+				       const char *portal, const char *name);
 /* A Parse that fails on the server, standing for a refusal (flags PF_*; see there). */
 PktAction client_send_failing_parse(Client *c, Server *s, uint16_t flags, const char *name);
 /* Whether cmds is a SQL DEALLOCATE of one of the client's protocol-level names. */

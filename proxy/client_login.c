@@ -96,7 +96,8 @@ PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		c->pool = pool_get(c->dbname, c->user, &err);
 		if (!c->pool) {
 			if (strcmp(err, "no such database") == 0)
-				client_fail(c, "3D000", "database \"%s\" does not exist", c->dbname);
+				client_fail(c, "3D000", "database \"%s\" does not exist",
+					    c->dbname);
 			else
 				client_fail(c, "53200", "%s", err);
 			return PA_CLOSED;
@@ -119,13 +120,17 @@ static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 		const char *key, *val;
 		size_t klen;
 		if (!pkt_get_cstring(&r, &key, &klen)) {
-			client_fail(c, "08P01", "invalid startup packet layout: expected terminator as last byte");
+			client_fail(
+				c, "08P01",
+				"invalid startup packet layout: expected terminator as last byte");
 			return false;
 		}
 		if (klen == 0)
 			break;
 		if (!pkt_get_cstring(&r, &val, NULL)) {
-			client_fail(c, "08P01", "invalid startup packet layout: expected terminator as last byte");
+			client_fail(
+				c, "08P01",
+				"invalid startup packet layout: expected terminator as last byte");
 			return false;
 		}
 		if (strcmp(key, "user") == 0) {
@@ -139,7 +144,8 @@ static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 		} else if (strcmp(key, "replication") == 0) {
 			if (strcasecmp(val, "false") != 0 && strcasecmp(val, "off") != 0 &&
 			    strcmp(val, "0") != 0) {
-				client_fail(c, "08P01", "replication connections are not supported by pgsift");
+				client_fail(c, "08P01",
+					    "replication connections are not supported by pgsift");
 				return false;
 			}
 		} else if (strcmp(key, "options") == 0) {
@@ -173,18 +179,15 @@ static PktAction client_start_auth(Client *c)
 	const Config *cfg = G.cfg;
 	const UserEntry *u = config_find_user(cfg, c->user);
 	const char *secret = u ? u->secret : NULL;
+	pool_change_client_state(c, CL_AUTH);
+	if (cfg->auth_type == AUTH_TRUST)
+		return client_login_ok(c);
+	/* PostgreSQL too falls back to md5 for a user whose secret is md5 */
+	bool md5 = cfg->auth_type == AUTH_MD5 ||
+		   (cfg->auth_type == AUTH_SCRAM && secret && auth_md5_is_secret(secret));
 	PktBuf b;
 	pktbuf_init(&b);
-	pool_change_client_state(c, CL_AUTH);
-	switch (cfg->auth_type) {
-	case AUTH_TRUST:
-		pktbuf_free(&b);
-		return client_login_ok(c);
-	case AUTH_PLAIN:
-		pq_write_auth(&b, PQ_AUTH_CLEARTEXT, NULL, 0);
-		c->auth_step = AUTH_STEP_MD5; /* a PasswordMessage follows, checked as plain */
-		break;
-	case AUTH_MD5:
+	if (md5) {
 		if (!auth_md5_make_salt(c->md5_salt)) {
 			pktbuf_free(&b);
 			client_fail(c, "XX000", "could not generate a salt");
@@ -192,19 +195,10 @@ static PktAction client_start_auth(Client *c)
 		}
 		pq_write_auth(&b, PQ_AUTH_MD5, c->md5_salt, 4);
 		c->auth_step = AUTH_STEP_MD5;
-		break;
-	case AUTH_SCRAM:
-		if (secret && auth_md5_is_secret(secret)) {
-			/* PostgreSQL too falls back to md5 for a user whose secret is md5 */
-			if (!auth_md5_make_salt(c->md5_salt)) {
-				pktbuf_free(&b);
-				client_fail(c, "XX000", "could not generate a salt");
-				return PA_CLOSED;
-			}
-			pq_write_auth(&b, PQ_AUTH_MD5, c->md5_salt, 4);
-			c->auth_step = AUTH_STEP_MD5;
-			break;
-		}
+	} else if (cfg->auth_type == AUTH_PLAIN) {
+		pq_write_auth(&b, PQ_AUTH_CLEARTEXT, NULL, 0);
+		c->auth_step = AUTH_STEP_MD5; /* a PasswordMessage follows, checked as plain */
+	} else {
 		c->scram = scram_server_new(secret, c->user);
 		if (!c->scram) {
 			pktbuf_free(&b);
@@ -217,7 +211,6 @@ static PktAction client_start_auth(Client *c)
 		pktbuf_put_u8(&b, 0);
 		pktbuf_finish(&b);
 		c->auth_step = AUTH_STEP_SASL_INIT;
-		break;
 	}
 	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
 }
@@ -250,7 +243,8 @@ static PktAction client_scram_reply(Client *c, ScramResult sr, uint32_t code, co
 PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 {
 	if (hdr->type != PQ_MSG_PASSWORD) {
-		client_fail(c, "08P01", "expected password response, got message type %d", hdr->type);
+		client_fail(c, "08P01", "expected password response, got message type %d",
+			    hdr->type);
 		return PA_CLOSED;
 	}
 	const UserEntry *u = config_find_user(G.cfg, c->user);
@@ -284,13 +278,14 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 			return PA_CLOSED;
 		}
 		if (strcmp(mech, SCRAM_MECHANISM) != 0) {
-			client_fail(c, "08P01", "client selected an invalid SASL authentication mechanism");
+			client_fail(c, "08P01",
+				    "client selected an invalid SASL authentication mechanism");
 			return PA_CLOSED;
 		}
 		const char *reply;
 		size_t reply_len;
-		ScramResult sr = scram_server_handle_first(c->scram, (const char *)data, len, &reply,
-							   &reply_len);
+		ScramResult sr = scram_server_handle_first(c->scram, (const char *)data, len,
+							   &reply, &reply_len);
 		if (client_scram_reply(c, sr, PQ_AUTH_SASL_CONTINUE, reply, reply_len) == PA_CLOSED)
 			return PA_CLOSED;
 		c->auth_step = AUTH_STEP_SASL_FINAL;
@@ -299,12 +294,13 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 	if (c->auth_step == AUTH_STEP_SASL_FINAL) {
 		const char *reply;
 		size_t reply_len;
-		ScramResult sr = scram_server_handle_final(c->scram, (const char *)r.p,
-							   (size_t)(r.end - r.p), &reply, &reply_len);
+		ScramResult sr = scram_server_handle_final(
+			c->scram, (const char *)r.p, (size_t)(r.end - r.p), &reply, &reply_len);
 		if (client_scram_reply(c, sr, PQ_AUTH_SASL_FINAL, reply, reply_len) == PA_CLOSED)
 			return PA_CLOSED;
 		if (c->pool && !c->pool->have_scram_keys &&
-		    scram_server_keys(c->scram, c->pool->scram_client_key, c->pool->scram_server_key))
+		    scram_server_keys(c->scram, c->pool->scram_client_key,
+				      c->pool->scram_server_key))
 			c->pool->have_scram_keys = true;
 		scram_server_free(c->scram);
 		c->scram = NULL;
@@ -341,7 +337,8 @@ void client_welcome(Client *c)
 	for (size_t i = 0; i < p->welcome.n; i++) {
 		const VarParam *w = &p->welcome.items[i];
 		const char *mine = varcache_get(&c->params, w->name);
-		bool use_mine = mine && mine[0] != SQL_VALUE_MARK && !client_is_server_only_param(w->name);
+		bool use_mine =
+			mine && mine[0] != SQL_VALUE_MARK && !client_is_server_only_param(w->name);
 		char spelled[64];
 		if (use_mine && pgspell_value(w->name, mine, w->value, spelled, sizeof(spelled)))
 			mine = spelled;

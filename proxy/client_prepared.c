@@ -61,7 +61,7 @@ static bool client_make_room(Client *c, Server *s)
 {
 	int max = G.cfg->max_prepared_statements;
 	while (max > 0 && s->stmts.count >= (size_t)max) {
-		uint64_t id = server_stmts_pop_lru(&s->stmts);
+		uint64_t id = prepared_set_pop_lru(&s->stmts);
 		if (!id)
 			break;
 		char name[32];
@@ -80,20 +80,20 @@ static bool client_make_room(Client *c, Server *s)
  */
 static int client_prepare_slot(Client *c, Server *s, PreparedStmt *st, const char *name, bool *ok)
 {
-	int state = name ? server_stmts_state_for(&s->stmts, st->id, c, name)
-			 : server_stmts_state(&s->stmts, st->id);
-	if (state == SS_READY && server_stmts_gen(&s->stmts, st->id) != st->gen) {
+	int state = name ? prepared_set_state_for(&s->stmts, st->id, c, name) :
+			   prepared_set_state(&s->stmts, st->id);
+	if (state == SS_READY && prepared_set_gen(&s->stmts, st->id) != st->gen) {
 		/* prepared before a schema change seen elsewhere changed its result */
-		server_stmts_unconfirm(&s->stmts, st->id);
+		prepared_set_unconfirm(&s->stmts, st->id);
 		state = SS_PENDING;
 	}
 	*ok = true;
 	if (state == SS_PENDING)
 		*ok = client_inject_close(c, s, st->server_name);
 	else if (state == SS_NONE)
-		*ok = client_make_room(c, s) && server_stmts_add(&s->stmts, st->id);
+		*ok = client_make_room(c, s) && prepared_set_add(&s->stmts, st->id);
 	if (state != SS_READY)
-		server_stmts_set_gen(&s->stmts, st->id, st->gen);
+		prepared_set_set_gen(&s->stmts, st->id, st->gen);
 	return state;
 }
 
@@ -152,27 +152,27 @@ PktAction client_refuse_long_parse(Client *c, Server *s)
 }
 
 /* Parse of a named statement in transaction pooling. */
-PktAction client_parse_named(Client *c, Server *s, const char *name, const char *query,
-			     size_t qlen, const uint8_t *types, size_t tlen)
+PktAction client_parse_named(Client *c, Server *s, const char *name, const char *query, size_t qlen,
+			     const uint8_t *types, size_t tlen)
 {
-	if (!c->named && !(c->named = client_stmts_new()))
+	if (!c->named && !(c->named = prepared_names_new()))
 		return PA_CLOSED;
-	if (client_stmts_get(c->named, name)) /* PostgreSQL's own answer is 42P05 */
+	if (prepared_names_get(c->named, name)) /* PostgreSQL's own answer is 42P05 */
 		return client_send_failing_parse(c, s, PF_DUP_NAME, name);
 	if (c->shapes)
 		stmtmap_remove(c->shapes, name); /* a new statement: described anew, if at all */
 	PreparedStmt *st = prepared_intern(query, qlen, types, tlen);
 	if (!st)
 		return PA_CLOSED;
-	bool ok = client_stmts_put(c->named, name, st);
+	bool ok = prepared_names_put(c->named, name, st);
 	prepared_unref(st); /* the name holds it now */
 	if (!ok)
 		return PA_CLOSED;
 	conn_flush(&c->conn);
 	if (log_enabled(LL_NOISE))
-		log_msg(LL_NOISE, "client %s:%d Parse %s -> %s on pid %u (%s)", c->addr, c->port, name,
-			st->server_name, s->be_pid,
-			server_stmts_state(&s->stmts, st->id) == SS_READY ? "has it" : "prepares");
+		log_msg(LL_NOISE, "client %s:%d Parse %s -> %s on pid %u (%s)", c->addr, c->port,
+			name, st->server_name, s->be_pid,
+			prepared_set_state(&s->stmts, st->id) == SS_READY ? "has it" : "prepares");
 	bool slot_ok;
 	if (client_prepare_slot(c, s, st, NULL, &slot_ok) == SS_READY) {
 		return server_expect_local(s, PL_PARSE_COMPLETE, name) ? PA_CONSUMED : PA_CLOSED;
@@ -185,7 +185,7 @@ PktAction client_parse_named(Client *c, Server *s, const char *name, const char 
 	if (!p)
 		return PA_CLOSED;
 	p->stmt_id = st->id;
-	server_stmts_set_owner(&s->stmts, st->id, c, name);
+	prepared_set_set_owner(&s->stmts, st->id, c, name);
 	if (!server_expect_name(s, p, name) || !client_send_rewritten(c))
 		return PA_CLOSED;
 	return PA_CONSUMED;
@@ -237,8 +237,8 @@ static PktAction client_check_shape(Client *c, Server *s, PreparedStmt *st, cons
 		return PA_FORWARD; /* never described: the client decodes by nothing pgsift knows */
 	if (want == SHAPE_STALE)
 		return client_send_failing_parse(c, s, PF_RESULT_CHANGED, NULL);
-	int state = server_stmts_state_for(&s->stmts, st->id, c, name);
-	uint64_t have = state == SS_READY ? server_stmts_shape(&s->stmts, st->id) : 0;
+	int state = prepared_set_state_for(&s->stmts, st->id, c, name);
+	uint64_t have = state == SS_READY ? prepared_set_shape(&s->stmts, st->id) : 0;
 	if (have == 0) {
 		if (retried)
 			return PA_FORWARD; /* the Describe failed or was skipped: the Bind says why */
@@ -253,7 +253,8 @@ static PktAction client_check_shape(Client *c, Server *s, PreparedStmt *st, cons
 		pktbuf_start(&b, PQ_MSG_FLUSH);
 		pktbuf_finish(&b);
 		conn_flush(&c->conn);
-		Pending *p = server_expect(s, PQ_MSG_DESCRIBE, PF_INJECTED | PF_SHAPE_CHECK, NULL, 0);
+		Pending *p =
+			server_expect(s, PQ_MSG_DESCRIBE, PF_INJECTED | PF_SHAPE_CHECK, NULL, 0);
 		if (p) {
 			p->stmt = st;
 			prepared_ref(st);
@@ -276,7 +277,7 @@ static PktAction client_check_shape(Client *c, Server *s, PreparedStmt *st, cons
 PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
 			       const char *name, uint8_t type)
 {
-	PreparedStmt *st = c->named ? client_stmts_get(c->named, name) : NULL;
+	PreparedStmt *st = c->named ? prepared_names_get(c->named, name) : NULL;
 	if (!st) {
 		/* unknown name: the server answers with PostgreSQL's own 26000 */
 		return server_expect(s, type, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
@@ -312,7 +313,7 @@ PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const ui
 bool client_is_local_deallocate(Client *c, const SessionCommands *cmds)
 {
 	return cmds && cmds->n == 1 && cmds->items[0].kind == SC_DEALLOCATE && c->named &&
-	       cmds->items[0].name && client_stmts_get(c->named, cmds->items[0].name);
+	       cmds->items[0].name && prepared_names_get(c->named, cmds->items[0].name);
 }
 
 /* Whether some server of the pool has st prepared, confirmed by its ParseComplete: the text
@@ -320,11 +321,11 @@ bool client_is_local_deallocate(Client *c, const SessionCommands *cmds)
 static bool client_pool_knows(const Client *c, const PreparedStmt *st)
 {
 	const Pool *p = c->pool;
-	const List *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
+	const List *lists[] = {&p->idle_servers, &p->active_servers, &p->used_servers};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		for (ListNode *n = lists[i]->head.next; n != &lists[i]->head; n = n->next) {
 			Server *s = list_entry(n, Server, pool_node);
-			if (server_stmts_state(&s->stmts, st->id) == SS_READY)
+			if (prepared_set_state(&s->stmts, st->id) == SS_READY)
 				return true;
 		}
 	}
@@ -366,14 +367,14 @@ PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uin
 		size_t tlen;
 		if (!pkt_get_cstring(&r, &name, NULL) || !name[0] ||
 		    !pkt_get_cstring(&r, &text, &tlen) ||
-		    (c->named && client_stmts_get(c->named, name)))
+		    (c->named && prepared_names_get(c->named, name)))
 			return PA_FORWARD; /* malformed, unnamed or a duplicate: the server says */
 		PreparedStmt *st = prepared_intern(text, tlen, r.p, (size_t)(r.end - r.p));
 		if (!st)
 			return PA_FORWARD;
 		bool known = client_pool_knows(c, st);
-		bool ok = !known || ((c->named || (c->named = client_stmts_new())) &&
-				     client_stmts_put(c->named, name, st));
+		bool ok = !known || ((c->named || (c->named = prepared_names_new())) &&
+				     prepared_names_put(c->named, name, st));
 		prepared_unref(st);
 		if (!known || !ok)
 			return PA_FORWARD;
@@ -390,7 +391,7 @@ PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uin
 			return PA_FORWARD;
 		/* the statement stays on the servers under pgsift's name */
 		if (c->named)
-			client_stmts_remove(c->named, name);
+			prepared_names_remove(c->named, name);
 		if (c->shapes)
 			stmtmap_remove(c->shapes, name);
 		c->local_sync = true;
@@ -408,22 +409,21 @@ PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uin
 	}
 }
 
-
 /* A Bind too large to hold that names a client's statement (transaction pooling): the statement
  * is made ready on this server as for any Bind, and only the head is rewritten, with pgsift's
  * name in place of the client's; the parameters stream behind it untouched. */
-PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr,
-				       const uint8_t *pkt, const char *portal, const char *name)
+PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
+				       const char *portal, const char *name)
 {
-	PreparedStmt *st = c->named ? client_stmts_get(c->named, name) : NULL;
+	PreparedStmt *st = c->named ? prepared_names_get(c->named, name) : NULL;
 	if (!st) /* unknown name: the server answers with PostgreSQL's own 26000 */
 		return server_expect(s, PQ_MSG_BIND, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
 	if (!client_ensure_prepared(c, s, st, name))
 		return PA_CLOSED;
 	size_t name_len = strlen(name), new_len = strlen(st->server_name);
 	uint32_t len = hdr->len - 1 - (uint32_t)name_len + (uint32_t)new_len;
-	uint8_t head[5] = { PQ_MSG_BIND, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-			    (uint8_t)(len >> 8), (uint8_t)len };
+	uint8_t head[5] = {PQ_MSG_BIND, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			   (uint8_t)(len >> 8), (uint8_t)len};
 	pktbuf_reset(&client_out);
 	pktbuf_put_raw(&client_out, head, sizeof(head));
 	pktbuf_put_raw(&client_out, portal, strlen(portal) + 1);

@@ -26,9 +26,9 @@
 #define RESET_MARK "\x02"
 
 /* Reported by the server, never set by a client: not carried from one server to another. */
-static const char *const server_only_params[] = { "server_version", "server_encoding",
-						  "integer_datetimes", "is_superuser",
-						  "in_hot_standby", NULL };
+static const char *const server_only_params[] = {"server_version",    "server_encoding",
+						 "integer_datetimes", "is_superuser",
+						 "in_hot_standby",    NULL};
 
 bool client_is_server_only_param(const char *name)
 {
@@ -37,7 +37,6 @@ bool client_is_server_only_param(const char *name)
 			return true;
 	return false;
 }
-
 
 /* The next word of `options` (from *p): words are separated by blanks, and a backslash makes
  * the next character part of the word, as PostgreSQL's pg_split_opts reads them (libpq users
@@ -139,8 +138,8 @@ static void client_sync_sql_prepared(void *arg, const char *name, const char *te
 {
 	PrepareSync *ps = arg;
 	size_t have_len;
-	const char *have = ps->s->sql_prepared ? stmtmap_get(ps->s->sql_prepared, name, &have_len)
-					       : NULL;
+	const char *have =
+		ps->s->sql_prepared ? stmtmap_get(ps->s->sql_prepared, name, &have_len) : NULL;
 	if (have && have_len == len && memcmp(have, text, len) == 0)
 		return;
 	if (have) {
@@ -158,7 +157,7 @@ static void client_sync_sql_prepared(void *arg, const char *name, const char *te
 
 typedef struct ForeignNames {
 	const StmtMap *mine; /* the client's own, or NULL */
-	char **names;        /* names on the server that are not the client's (owned) */
+	char **names;	     /* names on the server that are not the client's (owned) */
 	size_t n, cap;
 	bool failed;
 } ForeignNames;
@@ -190,7 +189,7 @@ static void client_collect_foreign(void *arg, const char *name, const char *text
  * client's transaction, so that it can neither EXECUTE them nor collide with their names. */
 static bool client_drop_foreign_sql_prepared(Client *c, Server *s, PktBuf *q)
 {
-	ForeignNames f = { .mine = c->sql_prepared };
+	ForeignNames f = {.mine = c->sql_prepared};
 	stmtmap_foreach(s->sql_prepared, client_collect_foreign, &f);
 	for (size_t i = 0; i < f.n; i++) {
 		pktbuf_put_raw(q, "DEALLOCATE ", 11);
@@ -303,7 +302,7 @@ bool client_apply_params(Client *c, Server *s)
 	    !client_drop_foreign_sql_prepared(c, s, &q))
 		q.failed = true;
 	if (c->sql_prepared && stmtmap_count(c->sql_prepared) > 0 && p->mode != POOL_SESSION) {
-		PrepareSync ps = { s, &q, false };
+		PrepareSync ps = {s, &q, false};
 		stmtmap_foreach(c->sql_prepared, client_sync_sql_prepared, &ps);
 		if (ps.failed)
 			q.failed = true;
@@ -365,12 +364,20 @@ void client_free_cmds(SessionCommands *cmds)
 /* Reported through ParameterStatus: the server's report is what the client's cache keeps. */
 static bool is_reported_param(const char *name)
 {
-	static const char *const reported[] = { "application_name", "client_encoding", "datestyle",
-						"intervalstyle", "timezone", "integer_datetimes",
-						"standard_conforming_strings", "is_superuser",
-						"session_authorization", "server_encoding",
-						"server_version", "default_transaction_read_only",
-						"in_hot_standby", NULL };
+	static const char *const reported[] = {"application_name",
+					       "client_encoding",
+					       "datestyle",
+					       "intervalstyle",
+					       "timezone",
+					       "integer_datetimes",
+					       "standard_conforming_strings",
+					       "is_superuser",
+					       "session_authorization",
+					       "server_encoding",
+					       "server_version",
+					       "default_transaction_read_only",
+					       "in_hot_standby",
+					       NULL};
 	for (int i = 0; reported[i]; i++)
 		if (strcasecmp(reported[i], name) == 0)
 			return true;
@@ -457,7 +464,8 @@ static void client_unpin(Client *c, uint8_t why)
 {
 	c->pins_pending &= (uint8_t)~why;
 	if (why & PIN_ADVISORY)
-		c->pins &= (uint8_t)~PIN_ADVISORY; /* pg_advisory_unlock_all() is not undone either */
+		c->pins &=
+			(uint8_t)~PIN_ADVISORY; /* pg_advisory_unlock_all() is not undone either */
 	client_pins_changed(c);
 }
 
@@ -488,13 +496,13 @@ void client_statement_failed(Client *c)
 static void client_forget_prepared(Client *c)
 {
 	if (c->named)
-		client_stmts_clear(c->named);
+		prepared_names_clear(c->named);
 	if (c->shapes)
 		stmtmap_clear(c->shapes);
 	if (c->sql_prepared)
 		stmtmap_clear(c->sql_prepared);
 	if (c->server) {
-		server_stmts_clear(&c->server->stmts);
+		prepared_set_clear(&c->server->stmts);
 		if (c->server->sql_prepared)
 			stmtmap_clear(c->server->sql_prepared);
 	}
@@ -504,8 +512,10 @@ static void client_track_prepare(Client *c, Pending *p, const SessionCommand *sc
 {
 	Server *s = c->server;
 	char *text = NULL;
-	if (p->type == PQ_MSG_QUERY && sc->stmt_offset + sc->stmt_len <= p->text_len && sc->stmt_len)
-		text = strndup((const char *)s->texts + p->text_off + sc->stmt_offset, sc->stmt_len);
+	if (p->type == PQ_MSG_QUERY && sc->stmt_offset + sc->stmt_len <= p->text_len &&
+	    sc->stmt_len)
+		text = strndup((const char *)s->texts + p->text_off + sc->stmt_offset,
+			       sc->stmt_len);
 	else if (sc->value && asprintf(&text, "PREPARE \"%s\" AS %s", sc->name, sc->value) < 0)
 		text = NULL;
 	if (!text)
@@ -590,7 +600,8 @@ static void client_run_command(Client *c, Pending *p, const SessionCommand *sc)
 			/* the server went back to its own default and reported it; the client's
 			 * default is its startup value, which is put back on the server next */
 			const char *start = varcache_get(client_startup_set(c), sc->name);
-			if (!c->in_tx && start && !varcache_set(&c->reported_resets, sc->name, start))
+			if (!c->in_tx && start &&
+			    !varcache_set(&c->reported_resets, sc->name, start))
 				log_warn("out of memory tracking RESET %s", sc->name);
 			return;
 		}
@@ -684,7 +695,8 @@ void client_statement_done(Client *c, Pending *p, const char *tag, size_t tag_le
 	} else if (tag_is(tag, tag_len, "COMMIT")) {
 		c->in_tx = false;
 		for (size_t i = 0; i < c->tx_params.n; i++)
-			client_apply_session(c, c->tx_params.items[i].name, c->tx_params.items[i].value);
+			client_apply_session(c, c->tx_params.items[i].name,
+					     c->tx_params.items[i].value);
 		varcache_clear(&c->tx_params);
 	}
 	/* "ROLLBACK" is also the tag of ROLLBACK TO SAVEPOINT, which keeps the transaction and
@@ -711,7 +723,8 @@ void client_tx_ended(Client *c)
 	client_pins_changed(c);
 	varcache_clear(&c->tx_params);
 	for (size_t i = 0; i < c->reported_resets.n; i++) {
-		if (!client_params_will_change(c) || !varcache_set(&c->params, c->reported_resets.items[i].name,
+		if (!client_params_will_change(c) ||
+		    !varcache_set(&c->params, c->reported_resets.items[i].name,
 				  c->reported_resets.items[i].value))
 			log_warn("out of memory tracking RESET");
 		c->params_dirty = true;

@@ -308,7 +308,7 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 			if (!varcache_copy(&s->params, &p->welcome))
 				s->close_needed = true;
 			s->applied_sig = 0;
-			server_stmts_clear(&s->stmts);
+			prepared_set_clear(&s->stmts);
 			if (s->sql_prepared)
 				stmtmap_clear(s->sql_prepared);
 		}

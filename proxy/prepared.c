@@ -99,27 +99,27 @@ size_t prepared_count(void)
 
 /* ---- a client's names ---- */
 
-static void client_stmts_release(void *st)
+static void prepared_names_release(void *st)
 {
 	prepared_unref(st);
 }
 
-ClientStmts *client_stmts_new(void)
+PreparedNames *prepared_names_new(void)
 {
-	return namemap_new(client_stmts_release);
+	return namemap_new(prepared_names_release);
 }
 
-void client_stmts_free(ClientStmts *m)
+void prepared_names_free(PreparedNames *m)
 {
 	namemap_free(m);
 }
 
-void client_stmts_clear(ClientStmts *m)
+void prepared_names_clear(PreparedNames *m)
 {
 	namemap_clear(m);
 }
 
-bool client_stmts_put(ClientStmts *m, const char *name, PreparedStmt *st)
+bool prepared_names_put(PreparedNames *m, const char *name, PreparedStmt *st)
 {
 	prepared_ref(st);
 	if (!namemap_put(m, name, st)) {
@@ -129,25 +129,25 @@ bool client_stmts_put(ClientStmts *m, const char *name, PreparedStmt *st)
 	return true;
 }
 
-PreparedStmt *client_stmts_get(const ClientStmts *m, const char *name)
+PreparedStmt *prepared_names_get(const PreparedNames *m, const char *name)
 {
 	return namemap_get(m, name);
 }
 
-void client_stmts_remove(ClientStmts *m, const char *name)
+void prepared_names_remove(PreparedNames *m, const char *name)
 {
 	namemap_remove(m, name);
 }
 
-size_t client_stmts_count(const ClientStmts *m)
+size_t prepared_names_count(const PreparedNames *m)
 {
 	return namemap_count(m);
 }
 
 /* ---- a server's statements ---- */
 
-typedef struct ServerStmtNode {
-	struct ServerStmtNode *next;
+typedef struct PreparedSetNode {
+	struct PreparedSetNode *next;
 	ListNode lru;
 	uint64_t id;
 	bool confirmed;     /* ParseComplete seen */
@@ -155,28 +155,28 @@ typedef struct ServerStmtNode {
 	uint32_t gen;       /* the PreparedStmt generation its Parse was sent for */
 	const void *owner;  /* the client whose Parse is pending (compared, never dereferenced) */
 	uint64_t name_hash; /* and its name for the statement */
-} ServerStmtNode;
+} PreparedSetNode;
 
-void server_stmts_init(ServerStmts *s)
+void prepared_set_init(PreparedSet *s)
 {
 	memset(s, 0, sizeof(*s));
 	list_init(&s->lru);
 }
 
-static ServerStmtNode **server_stmts_slot(ServerStmts *s, uint64_t id)
+static PreparedSetNode **prepared_set_slot(PreparedSet *s, uint64_t id)
 {
-	ServerStmtNode **pp = &s->buckets[(id * 0x9E3779B97F4A7C15ull >> 40) & (s->n_buckets - 1)];
+	PreparedSetNode **pp = &s->buckets[(id * 0x9E3779B97F4A7C15ull >> 40) & (s->n_buckets - 1)];
 	while (*pp && (*pp)->id != id)
 		pp = &(*pp)->next;
 	return pp;
 }
 
-void server_stmts_clear(ServerStmts *s)
+void prepared_set_clear(PreparedSet *s)
 {
 	for (size_t i = 0; i < s->n_buckets; i++) {
-		ServerStmtNode *e = s->buckets[i];
+		PreparedSetNode *e = s->buckets[i];
 		while (e) {
-			ServerStmtNode *next = e->next;
+			PreparedSetNode *next = e->next;
 			free(e);
 			e = next;
 		}
@@ -186,18 +186,18 @@ void server_stmts_clear(ServerStmts *s)
 	list_init(&s->lru);
 }
 
-void server_stmts_free(ServerStmts *s)
+void prepared_set_free(PreparedSet *s)
 {
-	server_stmts_clear(s);
+	prepared_set_clear(s);
 	free(s->buckets);
-	server_stmts_init(s);
+	prepared_set_init(s);
 }
 
-int server_stmts_state(ServerStmts *s, uint64_t id)
+int prepared_set_state(PreparedSet *s, uint64_t id)
 {
 	if (!s->count)
 		return SS_NONE;
-	ServerStmtNode *e = *server_stmts_slot(s, id);
+	PreparedSetNode *e = *prepared_set_slot(s, id);
 	if (!e)
 		return SS_NONE;
 	list_remove(&s->lru, &e->lru);
@@ -205,48 +205,48 @@ int server_stmts_state(ServerStmts *s, uint64_t id)
 	return e->confirmed ? SS_READY : SS_PENDING;
 }
 
-static ServerStmtNode *server_stmts_find(ServerStmts *s, uint64_t id)
+static PreparedSetNode *prepared_set_find(PreparedSet *s, uint64_t id)
 {
-	return s->count ? *server_stmts_slot(s, id) : NULL;
+	return s->count ? *prepared_set_slot(s, id) : NULL;
 }
 
-int server_stmts_state_for(ServerStmts *s, uint64_t id, const void *owner, const char *name)
+int prepared_set_state_for(PreparedSet *s, uint64_t id, const void *owner, const char *name)
 {
-	int st = server_stmts_state(s, id);
+	int st = prepared_set_state(s, id);
 	if (st != SS_PENDING)
 		return st;
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	if (e->owner == owner && e->name_hash == XXH3_64bits(name, strlen(name)))
 		return SS_READY;
 	return SS_PENDING;
 }
 
-void server_stmts_set_owner(ServerStmts *s, uint64_t id, const void *owner, const char *name)
+void prepared_set_set_owner(PreparedSet *s, uint64_t id, const void *owner, const char *name)
 {
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	if (!e)
 		return;
 	e->owner = owner;
 	e->name_hash = name ? XXH3_64bits(name, strlen(name)) : 0;
 }
 
-bool server_stmts_has(ServerStmts *s, uint64_t id)
+bool prepared_set_has(PreparedSet *s, uint64_t id)
 {
-	return server_stmts_state(s, id) != SS_NONE;
+	return prepared_set_state(s, id) != SS_NONE;
 }
 
-void server_stmts_confirm(ServerStmts *s, uint64_t id)
+void prepared_set_confirm(PreparedSet *s, uint64_t id)
 {
 	if (!s->count)
 		return;
-	ServerStmtNode *e = *server_stmts_slot(s, id);
+	PreparedSetNode *e = *prepared_set_slot(s, id);
 	if (e)
 		e->confirmed = true;
 }
 
-void server_stmts_unconfirm(ServerStmts *s, uint64_t id)
+void prepared_set_unconfirm(PreparedSet *s, uint64_t id)
 {
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	if (!e)
 		return;
 	e->confirmed = false;
@@ -255,42 +255,42 @@ void server_stmts_unconfirm(ServerStmts *s, uint64_t id)
 	e->shape = 0;
 }
 
-uint64_t server_stmts_shape(ServerStmts *s, uint64_t id)
+uint64_t prepared_set_shape(PreparedSet *s, uint64_t id)
 {
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	return e && e->confirmed ? e->shape : 0;
 }
 
-void server_stmts_set_shape(ServerStmts *s, uint64_t id, uint64_t shape)
+void prepared_set_set_shape(PreparedSet *s, uint64_t id, uint64_t shape)
 {
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	if (e)
 		e->shape = shape;
 }
 
-void server_stmts_set_gen(ServerStmts *s, uint64_t id, uint32_t gen)
+void prepared_set_set_gen(PreparedSet *s, uint64_t id, uint32_t gen)
 {
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	if (e)
 		e->gen = gen;
 }
 
-uint32_t server_stmts_gen(ServerStmts *s, uint64_t id)
+uint32_t prepared_set_gen(PreparedSet *s, uint64_t id)
 {
-	ServerStmtNode *e = server_stmts_find(s, id);
+	PreparedSetNode *e = prepared_set_find(s, id);
 	return e ? e->gen : 0;
 }
 
-static bool server_stmts_grow(ServerStmts *s)
+static bool prepared_set_grow(PreparedSet *s)
 {
 	size_t n = s->n_buckets ? s->n_buckets * 2 : 64;
-	ServerStmtNode **b = calloc(n, sizeof(*b));
+	PreparedSetNode **b = calloc(n, sizeof(*b));
 	if (!b)
 		return false;
 	for (size_t i = 0; i < s->n_buckets; i++) {
-		ServerStmtNode *e = s->buckets[i];
+		PreparedSetNode *e = s->buckets[i];
 		while (e) {
-			ServerStmtNode *next = e->next;
+			PreparedSetNode *next = e->next;
 			size_t k = (e->id * 0x9E3779B97F4A7C15ull >> 40) & (n - 1);
 			e->next = b[k];
 			b[k] = e;
@@ -303,13 +303,13 @@ static bool server_stmts_grow(ServerStmts *s)
 	return true;
 }
 
-bool server_stmts_add(ServerStmts *s, uint64_t id)
+bool prepared_set_add(PreparedSet *s, uint64_t id)
 {
-	if (!s->buckets && !server_stmts_grow(s))
+	if (!s->buckets && !prepared_set_grow(s))
 		return false;
-	if (server_stmts_has(s, id))
+	if (prepared_set_has(s, id))
 		return true;
-	ServerStmtNode *e = malloc(sizeof(*e));
+	PreparedSetNode *e = malloc(sizeof(*e));
 	if (!e)
 		return false;
 	e->id = id;
@@ -318,21 +318,21 @@ bool server_stmts_add(ServerStmts *s, uint64_t id)
 	e->gen = 0;
 	e->owner = NULL;
 	e->name_hash = 0;
-	ServerStmtNode **pp = server_stmts_slot(s, id);
+	PreparedSetNode **pp = prepared_set_slot(s, id);
 	e->next = NULL;
 	*pp = e;
 	list_append(&s->lru, &e->lru);
 	if (++s->count > s->n_buckets)
-		(void)server_stmts_grow(s);
+		(void)prepared_set_grow(s);
 	return true;
 }
 
-void server_stmts_remove(ServerStmts *s, uint64_t id)
+void prepared_set_remove(PreparedSet *s, uint64_t id)
 {
 	if (!s->buckets)
 		return;
-	ServerStmtNode **pp = server_stmts_slot(s, id);
-	ServerStmtNode *e = *pp;
+	PreparedSetNode **pp = prepared_set_slot(s, id);
+	PreparedSetNode *e = *pp;
 	if (!e)
 		return;
 	*pp = e->next;
@@ -341,12 +341,12 @@ void server_stmts_remove(ServerStmts *s, uint64_t id)
 	s->count--;
 }
 
-uint64_t server_stmts_pop_lru(ServerStmts *s)
+uint64_t prepared_set_pop_lru(PreparedSet *s)
 {
 	ListNode *n = list_first(&s->lru);
 	if (!n)
 		return 0;
-	uint64_t id = list_entry(n, ServerStmtNode, lru)->id;
-	server_stmts_remove(s, id);
+	uint64_t id = list_entry(n, PreparedSetNode, lru)->id;
+	prepared_set_remove(s, id);
 	return id;
 }

@@ -31,9 +31,9 @@ static void server_connect_cb(uv_connect_t *req, int status);
 static void server_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt);
 static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
-static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
-static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
 static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full);
+static PktAction server_on_parameter_status(Server *s, const Pending *p, PktAction a,
+					    const uint8_t *payload, size_t len);
 static void server_pop(Server *s);
 static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows);
 static void server_at_ready(Server *s);
@@ -68,7 +68,7 @@ Server *server_launch(Pool *p)
 				       ? s->connect_ms + G.cfg->server_connect_timeout
 				       : 0;
 	varcache_init(&s->params);
-	server_stmts_init(&s->stmts);
+	prepared_set_init(&s->stmts);
 	list_node_init(&s->pool_node);
 	list_append(&G.servers, &s->all_node);
 	pool_change_server_state(s, SV_CONNECTING);
@@ -432,13 +432,13 @@ static void server_parse_undone(Server *s, Pending *p)
 		log_msg(LL_NOISE, "server pid %u: Parse of PGSIFT_%llu undone", s->be_pid,
 			(unsigned long long)p->stmt_id);
 	if (p->stmt_id)
-		server_stmts_remove(&s->stmts, p->stmt_id);
+		prepared_set_remove(&s->stmts, p->stmt_id);
 	if (p->name_len && s->client && s->client->named) {
 		char name[256];
 		server_pending_name(s, p, name, sizeof(name));
-		PreparedStmt *st = client_stmts_get(s->client->named, name);
+		PreparedStmt *st = prepared_names_get(s->client->named, name);
 		if (st && (st->id == p->stmt_id || !(p->flags & PF_DUP_NAME)))
-			client_stmts_remove(s->client->named, name);
+			prepared_names_remove(s->client->named, name);
 	}
 }
 
@@ -458,7 +458,7 @@ static void server_pending_name(const Server *s, const Pending *p, char *name, s
 static void server_note_shape(Server *s, const Pending *p, uint64_t shape)
 {
 	if (p->stmt && shape != PKT_SHAPE_UNKNOWN) {
-		server_stmts_set_shape(&s->stmts, p->stmt->id, shape);
+		prepared_set_set_shape(&s->stmts, p->stmt->id, shape);
 		if (!(p->flags & PF_INJECTED) && p->name_len && s->client) {
 			char name[256];
 			server_pending_name(s, p, name, sizeof(name));
@@ -495,7 +495,7 @@ static void server_local_deallocate(Server *s, Client *c, const Pending *p)
 	char name[256];
 	server_pending_name(s, p, name, sizeof(name));
 	if (c->named)
-		client_stmts_remove(c->named, name);
+		prepared_names_remove(c->named, name);
 }
 
 /* Answers, in order, the requests pgsift answers itself once they reach the queue's front. */
@@ -641,7 +641,7 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 	 * before its next use, so that a client preparing the text again gets a fresh plan */
 	if (strcmp(state, "0A000") == 0 && p->stmt &&
 	    (p->type == PQ_MSG_BIND || p->type == PQ_MSG_DESCRIBE)) {
-		server_stmts_unconfirm(&s->stmts, p->stmt->id);
+		prepared_set_unconfirm(&s->stmts, p->stmt->id);
 		p->stmt->gen++; /* and so is every server's plan from before */
 	}
 	if (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_EXECUTE ||
@@ -655,6 +655,57 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 	return a;
 }
 
+/* A ParameterStatus while the server is linked or being reset: the server's cache follows it,
+ * and so does the client's, except that a RESET goes back to the client's own startup value
+ * (client_reset_value), which the client is told instead. A report caused by pgsift's own SET
+ * of a value the client already has is not news to the client. */
+static PktAction server_on_parameter_status(Server *s, const Pending *p, PktAction a,
+					    const uint8_t *payload, size_t len)
+{
+	server_note_param(s, payload, len);
+	if (!s->client)
+		return PA_CONSUMED;
+	if (!(p && (p->flags & PF_INJECTED))) {
+		s->applied_sig = 0;
+		PktReader r;
+		const char *name, *value;
+		pkt_reader_init(&r, payload, len);
+		if (!pkt_get_cstring(&r, &name, NULL) || !pkt_get_cstring(&r, &value, NULL))
+			return PA_FORWARD;
+		/* a RESET goes back to the client's own startup value, as in PostgreSQL,
+		 * not to the server connection's: the client is told that one (and the
+		 * server gets it before the client's next statement) */
+		const char *mine = client_reset_value(s->client, p, name);
+		if (!client_params_will_change(s->client) ||
+		    !varcache_set(&s->client->params, name, mine ? mine : value))
+			log_warn("out of memory keeping client parameter %s", name);
+		if (mine && a == PA_FORWARD) {
+			PktBuf b;
+			pktbuf_init(&b);
+			pq_write_parameter_status(&b, name, mine);
+			conn_flush(&s->conn);
+			(void)conn_send_pktbuf(&s->client->conn, &b);
+			pktbuf_free(&b);
+			return PA_CONSUMED;
+		}
+	} else if (server_client_knows_param(s->client, payload, len)) {
+		return PA_CONSUMED; /* pgsift set what the client already has: no news */
+	}
+	return PA_FORWARD;
+}
+
+/*
+ * A frame from a server that is logged in. Each response closes the request it belongs to in the
+ * queue (server_pop): ParseComplete a Parse, BindComplete a Bind, CommandComplete an Execute,
+ * ReadyForQuery a Query, Sync or FunctionCall; after an ErrorResponse in the extended protocol
+ * the requests the server skips are dropped up to the Sync. Statements are timed and reported
+ * here (server_emit). The frame is forwarded to the linked client unless the request was
+ * pgsift's own (PF_INJECTED); pgsift's own answers (PL_*) go out in their place in the order.
+ *
+ * Reads and changes: the queue, tx_state, ext_error, the server's and the client's parameter
+ * caches, the pool's byte counters. At ReadyForQuery with nothing outstanding, server_at_ready
+ * may hand the server back to the pool: the caller must not assume s is still linked after.
+ */
 static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Pending *p = server_front(s);
@@ -670,7 +721,7 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 		return a;
 	case PQ_MSG_PARSE_COMPLETE:
 		if (p && p->type == PQ_MSG_PARSE && p->stmt_id)
-			server_stmts_confirm(&s->stmts, p->stmt_id);
+			prepared_set_confirm(&s->stmts, p->stmt_id);
 		/* fall through */
 	case PQ_MSG_BIND_COMPLETE:
 	case PQ_MSG_CLOSE_COMPLETE:
@@ -722,36 +773,7 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 			p->flags |= PF_COPY;
 		break;
 	case PQ_MSG_PARAMETER_STATUS:
-		server_note_param(s, payload, len);
-		if (!s->client)
-			return PA_CONSUMED;
-		if (!(p && (p->flags & PF_INJECTED))) {
-			s->applied_sig = 0;
-			PktReader r;
-			const char *name, *value;
-			pkt_reader_init(&r, payload, len);
-			if (!pkt_get_cstring(&r, &name, NULL) || !pkt_get_cstring(&r, &value, NULL))
-				return PA_FORWARD;
-			/* a RESET goes back to the client's own startup value, as in PostgreSQL,
-			 * not to the server connection's: the client is told that one (and the
-			 * server gets it before the client's next statement) */
-			const char *mine = client_reset_value(s->client, p, name);
-			if (!client_params_will_change(s->client) ||
-			    !varcache_set(&s->client->params, name, mine ? mine : value))
-				log_warn("out of memory keeping client parameter %s", name);
-			if (mine && a == PA_FORWARD) {
-				PktBuf b;
-				pktbuf_init(&b);
-				pq_write_parameter_status(&b, name, mine);
-				conn_flush(&s->conn);
-				(void)conn_send_pktbuf(&s->client->conn, &b);
-				pktbuf_free(&b);
-				return PA_CONSUMED;
-			}
-		} else if (server_client_knows_param(s->client, payload, len)) {
-			return PA_CONSUMED; /* pgsift set what the client already has: no news */
-		}
-		return PA_FORWARD;
+		return server_on_parameter_status(s, p, a, payload, len);
 	case PQ_MSG_READY_FOR_QUERY: {
 		s->tx_state = len >= 1 ? payload[0] : PQ_TX_IDLE;
 		if (p && (p->type == PQ_MSG_QUERY || p->type == PQ_MSG_SYNC ||
@@ -1101,7 +1123,7 @@ static void server_free(Server *s)
 	cancel_forget_server(s);
 	while (s->q_len)
 		server_pop(s);
-	server_stmts_free(&s->stmts);
+	prepared_set_free(&s->stmts);
 	stmtmap_free(s->sql_prepared);
 	if (s->scram)
 		scram_client_free(s->scram);

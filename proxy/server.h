@@ -101,7 +101,7 @@ struct Server {
 	uint8_t *texts;     /* statement texts of the queue's requests (owned) */
 	uint32_t texts_len, texts_cap;
 	uint64_t last_done_ns; /* when the last statement completed (pipelined timing) */
-	ServerStmts stmts;     /* protocol-level statements prepared under pgsift's names */
+	PreparedSet stmts;     /* protocol-level statements prepared under pgsift's names */
 	StmtMap *sql_prepared; /* SQL-level PREPARE name -> statement text on this server (owned) */
 	uint32_t cancels_in_flight; /* CancelRequests not yet delivered: do not change hands
 				     * (cancel.c) */

@@ -47,7 +47,8 @@ static void test_admin_rows_are_well_formed(void **state)
 		for (const AdminCommand *o = admin_commands; o != k; o++)
 			assert_false(strcasecmp(o->verb, k->verb) == 0 &&
 				     ((!o->object && !k->object) ||
-				      (o->object && k->object && strcasecmp(o->object, k->object) == 0)));
+				      (o->object && k->object &&
+				       strcasecmp(o->object, k->object) == 0)));
 		/* every row of a verb agrees on whether it needs admin_users (admin.c checks the
 		 * first row of the verb before looking at the other words) */
 		for (const AdminCommand *o = admin_commands; o->verb; o++)
@@ -133,16 +134,17 @@ static void test_admin_help_text(void **state)
 	(void)state;
 	admin_help_text(text, sizeof(text));
 	/* as the console answered before the table existed, line for line */
-	assert_string_equal(text, "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
-				  "\n\tSHOW LISTS"
-				  "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
-				  "\n\tSHOW QUERIES|SLOW|SUGGESTIONS"
-				  "\n\tRESET STATS"
-				  "\n\tRELOAD"
-				  "\n\tPAUSE [<db>]"
-				  "\n\tRESUME [<db>]"
-				  "\n\tKILL <db>"
-				  "\n\tSHUTDOWN");
+	assert_string_equal(text,
+			    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
+			    "\n\tSHOW LISTS"
+			    "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
+			    "\n\tSHOW QUERIES|SLOW|SUGGESTIONS"
+			    "\n\tRESET STATS"
+			    "\n\tRELOAD"
+			    "\n\tPAUSE [<db>]"
+			    "\n\tRESUME [<db>]"
+			    "\n\tKILL <db>"
+			    "\n\tSHUTDOWN");
 	/* every command's words appear in some help line */
 	for (const AdminCommand *k = admin_commands; k->verb; k++)
 		assert_non_null(strstr(text, k->object ? k->object : k->verb));
