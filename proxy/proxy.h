@@ -4,6 +4,9 @@
  * enforces every timeout, and the counters SHOW and /metrics read.
  * It is the only owner of the Config pointer; a reload swaps it and keeps the old one alive
  * until exit, because pools and clients may still point into it.
+ *
+ * docs/ARCHITECTURE.md describes the proxy's layers, one paragraph per file, and where each
+ * step of a statement's way through pgsift happens.
  */
 #ifndef PGSIFT_PROXY_H
 #define PGSIFT_PROXY_H
@@ -23,7 +26,7 @@ typedef struct ProxyGlobals {
 	List clients;            /* every Client, Client.all_node */
 	List servers;            /* every Server, Server.all_node */
 	size_t n_clients;        /* not counting admin-console clients in max_client_conn? counts all */
-	bool paused;             /* PAUSE from the admin console */
+	bool paused;             /* PAUSE of every database (pool_pause) */
 	bool shutting_down;      /* SIGTERM: no new clients, exit when the last one leaves */
 	uint64_t started_ms;
 	uint64_t now_ms;         /* loop time, refreshed by the janitor and event callbacks */
