@@ -26,6 +26,10 @@
 #define VIEW_DEPTH 4
 /* A constant filter value at or under this share of the rows makes a partial index. */
 #define RARE_VALUE_FRAC 0.05
+/* An existing index whose leading columns are a statement's equality columns and find at most
+ * this many rows (estimated) serves it: the rest of its filters and its sort work on a handful
+ * of rows (prefix_finds_few). */
+#define FEW_ROWS 100
 /* An equality literal matching at least this share of the rows is no key beside a selective
  * equality column (drop_weak_literals). */
 #define WEAK_LITERAL_FRAC 0.25
@@ -136,6 +140,7 @@ static void add_one(Advisor *adv, const AdvStatementIn *in, const char *text, si
 		    const ParsedStatement *ps);
 static void stmt_requirements(Advisor *adv, size_t si);
 static bool unique_covers(const Req *r, const AdvIndex *ix);
+static bool prefix_finds_few(const Req *r, const AdvIndex *ix);
 static bool req_served(const Req *r, const AdvKey *keys, size_t n_keys, const char *method,
 		       const char *pred);
 static void merge_requirements(Advisor *adv);
@@ -1647,7 +1652,7 @@ int advisor_plan(Advisor *adv)
 			if (!ix->valid)
 				continue;
 			if (req_served(r, ix->keys, ix->n_keys, ix->method, ix->predicate) ||
-			    unique_covers(r, ix)) {
+			    unique_covers(r, ix) || prefix_finds_few(r, ix)) {
 				r->dropped = true;
 				add_skip(adv,
 					 "%s.%s: fingerprint %016llx already served by index %s",
@@ -1722,6 +1727,33 @@ static bool unique_covers(const Req *r, const AdvIndex *ix)
 		constant |= hit->rank != RANK_JOIN;
 	}
 	return constant;
+}
+
+/*
+ * An existing btree index whose leading columns are all equality columns of the requirement
+ * (in any order) and find at most FEW_ROWS rows by the catalog's estimate: the statement's
+ * other filters and its sort are done on those rows, and a new index would save little, as
+ * `feeds (user_id, title)` would beside UNIQUE (user_id, feed_url) with two feeds per user.
+ */
+static bool prefix_finds_few(const Req *r, const AdvIndex *ix)
+{
+	if (strcmp(ix->method, "btree") != 0 || strcmp(r->method, "btree") != 0 || !r->t->known ||
+	    r->t->rows <= 0 || r->keyless || ix->n_keys == 0)
+		return false;
+	if (ix->predicate ? !pred_eq(ix->predicate, r->where) : false)
+		return false;
+	double rows = r->t->rows;
+	size_t k = 0;
+	for (; k < ix->n_keys; k++) {
+		const ReqCol *hit = NULL;
+		for (size_t e = 0; e < r->n_eq && !hit; e++)
+			if (r->eq[e].rank != RANK_MULTI && key_matches(&ix->keys[k], &r->eq[e]))
+				hit = &r->eq[e];
+		if (!hit)
+			break;
+		rows *= hit->sel;
+	}
+	return k > 0 && rows <= FEW_ROWS;
 }
 
 /* True when an index with these keys, method and predicate serves the requirement. */

@@ -853,6 +853,62 @@ static void test_stats_advisor_unique_already_serves(void **state)
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_accounts_org_id_created_at "
 		"ON public.accounts USING btree (org_id, created_at DESC);\n");
 	advisor_free(adv);
+
+	/* the inner side of a join: the outer row's value and a constant find one row through
+	 * UNIQUE (project_id, number) */
+	adv = new_advisor();
+	AdvTable *p = table(adv, "projects", 20000);
+	column(p, "id", -1);
+	column(p, "org_id", 2000);
+	column(p, "key", 15000);
+	primary_key(p, "id", NULL);
+	AdvIndex *pk = advisor_table_add_index(p, "projects_org_id_key_key", "btree");
+	advisor_index_add_key(pk, "org_id", false, false, NULL);
+	advisor_index_add_key(pk, "key", false, false, NULL);
+	pk->unique = pk->constraint = true;
+	AdvTable *is = table(adv, "issues", 300000);
+	column(is, "id", -1);
+	column(is, "project_id", 20000);
+	column(is, "number", 2000);
+	primary_key(is, "id", NULL);
+	AdvIndex *num = advisor_table_add_index(is, "issues_project_id_number_key", "btree");
+	advisor_index_add_key(num, "project_id", false, false, NULL);
+	advisor_index_add_key(num, "number", false, false, NULL);
+	num->unique = num->constraint = true;
+	add(adv,
+	    "SELECT i.id FROM issues i JOIN projects p ON p.id = i.project_id WHERE p.org_id = $1 "
+	    "AND p.key = $2 AND i.number = $3",
+	    100);
+	assert_string_equal(plan_sql(adv), "");
+	advisor_free(adv);
+}
+
+/* An existing index whose leading columns find a handful of rows serves the statement's other
+ * filters and sort: two feeds per user through UNIQUE (user_id, feed_url) need no
+ * (user_id, title); 800 per user do. */
+static void test_stats_advisor_few_rows_by_existing_prefix(void **state)
+{
+	(void)state;
+	for (int many = 0; many < 2; many++) {
+		Advisor *adv = new_advisor();
+		AdvTable *t = table(adv, "feeds", 40000);
+		column(t, "id", -1);
+		column(t, "user_id", many ? 50 : 20000);
+		column(t, "feed_url", -1);
+		column(t, "title", -0.9);
+		primary_key(t, "id", NULL);
+		AdvIndex *uq = advisor_table_add_index(t, "feeds_user_id_feed_url_key", "btree");
+		advisor_index_add_key(uq, "user_id", false, false, NULL);
+		advisor_index_add_key(uq, "feed_url", false, false, NULL);
+		uq->unique = uq->constraint = true;
+		add(adv, "SELECT id, title FROM feeds WHERE user_id = $1 ORDER BY title", 100);
+		assert_string_equal(plan_sql(adv),
+				    many ? "CREATE INDEX CONCURRENTLY IF NOT EXISTS "
+					   "idx_feeds_user_id_title ON public.feeds USING btree "
+					   "(user_id, title);\n" :
+					   "");
+		advisor_free(adv);
+	}
 }
 
 /* Issue 12, class 9: search. tsvector @@ wants GIN on the column, to_tsvector(cfg, col) @@ an
@@ -1209,6 +1265,7 @@ int main(void)
 		cmocka_unit_test(test_stats_advisor_semi_joins),
 		cmocka_unit_test(test_stats_advisor_any_destroys_order),
 		cmocka_unit_test(test_stats_advisor_unique_already_serves),
+		cmocka_unit_test(test_stats_advisor_few_rows_by_existing_prefix),
 		cmocka_unit_test(test_stats_advisor_search),
 		cmocka_unit_test(test_stats_advisor_expression_bounds),
 		cmocka_unit_test(test_stats_advisor_one_statement_one_digest),
