@@ -12,7 +12,7 @@
 #include "config/log.h"
 #include "proxy/client.h"
 #include "proxy/proxy.h"
-#include "stats/advisor_live.h"
+#include "stats/advisor/live.h"
 #include "stats/stats.h"
 
 /* n '\0'-terminated values as a PostgreSQL text[] literal ({"a","b\\"c"}), every element

@@ -8,7 +8,7 @@
 #include "config/config.h"
 #include "config/log.h"
 #include "proxy/proxy.h"
-#include "stats/advisor.h"
+#include "stats/advisor/cli.h"
 
 int main(int argc, char **argv)
 {

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "stats/advisor_core.h"
-#include "stats/advisor_output.h"
+#include "stats/advisor/advisor.h"
+#include "stats/advisor/output.h"
 
 /* Resolves names against the tables the test described (known = true); others are missing. */
 static void test_resolve(void *arg, Advisor *adv, const char *schema, const char *name,

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "stats/advisor_live.h"
+#include "stats/advisor/live.h"
 
 static char tmpdir[] = "/tmp/pgsift-test-live-XXXXXX";
 

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "stats/advisor_core.h"
+#include "stats/advisor/advisor.h"
 
 typedef enum { ADV_FMT_SQL = 0, ADV_FMT_JSON, ADV_FMT_CSV, ADV_FMT_MARKDOWN } AdvFormat;
 

@@ -1,8 +1,8 @@
 /*
- * advisor_live: the index advisor over pgsift's own statistics, shared by `pgsift suggest` (a
+ * live.h: the index advisor over pgsift's own statistics, shared by `pgsift suggest` (a
  * stats file, or a running proxy's SHOW QUERIES) and the admin console's SHOW SUGGESTIONS (a
- * snapshot of the live statistics). It feeds the digests of a StatsStore to the advisor, costs
- * suggestions with HypoPG, and, for SHOW SUGGESTIONS, runs the whole advisor once per database
+ * snapshot of the live statistics). It feeds the digests of a StatsStore to the advisor and,
+ * for SHOW SUGGESTIONS, runs the whole advisor once per database
  * the statements ran on, reading each one's catalog over libpq from the upstream the proxy
  * itself uses for that database.
  *
@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "stats/advisor_core.h"
-#include "stats/catalog.h"
+#include "stats/advisor/advisor.h"
+#include "stats/advisor/catalog.h"
 #include "stats/stats.h"
 
 /*
@@ -28,20 +28,6 @@
  * normalized text. Returns how many digests were added.
  */
 size_t advisor_add_store(Advisor *adv, StatsStore *store, int64_t since_us, const char *database);
-
-/*
- * Costs each suggestion with EXPLAIN on the statements it serves, before and after a HypoPG
- * hypothetical index, and drops those that save under the advisor's min_saving_pct
- * (write_heavy_saving_pct on write-heavy tables: see AdvisorOptions); the saving asked is noted
- * in the evidence. A suggestion that cannot be costed (an index method HypoPG does not know,
- * such as GIN; statements the server cannot EXPLAIN) is kept and marked with why.
- * only_planner: only the suggestions that the syntax alone cannot confirm. cat's database must
- * have the hypopg extension.
- */
-void advisor_validate(Advisor *adv, Catalog *cat, bool only_planner);
-
-/* Drops the suggestions that only the planner could confirm and that were not validated. */
-void advisor_drop_unjudged(Advisor *adv);
 
 /*
  * A libpq connection string for the catalog of database (a client-side database name) as the

@@ -15,7 +15,7 @@
  * name another, `*` for all), unless none did (a [databases] alias with another name): then all
  * of them, with a note on stderr.
  */
-#include "stats/advisor.h"
+#include "stats/advisor/cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,10 +25,11 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "stats/advisor_core.h"
-#include "stats/advisor_live.h"
-#include "stats/advisor_output.h"
-#include "stats/catalog.h"
+#include "stats/advisor/advisor.h"
+#include "stats/advisor/catalog.h"
+#include "stats/advisor/live.h"
+#include "stats/advisor/output.h"
+#include "stats/advisor/validate.h"
 #include "stats/stats.h"
 
 typedef struct SuggestArgs {

@@ -3,7 +3,7 @@
  * parameterized; names are resolved by the server itself (to_regclass), so search_path, quoting
  * and case follow PostgreSQL's rules exactly.
  */
-#include "stats/catalog.h"
+#include "stats/advisor/catalog.h"
 
 #include <stdio.h>
 #include <stdlib.h>

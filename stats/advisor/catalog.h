@@ -13,7 +13,7 @@
 
 #include <libpq-fe.h>
 
-#include "stats/advisor_core.h"
+#include "stats/advisor/advisor.h"
 
 typedef struct Catalog Catalog;
 

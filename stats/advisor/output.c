@@ -4,7 +4,7 @@
  * that says which statements it serves, how often and how slow they are, what it is estimated to
  * save and what it costs the table's writes.
  */
-#include "stats/advisor_output.h"
+#include "stats/advisor/output.h"
 
 #include <math.h>
 #include <string.h>
