@@ -1,5 +1,5 @@
 /*
- * advisor_core: the index advisor's reasoning, with no I/O. Statements (text, calls, times) go in
+ * advisor.h: the index advisor's reasoning, with no I/O (statements.c, needs.c, plan.c, sql.c). Statements (text, calls, times) go in
  * through advisor_add_statement(); the parser gives each one's shape, and every relation it names
  * is resolved through a caller-supplied function (the libpq catalog in catalog.c, a hand-built
  * table set in the unit tests, or nothing at all when no --dsn is given). advisor_plan() then
@@ -8,11 +8,11 @@
  * LIKE-prefix (text_pattern_ops), pg_trgm GIN and partial indexes; requirements an existing
  * valid index already serves are dropped and the rest merged when their keys share a prefix.
  *
- * Validation with HypoPG, reading the catalog and printing are left to advisor.c, catalog.c and
- * advisor_output.c. Everything here is owned by the Advisor and freed by advisor_free().
+ * Validation with HypoPG, reading the catalog and printing are left to validate.c, catalog.c and
+ * output.c. Everything here is owned by the Advisor and freed by advisor_free().
  */
-#ifndef PGSIFT_ADVISOR_CORE_H
-#define PGSIFT_ADVISOR_CORE_H
+#ifndef PGSIFT_ADVISOR_ADVISOR_H
+#define PGSIFT_ADVISOR_ADVISOR_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * catalog: reads the upstream's catalog for the advisor (see catalog.h). Every query is
+ * catalog.c: reads the upstream's catalog for the advisor (see catalog.h). Every query is
  * parameterized; names are resolved by the server itself (to_regclass), so search_path, quoting
  * and case follow PostgreSQL's rules exactly.
  */

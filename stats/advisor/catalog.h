@@ -1,12 +1,12 @@
 /*
- * catalog: what the advisor reads from the upstream database over libpq — relations resolved the
+ * catalog.h: what the advisor reads from the upstream database over libpq — relations resolved the
  * way the server resolves them (search_path, views to their definition, partitions to their
  * root), existing indexes (keys, DESC, expressions, predicate, operator classes, unique, valid),
  * table sizes, pg_stats and pg_stat_user_tables write counters. Read-only: it never changes the
  * database.
  */
-#ifndef PGSIFT_CATALOG_H
-#define PGSIFT_CATALOG_H
+#ifndef PGSIFT_ADVISOR_CATALOG_H
+#define PGSIFT_ADVISOR_CATALOG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,9 @@
 /*
- * advisor: `pgsift suggest` and `pgsift indexes` (DESIGN.md, "Index suggestions"). This file is
- * the command line: it reads the statements of the window (a stats file written by the proxy, or
- * a --queries file), hands them to advisor_core with the catalog resolver of catalog.c, costs the
- * suggestions with HypoPG when asked (--validate), and prints them with advisor_output.
+ * cli.c: `pgsift suggest` and `pgsift indexes` (DESIGN.md, "Index suggestions"). This file is
+ * the command line: it reads the statements of the window (a stats file written by the proxy, a
+ * running proxy's SHOW QUERIES, or a --queries file), hands them to the advisor (advisor.h) with
+ * the catalog resolver of catalog.c, costs the suggestions with HypoPG when asked (--validate,
+ * validate.c), and prints them with output.c.
  *
  * --queries FILE is a supported input of its own: one statement per line, or JSON lines
  * {"query": ..., "calls": N, "total_ms": x, "mean_ms": x, "p95_ms": x, "params": [...]}, e.g. a

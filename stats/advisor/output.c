@@ -1,5 +1,5 @@
 /*
- * advisor_output: the four output formats of `pgsift suggest` (see advisor_output.h). The SQL
+ * output.c: the four output formats of `pgsift suggest` (see output.h). The SQL
  * form is meant to be committed as a migration: every statement is preceded by a comment block
  * that says which statements it serves, how often and how slow they are, what it is estimated to
  * save and what it costs the table's writes.

@@ -1,5 +1,5 @@
 /*
- * advisor_output: prints the advisor's suggestions as a SQL migration (CREATE INDEX CONCURRENTLY
+ * output.h: prints the advisor's suggestions as a SQL migration (CREATE INDEX CONCURRENTLY
  * IF NOT EXISTS, each with a comment block of evidence), JSON, CSV or Markdown. Every format
  * carries the same fields. Dropped suggestions (validation) are listed only in JSON, as
  * "rejected", and in the SQL comments.

@@ -1,6 +1,6 @@
 /*
- * test_stats_advisor: the index advisor's reasoning (stats/advisor_core.c) and its output formats
- * (stats/advisor_output.c), from statements and a hand-built catalog: no server. Each test states
+ * test_stats_advisor: the index advisor's reasoning (stats/advisor/: statements.c, needs.c,
+ * plan.c) and its output formats (stats/advisor/output.c), from statements and a hand-built catalog: no server. Each test states
  * the exact CREATE INDEX a user would get.
  */
 #include <setjmp.h>
