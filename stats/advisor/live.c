@@ -279,20 +279,26 @@ static void live_notice(AdvLiveResult *r, const char *fmt, ...)
 }
 
 /* A number as text, or NULL (SQL NULL) when it is unknown (< 0). */
-static char *num_or_null(double v, const char *fmt)
-{
-	if (v < 0)
-		return NULL;
-	char *s = NULL;
-	return asprintf(&s, fmt, v) < 0 ? NULL : s;
-}
-
 /* Appends one row per live suggestion of adv; false when out of memory. */
 static bool live_rows(AdvLiveResult *r, const char *database, const Advisor *adv)
 {
-	size_t n, nst;
+	/* the columns from the fields every output format writes (output.c) */
+	static const struct {
+		int col;
+		const char *field;
+	} from_fields[] = {
+		{ADV_LIVE_TABLE, "table"},
+		{ADV_LIVE_INDEX, "sql"},
+		{ADV_LIVE_STATEMENTS, "statements"},
+		{ADV_LIVE_CALLS, "calls"},
+		{ADV_LIVE_TOTAL_MS, "total_ms"},
+		{ADV_LIVE_P95_MS, "p95_ms"},
+		{ADV_LIVE_SAVING_PCT, "estimated_saving_pct"},
+		{ADV_LIVE_TABLE_ROWS, "table_rows"},
+		{ADV_LIVE_WRITES_PER_MIN, "writes_per_min"},
+	};
+	size_t n;
 	const AdvSuggestion *sugg = advisor_suggestions(adv, &n);
-	const AdvStatement *stmts = advisor_statements(adv, &nst);
 	for (size_t i = 0; i < n; i++) {
 		const AdvSuggestion *s = &sugg[i];
 		if (s->dropped)
@@ -304,43 +310,11 @@ static bool live_rows(AdvLiveResult *r, const char *database, const Advisor *adv
 		char **row = cells + r->n_rows * ADV_LIVE_COLS;
 		memset(row, 0, ADV_LIVE_COLS * sizeof(*row));
 		r->n_rows++;
-		char buf[4096];
 		row[ADV_LIVE_DATABASE] = strdup(database);
-		advisor_table_sql(s->table, buf, sizeof(buf));
-		row[ADV_LIVE_TABLE] = strdup(buf);
-		advisor_index_sql(s, false, buf, sizeof(buf));
-		row[ADV_LIVE_INDEX] = strdup(buf);
-		/* statements: one line each, "fingerprint (calls): normalized text" */
-		size_t len = 1;
-		for (size_t k = 0; k < s->n_stmts; k++)
-			len += strlen(stmts[s->stmts[k]].display) + 64 + strlen(advisor_path(s, k));
-		char *st = malloc(len);
-		if (st) {
-			size_t o = 0;
-			st[0] = '\0';
-			for (size_t k = 0; k < s->n_stmts; k++) {
-				const AdvStatement *x = &stmts[s->stmts[k]];
-				o += (size_t)snprintf(st + o, len - o,
-						      "%s%016llx (%llu calls, %s): ", k ? "\n" : "",
-						      (unsigned long long)x->fingerprint,
-						      (unsigned long long)x->calls,
-						      advisor_path(s, k));
-				/* the normalized text on one line */
-				for (const char *p = x->display; *p && o + 1 < len; p++)
-					st[o++] =
-						(*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-				st[o] = '\0';
-			}
-		}
-		row[ADV_LIVE_STATEMENTS] = st;
-		if (asprintf(&row[ADV_LIVE_CALLS], "%llu", (unsigned long long)s->calls) < 0)
-			row[ADV_LIVE_CALLS] = NULL;
-		row[ADV_LIVE_TOTAL_MS] = num_or_null(s->total_ms, "%.3f");
-		row[ADV_LIVE_P95_MS] = num_or_null(s->p95_ms, "%.3f");
-		row[ADV_LIVE_SAVING_PCT] = num_or_null(s->saving_pct, "%.1f");
-		row[ADV_LIVE_TABLE_ROWS] = num_or_null(s->table->rows, "%.0f");
-		row[ADV_LIVE_WRITES_PER_MIN] = num_or_null(s->table->writes_per_min, "%.2f");
+		for (size_t f = 0; f < sizeof(from_fields) / sizeof(from_fields[0]); f++)
+			row[from_fields[f].col] = advisor_field_text(adv, s, from_fields[f].field);
 		/* reason: the notes the advisor gave (why these keys), then the write cost */
+		char buf[4096];
 		size_t o = 0;
 		buf[0] = '\0';
 		for (size_t k = 0; k < s->n_notes && o < sizeof(buf); k++)

@@ -7,6 +7,8 @@
 #include "stats/advisor/output.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void print_num(FILE *out, double v, const char *fmt);
@@ -15,6 +17,7 @@ static void sql_output(FILE *out, const Advisor *adv, const char *header);
 static void json_output(FILE *out, const Advisor *adv);
 static void json_suggestion(FILE *out, const Advisor *adv, const AdvSuggestion *s);
 static void csv_output(FILE *out, const Advisor *adv);
+static void md_cell(FILE *out, const char *s);
 static void md_output(FILE *out, const Advisor *adv, const char *header);
 static void csv_field(FILE *out, const char *s);
 
@@ -208,93 +211,6 @@ static void sql_output(FILE *out, const Advisor *adv, const char *header)
 	}
 }
 
-static void json_suggestion(FILE *out, const Advisor *adv, const AdvSuggestion *s)
-{
-	size_t nst;
-	const AdvStatement *stmts = advisor_statements(adv, &nst);
-	char buf[4096];
-	advisor_table_sql(s->table, buf, sizeof(buf));
-	fputs("{\"table\": ", out);
-	advisor_json_str(out, buf);
-	fputs(", \"schema\": ", out);
-	advisor_json_str(out, s->table->schema);
-	fputs(", \"relation\": ", out);
-	advisor_json_str(out, s->table->name);
-	fputs(", \"index_name\": ", out);
-	advisor_json_str(out, s->name);
-	fputs(", \"method\": ", out);
-	advisor_json_str(out, s->method);
-	fputs(", \"columns\": [", out);
-	for (size_t k = 0; k < s->n_keys; k++) {
-		const AdvKey *key = &s->keys[k];
-		fprintf(out, "%s{\"%s\": ", k ? ", " : "", key->is_expr ? "expression" : "column");
-		advisor_json_str(out, key->expr);
-		fprintf(out, ", \"desc\": %s, \"nulls_first\": %s, \"opclass\": ",
-			key->desc ? "true" : "false", key->nulls_first ? "true" : "false");
-		advisor_json_str(out, key->opclass);
-		fputs("}", out);
-	}
-	fputs("], \"include\": [", out);
-	for (size_t k = 0; k < s->n_include; k++) {
-		fputs(k ? ", " : "", out);
-		advisor_json_str(out, s->include[k]);
-	}
-	fputs("], \"where\": ", out);
-	advisor_json_str(out, s->where);
-	advisor_index_sql(s, false, buf, sizeof(buf));
-	fputs(", \"sql\": ", out);
-	advisor_json_str(out, buf);
-	fprintf(out, ", \"calls\": %llu, \"total_ms\": ", (unsigned long long)s->calls);
-	print_num(out, s->total_ms, "%.3f");
-	fputs(", \"p95_ms\": ", out);
-	print_num(out, s->p95_ms, "%.3f");
-	fputs(", \"estimated_saving_pct\": ", out);
-	print_num(out, s->saving_pct, "%.1f");
-	fputs(", \"required_saving_pct\": ", out);
-	print_num(out, s->required_saving_pct, "%.0f");
-	fputs(", \"cost_before\": ", out);
-	print_num(out, s->cost_before, "%.2f");
-	fputs(", \"cost_after\": ", out);
-	print_num(out, s->cost_after, "%.2f");
-	fputs(", \"table_rows\": ", out);
-	print_num(out, s->table->rows, "%.0f");
-	fputs(", \"table_pages\": ", out);
-	print_num(out, s->table->pages, "%.0f");
-	fputs(", \"writes_per_min\": ", out);
-	print_num(out, s->table->writes_per_min, "%.2f");
-	fprintf(out, ", \"write_statements\": %llu, \"updated_key_columns\": [",
-		(unsigned long long)s->table->write_calls);
-	for (size_t k = 0; k < s->n_updated_keys; k++) {
-		fputs(k ? ", " : "", out);
-		advisor_json_str(out, s->updated_keys[k]);
-	}
-	fprintf(out, "], \"hot_blocked\": %s, \"notes\": [", s->n_updated_keys ? "true" : "false");
-	for (size_t k = 0; k < s->n_notes; k++) {
-		fputs(k ? ", " : "", out);
-		advisor_json_str(out, s->notes[k]);
-	}
-	fputs("], \"statements\": [", out);
-	for (size_t k = 0; k < s->n_stmts; k++) {
-		const AdvStatement *st = &stmts[s->stmts[k]];
-		fprintf(out, "%s{\"fingerprint\": \"%016llx\", \"query\": ", k ? ", " : "",
-			(unsigned long long)st->fingerprint);
-		advisor_json_str(out, st->display);
-		fprintf(out, ", \"calls\": %llu, \"total_ms\": ", (unsigned long long)st->calls);
-		print_num(out, st->total_ms, "%.3f");
-		fputs(", \"p95_ms\": ", out);
-		print_num(out, st->p95_ms, "%.3f");
-		fputs(", \"access_path\": ", out);
-		advisor_json_str(out, advisor_path(s, k));
-		fputs("}", out);
-	}
-	fputs("]", out);
-	if (s->dropped) {
-		fputs(", \"rejected_because\": ", out);
-		advisor_json_str(out, s->drop_why);
-	}
-	fputs("}", out);
-}
-
 static void json_output(FILE *out, const Advisor *adv)
 {
 	size_t n, nskip;
@@ -343,106 +259,6 @@ static void csv_field(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void join_statements(const Advisor *adv, const AdvSuggestion *s, char *buf, size_t cap,
-			    const char *sep, bool fingerprints_only)
-{
-	size_t nst, o = 0;
-	const AdvStatement *stmts = advisor_statements(adv, &nst);
-	buf[0] = '\0';
-	for (size_t k = 0; k < s->n_stmts && o < cap; k++) {
-		const AdvStatement *st = &stmts[s->stmts[k]];
-		char line[2048];
-		one_line(line, sizeof(line), st->display);
-		if (fingerprints_only)
-			o += (size_t)snprintf(buf + o, cap - o, "%s%016llx", k ? sep : "",
-					      (unsigned long long)st->fingerprint);
-		else
-			o += (size_t)snprintf(buf + o, cap - o, "%s%016llx (%llu calls, %s): %s",
-					      k ? sep : "", (unsigned long long)st->fingerprint,
-					      (unsigned long long)st->calls, advisor_path(s, k),
-					      line);
-	}
-}
-
-static void num_text(char *buf, size_t cap, double v, const char *fmt)
-{
-	if (v < 0)
-		buf[0] = '\0';
-	else
-		snprintf(buf, cap, fmt, v);
-}
-
-static void csv_output(FILE *out, const Advisor *adv)
-{
-	size_t n;
-	const AdvSuggestion *sugg = advisor_suggestions(adv, &n);
-	fputs("table,index_name,method,columns,include,where,sql,calls,total_ms,p95_ms,"
-	      "estimated_saving_pct,required_saving_pct,cost_before,cost_after,table_rows,"
-	      "writes_per_min,updated_key_columns,notes,statements\n",
-	      out);
-	for (size_t i = 0; i < n; i++) {
-		const AdvSuggestion *s = &sugg[i];
-		if (s->dropped)
-			continue;
-		char buf[8192], num[64];
-		advisor_table_sql(s->table, buf, sizeof(buf));
-		csv_field(out, buf);
-		fputc(',', out);
-		csv_field(out, s->name);
-		fputc(',', out);
-		csv_field(out, s->method);
-		fputc(',', out);
-		advisor_keys_sql(s, buf, sizeof(buf));
-		csv_field(out, buf);
-		fputc(',', out);
-		buf[0] = '\0';
-		for (size_t k = 0; k < s->n_include; k++) {
-			strncat(buf, k ? " " : "", sizeof(buf) - strlen(buf) - 1);
-			strncat(buf, s->include[k], sizeof(buf) - strlen(buf) - 1);
-		}
-		csv_field(out, buf);
-		fputc(',', out);
-		csv_field(out, s->where);
-		fputc(',', out);
-		advisor_index_sql(s, false, buf, sizeof(buf));
-		csv_field(out, buf);
-		fprintf(out, ",%llu,", (unsigned long long)s->calls);
-		num_text(num, sizeof(num), s->total_ms, "%.3f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->p95_ms, "%.3f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->saving_pct, "%.1f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->required_saving_pct, "%.0f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->cost_before, "%.2f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->cost_after, "%.2f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->table->rows, "%.0f");
-		fprintf(out, "%s,", num);
-		num_text(num, sizeof(num), s->table->writes_per_min, "%.2f");
-		fprintf(out, "%s,", num);
-		buf[0] = '\0';
-		for (size_t k = 0; k < s->n_updated_keys; k++) {
-			strncat(buf, k ? " " : "", sizeof(buf) - strlen(buf) - 1);
-			strncat(buf, s->updated_keys[k], sizeof(buf) - strlen(buf) - 1);
-		}
-		csv_field(out, buf);
-		fputc(',', out);
-		buf[0] = '\0';
-		for (size_t k = 0; k < s->n_notes; k++) {
-			strncat(buf, k ? "; " : "", sizeof(buf) - strlen(buf) - 1);
-			strncat(buf, s->notes[k], sizeof(buf) - strlen(buf) - 1);
-		}
-		csv_field(out, buf);
-		fputc(',', out);
-		join_statements(adv, s, buf, sizeof(buf), "\n", false);
-		csv_field(out, buf);
-		fputc('\n', out);
-	}
-}
-
 static void md_cell(FILE *out, const char *s)
 {
 	for (const char *p = s ? s : ""; *p; p++) {
@@ -455,47 +271,479 @@ static void md_cell(FILE *out, const char *s)
 	}
 }
 
-static void md_output(FILE *out, const Advisor *adv, const char *header)
+/* ------------------------------------------------------------------------------------------
+ * One table of a suggestion's fields, for every format: JSON has each (in this order), CSV the
+ * ones marked csv (in this order), Markdown and SHOW SUGGESTIONS choose theirs by name. */
+
+typedef enum { FV_NULL, FV_TEXT, FV_NUM, FV_INT, FV_BOOL, FV_LIST } FieldKind;
+
+/* One field's value. text may point into buf or owned (freed by field_done). */
+typedef struct FieldValue {
+	FieldKind kind;
+	const char *text;
+	double num;
+	const char *fmt; /* FV_NUM */
+	unsigned long long u;
+	bool flag;
+	const char *const *list; /* FV_LIST */
+	size_t n_list;
+	const char *sep; /* FV_LIST as one text (CSV, Markdown) */
+	char *owned;
+	char buf[4096];
+} FieldValue;
+
+typedef void (*FieldFn)(const Advisor *adv, const AdvSuggestion *s, FieldValue *v);
+
+/* Where a plain number field is read: a double of the suggestion or of its table. */
+typedef enum { NUM_NONE, NUM_SUGG, NUM_TABLE } NumSource;
+
+typedef struct Field {
+	const char *name; /* JSON key, CSV column, the name SHOW SUGGESTIONS and Markdown use */
+	bool csv;
+	FieldFn get; /* NULL: a number (num_source, num_off, num_fmt) */
+	/* JSON of a structured field (columns, statements); NULL: from the value */
+	void (*json)(FILE *out, const Advisor *adv, const AdvSuggestion *s);
+	NumSource num_source;
+	size_t num_off;
+	const char *num_fmt; /* < 0 is unknown: null */
+} Field;
+
+static void set_text(FieldValue *v, const char *t)
+{
+	v->kind = t ? FV_TEXT : FV_NULL;
+	v->text = t;
+}
+
+static void set_num(FieldValue *v, double num, const char *fmt)
+{
+	v->kind = num < 0 || isnan(num) ? FV_NULL : FV_NUM;
+	v->num = num;
+	v->fmt = fmt;
+}
+
+static void set_list(FieldValue *v, char *const *list, size_t n, const char *sep)
+{
+	v->kind = FV_LIST;
+	v->list = (const char *const *)list;
+	v->n_list = n;
+	v->sep = sep;
+}
+
+static void f_table(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	advisor_table_sql(s->table, v->buf, sizeof(v->buf));
+	set_text(v, v->buf);
+}
+
+static void f_schema(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_text(v, s->table->schema);
+}
+
+static void f_relation(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_text(v, s->table->name);
+}
+
+static void f_index_name(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_text(v, s->name);
+}
+
+static void f_method(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_text(v, s->method);
+}
+
+static void f_columns(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	advisor_keys_sql(s, v->buf, sizeof(v->buf));
+	set_text(v, v->buf);
+}
+
+static void json_columns(FILE *out, const Advisor *adv, const AdvSuggestion *s)
+{
+	(void)adv;
+	fputc('[', out);
+	for (size_t k = 0; k < s->n_keys; k++) {
+		const AdvKey *key = &s->keys[k];
+		fprintf(out, "%s{\"%s\": ", k ? ", " : "", key->is_expr ? "expression" : "column");
+		advisor_json_str(out, key->expr);
+		fprintf(out, ", \"desc\": %s, \"nulls_first\": %s, \"opclass\": ",
+			key->desc ? "true" : "false", key->nulls_first ? "true" : "false");
+		advisor_json_str(out, key->opclass);
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
+static void f_include(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_list(v, (char *const *)s->include, s->n_include, " ");
+}
+
+static void f_where(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_text(v, s->where);
+}
+
+static void f_sql(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	advisor_index_sql(s, false, v->buf, sizeof(v->buf));
+	set_text(v, v->buf);
+}
+
+static void f_required(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_num(v, s->required_saving_pct, "%.0f"); /* an int: not a NUM_SUGG double */
+}
+
+static void f_calls(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	v->kind = FV_INT;
+	v->u = (unsigned long long)s->calls;
+}
+
+static void f_write_statements(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	v->kind = FV_INT;
+	v->u = (unsigned long long)s->table->write_calls;
+}
+
+static void f_updated_keys(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_list(v, s->updated_keys, s->n_updated_keys, " ");
+}
+
+static void f_hot_blocked(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	v->kind = FV_BOOL;
+	v->flag = s->n_updated_keys > 0;
+}
+
+static void f_notes(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	(void)adv;
+	set_list(v, s->notes, s->n_notes, "; ");
+}
+
+/* One line per statement: "fingerprint (calls, access path): normalized text on one line". */
+static void f_statements(const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	size_t nst, len = 1;
+	const AdvStatement *stmts = advisor_statements(adv, &nst);
+	for (size_t k = 0; k < s->n_stmts; k++)
+		len += strlen(stmts[s->stmts[k]].display) + 64 + strlen(advisor_path(s, k));
+	v->owned = malloc(len);
+	set_text(v, v->owned);
+	if (!v->owned)
+		return;
+	size_t o = 0;
+	v->owned[0] = '\0';
+	for (size_t k = 0; k < s->n_stmts; k++) {
+		const AdvStatement *st = &stmts[s->stmts[k]];
+		o += (size_t)snprintf(v->owned + o, len - o,
+				      "%s%016llx (%llu calls, %s): ", k ? "\n" : "",
+				      (unsigned long long)st->fingerprint,
+				      (unsigned long long)st->calls, advisor_path(s, k));
+		one_line(v->owned + o, len - o, st->display);
+		o += strlen(v->owned + o);
+	}
+}
+
+static void json_statements(FILE *out, const Advisor *adv, const AdvSuggestion *s)
+{
+	size_t nst;
+	const AdvStatement *stmts = advisor_statements(adv, &nst);
+	fputc('[', out);
+	for (size_t k = 0; k < s->n_stmts; k++) {
+		const AdvStatement *st = &stmts[s->stmts[k]];
+		fprintf(out, "%s{\"fingerprint\": \"%016llx\", \"query\": ", k ? ", " : "",
+			(unsigned long long)st->fingerprint);
+		advisor_json_str(out, st->display);
+		fprintf(out, ", \"calls\": %llu, \"total_ms\": ", (unsigned long long)st->calls);
+		print_num(out, st->total_ms, "%.3f");
+		fputs(", \"p95_ms\": ", out);
+		print_num(out, st->p95_ms, "%.3f");
+		fputs(", \"access_path\": ", out);
+		advisor_json_str(out, advisor_path(s, k));
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
+static const Field fields[] = {
+	{.name = "table", .csv = true, .get = f_table},
+	{.name = "schema", .csv = false, .get = f_schema},
+	{.name = "relation", .csv = false, .get = f_relation},
+	{.name = "index_name", .csv = true, .get = f_index_name},
+	{.name = "method", .csv = true, .get = f_method},
+	{.name = "columns", .csv = true, .get = f_columns, .json = json_columns},
+	{.name = "include", .csv = true, .get = f_include},
+	{.name = "where", .csv = true, .get = f_where},
+	{.name = "sql", .csv = true, .get = f_sql},
+	{.name = "calls", .csv = true, .get = f_calls},
+	{.name = "total_ms",
+	 .csv = true,
+	 .num_source = NUM_SUGG,
+	 .num_off = offsetof(AdvSuggestion, total_ms),
+	 .num_fmt = "%.3f"},
+	{.name = "p95_ms",
+	 .csv = true,
+	 .num_source = NUM_SUGG,
+	 .num_off = offsetof(AdvSuggestion, p95_ms),
+	 .num_fmt = "%.3f"},
+	{.name = "estimated_saving_pct",
+	 .csv = true,
+	 .num_source = NUM_SUGG,
+	 .num_off = offsetof(AdvSuggestion, saving_pct),
+	 .num_fmt = "%.1f"},
+	{.name = "required_saving_pct", .csv = true, .get = f_required},
+	{.name = "cost_before",
+	 .csv = true,
+	 .num_source = NUM_SUGG,
+	 .num_off = offsetof(AdvSuggestion, cost_before),
+	 .num_fmt = "%.2f"},
+	{.name = "cost_after",
+	 .csv = true,
+	 .num_source = NUM_SUGG,
+	 .num_off = offsetof(AdvSuggestion, cost_after),
+	 .num_fmt = "%.2f"},
+	{.name = "table_rows",
+	 .csv = true,
+	 .num_source = NUM_TABLE,
+	 .num_off = offsetof(AdvTable, rows),
+	 .num_fmt = "%.0f"},
+	{.name = "table_pages",
+	 .csv = false,
+	 .num_source = NUM_TABLE,
+	 .num_off = offsetof(AdvTable, pages),
+	 .num_fmt = "%.0f"},
+	{.name = "writes_per_min",
+	 .csv = true,
+	 .num_source = NUM_TABLE,
+	 .num_off = offsetof(AdvTable, writes_per_min),
+	 .num_fmt = "%.2f"},
+	{.name = "write_statements", .csv = false, .get = f_write_statements},
+	{.name = "updated_key_columns", .csv = true, .get = f_updated_keys},
+	{.name = "hot_blocked", .csv = false, .get = f_hot_blocked},
+	{.name = "notes", .csv = true, .get = f_notes},
+	{.name = "statements", .csv = true, .get = f_statements, .json = json_statements},
+};
+#define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* Field f's value for suggestion s. */
+static void field_get(const Field *f, const Advisor *adv, const AdvSuggestion *s, FieldValue *v)
+{
+	if (f->get) {
+		f->get(adv, s, v);
+		return;
+	}
+	const char *base = f->num_source == NUM_TABLE ? (const char *)s->table : (const char *)s;
+	double num;
+	memcpy(&num, base + f->num_off, sizeof(num));
+	set_num(v, num, f->num_fmt);
+}
+
+static const Field *field_named(const char *name)
+{
+	for (size_t i = 0; i < N_FIELDS; i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+static void field_done(FieldValue *v)
+{
+	free(v->owned);
+	v->owned = NULL;
+}
+
+/* The value as one text (CSV, Markdown, SHOW SUGGESTIONS); NULL for no value. A number keeps
+ * its field's format; a list is joined; yes / no for a flag. */
+static const char *field_text(FieldValue *v, char *buf, size_t cap)
+{
+	switch (v->kind) {
+	case FV_NULL:
+		return NULL;
+	case FV_TEXT:
+		return v->text;
+	case FV_NUM:
+		snprintf(buf, cap, v->fmt, v->num);
+		return buf;
+	case FV_INT:
+		snprintf(buf, cap, "%llu", v->u);
+		return buf;
+	case FV_BOOL:
+		return v->flag ? "yes" : "no";
+	case FV_LIST: {
+		size_t o = 0;
+		buf[0] = '\0';
+		for (size_t k = 0; k < v->n_list && o < cap; k++)
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s", k ? v->sep : "",
+					      v->list[k]);
+		return buf;
+	}
+	}
+	return NULL;
+}
+
+static void field_json(FILE *out, FieldValue *v)
+{
+	switch (v->kind) {
+	case FV_NULL:
+		fputs("null", out);
+		break;
+	case FV_TEXT:
+		advisor_json_str(out, v->text);
+		break;
+	case FV_NUM:
+		print_num(out, v->num, v->fmt);
+		break;
+	case FV_INT:
+		fprintf(out, "%llu", v->u);
+		break;
+	case FV_BOOL:
+		fputs(v->flag ? "true" : "false", out);
+		break;
+	case FV_LIST:
+		fputc('[', out);
+		for (size_t k = 0; k < v->n_list; k++) {
+			fputs(k ? ", " : "", out);
+			advisor_json_str(out, v->list[k]);
+		}
+		fputc(']', out);
+		break;
+	}
+}
+
+char *advisor_field_text(const Advisor *adv, const AdvSuggestion *s, const char *name)
+{
+	const Field *f = field_named(name);
+	if (!f)
+		return NULL;
+	FieldValue v = {0};
+	char buf[8192];
+	field_get(f, adv, s, &v);
+	const char *t = field_text(&v, buf, sizeof(buf));
+	char *copy = t ? strdup(t) : NULL;
+	field_done(&v);
+	return copy;
+}
+
+static void json_suggestion(FILE *out, const Advisor *adv, const AdvSuggestion *s)
+{
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		const Field *f = &fields[i];
+		fprintf(out, "%s\"%s\": ", i ? ", " : "{", f->name);
+		if (f->json) {
+			f->json(out, adv, s);
+			continue;
+		}
+		FieldValue v = {0};
+		field_get(f, adv, s, &v);
+		field_json(out, &v);
+		field_done(&v);
+	}
+	if (s->dropped) {
+		fputs(", \"rejected_because\": ", out);
+		advisor_json_str(out, s->drop_why);
+	}
+	fputc('}', out);
+}
+
+static void csv_output(FILE *out, const Advisor *adv)
 {
 	size_t n;
+	const AdvSuggestion *sugg = advisor_suggestions(adv, &n);
+	bool first = true;
+	for (size_t i = 0; i < N_FIELDS; i++)
+		if (fields[i].csv) {
+			fprintf(out, "%s%s", first ? "" : ",", fields[i].name);
+			first = false;
+		}
+	fputc('\n', out);
+	for (size_t i = 0; i < n; i++) {
+		if (sugg[i].dropped)
+			continue;
+		first = true;
+		for (size_t k = 0; k < N_FIELDS; k++) {
+			if (!fields[k].csv)
+				continue;
+			FieldValue v = {0};
+			char buf[8192];
+			field_get(&fields[k], adv, &sugg[i], &v);
+			if (!first)
+				fputc(',', out);
+			first = false;
+			csv_field(out, field_text(&v, buf, sizeof(buf)));
+			field_done(&v);
+		}
+		fputc('\n', out);
+	}
+}
+
+/* The Markdown table's columns: a field, its title, and a unit after a known value. */
+static const struct {
+	const char *field, *title, *unit;
+	bool code;
+} md_cols[] = {
+	{"sql", "index", "", true},
+	{"table", "table", "", false},
+	{"calls", "calls", "", false},
+	{"total_ms", "total ms", "", false},
+	{"p95_ms", "p95 ms", "", false},
+	{"estimated_saving_pct", "saving", "%", false},
+	{"table_rows", "rows", "", false},
+	{"writes_per_min", "writes/min", "", false},
+	{"hot_blocked", "HOT blocked", "", false},
+	{"statements", "statements", "", false},
+	{"notes", "notes", "", false},
+};
+
+static void md_output(FILE *out, const Advisor *adv, const char *header)
+{
+	size_t n, nc = sizeof(md_cols) / sizeof(md_cols[0]);
 	const AdvSuggestion *sugg = advisor_suggestions(adv, &n);
 	fprintf(out, "# pgsift index suggestions\n\n");
 	if (header)
 		fprintf(out, "%s\n\n", header);
-	fprintf(out, "| index | table | calls | total ms | p95 ms | saving | rows | writes/min | "
-		     "HOT blocked | statements | notes |\n");
-	fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+	for (size_t c = 0; c < nc; c++)
+		fprintf(out, "| %s ", md_cols[c].title);
+	fputs("|\n", out);
+	for (size_t c = 0; c < nc; c++)
+		fputs("|---", out);
+	fputs("|\n", out);
 	for (size_t i = 0; i < n; i++) {
-		const AdvSuggestion *s = &sugg[i];
-		if (s->dropped)
+		if (sugg[i].dropped)
 			continue;
-		char buf[8192], num[64];
-		fputs("| `", out);
-		advisor_index_sql(s, false, buf, sizeof(buf));
-		md_cell(out, buf);
-		fputs("` | ", out);
-		advisor_table_sql(s->table, buf, sizeof(buf));
-		md_cell(out, buf);
-		fprintf(out, " | %llu | ", (unsigned long long)s->calls);
-		num_text(num, sizeof(num), s->total_ms, "%.3f");
-		fprintf(out, "%s | ", num);
-		num_text(num, sizeof(num), s->p95_ms, "%.3f");
-		fprintf(out, "%s | ", num);
-		num_text(num, sizeof(num), s->saving_pct, "%.1f%%");
-		fprintf(out, "%s | ", num);
-		num_text(num, sizeof(num), s->table->rows, "%.0f");
-		fprintf(out, "%s | ", num);
-		num_text(num, sizeof(num), s->table->writes_per_min, "%.2f");
-		fprintf(out, "%s | %s | ", num, s->n_updated_keys ? "yes" : "no");
-		join_statements(adv, s, buf, sizeof(buf), "\n", false);
-		md_cell(out, buf);
-		fputs(" | ", out);
-		buf[0] = '\0';
-		for (size_t k = 0; k < s->n_notes; k++) {
-			strncat(buf, k ? "; " : "", sizeof(buf) - strlen(buf) - 1);
-			strncat(buf, s->notes[k], sizeof(buf) - strlen(buf) - 1);
+		for (size_t c = 0; c < nc; c++) {
+			FieldValue v = {0};
+			char buf[8192];
+			field_get(field_named(md_cols[c].field), adv, &sugg[i], &v);
+			const char *t = field_text(&v, buf, sizeof(buf));
+			fputs(c ? " | " : "| ", out);
+			fputs(md_cols[c].code ? "`" : "", out);
+			md_cell(out, t);
+			if (t)
+				fputs(md_cols[c].unit, out);
+			fputs(md_cols[c].code ? "`" : "", out);
+			field_done(&v);
 		}
-		md_cell(out, buf);
 		fputs(" |\n", out);
 	}
 }

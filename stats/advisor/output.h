@@ -19,6 +19,11 @@ bool advisor_format_parse(const char *s, AdvFormat *out) __attribute__((warn_unu
 /* header: a line describing the run ("window 7d, 12 fingerprints"), may be NULL. */
 void advisor_output(FILE *out, const Advisor *adv, AdvFormat fmt, const char *header);
 
+/* A suggestion's field by the name JSON gives it ("table", "sql", "calls", "total_ms",
+ * "statements"...), as text the way CSV writes it (owned); NULL when it has no value. The one
+ * table of fields in output.c serves every format and SHOW SUGGESTIONS. */
+char *advisor_field_text(const Advisor *adv, const AdvSuggestion *s, const char *name);
+
 /* JSON string escaping (quotes included). */
 void advisor_json_str(FILE *out, const char *s);
 

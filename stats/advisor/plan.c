@@ -161,15 +161,17 @@ static bool unique_covers(const Req *r, const AdvIndex *ix)
 }
 
 /*
- * An existing btree index whose leading columns are all equality columns of the requirement
- * (in any order) and find at most FEW_ROWS rows by the catalog's estimate: the statement's
- * other filters and its sort are done on those rows, and a new index would save little, as
- * `feeds (user_id, title)` would beside UNIQUE (user_id, feed_url) with two feeds per user.
+ * An existing btree index whose leading columns are all constant-equality columns of the
+ * requirement (in any order) and find at most FEW_ROWS rows by the catalog's estimate: the
+ * statement's other filters and its sort are done on those rows, and a new index would save
+ * little, as `feeds (user_id, title)` would beside UNIQUE (user_id, feed_url) with two feeds
+ * per user. Not for a top-N (ORDER BY ... LIMIT: an average hides the values with many rows,
+ * which the index in order stops early on) nor for join columns (once per outer row).
  */
 static bool prefix_finds_few(const Req *r, const AdvIndex *ix)
 {
 	if (strcmp(ix->method, "btree") != 0 || strcmp(r->method, "btree") != 0 || !r->t->known ||
-	    r->t->rows <= 0 || r->keyless || ix->n_keys == 0)
+	    r->t->rows <= 0 || r->keyless || r->top_n || ix->n_keys == 0)
 		return false;
 	if (ix->predicate ? !pred_eq(ix->predicate, r->where) : false)
 		return false;
@@ -178,7 +180,7 @@ static bool prefix_finds_few(const Req *r, const AdvIndex *ix)
 	for (; k < ix->n_keys; k++) {
 		const ReqCol *hit = NULL;
 		for (size_t e = 0; e < r->n_eq && !hit; e++)
-			if (r->eq[e].rank != RANK_MULTI && key_matches(&ix->keys[k], &r->eq[e]))
+			if (r->eq[e].rank == RANK_EQ && key_matches(&ix->keys[k], &r->eq[e]))
 				hit = &r->eq[e];
 		if (!hit)
 			break;

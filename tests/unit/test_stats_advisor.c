@@ -909,6 +909,26 @@ static void test_stats_advisor_few_rows_by_existing_prefix(void **state)
 					   "");
 		advisor_free(adv);
 	}
+	/* a top-N is not "a handful": an average of two rows per value hides the values with
+	 * thousands, which an index in order stops early on */
+	Advisor *adv = new_advisor();
+	AdvTable *t = table(adv, "entries", 400000);
+	column(t, "id", -1);
+	column(t, "feed_id", 40000);
+	column(t, "hash", -1);
+	column(t, "published_at", -1);
+	primary_key(t, "id", NULL);
+	AdvIndex *uq = advisor_table_add_index(t, "entries_feed_id_hash_key", "btree");
+	advisor_index_add_key(uq, "feed_id", false, false, NULL);
+	advisor_index_add_key(uq, "hash", false, false, NULL);
+	uq->unique = uq->constraint = true;
+	add(adv, "SELECT id FROM entries WHERE feed_id = $1 ORDER BY published_at DESC LIMIT 1",
+	    100);
+	assert_string_equal(
+		plan_sql(adv),
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_entries_feed_id_published_at "
+		"ON public.entries USING btree (feed_id, published_at DESC);\n");
+	advisor_free(adv);
 }
 
 /* Issue 12, class 9: search. tsvector @@ wants GIN on the column, to_tsvector(cfg, col) @@ an
