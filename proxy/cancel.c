@@ -31,12 +31,7 @@ static List cancel_buckets[CANCEL_BUCKETS];
 struct CancelConn {
 	ListNode node;	/* in cancel_conns */
 	Server *server; /* whose cancel this is; NULL once the server is gone */
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	ConnHandle h;
 	uv_connect_t req;
 	uint8_t pkt[16];
 	uv_buf_t buf;

@@ -518,7 +518,7 @@ static PktAction client_streamed_frame(Client *c, const PktHdr *hdr, const uint8
 			return PA_CLOSED;
 		c->bind_n_params = 0; /* its parameters are not all here: none are sampled */
 		if (pooled && stmt[0]) {
-			a = client_rewrite_streamed_bind(c, s, hdr, pkt, portal, stmt);
+			a = client_rewrite_streamed_bind(c, s, hdr, pkt, stmt);
 			ok = a != PA_CLOSED;
 			break;
 		}

@@ -52,7 +52,7 @@ PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const ui
 			       const char *name, uint8_t type);
 /* The same for a Bind too large to hold: only its head is rewritten. */
 PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
-				       const char *portal, const char *name);
+				       const char *name);
 /* A Parse that fails on the server, standing for a refusal (flags PF_*; see there). */
 PktAction client_send_failing_parse(Client *c, Server *s, uint16_t flags, const char *name);
 /* Whether cmds is a SQL DEALLOCATE of one of the client's protocol-level names. */

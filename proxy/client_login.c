@@ -205,11 +205,7 @@ static PktAction client_start_auth(Client *c)
 			client_fail(c, "53200", "out of memory");
 			return PA_CLOSED;
 		}
-		pktbuf_start(&b, PQ_MSG_AUTH);
-		pktbuf_put_u32(&b, PQ_AUTH_SASL);
-		pktbuf_put_cstring(&b, SCRAM_MECHANISM);
-		pktbuf_put_u8(&b, 0);
-		pktbuf_finish(&b);
+		pq_write_auth_sasl(&b, SCRAM_MECHANISM);
 		c->auth_step = AUTH_STEP_SASL_INIT;
 	}
 	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;

@@ -34,11 +34,7 @@ static bool client_send_rewritten(Client *c)
 
 static void client_build_parse(PktBuf *b, const char *name, const PreparedStmt *st)
 {
-	pktbuf_start(b, PQ_MSG_PARSE);
-	pktbuf_put_cstring(b, name);
-	pktbuf_put_raw(b, st->query, st->query_len + 1);
-	pktbuf_put_raw(b, st->types, st->types_len);
-	pktbuf_finish(b);
+	pq_write_parse(b, name, st->query, st->query_len, st->types, st->types_len);
 }
 
 /* Injects a Close of one of pgsift's statement names (no error if the server lacks it). */
@@ -46,10 +42,7 @@ static bool client_inject_close(Client *c, Server *s, const char *server_name)
 {
 	PktBuf b;
 	pktbuf_init(&b);
-	pktbuf_start(&b, PQ_MSG_CLOSE);
-	pktbuf_put_u8(&b, 'S');
-	pktbuf_put_cstring(&b, server_name);
-	pktbuf_finish(&b);
+	pq_write_close(&b, 'S', server_name);
 	conn_flush(&c->conn);
 	bool ok = server_send_injected_frame(s, PQ_MSG_CLOSE, &b, 0);
 	pktbuf_free(&b);
@@ -117,12 +110,9 @@ static bool client_ensure_prepared(Client *c, Server *s, PreparedStmt *st, const
 /* Builds a Parse of the unnamed statement whose text the server refuses as a syntax error. */
 static void client_build_failing_parse(const char *text)
 {
+	static const uint8_t no_types[2] = { 0, 0 };
 	pktbuf_reset(&client_out);
-	pktbuf_start(&client_out, PQ_MSG_PARSE);
-	pktbuf_put_cstring(&client_out, "");
-	pktbuf_put_cstring(&client_out, text);
-	pktbuf_put_u16(&client_out, 0);
-	pktbuf_finish(&client_out);
+	pq_write_parse(&client_out, "", text, strlen(text), no_types, sizeof(no_types));
 }
 
 /*
@@ -246,12 +236,8 @@ static PktAction client_check_shape(Client *c, Server *s, PreparedStmt *st, cons
 			return PA_CLOSED;
 		PktBuf b;
 		pktbuf_init(&b);
-		pktbuf_start(&b, PQ_MSG_DESCRIBE);
-		pktbuf_put_u8(&b, 'S');
-		pktbuf_put_cstring(&b, st->server_name);
-		pktbuf_finish(&b);
-		pktbuf_start(&b, PQ_MSG_FLUSH);
-		pktbuf_finish(&b);
+		pq_write_describe(&b, 'S', st->server_name);
+		pq_write_bare(&b, PQ_MSG_FLUSH);
 		conn_flush(&c->conn);
 		Pending *p =
 			server_expect(s, PQ_MSG_DESCRIBE, PF_INJECTED | PF_SHAPE_CHECK, NULL, 0);
@@ -289,15 +275,8 @@ PktAction client_rewrite_named(Client *c, Server *s, const PktHdr *hdr, const ui
 	}
 	if (!client_ensure_prepared(c, s, st, name))
 		return PA_CLOSED;
-	const uint8_t *name_at = (const uint8_t *)name;
-	const uint8_t *after = name_at + strlen(name) + 1;
-	const uint8_t *end = pkt + hdr->len;
 	pktbuf_reset(&client_out);
-	pktbuf_start(&client_out, hdr->type);
-	pktbuf_put_raw(&client_out, pkt + 5, (size_t)(name_at - (pkt + 5)));
-	pktbuf_put_cstring(&client_out, st->server_name);
-	pktbuf_put_raw(&client_out, after, (size_t)(end - after));
-	pktbuf_finish(&client_out);
+	pq_write_renamed(&client_out, hdr, pkt, name, st->server_name, true);
 	/* the statement and the client's name go with it: a Describe's answer is the shape the
 	 * client decodes by, a 0A000 on a Bind makes the statement stale (server.c) */
 	Pending *p = server_expect(s, type, 0, NULL, 0);
@@ -337,10 +316,8 @@ static PktAction client_reply_local(Client *c, uint8_t type, bool ready)
 {
 	PktBuf b;
 	pktbuf_init(&b);
-	if (type) {
-		pktbuf_start(&b, type);
-		pktbuf_finish(&b);
-	}
+	if (type)
+		pq_write_bare(&b, type);
 	if (ready)
 		pq_write_ready(&b, PQ_TX_IDLE);
 	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
@@ -413,23 +390,17 @@ PktAction client_extended_without_server(Client *c, const PktHdr *hdr, const uin
  * is made ready on this server as for any Bind, and only the head is rewritten, with pgsift's
  * name in place of the client's; the parameters stream behind it untouched. */
 PktAction client_rewrite_streamed_bind(Client *c, Server *s, const PktHdr *hdr, const uint8_t *pkt,
-				       const char *portal, const char *name)
+				       const char *name)
 {
 	PreparedStmt *st = c->named ? prepared_names_get(c->named, name) : NULL;
 	if (!st) /* unknown name: the server answers with PostgreSQL's own 26000 */
 		return server_expect(s, PQ_MSG_BIND, 0, NULL, 0) ? PA_FORWARD : PA_CLOSED;
 	if (!client_ensure_prepared(c, s, st, name))
 		return PA_CLOSED;
-	size_t name_len = strlen(name), new_len = strlen(st->server_name);
-	uint32_t len = hdr->len - 1 - (uint32_t)name_len + (uint32_t)new_len;
-	uint8_t head[5] = {PQ_MSG_BIND, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-			   (uint8_t)(len >> 8), (uint8_t)len};
 	pktbuf_reset(&client_out);
-	pktbuf_put_raw(&client_out, head, sizeof(head));
-	pktbuf_put_raw(&client_out, portal, strlen(portal) + 1);
-	pktbuf_put_raw(&client_out, st->server_name, new_len + 1);
+	pq_write_renamed(&client_out, hdr, pkt, name, st->server_name, false);
 	if (!server_expect(s, PQ_MSG_BIND, 0, NULL, 0) || !client_send_rewritten(c))
 		return PA_CLOSED;
-	conn_forward_from(&c->conn, (uint32_t)((const uint8_t *)name + name_len + 1 - pkt));
+	conn_forward_from(&c->conn, (uint32_t)((const uint8_t *)name + strlen(name) + 1 - pkt));
 	return PA_FORWARD;
 }

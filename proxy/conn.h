@@ -60,15 +60,18 @@ struct IOBuf {
  * CopyData, ErrorResponse...): longer ones close the server connection. */
 #define CONN_SERVER_HELD_MAX (1u << 20)
 
+/* A TCP or Unix-socket stream, seen as whichever of libuv's handle types a call wants. */
+typedef union ConnHandle {
+	uv_handle_t handle;
+	uv_stream_t stream;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+} ConnHandle;
+
 #define CONN_MAX_IOV 4 /* ranges merge when contiguous; a full array is flushed */
 
 struct Conn {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	ConnHandle h;
 	bool is_pipe;
 	bool is_server; /* frames come from a PostgreSQL server (decides what may stream) */
 	bool startup_phase; /* frames have no type byte (client before StartupMessage) */

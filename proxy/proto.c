@@ -435,3 +435,97 @@ uint64_t pkt_result_shape(const uint8_t *payload, size_t len)
 	}
 	return h > PKT_SHAPE_NO_DATA ? h : h + 3;
 }
+
+void pq_write_bare(PktBuf *b, uint8_t type)
+{
+	pktbuf_start(b, type);
+	pktbuf_finish(b);
+}
+
+void pq_write_no_parameters(PktBuf *b)
+{
+	pktbuf_start(b, PQ_MSG_PARAMETER_DESCRIPTION);
+	pktbuf_put_u16(b, 0);
+	pktbuf_finish(b);
+}
+
+void pq_write_auth_sasl(PktBuf *b, const char *mechanism)
+{
+	pktbuf_start(b, PQ_MSG_AUTH);
+	pktbuf_put_u32(b, PQ_AUTH_SASL);
+	pktbuf_put_cstring(b, mechanism);
+	pktbuf_put_u8(b, 0); /* the end of the list */
+	pktbuf_finish(b);
+}
+
+void pq_write_startup(PktBuf *b, const char *const *keys, const char *const *values, size_t n)
+{
+	pktbuf_start(b, 0);
+	pktbuf_put_u32(b, PQ_PROTOCOL_3_0);
+	for (size_t i = 0; i < n; i++) {
+		pktbuf_put_cstring(b, keys[i]);
+		pktbuf_put_cstring(b, values[i]);
+	}
+	pktbuf_put_u8(b, 0);
+	pktbuf_finish(b);
+}
+
+void pq_write_password(PktBuf *b, const void *data, size_t len, bool nul_terminate)
+{
+	pktbuf_start(b, PQ_MSG_PASSWORD);
+	pktbuf_put_bytes(b, data, len);
+	if (nul_terminate)
+		pktbuf_put_u8(b, 0);
+	pktbuf_finish(b);
+}
+
+void pq_write_sasl_initial(PktBuf *b, const char *mechanism, const char *msg, size_t msg_len)
+{
+	pktbuf_start(b, PQ_MSG_PASSWORD);
+	pktbuf_put_cstring(b, mechanism);
+	pktbuf_put_u32(b, (uint32_t)msg_len);
+	pktbuf_put_bytes(b, msg, msg_len);
+	pktbuf_finish(b);
+}
+
+void pq_write_parse(PktBuf *b, const char *name, const char *query, size_t query_len,
+		    const uint8_t *types, size_t types_len)
+{
+	pktbuf_start(b, PQ_MSG_PARSE);
+	pktbuf_put_cstring(b, name);
+	pktbuf_put_bytes(b, query, query_len + 1);
+	pktbuf_put_bytes(b, types, types_len);
+	pktbuf_finish(b);
+}
+
+void pq_write_close(PktBuf *b, uint8_t what, const char *name)
+{
+	pktbuf_start(b, PQ_MSG_CLOSE);
+	pktbuf_put_u8(b, what);
+	pktbuf_put_cstring(b, name);
+	pktbuf_finish(b);
+}
+
+void pq_write_describe(PktBuf *b, uint8_t what, const char *name)
+{
+	pktbuf_start(b, PQ_MSG_DESCRIBE);
+	pktbuf_put_u8(b, what);
+	pktbuf_put_cstring(b, name);
+	pktbuf_finish(b);
+}
+
+void pq_write_renamed(PktBuf *b, const PktHdr *hdr, const uint8_t *pkt, const char *name,
+		      const char *new_name, bool rest)
+{
+	const uint8_t *at = (const uint8_t *)name;
+	const uint8_t *after = at + strlen(name) + 1;
+	size_t new_len = strlen(new_name);
+	uint32_t len = hdr->len - 1 - (uint32_t)(after - at) + (uint32_t)(new_len + 1);
+	uint8_t head[5] = { hdr->type, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			    (uint8_t)(len >> 8), (uint8_t)len };
+	pktbuf_put_raw(b, head, sizeof(head));
+	pktbuf_put_raw(b, pkt + hdr->hdr_len, (size_t)(at - (pkt + hdr->hdr_len)));
+	pktbuf_put_raw(b, new_name, new_len + 1);
+	if (rest)
+		pktbuf_put_raw(b, after, (size_t)(pkt + hdr->len - after));
+}

@@ -210,5 +210,32 @@ void pq_write_row_description(PktBuf *b, const char *const *names, const uint32_
 			      size_t n);
 /* DataRow: values as text, NULL pointers are SQL NULLs. */
 void pq_write_data_row(PktBuf *b, const char *const *values, size_t n);
+/* A message without fields: ParseComplete, BindComplete, CloseComplete, NoData, Flush... */
+void pq_write_bare(PktBuf *b, uint8_t type);
+/* ParameterDescription of a statement without parameters. */
+void pq_write_no_parameters(PktBuf *b);
+/* AuthenticationSASL offering one mechanism. */
+void pq_write_auth_sasl(PktBuf *b, const char *mechanism);
+
+/* What pgsift sends a server. The startup packet: protocol 3.0 and n key/value pairs
+ * (keys[i], values[i]). */
+void pq_write_startup(PktBuf *b, const char *const *keys, const char *const *values, size_t n);
+/* PasswordMessage carrying len bytes of data, followed by a NUL when nul_terminate. */
+void pq_write_password(PktBuf *b, const void *data, size_t len, bool nul_terminate);
+/* SASLInitialResponse: the mechanism chosen and the client-first-message. */
+void pq_write_sasl_initial(PktBuf *b, const char *mechanism, const char *msg, size_t msg_len);
+/* Parse: query must hold query_len bytes and a NUL after them; types is the parameter-type part
+ * as a Parse carries it (int16 n, n x int32). */
+void pq_write_parse(PktBuf *b, const char *name, const char *query, size_t query_len,
+		    const uint8_t *types, size_t types_len);
+/* A client's frame (hdr, pkt: at least its head) again, with the C string at name (inside the
+ * frame) replaced by new_name, and the length changed to match: how pgsift puts its own
+ * statement name into a Bind or Describe. With rest false only the part up to the new name is
+ * written, the length still counting the whole frame: the rest streams behind it. */
+void pq_write_renamed(PktBuf *b, const PktHdr *hdr, const uint8_t *pkt, const char *name,
+		      const char *new_name, bool rest);
+/* Close and Describe of a statement ('S') or portal ('P'). */
+void pq_write_close(PktBuf *b, uint8_t what, const char *name);
+void pq_write_describe(PktBuf *b, uint8_t what, const char *name);
 
 #endif

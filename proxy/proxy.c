@@ -35,12 +35,7 @@
 ProxyGlobals G;
 
 typedef struct Listener {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	ConnHandle h;
 	bool is_pipe;
 	bool active;
 	char name[300];

@@ -163,18 +163,10 @@ static void server_connect_cb(uv_connect_t *req, int status)
 	pool_change_server_state(s, SV_LOGIN);
 	PktBuf b;
 	pktbuf_init(&b);
-	pktbuf_start(&b, 0);
-	pktbuf_put_u32(&b, PQ_PROTOCOL_3_0);
-	pktbuf_put_cstring(&b, "user");
-	pktbuf_put_cstring(&b, s->pool->server_user);
-	pktbuf_put_cstring(&b, "database");
-	pktbuf_put_cstring(&b, s->pool->server_dbname);
-	if (s->pool->db->application_name) {
-		pktbuf_put_cstring(&b, "application_name");
-		pktbuf_put_cstring(&b, s->pool->db->application_name);
-	}
-	pktbuf_put_u8(&b, 0);
-	pktbuf_finish(&b);
+	const char *keys[] = { "user", "database", "application_name" };
+	const char *values[] = { s->pool->server_user, s->pool->server_dbname,
+				 s->pool->db->application_name };
+	pq_write_startup(&b, keys, values, values[2] ? 3 : 2);
 	int r = conn_send_pktbuf(&s->conn, &b);
 	pktbuf_free(&b);
 	if (r != 0) {
@@ -217,11 +209,7 @@ static bool server_send_password_msg(Server *s, const void *data, size_t len, bo
 {
 	PktBuf b;
 	pktbuf_init(&b);
-	pktbuf_start(&b, PQ_MSG_PASSWORD);
-	pktbuf_put_bytes(&b, data, len);
-	if (cstring)
-		pktbuf_put_u8(&b, 0);
-	pktbuf_finish(&b);
+	pq_write_password(&b, data, len, cstring);
 	int r = conn_send_pktbuf(&s->conn, &b);
 	pktbuf_free(&b);
 	return r == 0;
@@ -303,11 +291,7 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 			return server_login_fail(s, "XX000", "SCRAM failed");
 		PktBuf b;
 		pktbuf_init(&b);
-		pktbuf_start(&b, PQ_MSG_PASSWORD);
-		pktbuf_put_cstring(&b, SCRAM_MECHANISM);
-		pktbuf_put_u32(&b, (uint32_t)msg_len);
-		pktbuf_put_bytes(&b, msg, msg_len);
-		pktbuf_finish(&b);
+		pq_write_sasl_initial(&b, SCRAM_MECHANISM, msg, msg_len);
 		int rc = conn_send_pktbuf(&s->conn, &b);
 		pktbuf_free(&b);
 		return rc == 0 ? PA_CONSUMED : server_login_fail(s, "08006", "write failed");
@@ -509,29 +493,23 @@ static void server_drain_local(Server *s)
 			pktbuf_init(&b);
 			switch (p->local) {
 			case PL_PARSE_COMPLETE:
-				pktbuf_start(&b, PQ_MSG_PARSE_COMPLETE);
-				pktbuf_finish(&b);
+				pq_write_bare(&b, PQ_MSG_PARSE_COMPLETE);
 				break;
 			case PL_CLOSE_COMPLETE:
-				pktbuf_start(&b, PQ_MSG_CLOSE_COMPLETE);
-				pktbuf_finish(&b);
+				pq_write_bare(&b, PQ_MSG_CLOSE_COMPLETE);
 				break;
 			case PL_DEALLOCATE:
 				pq_write_command_complete(&b, "DEALLOCATE");
 				pq_write_ready(&b, s->tx_state ? s->tx_state : PQ_TX_IDLE);
 				break;
 			case PL_BIND_COMPLETE:
-				pktbuf_start(&b, PQ_MSG_BIND_COMPLETE);
-				pktbuf_finish(&b);
+				pq_write_bare(&b, PQ_MSG_BIND_COMPLETE);
 				break;
 			case PL_STATEMENT_NO_DATA:
-				pktbuf_start(&b, PQ_MSG_PARAMETER_DESCRIPTION);
-				pktbuf_put_u16(&b, 0);
-				pktbuf_finish(&b);
+				pq_write_no_parameters(&b);
 				/* fall through */
 			case PL_NO_DATA:
-				pktbuf_start(&b, PQ_MSG_NO_DATA);
-				pktbuf_finish(&b);
+				pq_write_bare(&b, PQ_MSG_NO_DATA);
 				break;
 			case PL_EXEC_DEALLOCATE:
 				/* only now: an error earlier in the pipeline skips it, as PostgreSQL

@@ -502,6 +502,76 @@ static void test_proto_write_auth(void **state)
 	pktbuf_free(&b);
 }
 
+/* What pgsift writes on its own besides errors: notices, bare messages, and what it sends a
+ * server (startup packet, passwords, Parse/Close/Describe of its own statements). */
+static void test_proto_write_own_messages(void **state)
+{
+	PktBuf b;
+	static const uint8_t notice[] = "N\0\0\0\x2e"
+					"SNOTICE\0VNOTICE\0C00000\0MConsole usage\0Dd\0";
+	static const uint8_t bare[] = { '1', 0, 0, 0, 4, 'H', 0, 0, 0, 4 };
+	static const uint8_t nopar[] = { 't', 0, 0, 0, 6, 0, 0 };
+	static const uint8_t sasl[] = { 'R', 0,	  0,   0,   23,	 0,   0,   0,	10,  'S', 'C', 'R',
+					'A', 'M', '-', 'S', 'H', 'A', '-', '2', '5', '6', 0,   0 };
+	static const uint8_t startup[] = "\0\0\0\x1c\0\x03\0\0user\0u\0database\0db\0";
+	static const uint8_t pw[] = "p\0\0\0\x08pwd";
+	static const uint8_t pw_raw[] = { 'p', 0, 0, 0, 7, 'a', 'b', 'c' };
+	static const uint8_t sasl_init[] = "p\0\0\0\x19"
+					   "SCRAM-SHA-256\0\0\0\0\x03n,,";
+	static const uint8_t parse[] = "P\0\0\0\x1dPGSIFT_1\0SELECT $1\0\0\x01\0\0\0\x17";
+	static const uint8_t close_describe[] = "C\0\0\0\x08Ss1\0D\0\0\0\x06P\0";
+	static const uint8_t types[] = { 0, 1, 0, 0, 0, 23 };
+
+	(void)state;
+	pktbuf_init(&b);
+	pq_write_notice(&b, "Console usage", "d");
+	assert_pktbuf(&b, notice, sizeof(notice));
+	pq_write_bare(&b, PQ_MSG_PARSE_COMPLETE);
+	pq_write_bare(&b, PQ_MSG_FLUSH);
+	assert_pktbuf(&b, bare, sizeof(bare));
+	pq_write_no_parameters(&b);
+	assert_pktbuf(&b, nopar, sizeof(nopar));
+	pq_write_auth_sasl(&b, "SCRAM-SHA-256");
+	assert_pktbuf(&b, sasl, sizeof(sasl));
+	const char *keys[] = { "user", "database" }, *values[] = { "u", "db" };
+	pq_write_startup(&b, keys, values, 2);
+	assert_pktbuf(&b, startup, sizeof(startup));
+	pq_write_password(&b, "pwd", 3, true);
+	assert_pktbuf(&b, pw, sizeof(pw));
+	pq_write_password(&b, "abc", 3, false);
+	assert_pktbuf(&b, pw_raw, sizeof(pw_raw));
+	pq_write_sasl_initial(&b, "SCRAM-SHA-256", "n,,", 3);
+	assert_pktbuf(&b, sasl_init, sizeof(sasl_init) - 1);
+	pq_write_parse(&b, "PGSIFT_1", "SELECT $1", 9, types, sizeof(types));
+	assert_pktbuf(&b, parse, sizeof(parse) - 1);
+	pq_write_close(&b, 'S', "s1");
+	pq_write_describe(&b, 'P', "");
+	assert_pktbuf(&b, close_describe, sizeof(close_describe) - 1);
+	pktbuf_free(&b);
+}
+
+/* A client's Bind with its statement name replaced by pgsift's, whole or only its head. */
+static void test_proto_write_renamed(void **state)
+{
+	PktBuf b;
+	/* Bind: portal "", statement "s", no formats, one parameter "42", no result formats */
+	static const uint8_t bind[] = "B\0\0\0\x13\0s\0\0\0\0\x01\0\0\0\x02"
+				      "42\0";
+	static const uint8_t want[] = "B\0\0\0\x1a\0PGSIFT_7\0\0\0\0\x01\0\0\0\x02"
+				      "42\0";
+	PktHdr hdr = { .type = 'B', .len = sizeof(bind), .hdr_len = 5 };
+
+	(void)state;
+	assert_int_equal(sizeof(bind), 20); /* 'B' + length 19, the literal's NUL the last byte */
+	pktbuf_init(&b);
+	pq_write_renamed(&b, &hdr, bind, (const char *)bind + 6, "PGSIFT_7", true);
+	assert_pktbuf(&b, want, sizeof(want));
+	/* the head: up to the new name, the length still that of the whole new frame */
+	pq_write_renamed(&b, &hdr, bind, (const char *)bind + 6, "PGSIFT_7", false);
+	assert_pktbuf(&b, want, 15);
+	pktbuf_free(&b);
+}
+
 static void test_proto_write_session_messages(void **state)
 {
 	PktBuf b;
@@ -650,6 +720,8 @@ int main(void)
 		cmocka_unit_test(test_proto_command_rows),
 		cmocka_unit_test(test_proto_write_error),
 		cmocka_unit_test(test_proto_write_auth),
+		cmocka_unit_test(test_proto_write_own_messages),
+		cmocka_unit_test(test_proto_write_renamed),
 		cmocka_unit_test(test_proto_write_session_messages),
 		cmocka_unit_test(test_proto_write_rows),
 		cmocka_unit_test(test_proto_pktbuf_startup_frame_and_growth),
