@@ -272,7 +272,8 @@ static char *access_path(const Req *r)
 {
 	char buf[1024] = "";
 	bool gin = strcmp(r->method, "gin") == 0;
-	if (r->n_eq) {
+	/* a keyless requirement reads the partial index's rows: its key is a placeholder */
+	if (r->n_eq && !r->keyless) {
 		bool trgm =
 			gin && r->eq[0].opclass && strcmp(r->eq[0].opclass, "gin_trgm_ops") == 0;
 		strcat(buf, !gin ? "equality (" : trgm ? "trigram search (" : "full-text search (");

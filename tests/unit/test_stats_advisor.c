@@ -556,6 +556,12 @@ static void test_stats_advisor_constant_filters_become_predicates(void **state)
 	size_t n;
 	const AdvSuggestion *s = advisor_suggestions(adv, &n);
 	assert_int_equal(s[0].n_stmts, 2);
+	assert_string_equal(
+		advisor_path(&s[0], 0),
+		"equality (queue), then sort (priority DESC, queued_at), partial predicate "
+		"(status IN ('QUEUED', 'PENDING'))");
+	assert_string_equal(advisor_path(&s[0], 1),
+			    "partial predicate (status IN ('QUEUED', 'PENDING'))");
 	advisor_free(adv);
 }
 
