@@ -831,6 +831,17 @@ static bool infix_pattern(Builder *b, const PgQuery__Node *n)
 	return false;
 }
 
+/* The operators a GIN index serves on its column: full-text match, and jsonb / array
+ * containment, key existence and overlap (jsonb_ops and array_ops, the default classes). */
+static bool is_search_op(const char *op)
+{
+	static const char *const ops[] = {"@@", "@>", "<@", "?", "?|", "?&", "&&"};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(op, ops[i]) == 0)
+			return true;
+	return false;
+}
+
 static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint8_t flags)
 {
 	const char *op = op_name(e);
@@ -839,9 +850,10 @@ static void walk_comparison(Builder *b, const PgQuery__AExpr *e, Scope *sc, uint
 
 	if (op == NULL)
 		return;
-	if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP && strcmp(op, "@@") == 0 && e->lexpr &&
+	if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP && is_search_op(op) && e->lexpr &&
 	    e->rexpr) {
-		/* tsvector @@ tsquery, either way round: the side over one table's columns */
+		/* tsvector @@ tsquery, jsonb / array containment, either way round: the side over
+		 * one table's columns */
 		operand(b, e->lexpr, sc, &l);
 		operand(b, e->rexpr, sc, &r);
 		if ((l.kind == OPD_COL || l.kind == OPD_EXPR) && r.kind != OPD_COL)

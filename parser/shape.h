@@ -35,7 +35,8 @@ typedef enum {
 	SU_GROUP,	/* GROUP BY, in clause order */
 	SU_SELECT,	/* read in the select list or RETURNING ("*" for a star) */
 	SU_WRITE,	/* INSERT column list, UPDATE SET list, MERGE SET / INSERT lists */
-	SU_SEARCH, /* full-text search: the tsvector side of @@ (a column or to_tsvector(...)) */
+	SU_SEARCH, /* what a GIN index serves: the tsvector side of @@ (a column or to_tsvector(...)),
+		    * the jsonb / array side of @>, <@, ?, ?|, ?&, && */
 	SU__COUNT
 } ShapeUse;
 

@@ -34,6 +34,7 @@ typedef struct AdvColumn {
 	double correlation;
 	bool c_collation; /* collation is C or POSIX (LIKE 'x%' can use the default opclass) */
 	bool btree_ok;	  /* the type has a default btree operator class */
+	bool gin_ok;	  /* and a default GIN one (tsvector, jsonb, arrays) */
 } AdvColumn;
 
 /* One key column of an index, existing or suggested. */

@@ -198,7 +198,10 @@ static bool load_table(Catalog *cat, const char *oid, AdvTable *t)
 		   "      OR EXISTS (SELECT 1 FROM pg_cast ca WHERE ca.castsource = a.atttypid "
 		   "        AND ca.casttarget = oc.opcintype AND ca.castmethod = 'b'))), "
 		   "  s.n_distinct, s.null_frac, s.most_common_vals::text, "
-		   "  s.most_common_freqs::text, s.correlation, s.attname IS NOT NULL "
+		   "  s.most_common_freqs::text, s.correlation, s.attname IS NOT NULL, "
+		   "  EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod "
+		   "    WHERE am.amname = 'gin' AND oc.opcdefault AND (oc.opcintype = a.atttypid "
+		   "      OR (ty.typcategory = 'A' AND oc.opcintype = 'anyarray'::regtype))) "
 		   "FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid "
 		   "JOIN pg_class c ON c.oid = a.attrelid "
 		   "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -217,6 +220,7 @@ static bool load_table(Catalog *cat, const char *oid, AdvTable *t)
 		c->c_collation = strcmp(coll, "C") == 0 || strcmp(coll, "POSIX") == 0 ||
 				 (strcmp(coll, "default") == 0 && cat->c_default_collation);
 		c->btree_ok = PQgetvalue(r, i, 2)[0] == 't';
+		c->gin_ok = PQgetvalue(r, i, 9)[0] == 't';
 		c->has_stats = PQgetvalue(r, i, 8)[0] == 't';
 		if (!c->has_stats)
 			continue;

@@ -276,7 +276,7 @@ static char *access_path(const Req *r)
 	if (r->n_eq && !r->keyless) {
 		bool trgm =
 			gin && r->eq[0].opclass && strcmp(r->eq[0].opclass, "gin_trgm_ops") == 0;
-		strcat(buf, !gin ? "equality (" : trgm ? "trigram search (" : "full-text search (");
+		strcat(buf, !gin ? "equality (" : trgm ? "trigram search (" : "GIN search (");
 		for (size_t i = 0; i < r->n_eq; i++) {
 			if (i)
 				strncat(buf, ", ", sizeof(buf) - strlen(buf) - 1);
@@ -597,7 +597,9 @@ static void finish_suggestion(Advisor *adv, AdvSuggestion *s)
 			s, "UPDATE statements change %s: updates of it can no longer be HOT",
 			s->updated_keys[0]);
 	if (strcmp(s->method, "gin") == 0 && !trgm)
-		advisor_suggestion_note(s, "serves full-text search (@@)");
+		advisor_suggestion_note(s, "serves full-text search (@@), jsonb and array "
+					   "containment (@>, <@, &&) and key "
+					   "existence (?)");
 	if (trgm)
 		advisor_suggestion_note(
 			s, "%s",

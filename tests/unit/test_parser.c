@@ -157,6 +157,10 @@ static const ShapeCase cases[] = {
 	 SK_SELECT, true, 0x9afdd67590cf72b5ull,
 	 "posts AS p: join(id=comments.post_id) select(*); comments AS c: eq(spam=false) "
 	 "join(post_id=posts.id|semi)"},
+	{"SELECT id FROM orders WHERE attrs @> '{\"gift\": true}' AND tags && $1 AND "
+	 "to_tsvector('english', body) @@ $2",
+	 SK_SELECT, true, 0x03a594386cecc163ull,
+	 "orders: search(attrs, tags, to_tsvector('english', body)) select(id)"},
 	{"SELECT * FROM posts p WHERE NOT EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id)",
 	 SK_SELECT, true, 0xac256cbc5a2a4878ull,
 	 "posts AS p: join(id=likes.post_id) select(*); likes AS l: join(post_id=posts.id|semi)"},

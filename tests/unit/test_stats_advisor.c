@@ -946,7 +946,9 @@ static void test_stats_advisor_search(void **state)
 	Advisor *adv = new_advisor();
 	AdvTable *t = table(adv, "docs", 250000);
 	column(t, "id", -1);
-	column(t, "tsv", -1)->btree_ok = false;
+	AdvColumn *tsv = column(t, "tsv", -1);
+	tsv->btree_ok = false;
+	tsv->gin_ok = true;
 	column(t, "body", -1);
 	column(t, "title", -1);
 	column(t, "created_at", -1);
@@ -982,6 +984,34 @@ static void test_stats_advisor_search(void **state)
 	assert_int_equal(n, 4);
 	assert_string_equal(s[2].notes[0],
 			    "needs the pg_trgm extension: CREATE EXTENSION pg_trgm first");
+	advisor_free(adv);
+
+	/* jsonb containment and key existence, array overlap: GIN on the column (the default
+	 * classes serve them); a range's @> wants GiST, which is not suggested */
+	adv = new_advisor();
+	t = table(adv, "orders", 400000);
+	column(t, "id", -1);
+	AdvColumn *attrs = column(t, "attrs", -1);
+	attrs->btree_ok = true;
+	attrs->gin_ok = true;
+	column(t, "tags", -1)->gin_ok = true;
+	column(t, "during", -1)->gin_ok = false;
+	primary_key(t, "id", NULL);
+	add(adv, "SELECT id FROM orders WHERE attrs @> '{\"gift\": true}'", 50);
+	add(adv, "SELECT id FROM orders WHERE attrs ? 'coupon'", 40);
+	add(adv, "SELECT id FROM orders WHERE tags && ARRAY['d']::text[]", 30);
+	add(adv, "SELECT id FROM orders WHERE during @> now()", 20);
+	assert_string_equal(plan_sql(adv),
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_attrs_gin ON "
+			    "public.orders USING gin (attrs);\n"
+			    "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_tags_gin ON "
+			    "public.orders USING gin (tags);\n");
+	size_t nskip;
+	const char *const *skips = advisor_skips(adv, &nskip);
+	bool range_skipped = false;
+	for (size_t i = 0; i < nskip; i++)
+		range_skipped |= strstr(skips[i], "during is searched with an operator") != NULL;
+	assert_true(range_skipped);
 	advisor_free(adv);
 }
 
