@@ -1,7 +1,7 @@
 """
 test_slowlog: the slow-query log as operators and their tools read it.
 
-With slow_query_ms = 50 and slow_query_log = FILE, statements sleeping 10 ms, 60 ms and 100 ms
+With slow_query_ms = 100 and slow_query_log = FILE, statements sleeping 0 ms, 150 ms and 200 ms
 (each kind on its own marker table, so every line can be told apart) and one cancelled by
 query_timeout:
 - the file holds exactly the statements at or over the threshold, one JSON object per line with
@@ -34,7 +34,7 @@ from harness import DIRECT, SUPERUSER, TESTDB, PgsiftTestCase, wait_until  # noq
 import psycopg  # noqa: E402  (psycopg 3: the extended protocol)
 import psycopg2  # noqa: E402
 
-SLOW_MS = 50
+SLOW_MS = 100
 QUERY_TIMEOUT_MS = 400
 WAIT = 15
 PGBADGER = "/usr/bin/pgbadger"
@@ -44,8 +44,9 @@ JSONLOG_KEYS = ("timestamp", "user", "dbname", "remote_host", "application_name"
                 "error_severity", "message")
 PGSIFT_KEYS = ("fingerprint", "duration_ms", "query", "rows", "sqlstate", "timed_out")
 
-# (marker table, seconds slept, times run); the 10 ms one is under the threshold
-WORKLOAD = (("slow_fast", "0.01", 6), ("slow_mid", "0.06", 3), ("slow_top", "0.1", 2))
+# (marker table, seconds slept, times run); the one that does not sleep is under the threshold
+# by far, so that a loaded machine does not make it slow
+WORKLOAD = (("slow_fast", "0", 6), ("slow_mid", "0.15", 3), ("slow_top", "0.2", 2))
 TIMED_OUT = ("slow_cancelled", "5")  # cancelled by query_timeout after QUERY_TIMEOUT_MS
 
 
@@ -158,7 +159,7 @@ class SlowLogTest(PgsiftTestCase):
         wait_until(lambda: any("configuration reloaded" in line for line in px.lines[mark:]),
                    10, "pgsift to log the reload")
         conn = px.connect(application_name=APP)
-        conn.cursor().execute("SELECT pg_sleep(0.06) FROM slow_rotated")
+        conn.cursor().execute("SELECT pg_sleep(0.15) FROM slow_rotated")
         conn.close()
         new = self.wait_lines(path, 1, "the slow statement in the reopened file")
         self.assertEqual(len(new), 1, new)
@@ -171,9 +172,9 @@ class SlowLogTest(PgsiftTestCase):
         try:
             # a text parameter (str): sent in text format, as PostgreSQL would log it
             for _ in range(2):
-                conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.06",))
-            conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.07",), prepare=True)
-            conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.01",))
+                conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.15",))
+            conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0.16",), prepare=True)
+            conn.execute("SELECT pg_sleep(%s) FROM slow_ext", ("0",))
         finally:
             conn.close()
         lines = self.wait_lines(path, 3, "3 slow extended-protocol lines")
@@ -199,7 +200,7 @@ class SlowLogTest(PgsiftTestCase):
             self.assertRegex(o["message"], r"^duration: \d+\.\d{3} ms  execute [^:]+: "
                              r"SELECT pg_sleep\(\$1\) FROM slow_ext$")
         self.assertEqual([o.get("detail") for o in objs],
-                         ["parameters: $1 = '0.06'"] * 2 + ["parameters: $1 = '0.07'"])
+                         ["parameters: $1 = '0.15'"] * 2 + ["parameters: $1 = '0.16'"])
 
     @unittest.skipUnless(os.access(PGBADGER, os.X_OK), "pgbadger (Debian package) not installed")
     def test_pgbadger_reads_the_log(self):
