@@ -165,8 +165,9 @@ typedef struct ConfigArgs {
 } ConfigArgs;
 
 /*
- * Parses the proxy's command line (DESIGN.md: -c FILE, --listen, --upstream, ...). argv[0] is
- * the program name. Returns false and a message in err on an unknown flag or a missing value.
+ * Parses the proxy's command line (README.md, "Running it": -c FILE, --listen, --upstream, ...).
+ * argv[0] is the program name. Returns false and a message in err on an unknown flag or a missing
+ * value.
  * The strings in *out point into argv.
  */
 bool config_parse_args(int argc, char **argv, ConfigArgs *out, char *err, size_t errlen)

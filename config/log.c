@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const level_names[] = { "FATAL", "ERROR", "WARNING", "LOG", "DEBUG", "NOISE" };
-static const char *const level_keys[] = { "fatal", "error", "warning", "info", "debug", "noise" };
+static const char *const level_names[] = {"FATAL", "ERROR", "WARNING", "LOG", "DEBUG", "NOISE"};
+static const char *const level_keys[] = {"fatal", "error", "warning", "info", "debug", "noise"};
 
 static _Atomic int log_threshold = LL_INFO;
 static _Atomic int log_fd = -1;

@@ -29,10 +29,10 @@ void log_vmsg(LogLevel level, const char *prefix, const char *fmt, va_list ap);
 #define log_error(...) log_msg(LL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LL_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LL_INFO, __VA_ARGS__)
-#define log_debug(...)                                                                             \
-	do {                                                                                       \
-		if (log_enabled(LL_DEBUG))                                                         \
-			log_msg(LL_DEBUG, __VA_ARGS__);                                            \
+#define log_debug(...)                                  \
+	do {                                            \
+		if (log_enabled(LL_DEBUG))              \
+			log_msg(LL_DEBUG, __VA_ARGS__); \
 	} while (0)
 
 #endif

@@ -305,8 +305,9 @@ bool parser_session_hint(const char *t, size_t len)
 	const char *semi = memchr(t, ';', len);
 	if (!semi || (size_t)(semi - t) + 1 >= len)
 		return false;
-	static const char *const words[] = { "set", "reset", "discard", "deallocate", "prepare",
-					     "listen", "create", "declare", "close", "load", NULL };
+	static const char *const words[] = {"set",     "reset",	 "discard", "deallocate",
+					    "prepare", "listen", "create",  "declare",
+					    "close",   "load",	 NULL};
 	for (int i = 0; words[i]; i++)
 		if (has_ci(t, len, words[i]))
 			return true;

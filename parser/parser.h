@@ -139,16 +139,16 @@ typedef enum {
 	SC_EXECUTE,	   /* EXECUTE name [(args)] */
 	SC_LISTEN,
 	SC_UNLISTEN,
-	SC_SET_CONFIG,	   /* set_config(name, value, false) with constants: value is the raw
+	SC_SET_CONFIG,	/* set_config(name, value, false) with constants: value is the raw
 			    * string (as `options -c` takes it), not SQL */
-	SC_TEMP_OBJECT,	   /* CREATE TEMP TABLE/VIEW/SEQUENCE, SELECT INTO TEMP (not ON COMMIT DROP) */
-	SC_DISCARD_TEMP,   /* DISCARD TEMP */
-	SC_ADVISORY_LOCK,  /* a call of a session-level pg_[try_]advisory_lock[_shared] */
+	SC_TEMP_OBJECT, /* CREATE TEMP TABLE/VIEW/SEQUENCE, SELECT INTO TEMP (not ON COMMIT DROP) */
+	SC_DISCARD_TEMP,	/* DISCARD TEMP */
+	SC_ADVISORY_LOCK,	/* a call of a session-level pg_[try_]advisory_lock[_shared] */
 	SC_ADVISORY_UNLOCK_ALL, /* a call of pg_advisory_unlock_all() */
-	SC_HOLD_CURSOR,	   /* DECLARE name ... WITH HOLD */
-	SC_CLOSE,	   /* CLOSE name */
-	SC_CLOSE_ALL,	   /* CLOSE ALL */
-	SC_UNTRACKED,	   /* session state pgsift cannot restate: set_config(...) whose arguments
+	SC_HOLD_CURSOR,		/* DECLARE name ... WITH HOLD */
+	SC_CLOSE,		/* CLOSE name */
+	SC_CLOSE_ALL,		/* CLOSE ALL */
+	SC_UNTRACKED, /* session state pgsift cannot restate: set_config(...) whose arguments
 			    * are not constants (parameters, expressions) */
 } SessionCommandKind;
 
@@ -159,7 +159,7 @@ typedef struct SessionCommand {
 		      * ready to be sent back as `SET name TO <value>`; PREPARE: the statement text */
 	size_t stmt_offset; /* where this statement is in the text (bytes) */
 	size_t stmt_len;
-	size_t stmt_no;	    /* which statement of the text (0-based); a statement gives one entry,
+	size_t stmt_no; /* which statement of the text (0-based); a statement gives one entry,
 			     * or several when it does several things (SET SESSION
 			     * CHARACTERISTICS..., two set_config calls) */
 } SessionCommand;

@@ -107,7 +107,7 @@ bool parser_session_commands(const char *text, size_t len, SessionCommands *out)
 					      (const uint8_t *)pr.parse_tree.data);
 	if (tree == NULL)
 		goto done;
-	StmtCtx x = { .out = out, .text = z };
+	StmtCtx x = {.out = out, .text = z};
 	for (size_t i = 0; i < tree->n_stmts; i++) {
 		const PgQuery__RawStmt *rs = tree->stmts[i];
 		x.stmt_no = i;
@@ -176,16 +176,18 @@ static bool statement_commands(const PgQuery__Node *n, StmtCtx *x)
 		return push_named(x, SC_LISTEN, n->listen_stmt->conditionname);
 	case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
 		return push_named(x, SC_UNLISTEN,
-				  n->unlisten_stmt->conditionname && n->unlisten_stmt->conditionname[0]
-					  ? n->unlisten_stmt->conditionname
-					  : "*");
+				  n->unlisten_stmt->conditionname &&
+						  n->unlisten_stmt->conditionname[0] ?
+					  n->unlisten_stmt->conditionname :
+					  "*");
 	case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
 		if ((n->declare_cursor_stmt->options & CURSOR_OPT_HOLD) &&
 		    !push_named(x, SC_HOLD_CURSOR, n->declare_cursor_stmt->portalname))
 			return false;
 		break;
 	case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
-		if (n->close_portal_stmt->portalname == NULL || !n->close_portal_stmt->portalname[0])
+		if (n->close_portal_stmt->portalname == NULL ||
+		    !n->close_portal_stmt->portalname[0])
 			return push_command(x, SC_CLOSE_ALL) != NULL;
 		return push_named(x, SC_CLOSE, n->close_portal_stmt->portalname);
 	case PG_QUERY__NODE__NODE_CREATE_STMT:
@@ -207,7 +209,8 @@ static bool statement_commands(const PgQuery__Node *n, StmtCtx *x)
 			return false;
 		break;
 	case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
-		if (is_temp(n->create_seq_stmt->sequence) && push_command(x, SC_TEMP_OBJECT) == NULL)
+		if (is_temp(n->create_seq_stmt->sequence) &&
+		    push_command(x, SC_TEMP_OBJECT) == NULL)
 			return false;
 		break;
 	case PG_QUERY__NODE__NODE_SELECT_STMT: {
@@ -385,7 +388,8 @@ static bool session_characteristics(const PgQuery__VariableSetStmt *v, StmtCtx *
 			continue;
 		const PgQuery__DefElem *d = a->def_elem;
 		const PgQuery__Node *arg = d->arg;
-		if (d->defname == NULL || arg == NULL || arg->node_case != PG_QUERY__NODE__NODE_A_CONST)
+		if (d->defname == NULL || arg == NULL ||
+		    arg->node_case != PG_QUERY__NODE__NODE_A_CONST)
 			continue;
 		const PgQuery__AConst *c = arg->a_const;
 		char value[64];
@@ -399,8 +403,8 @@ static bool session_characteristics(const PgQuery__VariableSetStmt *v, StmtCtx *
 		} else if ((strcmp(d->defname, "transaction_read_only") == 0 ||
 			    strcmp(d->defname, "transaction_deferrable") == 0) &&
 			   c->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
-			guc = d->defname[12] == 'r' ? "default_transaction_read_only"
-						    : "default_transaction_deferrable";
+			guc = d->defname[12] == 'r' ? "default_transaction_read_only" :
+						      "default_transaction_deferrable";
 			snprintf(value, sizeof(value), "%s", c->ival->ival ? "on" : "off");
 		} else {
 			continue;
@@ -438,8 +442,8 @@ static int const_bool(const PgQuery__Node *n)
 	const char *s = const_string(n);
 	if (s == NULL)
 		return -1;
-	static const char *const yes[] = { "true", "t", "on", "yes", "y", "1", NULL };
-	static const char *const no[] = { "false", "f", "off", "no", "n", "0", NULL };
+	static const char *const yes[] = {"true", "t", "on", "yes", "y", "1", NULL};
+	static const char *const no[] = {"false", "f", "off", "no", "n", "0", NULL};
 	for (int i = 0; yes[i]; i++)
 		if (strcasecmp(s, yes[i]) == 0)
 			return 1;
@@ -452,8 +456,8 @@ static int const_bool(const PgQuery__Node *n)
 /* One function call inside a statement: the session-state functions give entries. */
 static void call_command(const PgQuery__FuncCall *f, StmtCtx *x)
 {
-	if (f->n_funcname == 0 || f->funcname[f->n_funcname - 1]->node_case !=
-					  PG_QUERY__NODE__NODE_STRING)
+	if (f->n_funcname == 0 ||
+	    f->funcname[f->n_funcname - 1]->node_case != PG_QUERY__NODE__NODE_STRING)
 		return;
 	if (f->n_funcname == 2 && (f->funcname[0]->node_case != PG_QUERY__NODE__NODE_STRING ||
 				   strcmp(f->funcname[0]->string->sval, "pg_catalog") != 0))
@@ -514,6 +518,6 @@ static void walk_calls(const ProtobufCMessage *m, StmtCtx *x, int depth)
 		return;
 	if (m->descriptor == &pg_query__func_call__descriptor)
 		call_command((const PgQuery__FuncCall *)m, x);
-	CallWalk w = { x, depth };
+	CallWalk w = {x, depth};
 	pbwalk_children(m, walk_calls_child, &w);
 }

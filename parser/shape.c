@@ -607,7 +607,7 @@ static void refs_table(const ProtobufCMessage *m, const Scope *sc, int *table, i
 			return;
 		}
 	}
-	TableWalk w = { sc, table, depth };
+	TableWalk w = {sc, table, depth};
 	pbwalk_children(m, refs_table_child, &w);
 }
 
@@ -1048,7 +1048,7 @@ static bool mentions_item(const ProtobufCMessage *m, const Item *it, int depth)
 			return false;
 		}
 	}
-	MentionWalk w = { it, depth, false };
+	MentionWalk w = {it, depth, false};
 	pbwalk_children(m, mentions_item_child, &w);
 	return w.found;
 }
@@ -1178,7 +1178,7 @@ static void walk_refs(Builder *b, const ProtobufCMessage *m, Scope *sc, bool rec
 			break;
 		}
 	}
-	RefWalk w = { b, sc, record_refs };
+	RefWalk w = {b, sc, record_refs};
 	pbwalk_children(m, walk_refs_child, &w);
 	b->depth--;
 }
@@ -1340,7 +1340,7 @@ static size_t count_rangevars(const ProtobufCMessage *m, const char *name, int d
 		const PgQuery__RangeVar *rv = (const PgQuery__RangeVar *)m;
 		return nz(rv->schemaname) == NULL && str_eq(rv->relname, name) ? 1 : 0;
 	}
-	RangeVarCount w = { name, depth, 0 };
+	RangeVarCount w = {name, depth, 0};
 	pbwalk_children(m, count_rangevars_child, &w);
 	return w.n;
 }

@@ -336,8 +336,9 @@ const AdminCommand *admin_find_verb(const AdminCmd *cmd)
 const AdminCommand *admin_find_command(const AdminCmd *cmd)
 {
 	for (const AdminCommand *k = admin_commands; k->verb; k++)
-		if (admin_word_is(cmd, 0, k->verb) && (!k->object || admin_word_is(cmd, 1, k->object)) &&
-		    cmd->n >= k->min_words && cmd->n <= k->max_words)
+		if (admin_word_is(cmd, 0, k->verb) &&
+		    (!k->object || admin_word_is(cmd, 1, k->object)) && cmd->n >= k->min_words &&
+		    cmd->n <= k->max_words)
 			return k;
 	return NULL;
 }

@@ -29,8 +29,8 @@ static void client_vsend_error(Client *c, const char *severity, const char *sqls
 
 const char *client_state_str(ClientState st)
 {
-	static const char *const names[] = { "startup", "auth",   "login",  "idle",
-					     "waiting", "active", "admin", "closing" };
+	static const char *const names[] = {"startup", "auth",	 "login", "idle",
+					    "waiting", "active", "admin", "closing"};
 	return st <= CL_CLOSING ? names[st] : "?";
 }
 
@@ -41,7 +41,8 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 		log_error("out of memory accepting a client");
 		return;
 	}
-	if (conn_init(&c->conn, is_pipe, c, client_on_frame, client_on_error, client_on_closed) != 0) {
+	if (conn_init(&c->conn, is_pipe, c, client_on_frame, client_on_error, client_on_closed) !=
+	    0) {
 		free(c);
 		return;
 	}

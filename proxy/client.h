@@ -19,86 +19,86 @@
 
 typedef enum {
 	CL_STARTUP = 0, /* waiting for the startup packet */
-	CL_AUTH,        /* authentication exchange */
-	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's welcome parameters */
-	CL_IDLE,        /* logged in, no server */
-	CL_WAITING,     /* needs a server, queued in the pool */
-	CL_ACTIVE,      /* linked to a server */
-	CL_ADMIN,       /* admin console */
+	CL_AUTH,	/* authentication exchange */
+	CL_LOGIN_WAIT,	/* authenticated, waiting for the pool's welcome parameters */
+	CL_IDLE,	/* logged in, no server */
+	CL_WAITING,	/* needs a server, queued in the pool */
+	CL_ACTIVE,	/* linked to a server */
+	CL_ADMIN,	/* admin console */
 	CL_CLOSING,
 } ClientState;
 
 const char *client_state_str(ClientState st);
 
 struct Client {
-	Conn conn; /* first: a Conn* is a Client* */
+	Conn conn;	    /* first: a Conn* is a Client* */
 	ListNode pool_node; /* in one of the pool's client lists */
 	ListNode all_node;  /* in G.clients */
 	ClientState state;
 	Pool *pool;
-	Server *server;     /* linked server, or NULL */
+	Server *server; /* linked server, or NULL */
 
-	char *user;         /* owned */
-	char *dbname;       /* owned */
-	char *app_name;     /* owned, may be NULL */
-	VarCache params;    /* what the client asked for: startup parameters, options -c, SET */
-	bool params_dirty;  /* params changed since they were last applied to a server */
+	char *user;	   /* owned */
+	char *dbname;	   /* owned */
+	char *app_name;	   /* owned, may be NULL */
+	VarCache params;   /* what the client asked for: startup parameters, options -c, SET */
+	bool params_dirty; /* params changed since they were last applied to a server */
 
 	uint32_t cancel_pid; /* the BackendKeyData pgsift gave this client */
 	uint32_t cancel_key;
-	ListNode cancel_node; /* in the proxy's cancel-key table */
-	List *list;         /* which pool list pool_node is in (owned by pool.c) */
-	PreparedNames *named; /* protocol-level statement names -> statements (owned) */
+	ListNode cancel_node;  /* in the proxy's cancel-key table */
+	List *list;	       /* which pool list pool_node is in (owned by pool.c) */
+	PreparedNames *named;  /* protocol-level statement names -> statements (owned) */
 	StmtMap *sql_prepared; /* SQL-level PREPARE name -> its PREPARE text (owned) */
-	char *portal_stmt;  /* statement name bound to the unnamed portal (owned) */
-	char *unnamed_text; /* the unnamed statement's text (owned) */
+	char *portal_stmt;     /* statement name bound to the unnamed portal (owned) */
+	char *unnamed_text;    /* the unnamed statement's text (owned) */
 	size_t unnamed_cap;
 	struct SessionCommands *unnamed_cmds; /* SET... in the unnamed statement (owned) */
-	bool local_sync;    /* without a server, pgsift answered the messages since the last
+	bool local_sync;	 /* without a server, pgsift answered the messages since the last
 			     * Sync itself (client_extended_without_server): it answers the Sync */
-	bool unnamed_local; /* the unnamed statement is a DEALLOCATE of one of the client's
+	bool unnamed_local;	 /* the unnamed statement is a DEALLOCATE of one of the client's
 			     * protocol-level names, answered by pgsift (PL_EXEC_DEALLOCATE) */
 	VarCache startup_params; /* what RESET ALL / DISCARD ALL go back to; copied from params
 				  * only when params first change (startup_saved) */
 	bool startup_saved;
-	VarCache tx_params;      /* SET/RESET inside the open transaction, applied at COMMIT */
-	VarCache reported_resets; /* reported parameters RESET to their startup value: applied at
+	VarCache tx_params;	   /* SET/RESET inside the open transaction, applied at COMMIT */
+	VarCache reported_resets;  /* reported parameters RESET to their startup value: applied at
 				   * ReadyForQuery, after the server's own ParameterStatus */
-	uint8_t pins;            /* PIN_*: session state that keeps the client on its server */
-	uint8_t pins_pending;    /* what pins will be if the open transaction commits */
-	bool tx_failed;          /* the open transaction's last statement failed or rolled back */
-	StmtMap *held_cursors;   /* names of its cursors WITH HOLD (owned, values unused) */
-	StmtMap *shapes;         /* protocol-level name -> the result shape the client was told
+	uint8_t pins;		   /* PIN_*: session state that keeps the client on its server */
+	uint8_t pins_pending;	   /* what pins will be if the open transaction commits */
+	bool tx_failed;		   /* the open transaction's last statement failed or rolled back */
+	StmtMap *held_cursors;	   /* names of its cursors WITH HOLD (owned, values unused) */
+	StmtMap *shapes;	   /* protocol-level name -> the result shape the client was told
 				  * (a Describe answered), as 16 hex digits (owned) */
-	bool shape_wait;         /* its Bind waits for pgsift's Describe (PF_SHAPE_CHECK) */
-	bool shape_retry;        /* that Describe is answered: the Bind is delivered again */
-	bool in_tx;              /* an explicit transaction block is open */
+	bool shape_wait;	   /* its Bind waits for pgsift's Describe (PF_SHAPE_CHECK) */
+	bool shape_retry;	   /* that Describe is answered: the Bind is delivered again */
+	bool in_tx;		   /* an explicit transaction block is open */
 	uint64_t tx_idle_since_ms; /* idle inside a transaction since, 0 if not */
-	uint64_t tx_start_ms;      /* when the open transaction block began */
-	char *bind_params;         /* the unnamed portal's Bind parameters as text, when sampled (owned) */
+	uint64_t tx_start_ms;	   /* when the open transaction block began */
+	char *bind_params; /* the unnamed portal's Bind parameters as text, when sampled (owned) */
 	size_t bind_params_len, bind_params_cap;
 	uint16_t bind_n_params;
-	uint32_t bind_count;       /* Binds seen, for sampling one in BIND_SAMPLE_EVERY */
+	uint32_t bind_count; /* Binds seen, for sampling one in BIND_SAMPLE_EVERY */
 
-	uint8_t auth_step;  /* where the authentication exchange is */
+	uint8_t auth_step; /* where the authentication exchange is */
 	uint8_t md5_salt[4];
-	void *scram;        /* ScramServer during authentication (owned) */
+	void *scram; /* ScramServer during authentication (owned) */
 
 	uint64_t connect_ms;
-	uint64_t wait_start_ms;  /* when it started waiting for a server, 0 if not */
+	uint64_t wait_start_ms;	 /* when it started waiting for a server, 0 if not */
 	uint64_t last_active_ms; /* last frame received */
-	uint64_t xact_start_ns;  /* current transaction's start */
-	char addr[48];      /* INET6_ADDRSTRLEN */
+	uint64_t xact_start_ns;	 /* current transaction's start */
+	char addr[48];		 /* INET6_ADDRSTRLEN */
 	int port;
 	bool is_admin;
-	void *cancel_req;   /* a CancelRequest connection: its cancel on the way (cancel.c) */
+	void *cancel_req; /* a CancelRequest connection: its cancel on the way (cancel.c) */
 };
 
 /* Why a client in transaction pooling keeps its server past the end of a transaction. */
 enum {
-	PIN_TEMP = 1,      /* temporary tables, views or sequences */
+	PIN_TEMP = 1,	   /* temporary tables, views or sequences */
 	PIN_ADVISORY = 2,  /* session-level advisory locks */
-	PIN_CURSOR = 4,    /* cursors WITH HOLD */
+	PIN_CURSOR = 4,	   /* cursors WITH HOLD */
 	PIN_UNTRACKED = 8, /* settings pgsift could not read (set_config with parameters) */
 	PIN_ALL = 15,
 };

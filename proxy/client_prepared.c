@@ -110,7 +110,7 @@ static bool client_ensure_prepared(Client *c, Server *s, PreparedStmt *st, const
 /* Builds a Parse of the unnamed statement whose text the server refuses as a syntax error. */
 static void client_build_failing_parse(const char *text)
 {
-	static const uint8_t no_types[2] = { 0, 0 };
+	static const uint8_t no_types[2] = {0, 0};
 	pktbuf_reset(&client_out);
 	pq_write_parse(&client_out, "", text, strlen(text), no_types, sizeof(no_types));
 }

@@ -17,8 +17,8 @@
 
 typedef struct FwdWrite {
 	uv_write_t req;
-	Conn *src;   /* whose buffer the bytes live in */
-	IOBuf *buf;  /* holds a ref until the write completes */
+	Conn *src;  /* whose buffer the bytes live in */
+	IOBuf *buf; /* holds a ref until the write completes */
 	struct FwdWrite *next_free;
 } FwdWrite;
 
@@ -30,7 +30,7 @@ typedef struct OwnWrite {
 
 static uv_loop_t *conn_loop;
 static uint32_t conn_buf_size = 16384;
-static IOBuf *free_bufs;     /* standard-size buffers, linked through their first bytes */
+static IOBuf *free_bufs; /* standard-size buffers, linked through their first bytes */
 static size_t n_free_bufs;
 static FwdWrite *free_writes;
 static uint64_t last_trim_ms;
@@ -118,7 +118,8 @@ int conn_init(Conn *c, bool is_pipe, void *owner, ConnFrameFn on_frame, ConnErro
 	c->on_error = on_error;
 	c->on_closed = on_closed;
 	c->want_read = true;
-	int r = is_pipe ? uv_pipe_init(conn_loop, &c->h.pipe, 0) : uv_tcp_init(conn_loop, &c->h.tcp);
+	int r = is_pipe ? uv_pipe_init(conn_loop, &c->h.pipe, 0) :
+			  uv_tcp_init(conn_loop, &c->h.tcp);
 	if (r == 0)
 		c->h.handle.data = c;
 	return r;
@@ -571,8 +572,8 @@ static void conn_process(Conn *c)
 			continue;
 		}
 		PktHdr hdr;
-		PktStatus st = c->startup_phase ? pkt_read_startup_header(p, avail, &hdr)
-						: pkt_read_header(p, avail, c->max_packet, &hdr);
+		PktStatus st = c->startup_phase ? pkt_read_startup_header(p, avail, &hdr) :
+						  pkt_read_header(p, avail, c->max_packet, &hdr);
 		if (st == PKT_NEED_MORE)
 			break;
 		if (st != PKT_OK) {
@@ -587,7 +588,8 @@ static void conn_process(Conn *c)
 		 * owner sees its head (a whole buffer of it, or just its header for the types it
 		 * never looks into) and the rest follows it through stream_left. */
 		bool header_first = conn_is_header_first(c->is_server, hdr.type);
-		bool stream = !whole && !c->startup_phase && conn_is_streamed(c->is_server, hdr.type) &&
+		bool stream = !whole && !c->startup_phase &&
+			      conn_is_streamed(c->is_server, hdr.type) &&
 			      (header_first || hdr.len > conn_buf_size);
 		if (stream && (header_first || avail >= conn_buf_size)) {
 			PktAction a = conn_deliver(c, &hdr, p, avail, false);

@@ -25,9 +25,9 @@
 
 typedef enum {
 	PA_FORWARD = 0, /* send the frame to the peer as it is (dropped when there is no peer) */
-	PA_CONSUMED,    /* the owner handled it; it is not forwarded */
-	PA_WAIT,        /* stop here; the frame stays in the buffer until conn_resume() */
-	PA_CLOSED,      /* the owner closed the connection; touch nothing */
+	PA_CONSUMED,	/* the owner handled it; it is not forwarded */
+	PA_WAIT,	/* stop here; the frame stays in the buffer until conn_resume() */
+	PA_CLOSED,	/* the owner closed the connection; touch nothing */
 } PktAction;
 
 /*
@@ -50,9 +50,9 @@ typedef void (*ConnClosedFn)(Conn *c);
 struct IOBuf {
 	uint32_t cap;
 	uint32_t start; /* first byte not yet written out or dropped */
-	uint32_t pos;   /* next byte to cut into frames */
-	uint32_t end;   /* end of the bytes read */
-	uint32_t refs;  /* the connection's own + one per write in flight pointing into data */
+	uint32_t pos;	/* next byte to cut into frames */
+	uint32_t end;	/* end of the bytes read */
+	uint32_t refs;	/* the connection's own + one per write in flight pointing into data */
 	uint8_t data[];
 };
 
@@ -73,28 +73,29 @@ typedef union ConnHandle {
 struct Conn {
 	ConnHandle h;
 	bool is_pipe;
-	bool is_server; /* frames come from a PostgreSQL server (decides what may stream) */
+	bool is_server;	    /* frames come from a PostgreSQL server (decides what may stream) */
 	bool startup_phase; /* frames have no type byte (client before StartupMessage) */
-	bool reading;       /* uv_read_start is in effect */
-	bool want_read;     /* the owner wants bytes (false while waiting for a server, etc.) */
+	bool reading;	    /* uv_read_start is in effect */
+	bool want_read;	    /* the owner wants bytes (false while waiting for a server, etc.) */
 	bool closing;
 	bool handle_closed;
-	bool in_process; /* re-entrancy guard for conn_process */
-	bool waiting;    /* the owner returned PA_WAIT */
+	bool in_process;     /* re-entrancy guard for conn_process */
+	bool waiting;	     /* the owner returned PA_WAIT */
 	bool stream_forward; /* the rest of a streamed frame goes to the peer */
-	uint32_t frame_avail;  /* while on_frame runs: bytes of the frame at pkt (its head if partial) */
-	uint32_t fwd_from;     /* while on_frame runs: PA_FORWARD sends the frame from this offset */
-	uint32_t stream_left;  /* bytes of a streamed frame still to come */
-	uint32_t max_packet;   /* frames over this are refused (0 = no limit) */
-	uint32_t writes_out;   /* writes in flight whose bytes live in this conn's rbuf */
-	IOBuf *rbuf;           /* owned (one ref); NULL while idle */
-	Conn *peer;            /* where PA_FORWARD frames go; not owned: clear it before the peer is freed */
+	uint32_t
+		frame_avail; /* while on_frame runs: bytes of the frame at pkt (its head if partial) */
+	uint32_t fwd_from;    /* while on_frame runs: PA_FORWARD sends the frame from this offset */
+	uint32_t stream_left; /* bytes of a streamed frame still to come */
+	uint32_t max_packet;  /* frames over this are refused (0 = no limit) */
+	uint32_t writes_out;  /* writes in flight whose bytes live in this conn's rbuf */
+	IOBuf *rbuf;	      /* owned (one ref); NULL while idle */
+	Conn *peer; /* where PA_FORWARD frames go; not owned: clear it before the peer is freed */
 	uv_buf_t iov[CONN_MAX_IOV]; /* decided forwards not yet written, pointing into rbuf */
 	int n_iov;
-	uint8_t side_mask;     /* iov entries whose base is an offset into side, not rbuf */
-	uint8_t *side;         /* frames pgsift rewrote, written with the forwards (owned) */
+	uint8_t side_mask; /* iov entries whose base is an offset into side, not rbuf */
+	uint8_t *side;	   /* frames pgsift rewrote, written with the forwards (owned) */
 	uint32_t side_len, side_cap;
-	uint64_t bytes_in;  /* counters for SHOW STATS */
+	uint64_t bytes_in; /* counters for SHOW STATS */
 	uint64_t bytes_out;
 	ConnFrameFn on_frame;
 	ConnErrorFn on_error;

@@ -54,8 +54,8 @@ static inline ListNode *list_first(const List *l)
 	return list_empty(l) ? NULL : l->head.next;
 }
 
-#define list_entry(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-#define list_for_each_safe(pos, tmp, l)                                                            \
+#define list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define list_for_each_safe(pos, tmp, l) \
 	for (pos = (l)->head.next, tmp = pos->next; pos != &(l)->head; pos = tmp, tmp = pos->next)
 
 #endif

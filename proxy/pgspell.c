@@ -88,7 +88,8 @@ static bool spell_timezone(const char *value, char *out, size_t outlen)
 		if (len == 0 || !find_ci(path, part, len, entry, sizeof(entry)))
 			return false;
 		size_t pl = strlen(path), sl = strlen(spelled);
-		if (pl + 1 + strlen(entry) >= sizeof(path) || sl + 1 + strlen(entry) >= sizeof(spelled))
+		if (pl + 1 + strlen(entry) >= sizeof(path) ||
+		    sl + 1 + strlen(entry) >= sizeof(spelled))
 			return false;
 		snprintf(path + pl, sizeof(path) - pl, "/%s", entry);
 		snprintf(spelled + sl, sizeof(spelled) - sl, "%s%s", sl ? "/" : "", entry);
@@ -107,47 +108,87 @@ static const struct {
 	const char *alias;
 	const char *name;
 } encodings[] = {
-	{ "abc", "WIN1258" },	       { "alt", "WIN866" },
-	{ "big5", "BIG5" },	       { "euccn", "EUC_CN" },
-	{ "eucjis2004", "EUC_JIS_2004" }, { "eucjp", "EUC_JP" },
-	{ "euckr", "EUC_KR" },	       { "euctw", "EUC_TW" },
-	{ "gb18030", "GB18030" },      { "gbk", "GBK" },
-	{ "iso88591", "LATIN1" },      { "iso885910", "LATIN6" },
-	{ "iso885913", "LATIN7" },     { "iso885914", "LATIN8" },
-	{ "iso885915", "LATIN9" },     { "iso885916", "LATIN10" },
-	{ "iso88592", "LATIN2" },      { "iso88593", "LATIN3" },
-	{ "iso88594", "LATIN4" },      { "iso88595", "ISO_8859_5" },
-	{ "iso88596", "ISO_8859_6" },  { "iso88597", "ISO_8859_7" },
-	{ "iso88598", "ISO_8859_8" },  { "iso88599", "LATIN5" },
-	{ "johab", "JOHAB" },	       { "koi8", "KOI8R" },
-	{ "koi8r", "KOI8R" },	       { "koi8u", "KOI8U" },
-	{ "latin1", "LATIN1" },	       { "latin10", "LATIN10" },
-	{ "latin2", "LATIN2" },	       { "latin3", "LATIN3" },
-	{ "latin4", "LATIN4" },	       { "latin5", "LATIN5" },
-	{ "latin6", "LATIN6" },	       { "latin7", "LATIN7" },
-	{ "latin8", "LATIN8" },	       { "latin9", "LATIN9" },
-	{ "mskanji", "SJIS" },	       { "muleinternal", "MULE_INTERNAL" },
-	{ "shiftjis", "SJIS" },	       { "shiftjis2004", "SHIFT_JIS_2004" },
-	{ "sjis", "SJIS" },	       { "sqlascii", "SQL_ASCII" },
-	{ "tcvn", "WIN1258" },	       { "tcvn5712", "WIN1258" },
-	{ "uhc", "UHC" },	       { "unicode", "UTF8" },
-	{ "utf8", "UTF8" },	       { "vscii", "WIN1258" },
-	{ "win", "WIN1251" },	       { "win1250", "WIN1250" },
-	{ "win1251", "WIN1251" },      { "win1252", "WIN1252" },
-	{ "win1253", "WIN1253" },      { "win1254", "WIN1254" },
-	{ "win1255", "WIN1255" },      { "win1256", "WIN1256" },
-	{ "win1257", "WIN1257" },      { "win1258", "WIN1258" },
-	{ "win866", "WIN866" },	       { "win874", "WIN874" },
-	{ "win932", "SJIS" },	       { "win936", "GBK" },
-	{ "win949", "UHC" },	       { "win950", "BIG5" },
-	{ "windows1250", "WIN1250" },  { "windows1251", "WIN1251" },
-	{ "windows1252", "WIN1252" },  { "windows1253", "WIN1253" },
-	{ "windows1254", "WIN1254" },  { "windows1255", "WIN1255" },
-	{ "windows1256", "WIN1256" },  { "windows1257", "WIN1257" },
-	{ "windows1258", "WIN1258" },  { "windows866", "WIN866" },
-	{ "windows874", "WIN874" },    { "windows932", "SJIS" },
-	{ "windows936", "GBK" },       { "windows949", "UHC" },
-	{ "windows950", "BIG5" },
+	{"abc", "WIN1258"},
+	{"alt", "WIN866"},
+	{"big5", "BIG5"},
+	{"euccn", "EUC_CN"},
+	{"eucjis2004", "EUC_JIS_2004"},
+	{"eucjp", "EUC_JP"},
+	{"euckr", "EUC_KR"},
+	{"euctw", "EUC_TW"},
+	{"gb18030", "GB18030"},
+	{"gbk", "GBK"},
+	{"iso88591", "LATIN1"},
+	{"iso885910", "LATIN6"},
+	{"iso885913", "LATIN7"},
+	{"iso885914", "LATIN8"},
+	{"iso885915", "LATIN9"},
+	{"iso885916", "LATIN10"},
+	{"iso88592", "LATIN2"},
+	{"iso88593", "LATIN3"},
+	{"iso88594", "LATIN4"},
+	{"iso88595", "ISO_8859_5"},
+	{"iso88596", "ISO_8859_6"},
+	{"iso88597", "ISO_8859_7"},
+	{"iso88598", "ISO_8859_8"},
+	{"iso88599", "LATIN5"},
+	{"johab", "JOHAB"},
+	{"koi8", "KOI8R"},
+	{"koi8r", "KOI8R"},
+	{"koi8u", "KOI8U"},
+	{"latin1", "LATIN1"},
+	{"latin10", "LATIN10"},
+	{"latin2", "LATIN2"},
+	{"latin3", "LATIN3"},
+	{"latin4", "LATIN4"},
+	{"latin5", "LATIN5"},
+	{"latin6", "LATIN6"},
+	{"latin7", "LATIN7"},
+	{"latin8", "LATIN8"},
+	{"latin9", "LATIN9"},
+	{"mskanji", "SJIS"},
+	{"muleinternal", "MULE_INTERNAL"},
+	{"shiftjis", "SJIS"},
+	{"shiftjis2004", "SHIFT_JIS_2004"},
+	{"sjis", "SJIS"},
+	{"sqlascii", "SQL_ASCII"},
+	{"tcvn", "WIN1258"},
+	{"tcvn5712", "WIN1258"},
+	{"uhc", "UHC"},
+	{"unicode", "UTF8"},
+	{"utf8", "UTF8"},
+	{"vscii", "WIN1258"},
+	{"win", "WIN1251"},
+	{"win1250", "WIN1250"},
+	{"win1251", "WIN1251"},
+	{"win1252", "WIN1252"},
+	{"win1253", "WIN1253"},
+	{"win1254", "WIN1254"},
+	{"win1255", "WIN1255"},
+	{"win1256", "WIN1256"},
+	{"win1257", "WIN1257"},
+	{"win1258", "WIN1258"},
+	{"win866", "WIN866"},
+	{"win874", "WIN874"},
+	{"win932", "SJIS"},
+	{"win936", "GBK"},
+	{"win949", "UHC"},
+	{"win950", "BIG5"},
+	{"windows1250", "WIN1250"},
+	{"windows1251", "WIN1251"},
+	{"windows1252", "WIN1252"},
+	{"windows1253", "WIN1253"},
+	{"windows1254", "WIN1254"},
+	{"windows1255", "WIN1255"},
+	{"windows1256", "WIN1256"},
+	{"windows1257", "WIN1257"},
+	{"windows1258", "WIN1258"},
+	{"windows866", "WIN866"},
+	{"windows874", "WIN874"},
+	{"windows932", "SJIS"},
+	{"windows936", "GBK"},
+	{"windows949", "UHC"},
+	{"windows950", "BIG5"},
 };
 
 static bool spell_encoding(const char *value, char *out, size_t outlen)
@@ -172,8 +213,8 @@ static bool spell_encoding(const char *value, char *out, size_t outlen)
 }
 
 /* DateStyle's two halves as PostgreSQL prints them. */
-static const char *const date_styles[] = { "ISO", "SQL", "Postgres", "German" };
-static const char *const date_orders[] = { "DMY", "MDY", "YMD" };
+static const char *const date_styles[] = {"ISO", "SQL", "Postgres", "German"};
+static const char *const date_orders[] = {"DMY", "MDY", "YMD"};
 
 /* Which style and order a DateStyle value names (-1: it leaves that half out). False when a
  * word is not one PostgreSQL accepts. */
@@ -183,10 +224,9 @@ static bool datestyle_read(const char *value, int *style, int *order)
 		const char *word;
 		int style, order;
 	} words[] = {
-		{ "iso", 0, -1 },   { "sql", 1, -1 },	     { "postgres", 2, -1 }, { "german", 3, -1 },
-		{ "dmy", -1, 0 },   { "euro", -1, 0 },	     { "european", -1, 0 }, { "mdy", -1, 1 },
-		{ "us", -1, 1 },    { "noneuro", -1, 1 },    { "noneuropean", -1, 1 },
-		{ "ymd", -1, 2 },
+		{"iso", 0, -1}, {"sql", 1, -1},	    {"postgres", 2, -1},    {"german", 3, -1},
+		{"dmy", -1, 0}, {"euro", -1, 0},    {"european", -1, 0},    {"mdy", -1, 1},
+		{"us", -1, 1},	{"noneuro", -1, 1}, {"noneuropean", -1, 1}, {"ymd", -1, 2},
 	};
 	*style = *order = -1;
 	bool german = false;
@@ -202,7 +242,8 @@ static bool datestyle_read(const char *value, int *style, int *order)
 		size_t len = (size_t)(p - start);
 		bool known = false;
 		for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-			if (strlen(words[i].word) != len || strncasecmp(words[i].word, start, len) != 0)
+			if (strlen(words[i].word) != len ||
+			    strncasecmp(words[i].word, start, len) != 0)
 				continue;
 			known = true;
 			if (words[i].style >= 0) {

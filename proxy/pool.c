@@ -167,7 +167,8 @@ static size_t pool_server_count(const Pool *p)
 /* Opens servers while clients wait and the pool has room: one per waiting client. */
 static void pool_launch_if_needed(Pool *p)
 {
-	size_t want = p->waiting_clients.count + (p->login_clients.count && !p->have_welcome ? 1 : 0);
+	size_t want =
+		p->waiting_clients.count + (p->login_clients.count && !p->have_welcome ? 1 : 0);
 	while (p->login_servers.count < want && pool_server_count(p) < (size_t)p->size) {
 		if (!server_launch(p)) {
 			log_error("out of memory opening a server connection");
@@ -184,7 +185,8 @@ void pool_client_login(Pool *p, Client *c)
 		return;
 	}
 	pool_launch_if_needed(p);
-	if (p->login_servers.count == 0 && !list_empty(&p->login_clients) && pool_server_count(p) > 0) {
+	if (p->login_servers.count == 0 && !list_empty(&p->login_clients) &&
+	    pool_server_count(p) > 0) {
 		/* the pool is full of servers that never logged in? cannot happen: have_welcome */
 		log_warn("pool %s/%s has no welcome parameters yet", p->dbname, p->user);
 	}
@@ -277,8 +279,8 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 		/* a closed socket goes unnoticed while a statement runs: cancel it first, so its
 		 * transaction and locks end now rather than when the statement does */
 		cancel_server(s);
-		server_close(s, client_gone ? "client disconnected while the server was busy"
-					    : "released while the server was busy");
+		server_close(s, client_gone ? "client disconnected while the server was busy" :
+					      "released while the server was busy");
 		return;
 	}
 	const Config *cfg = G.cfg;
@@ -414,16 +416,18 @@ void pool_janitor(Pool *p, uint64_t now)
 				log_warn("client %s:%d %s/%s: query_wait_timeout (%llu ms) passed",
 					 c->addr, c->port, p->dbname, p->user,
 					 (unsigned long long)cfg->query_wait_timeout);
-				client_fail(c, "08P01", "query_wait_timeout: no server connection "
-						       "became free in time");
+				client_fail(c, "08P01",
+					    "query_wait_timeout: no server connection "
+					    "became free in time");
 			}
 		}
 		list_for_each_safe(n, tmp, &p->login_clients)
 		{
 			Client *c = list_entry(n, Client, pool_node);
 			if (now - c->connect_ms >= cfg->query_wait_timeout)
-				client_fail(c, "08P01", "query_wait_timeout: could not log in to the "
-						       "server in time");
+				client_fail(c, "08P01",
+					    "query_wait_timeout: could not log in to the "
+					    "server in time");
 		}
 	}
 	list_for_each_safe(n, tmp, &p->idle_servers)
@@ -431,22 +435,25 @@ void pool_janitor(Pool *p, uint64_t now)
 		Server *s = list_entry(n, Server, pool_node);
 		if (cfg->server_lifetime && now - s->connect_ms >= cfg->server_lifetime)
 			server_close(s, "server_lifetime");
-		else if (cfg->server_idle_timeout && now - s->last_used_ms >= cfg->server_idle_timeout)
+		else if (cfg->server_idle_timeout &&
+			 now - s->last_used_ms >= cfg->server_idle_timeout)
 			server_close(s, "server_idle_timeout");
 	}
 	list_for_each_safe(n, tmp, &p->login_servers)
 	{
 		Server *s = list_entry(n, Server, pool_node);
 		if (s->login_deadline_ms && now >= s->login_deadline_ms) {
-			pool_server_failed(p, s, "08006", "server_connect_timeout: the server did not "
-							  "answer in time");
+			pool_server_failed(p, s, "08006",
+					   "server_connect_timeout: the server did not "
+					   "answer in time");
 			server_close(s, "server_connect_timeout");
 		}
 	}
 	/* whoever waits without a login under way for them gets one; after a failed connect,
 	 * not more often than once a second */
 	if ((!list_empty(&p->waiting_clients) || !list_empty(&p->login_clients)) &&
-	    (!p->last_error[0] || now - p->last_connect_failed_ms >= 1000) && !pool_is_paused(p->dbname))
+	    (!p->last_error[0] || now - p->last_connect_failed_ms >= 1000) &&
+	    !pool_is_paused(p->dbname))
 		pool_launch_if_needed(p);
 }
 
@@ -462,7 +469,8 @@ void pool_reload_all(void)
 			pool_close_servers(p);
 			continue;
 		}
-		bool changed = !p->db->conninfo || !db->conninfo || strcmp(p->db->conninfo, db->conninfo) != 0;
+		bool changed = !p->db->conninfo || !db->conninfo ||
+			       strcmp(p->db->conninfo, db->conninfo) != 0;
 		p->db = db;
 		p->mode = config_pool_mode(G.cfg, db, p->user);
 		p->size = config_pool_size(G.cfg, db);

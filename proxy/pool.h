@@ -34,9 +34,9 @@ typedef struct PoolStats {
 void pool_stats_add(PoolStats *acc, const PoolStats *s);
 
 struct Pool {
-	ListNode node;       /* in G.pools */
-	char *dbname;        /* the name clients use (owned) */
-	char *user;          /* the client-side user name (owned) */
+	ListNode node;	     /* in G.pools */
+	char *dbname;	     /* the name clients use (owned) */
+	char *user;	     /* the client-side user name (owned) */
 	const DbEntry *db;   /* in the current Config; refreshed on reload */
 	char *server_user;   /* the user towards PostgreSQL (owned) */
 	char *server_dbname; /* the database on PostgreSQL (owned) */
@@ -51,7 +51,7 @@ struct Pool {
 	List active_clients;  /* logged in, linked or not */
 	List login_clients;   /* authenticated, waiting for the welcome parameters */
 
-	VarCache welcome;  /* ParameterStatus set reported by this pool's servers */
+	VarCache welcome; /* ParameterStatus set reported by this pool's servers */
 	bool have_welcome;
 	uint32_t welcome_pid_dummy;
 
@@ -91,9 +91,9 @@ void pool_release(Pool *p, Server *s, bool client_gone);
 void pool_client_login(Pool *p, Client *c);
 
 /* Called by server.c as a server's state changes. */
-void pool_server_ready(Pool *p, Server *s);    /* logged in, or reset done: goes idle / to a waiter */
+void pool_server_ready(Pool *p, Server *s); /* logged in, or reset done: goes idle / to a waiter */
 void pool_server_failed(Pool *p, Server *s, const char *sqlstate, const char *msg);
-void pool_server_closed(Pool *p, Server *s);   /* removed from the pool's lists */
+void pool_server_closed(Pool *p, Server *s); /* removed from the pool's lists */
 
 /*
  * The one place a client's or a server's state changes: it is set, and the object moves to the

@@ -48,7 +48,8 @@ PreparedStmt *prepared_intern(const char *query, size_t query_len, const uint8_t
 	uint64_t h = prepared_hash(query, query_len, types, types_len);
 	for (PreparedStmt *e = reg_buckets[h & (reg_n_buckets - 1)]; e; e = e->next) {
 		if (e->hash == h && e->query_len == query_len && e->types_len == types_len &&
-		    memcmp(e->query, query, query_len) == 0 && memcmp(e->types, types, types_len) == 0) {
+		    memcmp(e->query, query, query_len) == 0 &&
+		    memcmp(e->types, types, types_len) == 0) {
 			e->refs++;
 			return e;
 		}
@@ -67,7 +68,8 @@ PreparedStmt *prepared_intern(const char *query, size_t query_len, const uint8_t
 	st->types = (uint8_t *)st->query + query_len + 1;
 	memcpy(st->types, types, types_len);
 	st->types_len = (uint32_t)types_len;
-	snprintf(st->server_name, sizeof(st->server_name), "PGSIFT_%llu", (unsigned long long)st->id);
+	snprintf(st->server_name, sizeof(st->server_name), "PGSIFT_%llu",
+		 (unsigned long long)st->id);
 	st->next = reg_buckets[h & (reg_n_buckets - 1)];
 	reg_buckets[h & (reg_n_buckets - 1)] = st;
 	if (++reg_count > reg_n_buckets)
@@ -150,9 +152,9 @@ typedef struct PreparedSetNode {
 	struct PreparedSetNode *next;
 	ListNode lru;
 	uint64_t id;
-	bool confirmed;     /* ParseComplete seen */
-	uint64_t shape;     /* its result shape as this server described it, 0 if not known */
-	uint32_t gen;       /* the PreparedStmt generation its Parse was sent for */
+	bool confirmed;	    /* ParseComplete seen */
+	uint64_t shape;	    /* its result shape as this server described it, 0 if not known */
+	uint32_t gen;	    /* the PreparedStmt generation its Parse was sent for */
 	const void *owner;  /* the client whose Parse is pending (compared, never dereferenced) */
 	uint64_t name_hash; /* and its name for the statement */
 } PreparedSetNode;

@@ -21,16 +21,16 @@
 
 typedef struct PreparedStmt {
 	struct PreparedStmt *next; /* hash chain */
-	uint64_t id;               /* server-side name PGSIFT_<id>; never reused */
+	uint64_t id;		   /* server-side name PGSIFT_<id>; never reused */
 	uint64_t hash;
-	uint32_t refs;             /* client names (and requests in flight) pointing at it */
-	uint32_t gen;              /* bumped when its result shape was seen to change: servers
+	uint32_t refs; /* client names (and requests in flight) pointing at it */
+	uint32_t gen;  /* bumped when its result shape was seen to change: servers
 				    * that prepared an older generation prepare it anew */
 	uint32_t query_len;
 	uint32_t types_len;
-	char *query;               /* NUL-terminated, inside this allocation */
-	uint8_t *types;            /* Parse's parameter-type part (int16 n, n x int32) */
-	char server_name[32];      /* "PGSIFT_<id>" */
+	char *query;	      /* NUL-terminated, inside this allocation */
+	uint8_t *types;	      /* Parse's parameter-type part (int16 n, n x int32) */
+	char server_name[32]; /* "PGSIFT_<id>" */
 } PreparedStmt;
 
 /* The statement for (query, types), created or shared; returns it with one more reference. */

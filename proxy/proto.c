@@ -62,7 +62,7 @@ PktStatus pkt_read_startup_header(const uint8_t *buf, size_t avail, PktHdr *hdr)
 
 bool pkt_is_early_terminate(const uint8_t *buf, size_t avail)
 {
-	static const uint8_t terminate[5] = { PQ_MSG_TERMINATE, 0, 0, 0, 4 };
+	static const uint8_t terminate[5] = {PQ_MSG_TERMINATE, 0, 0, 0, 4};
 	if (avail < 4)
 		return false;
 	return memcmp(buf, terminate, avail < 5 ? avail : 5) == 0;
@@ -227,13 +227,13 @@ void pktbuf_put_u8(PktBuf *b, uint8_t v)
 
 void pktbuf_put_u16(PktBuf *b, uint16_t v)
 {
-	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 	pktbuf_put_raw(b, x, 2);
 }
 
 void pktbuf_put_u32(PktBuf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 	pktbuf_put_raw(b, x, 4);
 }
 
@@ -271,9 +271,9 @@ void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const
 	pq_write_error_from(b, severity, sqlstate, message, detail, hint, NULL, NULL);
 }
 
-void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate,
-			 const char *message, const char *detail, const char *hint,
-			 const char *file, const char *routine)
+void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate, const char *message,
+			 const char *detail, const char *hint, const char *file,
+			 const char *routine)
 {
 	pq_write_report(b, PQ_MSG_ERROR_RESPONSE, severity, sqlstate, message, detail, hint, file,
 			routine);
@@ -394,7 +394,7 @@ void pq_write_row_description(PktBuf *b, const char *const *names, const uint32_
 		pktbuf_put_u32(b, type_oids[i]);
 		pktbuf_put_u16(b, (uint16_t)typlen);
 		pktbuf_put_u32(b, 0xffffffffu); /* typmod -1 */
-		pktbuf_put_u16(b, 0);           /* text format */
+		pktbuf_put_u16(b, 0);		/* text format */
 	}
 	pktbuf_finish(b);
 }
@@ -521,8 +521,8 @@ void pq_write_renamed(PktBuf *b, const PktHdr *hdr, const uint8_t *pkt, const ch
 	const uint8_t *after = at + strlen(name) + 1;
 	size_t new_len = strlen(new_name);
 	uint32_t len = hdr->len - 1 - (uint32_t)(after - at) + (uint32_t)(new_len + 1);
-	uint8_t head[5] = { hdr->type, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-			    (uint8_t)(len >> 8), (uint8_t)len };
+	uint8_t head[5] = {hdr->type, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			   (uint8_t)(len >> 8), (uint8_t)len};
 	pktbuf_put_raw(b, head, sizeof(head));
 	pktbuf_put_raw(b, pkt + hdr->hdr_len, (size_t)(at - (pkt + hdr->hdr_len)));
 	pktbuf_put_raw(b, new_name, new_len + 1);

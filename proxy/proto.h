@@ -83,19 +83,19 @@ enum { PQ_TX_IDLE = 'I', PQ_TX_IN_BLOCK = 'T', PQ_TX_FAILED = 'E' };
 #define PQ_STARTUP_MAX_LEN 10000
 
 typedef enum {
-	PKT_OK = 0,      /* a header was read into *hdr */
-	PKT_NEED_MORE,   /* not enough bytes for the header yet */
-	PKT_BAD_LENGTH,  /* the length field is impossible (< 4, or startup < 8 / > 10000) */
-	PKT_TOO_BIG,     /* over max_packet_size */
+	PKT_OK = 0,	/* a header was read into *hdr */
+	PKT_NEED_MORE,	/* not enough bytes for the header yet */
+	PKT_BAD_LENGTH, /* the length field is impossible (< 4, or startup < 8 / > 10000) */
+	PKT_TOO_BIG,	/* over max_packet_size */
 } PktStatus;
 
 const char *pkt_status_str(PktStatus st);
 
 typedef struct PktHdr {
-	uint8_t type;     /* 0 for startup-phase packets */
-	uint32_t len;     /* the whole frame, header included */
+	uint8_t type;	  /* 0 for startup-phase packets */
+	uint32_t len;	  /* the whole frame, header included */
 	uint32_t hdr_len; /* 5 for typed frames, 8 for startup-phase (length + code) */
-	uint32_t code;    /* startup-phase only: protocol version or request code */
+	uint32_t code;	  /* startup-phase only: protocol version or request code */
 } PktHdr;
 
 /* Reads a typed frame header from buf. */
@@ -123,7 +123,8 @@ bool pkt_get_u8(PktReader *r, uint8_t *out) __attribute__((warn_unused_result));
 bool pkt_get_u16(PktReader *r, uint16_t *out) __attribute__((warn_unused_result));
 bool pkt_get_u32(PktReader *r, uint32_t *out) __attribute__((warn_unused_result));
 /* A NUL-terminated string inside the frame; *len excludes the NUL. */
-bool pkt_get_cstring(PktReader *r, const char **out, size_t *len) __attribute__((warn_unused_result));
+bool pkt_get_cstring(PktReader *r, const char **out, size_t *len)
+	__attribute__((warn_unused_result));
 bool pkt_get_bytes(PktReader *r, size_t n, const uint8_t **out) __attribute__((warn_unused_result));
 
 static inline uint32_t pkt_be32(const uint8_t *p)
@@ -162,7 +163,7 @@ struct PktBuf {
 	size_t len;
 	size_t cap;
 	size_t msg_start; /* where the frame being built starts */
-	bool msg_typed;   /* whether that frame has a type byte */
+	bool msg_typed;	  /* whether that frame has a type byte */
 	bool failed;
 };
 
@@ -191,9 +192,9 @@ void pq_write_error(PktBuf *b, const char *severity, const char *sqlstate, const
 /* The same with the source fields PostgreSQL adds (F file, R routine; NULL to leave one out):
  * drivers recognize some errors by them (asyncpg retries a statement whose plan went stale
  * when the routine is RevalidateCachedQuery). */
-void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate,
-			 const char *message, const char *detail, const char *hint,
-			 const char *file, const char *routine);
+void pq_write_error_from(PktBuf *b, const char *severity, const char *sqlstate, const char *message,
+			 const char *detail, const char *hint, const char *file,
+			 const char *routine);
 /* A NoticeResponse (severity NOTICE, SQLSTATE 00000) with a message and an optional detail. */
 void pq_write_notice(PktBuf *b, const char *message, const char *detail);
 void pq_write_auth(PktBuf *b, uint32_t code, const void *data, size_t len);

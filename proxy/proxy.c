@@ -245,16 +245,18 @@ static void proxy_check_client_timeouts(Client *c, const Config *cfg, uint64_t n
 	    now - c->tx_idle_since_ms >= cfg->idle_transaction_timeout) {
 		log_warn("client %s:%d %s/%s: idle_transaction_timeout (%llu ms)", c->addr, c->port,
 			 c->dbname, c->user, (unsigned long long)cfg->idle_transaction_timeout);
-		client_fail(c, "25P03", "terminating connection due to idle-in-transaction timeout "
-					"(idle_transaction_timeout in pgsift)");
+		client_fail(c, "25P03",
+			    "terminating connection due to idle-in-transaction timeout "
+			    "(idle_transaction_timeout in pgsift)");
 		return;
 	}
 	if (c->in_tx && cfg->transaction_timeout && c->tx_start_ms &&
 	    now - c->tx_start_ms >= cfg->transaction_timeout) {
 		log_warn("client %s:%d %s/%s: transaction_timeout (%llu ms)", c->addr, c->port,
 			 c->dbname, c->user, (unsigned long long)cfg->transaction_timeout);
-		client_fail(c, "25P04", "terminating connection due to transaction timeout "
-					"(transaction_timeout in pgsift)");
+		client_fail(c, "25P04",
+			    "terminating connection due to transaction timeout "
+			    "(transaction_timeout in pgsift)");
 		return;
 	}
 	if (!in_tx && quiet && cfg->client_idle_timeout &&

@@ -21,15 +21,15 @@
 
 typedef struct ProxyGlobals {
 	uv_loop_t *loop;
-	const Config *cfg;       /* current configuration (owned through the config history) */
-	List pools;              /* Pool.node */
-	List clients;            /* every Client, Client.all_node */
-	List servers;            /* every Server, Server.all_node */
-	size_t n_clients;        /* not counting admin-console clients in max_client_conn? counts all */
-	bool paused;             /* PAUSE of every database (pool_pause) */
-	bool shutting_down;      /* SIGTERM: no new clients, exit when the last one leaves */
+	const Config *cfg;  /* current configuration (owned through the config history) */
+	List pools;	    /* Pool.node */
+	List clients;	    /* every Client, Client.all_node */
+	List servers;	    /* every Server, Server.all_node */
+	size_t n_clients;   /* not counting admin-console clients in max_client_conn? counts all */
+	bool paused;	    /* PAUSE of every database (pool_pause) */
+	bool shutting_down; /* SIGTERM: no new clients, exit when the last one leaves */
 	uint64_t started_ms;
-	uint64_t now_ms;         /* loop time, refreshed by the janitor and event callbacks */
+	uint64_t now_ms; /* loop time, refreshed by the janitor and event callbacks */
 } ProxyGlobals;
 
 extern ProxyGlobals G;

@@ -44,8 +44,8 @@ static void server_free(Server *s);
 
 const char *server_state_str(ServerState st)
 {
-	static const char *const names[] = { "connecting", "login", "idle", "active", "used",
-					     "closing" };
+	static const char *const names[] = {"connecting", "login", "idle",
+					    "active",	  "used",  "closing"};
 	return st <= SV_CLOSING ? names[st] : "?";
 }
 
@@ -64,16 +64,16 @@ Server *server_launch(Pool *p)
 	s->conn.is_server = true;
 	s->pool = p;
 	s->connect_ms = proxy_now_ms();
-	s->login_deadline_ms = G.cfg->server_connect_timeout
-				       ? s->connect_ms + G.cfg->server_connect_timeout
-				       : 0;
+	s->login_deadline_ms =
+		G.cfg->server_connect_timeout ? s->connect_ms + G.cfg->server_connect_timeout : 0;
 	varcache_init(&s->params);
 	prepared_set_init(&s->stmts);
 	list_node_init(&s->pool_node);
 	list_append(&G.servers, &s->all_node);
 	pool_change_server_state(s, SV_CONNECTING);
 	s->port = db->port ? db->port : 5432;
-	snprintf(s->addr_str, sizeof(s->addr_str), "%s", db->host ? db->host : "/var/run/postgresql");
+	snprintf(s->addr_str, sizeof(s->addr_str), "%s",
+		 db->host ? db->host : "/var/run/postgresql");
 	server_connect(s);
 	return s;
 }
@@ -97,7 +97,7 @@ static void server_connect(Server *s)
 		r = uv_tcp_connect(&s->connect_req, &s->conn.h.tcp, (struct sockaddr *)&a6,
 				   server_connect_cb);
 	} else {
-		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 		s->gai.data = s;
 		r = uv_getaddrinfo(G.loop, &s->gai, server_gai_cb, db->host, NULL, &hints);
 		s->gai_active = r == 0;
@@ -163,9 +163,9 @@ static void server_connect_cb(uv_connect_t *req, int status)
 	pool_change_server_state(s, SV_LOGIN);
 	PktBuf b;
 	pktbuf_init(&b);
-	const char *keys[] = { "user", "database", "application_name" };
-	const char *values[] = { s->pool->server_user, s->pool->server_dbname,
-				 s->pool->db->application_name };
+	const char *keys[] = {"user", "database", "application_name"};
+	const char *values[] = {s->pool->server_user, s->pool->server_dbname,
+				s->pool->db->application_name};
 	pq_write_startup(&b, keys, values, values[2] ? 3 : 2);
 	int r = conn_send_pktbuf(&s->conn, &b);
 	pktbuf_free(&b);
@@ -184,13 +184,15 @@ static PktAction server_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *p
 	Server *s = (Server *)conn;
 	if (log_enabled(LL_NOISE))
 		log_msg(LL_NOISE, "server pid %u -> '%c' len %u (queue %u, front %c/%d)", s->be_pid,
-			hdr->type, hdr->len, s->q_len, s->q_len ? s->queue[s->q_head].type ? s->queue[s->q_head].type : '-' : '-',
+			hdr->type, hdr->len, s->q_len,
+			s->q_len ? s->queue[s->q_head].type ? s->queue[s->q_head].type : '-' : '-',
 			s->q_len ? s->queue[s->q_head].local : 0);
 	if (s->state == SV_LOGIN) {
 		if (!full) /* a message PostgreSQL does not bound (conn.h), too large to hold */
-			return hdr->type == PQ_MSG_NOTICE_RESPONSE
-				       ? PA_CONSUMED
-				       : server_login_fail(s, "08P01", "message too long from server");
+			return hdr->type == PQ_MSG_NOTICE_RESPONSE ?
+				       PA_CONSUMED :
+				       server_login_fail(s, "08P01",
+							 "message too long from server");
 		return server_login_frame(s, hdr, pkt);
 	}
 	return server_active_frame(s, hdr, pkt, full);
@@ -235,22 +237,26 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 		return PA_CONSUMED;
 	case PQ_AUTH_CLEARTEXT:
 		if (!pw || auth_md5_is_secret(pw) || strncmp(pw, "SCRAM-SHA-256$", 14) == 0)
-			return server_login_fail(s, "28P01",
-						 "server asked for a cleartext password and pgsift has none "
-						 "for this user (set password in [databases] or auth_file)");
-		return server_send_password_msg(s, pw, strlen(pw), true) ? PA_CONSUMED
-									 : server_login_fail(s, "08006", "write failed");
+			return server_login_fail(
+				s, "28P01",
+				"server asked for a cleartext password and pgsift has none "
+				"for this user (set password in [databases] or auth_file)");
+		return server_send_password_msg(s, pw, strlen(pw), true) ?
+			       PA_CONSUMED :
+			       server_login_fail(s, "08006", "write failed");
 	case PQ_AUTH_MD5: {
 		const uint8_t *salt;
 		char out[64];
 		if (!pkt_get_bytes(&r, 4, &salt))
 			return server_login_fail(s, "08P01", "invalid md5 request from server");
 		if (!pw || !auth_md5_response(pw, s->pool->server_user, salt, out))
-			return server_login_fail(s, "28P01",
-						 "server asked for an md5 password and pgsift has no "
-						 "password or md5 secret for this user");
-		return server_send_password_msg(s, out, strlen(out), true) ? PA_CONSUMED
-									   : server_login_fail(s, "08006", "write failed");
+			return server_login_fail(
+				s, "28P01",
+				"server asked for an md5 password and pgsift has no "
+				"password or md5 secret for this user");
+		return server_send_password_msg(s, out, strlen(out), true) ?
+			       PA_CONSUMED :
+			       server_login_fail(s, "08006", "write failed");
 	}
 	case PQ_AUTH_SASL: {
 		bool has_scram = false;
@@ -260,11 +266,13 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 			if (strcmp(mech, SCRAM_MECHANISM) == 0)
 				has_scram = true;
 		if (!has_scram)
-			return server_login_fail(s, "08P01", "server offers no SASL mechanism pgsift supports");
+			return server_login_fail(s, "08P01",
+						 "server offers no SASL mechanism pgsift supports");
 		/* A second SASL request during an exchange is a protocol violation,
 		 * and starting over would lose the exchange already in s->scram. */
 		if (s->scram)
-			return server_login_fail(s, "08P01", "server restarted SASL authentication");
+			return server_login_fail(s, "08P01",
+						 "server restarted SASL authentication");
 		ScramClient *sc = NULL;
 		ScramSecret secret;
 		if (pw && scram_secret_parse(pw, &secret)) {
@@ -272,15 +280,17 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 				sc = scram_client_new_keys(s->pool->scram_client_key,
 							   s->pool->scram_server_key);
 			else
-				return server_login_fail(
-					s, "28P01",
-					"server asked for SCRAM and pgsift only has a SCRAM secret for this "
-					"user: clients must log in with SCRAM first, or give a password");
+				return server_login_fail(s, "28P01",
+							 "server asked for SCRAM and pgsift only "
+							 "has a SCRAM secret for this "
+							 "user: clients must log in with SCRAM "
+							 "first, or give a password");
 		} else if (pw && !auth_md5_is_secret(pw)) {
 			sc = scram_client_new(pw);
 		} else {
-			return server_login_fail(s, "28P01",
-						 "server asked for SCRAM and pgsift has no password for this user");
+			return server_login_fail(
+				s, "28P01",
+				"server asked for SCRAM and pgsift has no password for this user");
 		}
 		if (!sc)
 			return server_login_fail(s, "53200", "out of memory");
@@ -300,21 +310,22 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 		const char *reply;
 		size_t reply_len;
 		if (!s->scram)
-			return server_login_fail(s, "08P01", "unexpected SASL continue from server");
-		ScramResult sr = scram_client_handle_first(s->scram, (const char *)r.p,
-							   (size_t)(r.end - r.p), &reply, &reply_len);
+			return server_login_fail(s, "08P01",
+						 "unexpected SASL continue from server");
+		ScramResult sr = scram_client_handle_first(
+			s->scram, (const char *)r.p, (size_t)(r.end - r.p), &reply, &reply_len);
 		if (sr != SCRAM_OK)
 			return server_login_fail(s, scram_result_sqlstate(sr),
 						 scram_client_error(s->scram));
-		return server_send_password_msg(s, reply, reply_len, false)
-			       ? PA_CONSUMED
-			       : server_login_fail(s, "08006", "write failed");
+		return server_send_password_msg(s, reply, reply_len, false) ?
+			       PA_CONSUMED :
+			       server_login_fail(s, "08006", "write failed");
 	}
 	case PQ_AUTH_SASL_FINAL: {
 		if (!s->scram)
 			return server_login_fail(s, "08P01", "unexpected SASL final from server");
-		ScramResult sr =
-			scram_client_handle_final(s->scram, (const char *)r.p, (size_t)(r.end - r.p));
+		ScramResult sr = scram_client_handle_final(s->scram, (const char *)r.p,
+							   (size_t)(r.end - r.p));
 		if (sr != SCRAM_OK)
 			return server_login_fail(s, scram_result_sqlstate(sr),
 						 scram_client_error(s->scram));
@@ -324,8 +335,8 @@ static PktAction server_auth_request(Server *s, const uint8_t *payload, size_t l
 	}
 	default: {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "server asked for an unsupported authentication method (%u)",
-			 code);
+		snprintf(msg, sizeof(msg),
+			 "server asked for an unsupported authentication method (%u)", code);
 		return server_login_fail(s, "08P01", msg);
 	}
 	}
@@ -368,8 +379,8 @@ static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t 
 	}
 	case PQ_MSG_READY_FOR_QUERY:
 		s->tx_state = len >= 1 ? payload[0] : PQ_TX_IDLE;
-		log_debug("server %s:%d pid %u logged in for %s/%s", s->addr_str, s->port, s->be_pid,
-			  s->pool->dbname, s->pool->user);
+		log_debug("server %s:%d pid %u logged in for %s/%s", s->addr_str, s->port,
+			  s->be_pid, s->pool->dbname, s->pool->user);
 		pool_server_ready(s->pool, s);
 		return PA_CONSUMED;
 	case PQ_MSG_NOTICE_RESPONSE:
@@ -539,8 +550,7 @@ static bool server_client_knows_param(Client *c, const uint8_t *payload, size_t 
 }
 
 /* Sends our own ErrorResponse in place of the server's, keeping the server's severity. */
-static PktAction server_replace_error(Server *s, PktAction a, const char *sqlstate,
-				      const char *msg)
+static PktAction server_replace_error(Server *s, PktAction a, const char *sqlstate, const char *msg)
 {
 	if (a != PA_FORWARD)
 		return a;
@@ -584,7 +594,8 @@ static PktAction server_on_error_response(Server *s, Pending *p, PktAction a,
 		char msg[300];
 		snprintf(msg, sizeof(msg),
 			 "prepared statement too long for transaction pooling: a named statement "
-			 "larger than %u bytes (pkt_buf) cannot be prepared again on another server; "
+			 "larger than %u bytes (pkt_buf) cannot be prepared again on another "
+			 "server; "
 			 "use an unnamed statement, a larger pkt_buf or pool_mode = session",
 			 conn_buffer_size());
 		a = server_replace_error(s, a, "54000", msg);
@@ -688,7 +699,8 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 {
 	Pending *p = server_front(s);
 	const uint8_t *payload = pkt + hdr->hdr_len;
-	size_t len = (full ? hdr->len : s->conn.frame_avail) - hdr->hdr_len; /* the head if partial */
+	size_t len =
+		(full ? hdr->len : s->conn.frame_avail) - hdr->hdr_len; /* the head if partial */
 	PktAction a = server_forward(s, p);
 	if (a == PA_FORWARD)
 		s->pool->stats.bytes_sent += hdr->len;
@@ -761,7 +773,8 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 			Client *c = s->client;
 			if (s->tx_state == PQ_TX_IDLE && server_is_quiet(s) && c->xact_start_ns) {
 				s->pool->stats.xact_count++;
-				s->pool->stats.xact_time_us += (proxy_now_ns() - c->xact_start_ns) / 1000;
+				s->pool->stats.xact_time_us +=
+					(proxy_now_ns() - c->xact_start_ns) / 1000;
 				c->xact_start_ns = 0;
 			}
 			if (s->tx_state == PQ_TX_IDLE)
@@ -810,8 +823,9 @@ static void server_at_ready(Server *s)
 		return;
 	Client *c = s->client;
 	if (s->pool->mode == POOL_STATEMENT && s->tx_state != PQ_TX_IDLE) {
-		client_fail(c, "08P01", "transaction blocks are not allowed in statement pooling mode "
-					"(pool_mode = statement): use pool_mode = transaction");
+		client_fail(c, "08P01",
+			    "transaction blocks are not allowed in statement pooling mode "
+			    "(pool_mode = statement): use pool_mode = transaction");
 		return;
 	}
 	if (s->tx_state == PQ_TX_IDLE && s->pool->mode != POOL_SESSION && !client_is_pinned(c)) {
@@ -837,10 +851,10 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	StatsEvent ev = { 0 };
-	ev.kind = p->type == PQ_MSG_QUERY	  ? SE_QUERY
-		  : p->type == PQ_MSG_FUNCTION_CALL ? SE_FUNCTION
-						    : SE_EXECUTE;
+	StatsEvent ev = {0};
+	ev.kind = p->type == PQ_MSG_QUERY	  ? SE_QUERY :
+		  p->type == PQ_MSG_FUNCTION_CALL ? SE_FUNCTION :
+						    SE_EXECUTE;
 	if (p->flags & PF_COPY)
 		ev.kind = SE_COPY;
 	ev.stmt_index = p->stmt_index;

@@ -21,10 +21,10 @@
 
 typedef enum {
 	SV_CONNECTING = 0, /* TCP / Unix connect in progress */
-	SV_LOGIN,          /* startup and authentication */
-	SV_IDLE,           /* in the pool, no client */
-	SV_ACTIVE,         /* linked to a client */
-	SV_USED,           /* released; reset query / rollback in flight */
+	SV_LOGIN,	   /* startup and authentication */
+	SV_IDLE,	   /* in the pool, no client */
+	SV_ACTIVE,	   /* linked to a client */
+	SV_USED,	   /* released; reset query / rollback in flight */
 	SV_CLOSING,
 } ServerState;
 
@@ -32,22 +32,22 @@ const char *server_state_str(ServerState st);
 
 /* One request the server still owes a response to. */
 typedef struct Pending {
-	uint8_t type;        /* PQ_MSG_QUERY, PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, FUNCTION_CALL */
-	uint8_t local;       /* PL_*: answered by pgsift itself when it reaches the front */
-	uint16_t flags;      /* PF_* */
+	uint8_t type; /* PQ_MSG_QUERY, PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, FUNCTION_CALL */
+	uint8_t local;	     /* PL_*: answered by pgsift itself when it reaches the front */
+	uint16_t flags;	     /* PF_* */
 	uint16_t stmt_index; /* simple query: statements completed so far */
 	uint32_t text_off;   /* statement text in Server.texts (QUERY, EXECUTE) */
 	uint32_t text_len;
-	uint32_t name_off;   /* PARSE: the client's statement name in Server.texts */
+	uint32_t name_off; /* PARSE: the client's statement name in Server.texts */
 	uint32_t name_len;
 	uint64_t stmt_id;    /* PARSE: the PreparedStmt it prepares on this server, 0 if none */
 	uint32_t params_off; /* EXECUTE: its Bind parameters as text, '\0'-separated, in texts */
 	uint32_t params_len;
 	uint16_t n_params;
-	uint64_t sent_ns;    /* when it went to the server */
-	uint64_t stmt_start_ns; /* when the current statement of it started */
+	uint64_t sent_ns;	      /* when it went to the server */
+	uint64_t stmt_start_ns;	      /* when the current statement of it started */
 	struct SessionCommands *cmds; /* SET/RESET/... in it, applied on success (owned) */
-	PreparedStmt *stmt;  /* BIND / DESCRIBE of a client's statement: it, with a reference */
+	PreparedStmt *stmt; /* BIND / DESCRIBE of a client's statement: it, with a reference */
 } Pending;
 
 /* Responses pgsift gives itself, in order with the server's. */
@@ -55,50 +55,50 @@ enum {
 	PL_NONE = 0,
 	PL_PARSE_COMPLETE, /* the server already has the statement */
 	PL_CLOSE_COMPLETE, /* Close of a client's statement name */
-	PL_DEALLOCATE,     /* SQL DEALLOCATE of a protocol-level name: CommandComplete + RFQ */
+	PL_DEALLOCATE,	   /* SQL DEALLOCATE of a protocol-level name: CommandComplete + RFQ */
 	/* the same DEALLOCATE sent with the extended protocol (psycopg 3 evicting its cache):
 	 * every message of the unnamed statement is answered by pgsift */
 	PL_BIND_COMPLETE,
-	PL_NO_DATA,           /* Describe of the portal */
+	PL_NO_DATA,	      /* Describe of the portal */
 	PL_STATEMENT_NO_DATA, /* Describe of the statement: no parameters, no rows */
 	PL_EXEC_DEALLOCATE,   /* Execute: the client's name goes, CommandComplete */
 };
 
 enum {
-	PF_INJECTED = 1,    /* pgsift's own request: its responses are not forwarded */
-	PF_ERROR = 2,       /* an ErrorResponse came for it */
-	PF_COPY = 4,        /* a COPY is in progress for it */
-	PF_TIMED_OUT = 8,   /* cancelled by query_timeout: the client's error says so */
-	PF_DUP_NAME = 16,   /* a deliberately failing Parse standing for "already exists" */
+	PF_INJECTED = 1,  /* pgsift's own request: its responses are not forwarded */
+	PF_ERROR = 2,	  /* an ErrorResponse came for it */
+	PF_COPY = 4,	  /* a COPY is in progress for it */
+	PF_TIMED_OUT = 8, /* cancelled by query_timeout: the client's error says so */
+	PF_DUP_NAME = 16, /* a deliberately failing Parse standing for "already exists" */
 	PF_CANCEL_SENT = 32,
 	PF_LISTEN_REFUSED = 64, /* a deliberately failing Parse standing for LISTEN's refusal */
-	PF_OVERDUE = 128,       /* seen past query_timeout once; cancelled if still so next tick */
-	PF_TOO_LONG = 256,      /* a deliberately failing Parse standing for "too long to re-prepare" */
-	PF_SHAPE_CHECK = 512,   /* pgsift's Describe of a statement it prepared again: the client
+	PF_OVERDUE = 128,	/* seen past query_timeout once; cancelled if still so next tick */
+	PF_TOO_LONG = 256, /* a deliberately failing Parse standing for "too long to re-prepare" */
+	PF_SHAPE_CHECK = 512,	  /* pgsift's Describe of a statement it prepared again: the client
 				 * waits for the result shape (client_shape_known) */
 	PF_RESULT_CHANGED = 1024, /* a deliberately failing Parse standing for 0A000 "cached plan
 				   * must not change result type" */
 };
 
 struct Server {
-	Conn conn; /* first: a Conn* is a Server* */
+	Conn conn;	    /* first: a Conn* is a Server* */
 	ListNode pool_node; /* in one of the pool's server lists */
 	ListNode all_node;  /* in G.servers */
 	ServerState state;
 	Pool *pool;
-	Client *client;     /* linked client, or NULL */
+	Client *client; /* linked client, or NULL */
 
-	uint32_t be_pid;    /* the server's BackendKeyData */
+	uint32_t be_pid; /* the server's BackendKeyData */
 	uint32_t be_key;
-	uint8_t tx_state;   /* last ReadyForQuery status */
-	VarCache params;    /* what the server reported, or pgsift set on it */
+	uint8_t tx_state;     /* last ReadyForQuery status */
+	VarCache params;      /* what the server reported, or pgsift set on it */
 	uint64_t applied_sig; /* signature of the client parameters last applied here; 0 once
 			       * anything else changed the server's session */
 
-	Pending *queue;     /* ring of outstanding requests (owned) */
+	Pending *queue; /* ring of outstanding requests (owned) */
 	uint32_t q_head, q_len, q_cap;
-	bool ext_error;     /* an error in extended protocol: the server skips to the next Sync */
-	uint8_t *texts;     /* statement texts of the queue's requests (owned) */
+	bool ext_error; /* an error in extended protocol: the server skips to the next Sync */
+	uint8_t *texts; /* statement texts of the queue's requests (owned) */
 	uint32_t texts_len, texts_cap;
 	uint64_t last_done_ns; /* when the last statement completed (pipelined timing) */
 	PreparedSet stmts;     /* protocol-level statements prepared under pgsift's names */
@@ -111,13 +111,13 @@ struct Server {
 	bool close_needed;     /* close instead of reusing (lifetime, reload, failure) */
 	bool needs_reset;      /* holds state of its client's that no other client may see
 				* (client.c's pins): DISCARD ALL before it changes hands */
-	void *scram;           /* ScramClient during login (owned) */
-	char *password;        /* towards the server during login (owned) */
+	void *scram;	       /* ScramClient during login (owned) */
+	char *password;	       /* towards the server during login (owned) */
 	uv_connect_t connect_req;
 	uv_getaddrinfo_t gai;
-	bool gai_active;       /* a lookup is in flight: free only after its callback */
+	bool gai_active; /* a lookup is in flight: free only after its callback */
 	bool free_after_gai;
-	List *list;            /* which pool list pool_node is in (owned by pool.c) */
+	List *list; /* which pool list pool_node is in (owned by pool.c) */
 	uint64_t login_deadline_ms;
 	char addr_str[64];
 	int port;
@@ -148,7 +148,8 @@ bool server_expect_local(Server *s, uint8_t local, const char *name)
 bool server_expect_params(Server *s, Pending *p, const char *params, size_t len, uint16_t n)
 	__attribute__((warn_unused_result));
 /* Keeps a name next to the entry's text (for rolling back a failed Parse). */
-bool server_expect_name(Server *s, Pending *p, const char *name) __attribute__((warn_unused_result));
+bool server_expect_name(Server *s, Pending *p, const char *name)
+	__attribute__((warn_unused_result));
 
 /* Sends pgsift's own frame (already built) for an injected request of the given type. */
 bool server_send_injected_frame(Server *s, uint8_t type, PktBuf *frame, uint64_t stmt_id)

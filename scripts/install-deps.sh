@@ -2,7 +2,7 @@
 # Installs every Debian package pgsift's build, tests and demo need. Idempotent; needs root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libuv1-dev libpq-dev libpg-query-dev libprotobuf-c-dev libxxhash-dev libcmocka-dev libssl-dev
       postgresql-15 postgresql-contrib-15 postgresql-15-hypopg pgbouncer pgbadger
       postgresql-15-pg-qualstats

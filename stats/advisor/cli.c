@@ -1,5 +1,5 @@
 /*
- * cli.c: `pgsift suggest` and `pgsift indexes` (DESIGN.md, "Index suggestions"). This file is
+ * cli.c: `pgsift suggest` and `pgsift indexes` (README.md, "Index suggestions"). This file is
  * the command line: it reads the statements of the window (a stats file written by the proxy, a
  * running proxy's SHOW QUERIES, or a --queries file), hands them to the advisor (advisor.h) with
  * the catalog resolver of catalog.c, costs the suggestions with HypoPG when asked (--validate,

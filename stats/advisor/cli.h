@@ -1,6 +1,6 @@
 /*
  * cli.h: the index advisor's command-line side: `pgsift suggest` and `pgsift indexes`
- * (DESIGN.md, "Index suggestions").
+ * (README.md, "Index suggestions").
  */
 #ifndef PGSIFT_ADVISOR_CLI_H
 #define PGSIFT_ADVISOR_CLI_H

@@ -687,10 +687,11 @@ void adv_stmt_requirements(Advisor *adv, size_t si)
 				 * range's @>, a geometry's &&) want GiST, not suggested here */
 				const AdvColumn *gc = is_expr ? NULL : table_column(t, name);
 				if (gc && !gc->gin_ok) {
-					adv_skip(adv,
-						 "%s.%s: %s is searched with an operator no default "
-						 "GIN operator class serves for its type (GiST may)",
-						 t->schema, t->name, name);
+					adv_skip(
+						adv,
+						"%s.%s: %s is searched with an operator no default "
+						"GIN operator class serves for its type (GiST may)",
+						t->schema, t->name, name);
 					break;
 				}
 				Req *g = new_req(adv, si, t, "gin");

@@ -109,10 +109,10 @@ typedef struct WireLogin {
 } WireLogin;
 
 static const WireLogin logins[8] = {
-	{ "fuzzuser", "fuzzpass", "db" },     { "fuzzuser", "fuzzpass", "pwdb" },
-	{ "md5user", "md5pass", "db" },       { "scramuser", "scrampass", "db" },
-	{ "admin", "adminpass", "pgsift" },   { "stats", "statspass", "pgbouncer" },
-	{ "fuzzuser", "wrongpass", "db" },    { "fuzzuser", "fuzzpass", "otherdb" },
+	{"fuzzuser", "fuzzpass", "db"},	  {"fuzzuser", "fuzzpass", "pwdb"},
+	{"md5user", "md5pass", "db"},	  {"scramuser", "scrampass", "db"},
+	{"admin", "adminpass", "pgsift"}, {"stats", "statspass", "pgbouncer"},
+	{"fuzzuser", "wrongpass", "db"},  {"fuzzuser", "fuzzpass", "otherdb"},
 };
 
 /* The fake server's passwords (what PostgreSQL would have stored for each role). */
@@ -171,15 +171,15 @@ typedef struct FakeServerConn {
 	FsPhase phase;
 	char user[64];
 	ScramServer *scram;
-	uint8_t tx;         /* 'I', 'T' or 'E' */
-	bool skip_to_sync;  /* an error in the extended protocol */
-	bool copy_in;       /* COPY FROM STDIN in progress */
+	uint8_t tx;	   /* 'I', 'T' or 'E' */
+	bool skip_to_sync; /* an error in the extended protocol */
+	bool copy_in;	   /* COPY FROM STDIN in progress */
 	bool close_after_flush;
 	unsigned answered;  /* frames answered, for the crash knob */
 	uint32_t raw_left;  /* raw server: bytes of the current frame still to come */
 	uint8_t raw_hdr[5]; /* raw server: a frame header being collected */
 	int raw_hdr_len;
-	char unnamed[128];  /* the unnamed statement's text, for Execute's tag */
+	char unnamed[128]; /* the unnamed statement's text, for Execute's tag */
 } FakeServerConn;
 
 static struct {
@@ -190,15 +190,15 @@ static struct {
 	uv_loop_t loop;
 	uv_pipe_t listener;
 	int server_fd;
-	Config *cfgs[16];      /* [auth_type | pool_mode << 2] for fuzz_client */
-	Config *raw_cfgs[4];   /* fuzz_server: [pool mode | md5 << 1] */
+	Config *cfgs[16];    /* [auth_type | pool_mode << 2] for fuzz_client */
+	Config *raw_cfgs[4]; /* fuzz_server: [pool mode | md5 << 1] */
 	LogLevel level;
 } W;
 
 static struct {
 	WireServerKind kind;
-	uint8_t srv;                /* fuzz_client's server byte */
-	const uint8_t *chunks;      /* fuzz_server: the server's chunks still to send */
+	uint8_t srv;	       /* fuzz_client's server byte */
+	const uint8_t *chunks; /* fuzz_server: the server's chunks still to send */
 	size_t chunks_len;
 	bool chunks_done;
 	FakeClient clients[MAX_CLIENTS];
@@ -241,8 +241,8 @@ static Config *load_config(const char *auth, const char *mode)
 		 "db = host=%s port=%d dbname=realdb\n"
 		 "pwdb = host=%s port=%d user=srvuser password=srvpass\n"
 		 "* = host=%s port=%d\n",
-		 PROXY_PORT, W.dir, auth, W.dir, mode, W.dir, SERVER_PORT, W.dir, SERVER_PORT, W.dir,
-		 SERVER_PORT);
+		 PROXY_PORT, W.dir, auth, W.dir, mode, W.dir, SERVER_PORT, W.dir, SERVER_PORT,
+		 W.dir, SERVER_PORT);
 	write_file(path, ini);
 	ConfigArgs args;
 	memset(&args, 0, sizeof(args));
@@ -302,9 +302,8 @@ static void wire_setup(void)
 	snprintf(path, sizeof(path), "%s/userlist.txt", W.dir);
 	write_file(path, users);
 
-	static const char *const auths[4] = { "trust", "md5", "scram-sha-256", "plain" };
-	static const char *const modes[4] = { "session", "transaction", "statement",
-					      "transaction" };
+	static const char *const auths[4] = {"trust", "md5", "scram-sha-256", "plain"};
+	static const char *const modes[4] = {"session", "transaction", "statement", "transaction"};
 	for (int a = 0; a < 4; a++)
 		for (int m = 0; m < 4; m++)
 			W.cfgs[a | m << 2] = load_config(auths[a], modes[m]);
@@ -331,7 +330,7 @@ static void wire_setup(void)
 	    uv_listen((uv_stream_t *)&W.listener, 64, wire_accept_cb) != 0)
 		abort();
 
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", W.server_path);
 	W.server_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (W.server_fd < 0 || bind(W.server_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -344,7 +343,7 @@ static void wire_setup(void)
 
 static int connect_proxy(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", W.proxy_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -475,7 +474,8 @@ static void client_answer_auth(FakeClient *fc, const uint8_t *payload, size_t le
 	}
 	case 12: /* SASL final: the proxy's signature is checked as a driver would */
 		if (fc->scram)
-			(void)scram_client_handle_final(fc->scram, (const char *)payload + 4, len - 4);
+			(void)scram_client_handle_final(fc->scram, (const char *)payload + 4,
+							len - 4);
 		break;
 	}
 }
@@ -561,17 +561,17 @@ static void server_put_ready(FakeServerConn *sc)
 static void server_put_login_ok(FakeServerConn *sc)
 {
 	static const char *const params[][2] = {
-		{ "server_version", "15.4" },
-		{ "server_encoding", "UTF8" },
-		{ "client_encoding", "UTF8" },
-		{ "DateStyle", "ISO, MDY" },
-		{ "integer_datetimes", "on" },
-		{ "IntervalStyle", "postgres" },
-		{ "is_superuser", "on" },
-		{ "session_authorization", "fuzzuser" },
-		{ "standard_conforming_strings", "on" },
-		{ "TimeZone", "Etc/UTC" },
-		{ "application_name", "" },
+		{"server_version", "15.4"},
+		{"server_encoding", "UTF8"},
+		{"client_encoding", "UTF8"},
+		{"DateStyle", "ISO, MDY"},
+		{"integer_datetimes", "on"},
+		{"IntervalStyle", "postgres"},
+		{"is_superuser", "on"},
+		{"session_authorization", "fuzzuser"},
+		{"standard_conforming_strings", "on"},
+		{"TimeZone", "Etc/UTC"},
+		{"application_name", ""},
 	};
 	PktBuf pb;
 	pktbuf_init(&pb);
@@ -608,9 +608,9 @@ static void server_put_simple(FakeServerConn *sc, uint8_t type)
 
 static void server_put_row(FakeServerConn *sc, bool description)
 {
-	static const char *const names[] = { "a", "b" };
-	static const uint32_t oids[] = { 23, 25 };
-	static const char *const values[] = { "1", NULL };
+	static const char *const names[] = {"a", "b"};
+	static const uint32_t oids[] = {23, 25};
+	static const char *const values[] = {"1", NULL};
 	PktBuf pb;
 	pktbuf_init(&pb);
 	if (description)
@@ -727,11 +727,11 @@ static bool server_statement(FakeServerConn *sc, const char *text, size_t len, b
 		pq_write_parameter_status(&pb, "application_name", "changed");
 		snprintf(tag, sizeof(tag), "SET");
 	} else if (word_is(text, len, "DISCARD") || word_is(text, len, "DEALLOCATE")) {
-		snprintf(tag, sizeof(tag), "%s",
-			 text_has(text, len, "ALL") ? (word_is(text, len, "DISCARD") ? "DISCARD ALL"
-										 : "DEALLOCATE ALL")
-						    : (word_is(text, len, "DISCARD") ? "DISCARD"
-										 : "DEALLOCATE"));
+		snprintf(
+			tag, sizeof(tag), "%s",
+			text_has(text, len, "ALL") ?
+				(word_is(text, len, "DISCARD") ? "DISCARD ALL" : "DEALLOCATE ALL") :
+				(word_is(text, len, "DISCARD") ? "DISCARD" : "DEALLOCATE"));
 	} else {
 		/* the first word, upper case, as PostgreSQL's tags are (SET, RESET, PREPARE...) */
 		size_t n = 0;
@@ -847,7 +847,8 @@ static void server_sasl(FakeServerConn *sc, const uint8_t *payload, size_t len)
 			sc->close_after_flush = true;
 			return;
 		}
-		sr = scram_server_handle_first(sc->scram, (const char *)data, n, &reply, &reply_len);
+		sr = scram_server_handle_first(sc->scram, (const char *)data, n, &reply,
+					       &reply_len);
 		sc->phase = FS_SASL_FINAL;
 	} else {
 		sr = scram_server_handle_final(sc->scram, (const char *)payload, len, &reply,
@@ -860,8 +861,9 @@ static void server_sasl(FakeServerConn *sc, const uint8_t *payload, size_t len)
 	}
 	PktBuf pb;
 	pktbuf_init(&pb);
-	pq_write_auth(&pb, sc->phase == FS_SASL_FINAL && reply[0] == 'v' ? PQ_AUTH_SASL_FINAL
-									 : PQ_AUTH_SASL_CONTINUE,
+	pq_write_auth(&pb,
+		      sc->phase == FS_SASL_FINAL && reply[0] == 'v' ? PQ_AUTH_SASL_FINAL :
+								      PQ_AUTH_SASL_CONTINUE,
 		      reply, reply_len);
 	buf_add_pkt(&sc->out, &pb);
 	pktbuf_free(&pb);
@@ -925,7 +927,8 @@ static void server_frame(FakeServerConn *sc, uint8_t type, const uint8_t *payloa
 			server_put_error(sc, "ERROR", "08P01", "invalid Parse message");
 			sc->skip_to_sync = true;
 		} else if (text_has(s2, l2, "fail") || text_has(s2, l2, "missing")) {
-			server_put_error(sc, "ERROR", "42P01", "relation \"missing\" does not exist");
+			server_put_error(sc, "ERROR", "42P01",
+					 "relation \"missing\" does not exist");
 			sc->skip_to_sync = true;
 		} else {
 			if (!s1[0])
@@ -948,8 +951,8 @@ static void server_frame(FakeServerConn *sc, uint8_t type, const uint8_t *payloa
 			pktbuf_put_u32(&pb, 23);
 			pktbuf_finish(&pb);
 		}
-		static const char *const names[] = { "a", "b" };
-		static const uint32_t oids[] = { 23, 25 };
+		static const char *const names[] = {"a", "b"};
+		static const uint32_t oids[] = {23, 25};
 		pq_write_row_description(&pb, names, oids, 2);
 		buf_add_pkt(&sc->out, &pb);
 		pktbuf_free(&pb);
@@ -1177,7 +1180,7 @@ static bool wire_pass(void)
 	for (int i = 0; i < R.n_cancels; i++) {
 		if (R.cancel_fds[i] < 0)
 			continue;
-		Buf none = { 0 };
+		Buf none = {0};
 		bool dead = false;
 		if (sock_read(R.cancel_fds[i], &none, &dead))
 			moved = true;
@@ -1294,8 +1297,8 @@ static void wire_cancel(FakeClient *fc)
 	int fd = connect_proxy();
 	if (fd < 0)
 		return;
-	uint8_t pkt[16] = { 0, 0, 0, 16 };
-	uint32_t v[3] = { PQ_CANCEL_REQUEST_CODE, fc ? fc->pid : 0, fc ? fc->key : 0 };
+	uint8_t pkt[16] = {0, 0, 0, 16};
+	uint32_t v[3] = {PQ_CANCEL_REQUEST_CODE, fc ? fc->pid : 0, fc ? fc->key : 0};
 	for (int i = 0; i < 3; i++) {
 		pkt[4 + 4 * i] = (uint8_t)(v[i] >> 24);
 		pkt[5 + 4 * i] = (uint8_t)(v[i] >> 16);
@@ -1351,7 +1354,7 @@ void wire_run_client_input(const uint8_t *data, size_t size)
 void wire_run_server_input(const uint8_t *data, size_t size)
 {
 	static const size_t n_scripts = sizeof(wire_scripts) / sizeof(wire_scripts[0]);
-	static const WireLogin trust_login = { "fuzzuser", "fuzzpass", "db" };
+	static const WireLogin trust_login = {"fuzzuser", "fuzzpass", "db"};
 	if (size < 2)
 		return;
 	wire_setup();

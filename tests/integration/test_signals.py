@@ -1,5 +1,5 @@
 """
-test_signals: pgsift's signals as DESIGN.md gives them. SIGTERM stops accepting, lets the
+test_signals: pgsift's signals as README.md gives them. SIGTERM stops accepting, lets the
 connected clients finish, then exits 0; SIGINT exits at once; SIGHUP reloads the ini file and
 the auth_file, and a bad file keeps the old configuration running and says why.
 """

@@ -1042,7 +1042,7 @@ static void test_conn_server_held_frame_limit(void **state)
 {
 	(void)state;
 	uint32_t over = CONN_SERVER_HELD_MAX + 1 - 1; /* length field: the frame minus its type */
-	uint8_t huge[10] = { 'n', 0, 0, 0, 4, 'T' };
+	uint8_t huge[10] = {'n', 0, 0, 0, 4, 'T'};
 	huge[6] = (uint8_t)(over >> 24);
 	huge[7] = (uint8_t)(over >> 16);
 	huge[8] = (uint8_t)(over >> 8);
@@ -1057,7 +1057,7 @@ static void test_conn_server_held_frame_limit(void **state)
 	assert_int_equal(p.src->n_frames, 1); /* the NoData before it */
 	pair_close(&p);
 
-	uint8_t at_limit[5] = { 'T' };
+	uint8_t at_limit[5] = {'T'};
 	uint32_t len = CONN_SERVER_HELD_MAX - 1;
 	at_limit[1] = (uint8_t)(len >> 24);
 	at_limit[2] = (uint8_t)(len >> 16);
@@ -1071,7 +1071,7 @@ static void test_conn_server_held_frame_limit(void **state)
 	assert_int_equal(p.src->n_frames, 0);
 	pair_close(&p);
 
-	uint8_t row[5] = { 'D', 0x7f, 0xff, 0xff, 0xf0 };
+	uint8_t row[5] = {'D', 0x7f, 0xff, 0xff, 0xf0};
 	pair_open(&p, true);
 	p.src->close_on_error = false;
 	pair_feed(&p, row, sizeof(row), true);

@@ -171,15 +171,15 @@ static void test_proto_startup_header_bad_length(void **state)
 static void test_proto_early_terminate(void **state)
 {
 	(void)state;
-	const uint8_t term[5] = { 'X', 0, 0, 0, 4 };
+	const uint8_t term[5] = {'X', 0, 0, 0, 4};
 	assert_true(pkt_is_early_terminate(term, 5));
 	assert_true(pkt_is_early_terminate(term, 4));
 	assert_false(pkt_is_early_terminate(term, 3));
-	const uint8_t longer[5] = { 'X', 0, 0, 0, 5 };
+	const uint8_t longer[5] = {'X', 0, 0, 0, 5};
 	assert_false(pkt_is_early_terminate(longer, 5));
-	const uint8_t query[5] = { 'Q', 0, 0, 0, 4 };
+	const uint8_t query[5] = {'Q', 0, 0, 0, 4};
 	assert_false(pkt_is_early_terminate(query, 5));
-	const uint8_t startup[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	const uint8_t startup[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 	assert_false(pkt_is_early_terminate(startup, 8));
 }
 
@@ -509,18 +509,18 @@ static void test_proto_write_own_messages(void **state)
 	PktBuf b;
 	static const uint8_t notice[] = "N\0\0\0\x2e"
 					"SNOTICE\0VNOTICE\0C00000\0MConsole usage\0Dd\0";
-	static const uint8_t bare[] = { '1', 0, 0, 0, 4, 'H', 0, 0, 0, 4 };
-	static const uint8_t nopar[] = { 't', 0, 0, 0, 6, 0, 0 };
-	static const uint8_t sasl[] = { 'R', 0,	  0,   0,   23,	 0,   0,   0,	10,  'S', 'C', 'R',
-					'A', 'M', '-', 'S', 'H', 'A', '-', '2', '5', '6', 0,   0 };
+	static const uint8_t bare[] = {'1', 0, 0, 0, 4, 'H', 0, 0, 0, 4};
+	static const uint8_t nopar[] = {'t', 0, 0, 0, 6, 0, 0};
+	static const uint8_t sasl[] = {'R', 0,	 0,   0,   23,	0,   0,	  0,   10,  'S', 'C', 'R',
+				       'A', 'M', '-', 'S', 'H', 'A', '-', '2', '5', '6', 0,   0};
 	static const uint8_t startup[] = "\0\0\0\x1c\0\x03\0\0user\0u\0database\0db\0";
 	static const uint8_t pw[] = "p\0\0\0\x08pwd";
-	static const uint8_t pw_raw[] = { 'p', 0, 0, 0, 7, 'a', 'b', 'c' };
+	static const uint8_t pw_raw[] = {'p', 0, 0, 0, 7, 'a', 'b', 'c'};
 	static const uint8_t sasl_init[] = "p\0\0\0\x19"
 					   "SCRAM-SHA-256\0\0\0\0\x03n,,";
 	static const uint8_t parse[] = "P\0\0\0\x1dPGSIFT_1\0SELECT $1\0\0\x01\0\0\0\x17";
 	static const uint8_t close_describe[] = "C\0\0\0\x08Ss1\0D\0\0\0\x06P\0";
-	static const uint8_t types[] = { 0, 1, 0, 0, 0, 23 };
+	static const uint8_t types[] = {0, 1, 0, 0, 0, 23};
 
 	(void)state;
 	pktbuf_init(&b);
@@ -533,7 +533,7 @@ static void test_proto_write_own_messages(void **state)
 	assert_pktbuf(&b, nopar, sizeof(nopar));
 	pq_write_auth_sasl(&b, "SCRAM-SHA-256");
 	assert_pktbuf(&b, sasl, sizeof(sasl));
-	const char *keys[] = { "user", "database" }, *values[] = { "u", "db" };
+	const char *keys[] = {"user", "database"}, *values[] = {"u", "db"};
 	pq_write_startup(&b, keys, values, 2);
 	assert_pktbuf(&b, startup, sizeof(startup));
 	pq_write_password(&b, "pwd", 3, true);
@@ -559,7 +559,7 @@ static void test_proto_write_renamed(void **state)
 				      "42\0";
 	static const uint8_t want[] = "B\0\0\0\x1a\0PGSIFT_7\0\0\0\0\x01\0\0\0\x02"
 				      "42\0";
-	PktHdr hdr = { .type = 'B', .len = sizeof(bind), .hdr_len = 5 };
+	PktHdr hdr = {.type = 'B', .len = sizeof(bind), .hdr_len = 5};
 
 	(void)state;
 	assert_int_equal(sizeof(bind), 20); /* 'B' + length 19, the literal's NUL the last byte */
