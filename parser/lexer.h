@@ -76,4 +76,7 @@ bool lexer_next(const char *text, size_t len, size_t *pos, size_t *start, size_t
 /* Position just after the comments and blanks starting at pos. */
 size_t lexer_skip_blank(const char *text, size_t len, size_t pos);
 
+/* Whether c may continue an identifier (letters, digits, _, $, bytes >= 0x80). */
+bool lexer_is_ident_char(unsigned char c);
+
 #endif

@@ -117,13 +117,13 @@ StmtKind parser_hot_kind(const char *text, size_t len);
  * False positives only cost a parse; it must never say false for a statement that does. No
  * allocation, no libpg_query; a few memchr over the text.
  */
-bool parser_session_hint(const char *text, size_t len);
+bool parser_hot_session_hint(const char *text, size_t len);
 
 /*
  * What a SET / RESET / DISCARD / DEALLOCATE / PREPARE statement asks for, and every other change
  * of session state listed in SessionCommandKind, parsed with libpg_query (the proxy calls this
- * only for texts parser_session_hint() flagged). One text may hold several statements; each one
- * gives at least one entry, in order (stmt_no). Strings are owned by the SessionCommands and
+ * only for texts parser_hot_session_hint() flagged). One text may hold several statements; each
+ * one gives at least one entry, in order (stmt_no). Strings are owned by the SessionCommands and
  * freed by parser_session_commands_free().
  */
 typedef enum {

@@ -330,7 +330,7 @@ void client_server_ready(Client *c)
 
 SessionCommands *client_parse_session(const char *text, size_t len)
 {
-	if (!parser_session_hint(text, len))
+	if (!parser_hot_session_hint(text, len))
 		return NULL;
 	SessionCommands *cmds = calloc(1, sizeof(*cmds));
 	if (!cmds)

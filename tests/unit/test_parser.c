@@ -793,7 +793,7 @@ static void test_parser_session_state_commands(void **state)
 
 /* The hot-path check never misses a statement that changes session state, and leaves the
  * common statements alone. */
-static void test_parser_session_hint(void **state)
+static void test_parser_hot_session_hint(void **state)
 {
 	(void)state;
 	static const char *const yes[] = {
@@ -830,14 +830,14 @@ static void test_parser_session_hint(void **state)
 		"SELECT my_advisor FROM t",
 	};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-		if (!parser_session_hint(yes[i], strlen(yes[i])))
+		if (!parser_hot_session_hint(yes[i], strlen(yes[i])))
 			fail_msg("missed: %s", yes[i]);
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-		if (parser_session_hint(no[i], strlen(no[i])))
+		if (parser_hot_session_hint(no[i], strlen(no[i])))
 			fail_msg("flagged: %s", no[i]);
 	/* bounded by len: the text need not be NUL-terminated */
 	const char cut[] = "SELECT set_config";
-	assert_false(parser_session_hint(cut, 10));
+	assert_false(parser_hot_session_hint(cut, 10));
 }
 
 static char *repeat(const char *prefix, const char *unit, size_t times, const char *mid,
@@ -974,7 +974,7 @@ int main(void)
 		cmocka_unit_test(test_parser_hot_kind),
 		cmocka_unit_test(test_parser_session_commands),
 		cmocka_unit_test(test_parser_session_state_commands),
-		cmocka_unit_test(test_parser_session_hint),
+		cmocka_unit_test(test_parser_hot_session_hint),
 		cmocka_unit_test(test_parser_hostile_inputs),
 		cmocka_unit_test(test_parser_stmt_kind_names),
 	};
