@@ -25,6 +25,7 @@
 #include "parser/lexer.h"
 #include "parser/shape.h"
 #include "parser/shape_build.h"
+#include "util/list.h"
 
 #define NO_TOK 0xffffu
 
@@ -46,9 +47,9 @@ typedef struct PinRec {
 } PinRec;
 
 typedef struct Entry {
-	struct Entry *lru_prev, *lru_next; /* most recently used at cache->lru_head */
-	struct Entry *next_exact;	   /* hash chain */
-	struct Entry *next_const;	   /* hash chain, when in_const */
+	ListNode lru;		  /* in cache->lru, most recently used first */
+	struct Entry *next_exact; /* hash chain */
+	struct Entry *next_const; /* hash chain, when in_const */
 	XXH128_hash_t exact;
 	XXH128_hash_t ckey;
 	size_t text_len;
@@ -66,7 +67,7 @@ struct ParserCache {
 	size_t mem_cap, text_max;
 	Entry **exact_tab, **const_tab; /* owned bucket arrays, nbuckets each */
 	size_t nbuckets;
-	Entry *lru_head, *lru_tail;
+	List lru;     /* the entries, most recently used first (util/list.h) */
 	Entry *loose; /* an answer too big to keep: freed on the next call */
 	ParserCacheStats st;
 	Lexer lx;
@@ -84,7 +85,6 @@ typedef struct Blob {
 
 static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed);
 static void fill_out(const Entry *e, ParsedStatement *out, size_t max, const QueryShape *patched);
-static void lru_touch(ParserCache *c, Entry *e);
 static void cache_insert(ParserCache *c, Entry *e, bool with_const);
 static void cache_evict(ParserCache *c, const Entry *keep);
 static void cache_remove(ParserCache *c, Entry *e);
@@ -114,6 +114,7 @@ ParserCache *parser_cache_new(size_t mem_cap, size_t text_max)
 		return NULL;
 	c->mem_cap = mem_cap;
 	c->text_max = text_max;
+	list_init(&c->lru);
 	c->nbuckets = 256;
 	c->exact_tab = calloc(c->nbuckets, sizeof(Entry *));
 	c->const_tab = calloc(c->nbuckets, sizeof(Entry *));
@@ -131,11 +132,8 @@ void parser_cache_free(ParserCache *c)
 {
 	if (c == NULL)
 		return;
-	while (c->lru_head) {
-		Entry *e = c->lru_head;
-		c->lru_head = e->lru_next;
-		free(e);
-	}
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &c->lru) free(list_entry(n, Entry, lru));
 	free(c->loose);
 	free(c->exact_tab);
 	free(c->const_tab);
@@ -182,7 +180,7 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 	h = XXH3_128bits(text, len);
 	for (e = c->exact_tab[h.low64 & (c->nbuckets - 1)]; e; e = e->next_exact) {
 		if (e->text_len == len && XXH128_isEqual(e->exact, h)) {
-			lru_touch(c, e);
+			list_move_first(&c->lru, &e->lru);
 			c->st.exact_hits++;
 			fill_out(e, out, max, NULL);
 			return e->n_stmts;
@@ -196,7 +194,7 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 		for (e = c->const_tab[k.low64 & (c->nbuckets - 1)]; e; e = e->next_const) {
 			if (XXH128_isEqual(e->ckey, k)) {
 				if (const_hit(c, e, text, len, out, max)) {
-					lru_touch(c, e);
+					list_move_first(&c->lru, &e->lru);
 					c->st.const_hits++;
 					return e->n_stmts;
 				}
@@ -304,38 +302,6 @@ static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, Pa
 	return true;
 }
 
-static void lru_unlink(ParserCache *c, Entry *e)
-{
-	if (e->lru_prev)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		c->lru_head = e->lru_next;
-	if (e->lru_next)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		c->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push(ParserCache *c, Entry *e)
-{
-	e->lru_prev = NULL;
-	e->lru_next = c->lru_head;
-	if (c->lru_head)
-		c->lru_head->lru_prev = e;
-	c->lru_head = e;
-	if (c->lru_tail == NULL)
-		c->lru_tail = e;
-}
-
-static void lru_touch(ParserCache *c, Entry *e)
-{
-	if (c->lru_head == e)
-		return;
-	lru_unlink(c, e);
-	lru_push(c, e);
-}
-
 static bool grow_buckets(ParserCache *c)
 {
 	size_t nb = c->nbuckets * 2;
@@ -345,7 +311,8 @@ static bool grow_buckets(ParserCache *c)
 		free(ct);
 		return false;
 	}
-	for (Entry *e = c->lru_head; e; e = e->lru_next) {
+	for (ListNode *n = list_first(&c->lru); n; n = list_next(&c->lru, n)) {
+		Entry *e = list_entry(n, Entry, lru);
 		size_t b = e->exact.low64 & (nb - 1);
 		e->next_exact = ex[b];
 		ex[b] = e;
@@ -395,7 +362,7 @@ static void cache_insert(ParserCache *c, Entry *e, bool with_const)
 		c->const_tab[b] = e;
 		e->in_const = true;
 	}
-	lru_push(c, e);
+	list_prepend(&c->lru, &e->lru);
 	c->st.entries++;
 	c->st.bytes += e->bytes;
 }
@@ -411,7 +378,7 @@ static void cache_remove(ParserCache *c, Entry *e)
 	}
 	if (e->in_const)
 		const_unlink(c, e);
-	lru_unlink(c, e);
+	list_remove(&c->lru, &e->lru);
 	c->st.entries--;
 	c->st.bytes -= e->bytes;
 	free(e);
@@ -419,8 +386,11 @@ static void cache_remove(ParserCache *c, Entry *e)
 
 static void cache_evict(ParserCache *c, const Entry *keep)
 {
-	while (c->st.bytes > c->mem_cap && c->lru_tail && c->lru_tail != keep) {
-		cache_remove(c, c->lru_tail);
+	for (ListNode *last; c->st.bytes > c->mem_cap && (last = list_last(&c->lru)) != NULL;) {
+		Entry *victim = list_entry(last, Entry, lru);
+		if (victim == keep)
+			break;
+		cache_remove(c, victim);
 		c->st.evictions++;
 	}
 }

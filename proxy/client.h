@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "proxy/conn.h"
-#include "proxy/list.h"
+#include "util/list.h"
 #include "proxy/types.h"
 #include "proxy/prepared.h"
 #include "proxy/stmtmap.h"

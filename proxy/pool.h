@@ -14,7 +14,7 @@
 
 #include "config/config.h"
 #include "proxy/client.h"
-#include "proxy/list.h"
+#include "util/list.h"
 #include "proxy/server.h"
 #include "proxy/types.h"
 #include "proxy/varcache.h"

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/list.h"
+#include "util/list.h"
 #include "proxy/namemap.h"
 
 typedef struct PreparedStmt {

@@ -16,7 +16,7 @@
 #include <uv.h>
 
 #include "config/config.h"
-#include "proxy/list.h"
+#include "util/list.h"
 #include "proxy/types.h"
 
 typedef struct ProxyGlobals {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "proxy/conn.h"
-#include "proxy/list.h"
+#include "util/list.h"
 #include "proxy/prepared.h"
 #include "proxy/types.h"
 #include "proxy/stmtmap.h"

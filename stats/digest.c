@@ -16,8 +16,6 @@
 #include <xxhash.h>
 
 static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *user);
-static void lru_unlink(DigestStore *s, Digest *d);
-static void lru_push_front(DigestStore *s, Digest *d);
 static bool store_grow(DigestStore *s);
 static void store_unlink(DigestStore *s, Digest *d);
 static bool store_fold_lru(DigestStore *s);
@@ -37,6 +35,7 @@ DigestStore *digest_store_new(size_t max_fingerprints, int64_t retention_hours)
 	DigestStore *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	list_init(&s->lru);
 	s->tab_size = 256;
 	s->tab = calloc(s->tab_size, sizeof(*s->tab));
 	s->ttab_size = 64;
@@ -67,7 +66,7 @@ void digest_store_clear(DigestStore *s)
 	}
 	digest_free(s->other);
 	s->other = NULL;
-	s->lru_head = s->lru_tail = NULL;
+	list_init(&s->lru);
 	s->n = 0;
 	for (size_t i = 0; i < s->ttab_size; i++) {
 		TableStat *t = s->ttab[i];
@@ -210,7 +209,7 @@ bool digest_store_insert(DigestStore *s, Digest *d)
 	d->hnext = *slot;
 	*slot = d;
 	s->n++;
-	lru_push_front(s, d);
+	list_prepend(&s->lru, &d->lru);
 	return true;
 }
 
@@ -241,9 +240,8 @@ Digest *digest_record(DigestStore *s, const DigestEvent *e)
 			digest_free(d);
 			return NULL;
 		}
-	} else if (d != s->lru_head) {
-		lru_unlink(s, d);
-		lru_push_front(s, d);
+	} else {
+		list_move_first(&s->lru, &d->lru);
 	}
 	if (s->retention_hours && hour <= s->newest_hour - s->retention_hours)
 		hour = INT64_MIN; /* older than anything kept: all-time totals only */
@@ -496,7 +494,7 @@ int digest_store_rows(const DigestStore *s, int64_t since_us, unsigned flags, St
 		return -ENOMEM;
 	size_t n = 0;
 	int rc = 0;
-	for (Digest *d = s->lru_head;; d = d->lru_next) {
+	for (Digest *d = digest_lru_first(s);; d = digest_lru_next(s, d)) {
 		if (!d) {
 			if (!s->other || n == cap)
 				break;
@@ -695,7 +693,7 @@ static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e)
 
 static bool store_fold_lru(DigestStore *s)
 {
-	Digest *victim = s->lru_tail;
+	Digest *victim = digest_lru_last(s);
 	if (!victim)
 		return false;
 	if (!s->other) {
@@ -760,7 +758,7 @@ static void store_unlink(DigestStore *s, Digest *d)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = d->hnext;
-	lru_unlink(s, d);
+	list_remove(&s->lru, &d->lru);
 	s->n--;
 }
 
@@ -783,30 +781,6 @@ static bool store_grow(DigestStore *s)
 	s->tab = tab;
 	s->tab_size = size;
 	return true;
-}
-
-static void lru_unlink(DigestStore *s, Digest *d)
-{
-	if (d->lru_prev)
-		d->lru_prev->lru_next = d->lru_next;
-	else
-		s->lru_head = d->lru_next;
-	if (d->lru_next)
-		d->lru_next->lru_prev = d->lru_prev;
-	else
-		s->lru_tail = d->lru_prev;
-	d->lru_prev = d->lru_next = NULL;
-}
-
-static void lru_push_front(DigestStore *s, Digest *d)
-{
-	d->lru_prev = NULL;
-	d->lru_next = s->lru_head;
-	if (s->lru_head)
-		s->lru_head->lru_prev = d;
-	s->lru_head = d;
-	if (!s->lru_tail)
-		s->lru_tail = d;
 }
 
 static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *user)

@@ -19,6 +19,7 @@
 #include "parser/parser.h"
 #include "stats/histogram.h"
 #include "stats/stats.h"
+#include "util/list.h"
 
 #define DIGEST_SAMPLES 4
 #define US_PER_HOUR 3600000000LL
@@ -70,7 +71,7 @@ typedef struct Digest {
 	 * row, or text that did not parse (owned). */
 	QueryShape *shape;
 	struct Digest *hnext;
-	struct Digest *lru_prev, *lru_next; /* lru_prev towards the most recently seen */
+	ListNode lru; /* in the store's lru, most recently seen first */
 } Digest;
 
 typedef struct TableHour {
@@ -90,11 +91,11 @@ typedef struct TableStat {
 typedef struct StatsStore {
 	Digest **tab; /* hash table of chains (owned) */
 	size_t tab_size;
-	size_t n;		     /* digests, other excluded */
-	Digest *other;		     /* NULL until something is folded */
-	Digest *lru_head, *lru_tail; /* most / least recently seen */
-	size_t max_fingerprints;     /* 0 = no limit */
-	int64_t retention_hours;     /* 0 = keep every hour */
+	size_t n;		 /* digests, other excluded */
+	Digest *other;		 /* NULL until something is folded */
+	List lru;		 /* the digests, most recently seen first (util/list.h) */
+	size_t max_fingerprints; /* 0 = no limit */
+	int64_t retention_hours; /* 0 = keep every hour */
 	int64_t newest_hour;
 	uint64_t folded_total;
 	TableStat **ttab;
@@ -165,6 +166,31 @@ void digest_free(Digest *d);
 
 /* Sets d's shape to a copy of shape (NULL clears). false when out of memory. */
 bool digest_set_shape(Digest *d, const QueryShape *shape);
+
+/* The digests from the most recently seen (first) to the least (last); NULL past the end. */
+static inline Digest *digest_lru_first(const DigestStore *s)
+{
+	ListNode *n = list_first(&s->lru);
+	return n ? list_entry(n, Digest, lru) : NULL;
+}
+
+static inline Digest *digest_lru_last(const DigestStore *s)
+{
+	ListNode *n = list_last(&s->lru);
+	return n ? list_entry(n, Digest, lru) : NULL;
+}
+
+static inline Digest *digest_lru_next(const DigestStore *s, const Digest *d)
+{
+	ListNode *n = list_next(&s->lru, &d->lru);
+	return n ? list_entry(n, Digest, lru) : NULL;
+}
+
+static inline Digest *digest_lru_prev(const DigestStore *s, const Digest *d)
+{
+	ListNode *n = list_prev(&s->lru, &d->lru);
+	return n ? list_entry(n, Digest, lru) : NULL;
+}
 
 /* SHOW QUERIES rows from the store (stats_queries_free, defined next to it, frees them).
  * flags: DIGEST_ROWS_VALUES puts every sample in the rows (log_parameters); without it, a

@@ -70,7 +70,7 @@ int persist_serialize(const DigestStore *s, unsigned flags, int64_t now_us, uint
 	w_u32(&w, (uint32_t)(s->n + (s->other ? 1 : 0)));
 	/* Least recently seen first: the reader pushes each to the front of its LRU list, so the
 	 * order (and so what max_fingerprints folds next) survives a restart. */
-	for (const Digest *d = s->lru_tail; d; d = d->lru_prev)
+	for (const Digest *d = digest_lru_last(s); d; d = digest_lru_prev(s, d))
 		w_digest(&w, d, flags);
 	if (s->other)
 		w_digest(&w, s->other, flags);

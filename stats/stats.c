@@ -460,7 +460,7 @@ int64_t stats_store_saved_at(const StatsStore *s)
 size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, void *arg)
 {
 	size_t calls = 0;
-	for (Digest *d = s->lru_head;; d = d->lru_next) {
+	for (Digest *d = digest_lru_first(s);; d = digest_lru_next(s, d)) {
 		if (!d) {
 			if (!s->other)
 				break;

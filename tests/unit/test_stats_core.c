@@ -781,12 +781,12 @@ static void test_stats_persist_round_trip(void **state)
 	assert_same_rows(s, l, h0 - 3 * HOUR);
 	assert_same_rows(s, l, h0);
 	/* LRU order survives: the same digest is folded next */
-	assert_int_equal(l->lru_tail->fingerprint, s->lru_tail->fingerprint);
-	assert_string_equal(l->lru_tail->user, s->lru_tail->user);
+	assert_int_equal(digest_lru_last(l)->fingerprint, digest_lru_last(s)->fingerprint);
+	assert_string_equal(digest_lru_last(l)->user, digest_lru_last(s)->user);
 	/* samples and per-table writes */
-	Digest *ds = s->lru_head;
+	Digest *ds = digest_lru_first(s);
 	while (ds && ds->n_samples < DIGEST_SAMPLES)
-		ds = ds->lru_next;
+		ds = digest_lru_next(s, ds);
 	assert_non_null(ds);
 	Digest *dl = digest_find(l, ds->fingerprint, ds->db, ds->user);
 	assert_non_null(dl);
