@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config/log.h"
+#include "util/json.h"
 
 typedef struct Out {
 	char **buf;
@@ -29,7 +30,6 @@ static void out_raw(Out *o, const char *s, size_t n);
 static void out_fmt(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out_json_str(Out *o, const char *s, size_t n);
 static void out_key_str(Out *o, const char *key, const char *s, size_t n, bool first);
-static size_t utf8_valid_len(const unsigned char *s, size_t n);
 
 void slowlog_init(SlowLog *log)
 {
@@ -246,81 +246,16 @@ static void out_key_str(Out *o, const char *key, const char *s, size_t n, bool f
 	out_json_str(o, s, n);
 }
 
-static void out_json_str(Out *o, const char *s, size_t n)
+/* The sink of json_write_str: the line's buffer. */
+static void out_sink(void *ctx, const char *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	out_reserve(o, n + 2);
-	out_raw(o, "\"", 1);
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n && !o->oom) {
-		unsigned char c = p[i];
-		if (c >= 0x80) {
-			size_t v = utf8_valid_len(p + i, n - i);
-			if (v) {
-				out_raw(o, (const char *)p + i, v);
-				i += v;
-			} else {
-				out_raw(o, "\xef\xbf\xbd", 3); /* U+FFFD */
-				i++;
-			}
-			continue;
-		}
-		switch (c) {
-		case '"':
-			out_raw(o, "\\\"", 2);
-			break;
-		case '\\':
-			out_raw(o, "\\\\", 2);
-			break;
-		case '\n':
-			out_raw(o, "\\n", 2);
-			break;
-		case '\r':
-			out_raw(o, "\\r", 2);
-			break;
-		case '\t':
-			out_raw(o, "\\t", 2);
-			break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-				out_raw(o, u, 6);
-			} else {
-				out_raw(o, (const char *)p + i, 1);
-			}
-		}
-		i++;
-	}
-	out_raw(o, "\"", 1);
+	Out *o = ctx;
+	if (!o->oom)
+		out_raw(o, p, n);
 }
 
-/* Length of the valid UTF-8 sequence at s (2 to 4 bytes), 0 when it is not one. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
+static void out_json_str(Out *o, const char *s, size_t n)
 {
-	size_t len;
-	uint32_t cp;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t k = 1; k < len; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[k] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
+	out_reserve(o, n + 2);
+	json_write_str(out_sink, o, s, n);
 }

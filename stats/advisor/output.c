@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
+
 static void print_num(FILE *out, double v, const char *fmt);
 static void one_line(char *dst, size_t cap, const char *src);
 static void sql_output(FILE *out, const Advisor *adv, const char *header);
@@ -54,38 +56,18 @@ void advisor_output(FILE *out, const Advisor *adv, AdvFormat fmt, const char *he
 	}
 }
 
+/* The sink of json_write_str: a stream. */
+static void file_sink(void *ctx, const char *p, size_t n)
+{
+	fwrite(p, 1, n, ctx);
+}
+
 void advisor_json_str(FILE *out, const char *s)
 {
-	if (!s) {
+	if (!s)
 		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", out);
-			break;
-		case '\\':
-			fputs("\\\\", out);
-			break;
-		case '\n':
-			fputs("\\n", out);
-			break;
-		case '\r':
-			fputs("\\r", out);
-			break;
-		case '\t':
-			fputs("\\t", out);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(out, "\\u%04x", *p);
-			else
-				fputc(*p, out);
-		}
-	}
-	fputc('"', out);
+	else
+		json_write_str(file_sink, out, s, strlen(s));
 }
 
 /* A number, or null (JSON) when unknown (< 0). */
