@@ -689,6 +689,7 @@ static void range_why(const KeyDef *k, const char *what, char *why, size_t whyle
 /*
  * Parses value for key k into cfg. On failure returns false with the reason in why (without
  * location or value: the caller adds both). in_ms: a bare number of a time key is milliseconds.
+ * One function: one switch over the key types of the KeyDef table.
  */
 static bool key_set(Config *cfg, const KeyDef *k, const char *value, bool in_ms, char *why,
 		    size_t whylen)
@@ -976,7 +977,8 @@ static int section_of(const char *name)
 /*
  * Reads one ini file; %include recurses with depth + 1. As in PgBouncer, an included file
  * starts in the section of the %include line and the includer goes on in whatever section the
- * included file ended in.
+ * included file ended in. One function: a line-by-line reader whose state (section, line number)
+ * every kind of line uses.
  */
 static bool loader_ini(Loader *ld, const char *path, int depth)
 {

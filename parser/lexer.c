@@ -249,7 +249,8 @@ static size_t skip_comment(const char *t, size_t len, size_t i, bool *bad)
 
 /*
  * Lexes the token at i (not a blank, not a comment): sets its type and end. False when the
- * token is one the lexer cannot vouch for.
+ * token is one the lexer cannot vouch for. One function: one switch over the first character,
+ * as PostgreSQL's scan.l has one rule set.
  */
 static bool lex_one(const char *t, size_t len, size_t i, LexTokType *type, size_t *end)
 {
@@ -509,6 +510,7 @@ static char num_class(const char *t, const LexTok *k)
  * IN (...) list into one token (lists of any length fingerprint the same), then encodes each
  * token into the key: its type, and its text unless it is a constant. String constants keep a
  * class of their first characters, because a LIKE pattern's shape (prefix or not) depends on it.
+ * One function: the merge and the IN-list collapse look back at the tokens just encoded.
  */
 static bool build_key(Lexer *lx, const char *t)
 {

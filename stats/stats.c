@@ -689,6 +689,13 @@ static void worker_flush(const Settings *st)
 	}
 }
 
+/*
+ * One statement event on the worker: parsed (cache lookup), recorded in its digest with its
+ * sample and the tables it wrote, counted per database, and written to the slow-query log. One
+ * function because every step reads the lookup's answers (fingerprint, normalized text, shape),
+ * which stay valid only until the next lookup, and the digest record and counters change under
+ * one lock.
+ */
 static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, StatsEvent *ev)
 {
 	ParsedStatement *ps = g.ps;

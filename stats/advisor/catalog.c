@@ -153,7 +153,8 @@ static PGresult *query1(Catalog *cat, const char *sql, const char *oid)
 	return r;
 }
 
-/* Fills t from the catalog. The table's oid is given as text. */
+/* Fills t from the catalog. The table's oid is given as text. One function: three queries (the
+ * relation, its columns with their statistics, its indexes) fill the one AdvTable in turn. */
 static bool load_table(Catalog *cat, const char *oid, AdvTable *t)
 {
 	PGresult *r =

@@ -93,6 +93,8 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+/* `pgsift suggest`. One function: it reads the options and runs the one pipeline (load, catalog,
+ * plan, validate, print) whose steps all read them; each step is a call of its own. */
 static int suggest_main(int argc, char **argv)
 {
 	SuggestArgs a = {.format = ADV_FMT_SQL,
@@ -724,6 +726,8 @@ static void human_size(char *buf, size_t cap, int64_t b)
 		snprintf(buf, cap, "%lld kB", (long long)(b / 1024));
 }
 
+/* `pgsift indexes`: unused, duplicate and redundant indexes as DROP statements. One function:
+ * the options, the catalog read and the three checks over one table list, printed in order. */
 static int indexes_main(int argc, char **argv)
 {
 	const char *dsn = NULL;

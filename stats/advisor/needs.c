@@ -454,7 +454,13 @@ static void drop_weak_literals(Req *r, const char *const *weak, size_t n_weak)
 	}
 }
 
-/* Builds the requirements one statement puts on each of its tables. */
+/*
+ * Builds the requirements one statement puts on each of its tables. One function: a pass over
+ * the statement's columns per table gathers tallies (equality columns, ranges, sort, constant
+ * filters, queue forms, common literals, the select list) that the decisions after it read
+ * together (predicate or key, the queue's sort, the tail, INCLUDE); each rule is a helper of its
+ * own above (partial_predicate, const_form, drop_weak_literals...).
+ */
 void adv_stmt_requirements(Advisor *adv, size_t si)
 {
 	AdvStatement *st = &adv->stmts[si];
