@@ -454,6 +454,19 @@ static void drop_weak_literals(Req *r, const char *const *weak, size_t n_weak)
 	}
 }
 
+/* A GIN requirement of statement si on t's column or expression name (opclass NULL: the
+ * type's default class); false when out of memory. */
+static bool add_gin(Advisor *adv, size_t si, AdvTable *t, const char *name, bool is_expr,
+		    const char *opclass)
+{
+	Req *g = new_req(adv, si, t, "gin");
+	if (!g)
+		return false;
+	g->eq[0] = (ReqCol){.expr = (char *)name, .is_expr = is_expr, .opclass = opclass};
+	g->n_eq = 1;
+	return true;
+}
+
 /*
  * Builds the requirements one statement puts on each of its tables. One function: a pass over
  * the statement's columns per table gathers tallies (equality columns, ranges, sort, constant
@@ -700,26 +713,14 @@ void adv_stmt_requirements(Advisor *adv, size_t si)
 						t->schema, t->name, name);
 					break;
 				}
-				Req *g = new_req(adv, si, t, "gin");
-				if (g) {
-					g->eq[0] =
-						(ReqCol){.expr = (char *)name, .is_expr = is_expr};
-					g->n_eq = 1;
-					searched = true;
-				}
+				searched |= add_gin(adv, si, t, name, is_expr, NULL);
 				break;
 			}
 			case SU_LIKE: {
 				if (c->flags2 & SCF2_INFIX) {
 					/* '%' || $1 || '%': a pattern with a leading wildcard */
-					Req *g = new_req(adv, si, t, "gin");
-					if (g) {
-						g->eq[0] = (ReqCol){.expr = (char *)name,
-								    .is_expr = is_expr,
-								    .opclass = "gin_trgm_ops"};
-						g->n_eq = 1;
-						searched = true;
-					}
+					searched |=
+						add_gin(adv, si, t, name, is_expr, "gin_trgm_ops");
 					break;
 				}
 				char *pat = like_pattern(st, c);
@@ -727,14 +728,8 @@ void adv_stmt_requirements(Advisor *adv, size_t si)
 				if (!pat && ilike && c->const_kind == SCK_PARAM) {
 					/* ILIKE $1 with no sampled value: a case-blind search no
 					 * btree serves; a pg_trgm GIN index serves any pattern */
-					Req *g = new_req(adv, si, t, "gin");
-					if (g) {
-						g->eq[0] = (ReqCol){.expr = (char *)name,
-								    .is_expr = is_expr,
-								    .opclass = "gin_trgm_ops"};
-						g->n_eq = 1;
-						searched = true;
-					}
+					searched |=
+						add_gin(adv, si, t, name, is_expr, "gin_trgm_ops");
 					break;
 				}
 				if (!pat) {
@@ -764,14 +759,8 @@ void adv_stmt_requirements(Advisor *adv, size_t si)
 						ranges[n_ranges++] = rc;
 					}
 				} else {
-					Req *g = new_req(adv, si, t, "gin");
-					if (g) {
-						g->eq[0] = (ReqCol){.expr = (char *)name,
-								    .is_expr = is_expr,
-								    .opclass = "gin_trgm_ops"};
-						g->n_eq = 1;
-						searched = true;
-					}
+					searched |=
+						add_gin(adv, si, t, name, is_expr, "gin_trgm_ops");
 				}
 				free(pat);
 				break;
