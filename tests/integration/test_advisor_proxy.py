@@ -292,13 +292,13 @@ class AdvisorThroughProxy(unittest.TestCase):
             gone, err = harness.raw_login(px, {"user": harness.SUPERUSER, "database": "pgsift"})
             self.assertIsNone(err)
             gone.sendall(harness.message(b"Q", b"SHOW SUGGESTIONS\0"))
-            harness.wait_until(lambda: len(accepted) >= 1, 10, "the first catalog read")
+            harness.wait_until(lambda: len(accepted) >= 1, 30, "the first catalog read")
             gone.close()
             waiting, err = harness.raw_login(px, {"user": harness.SUPERUSER,
                                                   "database": "pgsift"})
             self.assertIsNone(err)
             waiting.sendall(harness.message(b"Q", b"SHOW SUGGESTIONS\0"))
-            harness.wait_until(lambda: len(accepted) >= 2, 10, "the second catalog read")
+            harness.wait_until(lambda: len(accepted) >= 2, 30, "the second catalog read")
             # both catalog reads hang: the loop still serves the console and the proxy
             cur = admin.cursor()
             cur.execute("SHOW VERSION")
