@@ -71,7 +71,6 @@ typedef struct Req {
 	ReqCol tail[ADV_MAX_KEY];
 	size_t n_tail;
 	bool tail_is_order;
-	bool top_n;  /* the tail is an ORDER BY under LIMIT: the first rows in order */
 	char *where; /* (owned) */
 	const char *include[4];
 	size_t n_include;

@@ -852,7 +852,6 @@ void adv_stmt_requirements(Advisor *adv, size_t si)
 				    !adv_reqcols_has(r.tail, r.n_tail, order[i].expr))
 					r.tail[r.n_tail++] = order[i];
 			r.tail_is_order = true;
-			r.top_n = limit;
 			/* a btree reads both ways: a sort-only index on columns all DESC
 			 * starts ascending; mixed directions stay as written */
 			bool all_desc = r.n_tail > 0;

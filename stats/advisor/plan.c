@@ -165,13 +165,13 @@ static bool unique_covers(const Req *r, const AdvIndex *ix)
  * requirement (in any order) and find at most FEW_ROWS rows by the catalog's estimate: the
  * statement's other filters and its sort are done on those rows, and a new index would save
  * little, as `feeds (user_id, title)` would beside UNIQUE (user_id, feed_url) with two feeds
- * per user. Not for a top-N (ORDER BY ... LIMIT: an average hides the values with many rows,
- * which the index in order stops early on) nor for join columns (once per outer row).
+ * per user. Not for join columns: the lookup runs once per outer row, as a LATERAL's
+ * `feed_id = f.id ORDER BY published_at DESC LIMIT 1` does for every feed.
  */
 static bool prefix_finds_few(const Req *r, const AdvIndex *ix)
 {
 	if (strcmp(ix->method, "btree") != 0 || strcmp(r->method, "btree") != 0 || !r->t->known ||
-	    r->t->rows <= 0 || r->keyless || r->top_n || ix->n_keys == 0)
+	    r->t->rows <= 0 || r->keyless || ix->n_keys == 0)
 		return false;
 	if (ix->predicate ? !pred_eq(ix->predicate, r->where) : false)
 		return false;
