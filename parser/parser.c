@@ -25,6 +25,7 @@
 #include "parser/lexer.h"
 #include "parser/shape.h"
 #include "parser/shape_build.h"
+#include "util/hashtab.h"
 #include "util/list.h"
 
 #define NO_TOK 0xffffu
@@ -47,9 +48,9 @@ typedef struct PinRec {
 } PinRec;
 
 typedef struct Entry {
-	ListNode lru;		  /* in cache->lru, most recently used first */
-	struct Entry *next_exact; /* hash chain */
-	struct Entry *next_const; /* hash chain, when in_const */
+	ListNode lru;	     /* in cache->lru, most recently used first */
+	HashNode exact_link; /* in cache->exact, hash exact.low64 */
+	HashNode const_link; /* in cache->by_const when in_const, hash ckey.low64 */
 	XXH128_hash_t exact;
 	XXH128_hash_t ckey;
 	size_t text_len;
@@ -65,10 +66,10 @@ typedef struct Entry {
 
 struct ParserCache {
 	size_t mem_cap, text_max;
-	Entry **exact_tab, **const_tab; /* owned bucket arrays, nbuckets each */
-	size_t nbuckets;
-	List lru;     /* the entries, most recently used first (util/list.h) */
-	Entry *loose; /* an answer too big to keep: freed on the next call */
+	HashTab exact;	  /* every entry, by the hash of its text (util/hashtab.h) */
+	HashTab by_const; /* DML entries, by the hash of the constants-free key */
+	List lru;	  /* the entries, most recently used first (util/list.h) */
+	Entry *loose;	  /* an answer too big to keep: freed on the next call */
 	ParserCacheStats st;
 	Lexer lx;
 	char *tmp; /* NUL-terminated copies for libpg_query */
@@ -90,7 +91,6 @@ static void cache_evict(ParserCache *c, const Entry *keep);
 static void cache_remove(ParserCache *c, Entry *e);
 static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, ParsedStatement *out,
 		      size_t max);
-static bool grow_buckets(ParserCache *c);
 
 static const char *kind_names[SK__COUNT] = {
 	[SK_UNPARSED] = "unparsed", [SK_SELECT] = "select",   [SK_INSERT] = "insert",
@@ -115,12 +115,9 @@ ParserCache *parser_cache_new(size_t mem_cap, size_t text_max)
 	c->mem_cap = mem_cap;
 	c->text_max = text_max;
 	list_init(&c->lru);
-	c->nbuckets = 256;
-	c->exact_tab = calloc(c->nbuckets, sizeof(Entry *));
-	c->const_tab = calloc(c->nbuckets, sizeof(Entry *));
-	if (c->exact_tab == NULL || c->const_tab == NULL) {
-		free(c->exact_tab);
-		free(c->const_tab);
+	if (!hashtab_init(&c->exact, 256) || !hashtab_init(&c->by_const, 256)) {
+		hashtab_destroy(&c->exact);
+		hashtab_destroy(&c->by_const);
 		free(c);
 		return NULL;
 	}
@@ -135,8 +132,8 @@ void parser_cache_free(ParserCache *c)
 	ListNode *n, *tmp;
 	list_for_each_safe(n, tmp, &c->lru) free(list_entry(n, Entry, lru));
 	free(c->loose);
-	free(c->exact_tab);
-	free(c->const_tab);
+	hashtab_destroy(&c->exact);
+	hashtab_destroy(&c->by_const);
 	free(c->tmp);
 	free(c->scratch);
 	lexer_free(&c->lx);
@@ -178,7 +175,8 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 	if (text == NULL)
 		len = 0, text = "";
 	h = XXH3_128bits(text, len);
-	for (e = c->exact_tab[h.low64 & (c->nbuckets - 1)]; e; e = e->next_exact) {
+	for (HashNode *n = hashtab_chain(&c->exact, h.low64); n; n = n->next) {
+		e = list_entry(n, Entry, exact_link);
 		if (e->text_len == len && XXH128_isEqual(e->exact, h)) {
 			list_move_first(&c->lru, &e->lru);
 			c->st.exact_hits++;
@@ -191,7 +189,8 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 	    c->lx.single) {
 		XXH128_hash_t k = XXH3_128bits(c->lx.key, c->lx.key_len);
 		keyed = true;
-		for (e = c->const_tab[k.low64 & (c->nbuckets - 1)]; e; e = e->next_const) {
+		for (HashNode *n = hashtab_chain(&c->by_const, k.low64); n; n = n->next) {
+			e = list_entry(n, Entry, const_link);
 			if (XXH128_isEqual(e->ckey, k)) {
 				if (const_hit(c, e, text, len, out, max)) {
 					list_move_first(&c->lru, &e->lru);
@@ -302,64 +301,25 @@ static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, Pa
 	return true;
 }
 
-static bool grow_buckets(ParserCache *c)
-{
-	size_t nb = c->nbuckets * 2;
-	Entry **ex = calloc(nb, sizeof(Entry *)), **ct = calloc(nb, sizeof(Entry *));
-	if (ex == NULL || ct == NULL) {
-		free(ex);
-		free(ct);
-		return false;
-	}
-	for (ListNode *n = list_first(&c->lru); n; n = list_next(&c->lru, n)) {
-		Entry *e = list_entry(n, Entry, lru);
-		size_t b = e->exact.low64 & (nb - 1);
-		e->next_exact = ex[b];
-		ex[b] = e;
-		if (e->in_const) {
-			b = e->ckey.low64 & (nb - 1);
-			e->next_const = ct[b];
-			ct[b] = e;
-		}
-	}
-	free(c->exact_tab);
-	free(c->const_tab);
-	c->exact_tab = ex;
-	c->const_tab = ct;
-	c->nbuckets = nb;
-	return true;
-}
-
 static void const_unlink(ParserCache *c, Entry *e)
 {
-	Entry **pp = &c->const_tab[e->ckey.low64 & (c->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->next_const) {
-		if (*pp == e) {
-			*pp = e->next_const;
-			break;
-		}
-	}
+	hashtab_remove(&c->by_const, &e->const_link);
 	e->in_const = false;
 }
 
 static void cache_insert(ParserCache *c, Entry *e, bool with_const)
 {
-	if (c->st.entries + 1 > c->nbuckets)
-		(void)grow_buckets(c); /* on failure chains only get longer */
-	size_t b = e->exact.low64 & (c->nbuckets - 1);
-	e->next_exact = c->exact_tab[b];
-	c->exact_tab[b] = e;
+	hashtab_add(&c->exact, &e->exact_link, e->exact.low64);
 	if (with_const) {
 		/* a newer entry for the same key replaces the old one (whose pins did not match) */
-		b = e->ckey.low64 & (c->nbuckets - 1);
-		for (Entry *o = c->const_tab[b]; o; o = o->next_const) {
+		for (HashNode *n = hashtab_chain(&c->by_const, e->ckey.low64); n; n = n->next) {
+			Entry *o = list_entry(n, Entry, const_link);
 			if (XXH128_isEqual(o->ckey, e->ckey)) {
 				const_unlink(c, o);
 				break;
 			}
 		}
-		e->next_const = c->const_tab[b];
-		c->const_tab[b] = e;
+		hashtab_add(&c->by_const, &e->const_link, e->ckey.low64);
 		e->in_const = true;
 	}
 	list_prepend(&c->lru, &e->lru);
@@ -369,13 +329,7 @@ static void cache_insert(ParserCache *c, Entry *e, bool with_const)
 
 static void cache_remove(ParserCache *c, Entry *e)
 {
-	Entry **pp = &c->exact_tab[e->exact.low64 & (c->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->next_exact) {
-		if (*pp == e) {
-			*pp = e->next_exact;
-			break;
-		}
-	}
+	hashtab_remove(&c->exact, &e->exact_link);
 	if (e->in_const)
 		const_unlink(c, e);
 	list_remove(&c->lru, &e->lru);

@@ -1,4 +1,4 @@
-/* namemap: see namemap.h. Buckets double when the load passes 1. */
+/* namemap: see namemap.h. The table is util/hashtab.h, keyed by the name's XXH3. */
 #include "proxy/namemap.h"
 
 #include <stdint.h>
@@ -6,17 +6,17 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "util/hashtab.h"
+#include "util/list.h"
+
 typedef struct NameNode {
-	struct NameNode *next;
-	uint64_t hash;
+	HashNode link; /* in the map's table (util/hashtab.h) */
 	void *value;
 	char name[];
 } NameNode;
 
 struct NameMap {
-	NameNode **buckets;
-	size_t n_buckets; /* a power of two */
-	size_t count;
+	HashTab tab;
 	NameMapRelease release;
 };
 
@@ -25,12 +25,14 @@ static uint64_t namemap_hash(const char *name)
 	return XXH3_64bits(name, strlen(name));
 }
 
-static NameNode **namemap_slot(const NameMap *m, const char *name, uint64_t h)
+static NameNode *namemap_find(const NameMap *m, const char *name, uint64_t h)
 {
-	NameNode **pp = &m->buckets[h & (m->n_buckets - 1)];
-	while (*pp && ((*pp)->hash != h || strcmp((*pp)->name, name) != 0))
-		pp = &(*pp)->next;
-	return pp;
+	for (HashNode *n = hashtab_chain(&m->tab, h); n; n = n->next) {
+		NameNode *e = list_entry(n, NameNode, link);
+		if (n->hash == h && strcmp(e->name, name) == 0)
+			return e;
+	}
+	return NULL;
 }
 
 static void namemap_release(const NameMap *m, void *value)
@@ -44,9 +46,7 @@ NameMap *namemap_new(NameMapRelease release)
 	NameMap *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->n_buckets = 16;
-	m->buckets = calloc(m->n_buckets, sizeof(*m->buckets));
-	if (!m->buckets) {
+	if (!hashtab_init(&m->tab, 16)) {
 		free(m);
 		return NULL;
 	}
@@ -56,17 +56,15 @@ NameMap *namemap_new(NameMapRelease release)
 
 void namemap_clear(NameMap *m)
 {
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		NameNode *e = m->buckets[i];
-		while (e) {
-			NameNode *next = e->next;
-			namemap_release(m, e->value);
-			free(e);
-			e = next;
-		}
-		m->buckets[i] = NULL;
+	HashNode *n, *next;
+	size_t i;
+	hashtab_for_each_safe(n, next, i, &m->tab)
+	{
+		NameNode *e = list_entry(n, NameNode, link);
+		namemap_release(m, e->value);
+		free(e);
 	}
-	m->count = 0;
+	hashtab_reset(&m->tab);
 }
 
 void namemap_free(NameMap *m)
@@ -74,82 +72,60 @@ void namemap_free(NameMap *m)
 	if (!m)
 		return;
 	namemap_clear(m);
-	free(m->buckets);
+	hashtab_destroy(&m->tab);
 	free(m);
-}
-
-static void namemap_grow(NameMap *m)
-{
-	size_t n = m->n_buckets * 2;
-	NameNode **b = calloc(n, sizeof(*b));
-	if (!b)
-		return; /* a longer chain is still correct */
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		NameNode *e = m->buckets[i];
-		while (e) {
-			NameNode *next = e->next;
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-			e = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = b;
-	m->n_buckets = n;
 }
 
 bool namemap_put(NameMap *m, const char *name, void *value)
 {
 	uint64_t h = namemap_hash(name);
-	NameNode **pp = namemap_slot(m, name, h);
-	if (*pp) {
-		void *old = (*pp)->value;
-		(*pp)->value = value;
+	NameNode *e = namemap_find(m, name, h);
+	if (e) {
+		void *old = e->value;
+		e->value = value;
 		/* after the swap: value may share what old holds (a reference-counted statement) */
 		namemap_release(m, old);
 		return true;
 	}
 	size_t len = strlen(name);
-	NameNode *e = malloc(sizeof(*e) + len + 1);
+	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return false;
 	memcpy(e->name, name, len + 1);
-	e->hash = h;
 	e->value = value;
-	e->next = NULL;
-	*pp = e;
-	if (++m->count > m->n_buckets)
-		namemap_grow(m);
+	hashtab_add(&m->tab, &e->link, h);
 	return true;
 }
 
 void *namemap_get(const NameMap *m, const char *name)
 {
-	NameNode *e = *namemap_slot(m, name, namemap_hash(name));
+	NameNode *e = namemap_find(m, name, namemap_hash(name));
 	return e ? e->value : NULL;
 }
 
 void namemap_remove(NameMap *m, const char *name)
 {
-	NameNode **pp = namemap_slot(m, name, namemap_hash(name));
-	NameNode *e = *pp;
+	NameNode *e = namemap_find(m, name, namemap_hash(name));
 	if (!e)
 		return;
-	*pp = e->next;
+	hashtab_remove(&m->tab, &e->link);
 	namemap_release(m, e->value);
 	free(e);
-	m->count--;
 }
 
 size_t namemap_count(const NameMap *m)
 {
-	return m->count;
+	return m->tab.count;
 }
 
 void namemap_foreach(const NameMap *m, void (*fn)(void *arg, const char *name, void *value),
 		     void *arg)
 {
-	for (size_t i = 0; i < m->n_buckets; i++)
-		for (NameNode *e = m->buckets[i]; e; e = e->next)
-			fn(arg, e->name, e->value);
+	HashNode *n, *next;
+	size_t i;
+	hashtab_for_each_safe(n, next, i, &m->tab)
+	{
+		NameNode *e = list_entry(n, NameNode, link);
+		fn(arg, e->name, e->value);
+	}
 }

@@ -16,7 +16,6 @@
 #include <xxhash.h>
 
 static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *user);
-static bool store_grow(DigestStore *s);
 static void store_unlink(DigestStore *s, Digest *d);
 static bool store_fold_lru(DigestStore *s);
 static void store_prune(DigestStore *s);
@@ -36,13 +35,9 @@ DigestStore *digest_store_new(size_t max_fingerprints, int64_t retention_hours)
 	if (!s)
 		return NULL;
 	list_init(&s->lru);
-	s->tab_size = 256;
-	s->tab = calloc(s->tab_size, sizeof(*s->tab));
-	s->ttab_size = 64;
-	s->ttab = calloc(s->ttab_size, sizeof(*s->ttab));
-	if (!s->tab || !s->ttab) {
-		free(s->tab);
-		free(s->ttab);
+	if (!hashtab_init(&s->digests, 256) || !hashtab_init(&s->tables, 64)) {
+		hashtab_destroy(&s->digests);
+		hashtab_destroy(&s->tables);
 		free(s);
 		return NULL;
 	}
@@ -55,31 +50,24 @@ DigestStore *digest_store_new(size_t max_fingerprints, int64_t retention_hours)
 
 void digest_store_clear(DigestStore *s)
 {
-	for (size_t i = 0; i < s->tab_size; i++) {
-		Digest *d = s->tab[i];
-		while (d) {
-			Digest *next = d->hnext;
-			digest_free(d);
-			d = next;
-		}
-		s->tab[i] = NULL;
+	HashNode *n, *next;
+	size_t i;
+	hashtab_for_each_safe(n, next, i, &s->digests)
+	{
+		digest_free(list_entry(n, Digest, link));
 	}
+	hashtab_reset(&s->digests);
 	digest_free(s->other);
 	s->other = NULL;
 	list_init(&s->lru);
-	s->n = 0;
-	for (size_t i = 0; i < s->ttab_size; i++) {
-		TableStat *t = s->ttab[i];
-		while (t) {
-			TableStat *next = t->hnext;
-			free(t->name);
-			free(t->hours);
-			free(t);
-			t = next;
-		}
-		s->ttab[i] = NULL;
+	hashtab_for_each_safe(n, next, i, &s->tables)
+	{
+		TableStat *t = list_entry(n, TableStat, link);
+		free(t->name);
+		free(t->hours);
+		free(t);
 	}
-	s->n_tables = 0;
+	hashtab_reset(&s->tables);
 	s->newest_hour = INT64_MIN;
 }
 
@@ -88,8 +76,8 @@ void digest_store_free(DigestStore *s)
 	if (!s)
 		return;
 	digest_store_clear(s);
-	free(s->tab);
-	free(s->ttab);
+	hashtab_destroy(&s->digests);
+	hashtab_destroy(&s->tables);
 	if (s->shapes && s->shapes_free)
 		s->shapes_free(s->shapes);
 	free(s);
@@ -99,7 +87,7 @@ void digest_store_set_limits(DigestStore *s, size_t max_fingerprints, int64_t re
 {
 	s->max_fingerprints = max_fingerprints;
 	s->retention_hours = retention_hours;
-	while (s->max_fingerprints && s->n > s->max_fingerprints && store_fold_lru(s))
+	while (s->max_fingerprints && s->digests.count > s->max_fingerprints && store_fold_lru(s))
 		;
 	store_prune(s);
 }
@@ -131,7 +119,7 @@ Digest *digest_new(uint64_t fingerprint, const char *db, const char *user, const
 		digest_free(d);
 		return NULL;
 	}
-	d->hash = digest_hash(fingerprint, d->db, d->user);
+	d->link.hash = digest_hash(fingerprint, d->db, d->user);
 	digest_agg_init(&d->total);
 	return d;
 }
@@ -186,10 +174,12 @@ void stats_queries_free(StatsQueries *q)
 Digest *digest_find(const DigestStore *s, uint64_t fingerprint, const char *db, const char *user)
 {
 	uint64_t h = digest_hash(fingerprint, db, user);
-	for (Digest *d = s->tab[h & (s->tab_size - 1)]; d; d = d->hnext)
-		if (d->hash == h && d->fingerprint == fingerprint && strcmp(d->db, db) == 0 &&
+	for (HashNode *n = hashtab_chain(&s->digests, h); n; n = n->next) {
+		Digest *d = list_entry(n, Digest, link);
+		if (n->hash == h && d->fingerprint == fingerprint && strcmp(d->db, db) == 0 &&
 		    strcmp(d->user, user) == 0)
 			return d;
+	}
 	return NULL;
 }
 
@@ -203,12 +193,7 @@ bool digest_store_insert(DigestStore *s, Digest *d)
 	}
 	if (digest_find(s, d->fingerprint, d->db, d->user))
 		return false;
-	if (s->n + 1 > s->tab_size && !store_grow(s))
-		return false;
-	Digest **slot = &s->tab[d->hash & (s->tab_size - 1)];
-	d->hnext = *slot;
-	*slot = d;
-	s->n++;
+	hashtab_add(&s->digests, &d->link, d->link.hash);
 	list_prepend(&s->lru, &d->lru);
 	return true;
 }
@@ -226,7 +211,8 @@ Digest *digest_record(DigestStore *s, const DigestEvent *e)
 	}
 	Digest *d = digest_find(s, e->fingerprint, db, user);
 	if (!d) {
-		if (s->max_fingerprints && s->n >= s->max_fingerprints && !store_fold_lru(s))
+		if (s->max_fingerprints && s->digests.count >= s->max_fingerprints &&
+		    !store_fold_lru(s))
 			return NULL;
 		d = digest_new(e->fingerprint, db, user, e->text, e->text_len);
 		if (!d)
@@ -287,26 +273,10 @@ bool digest_record_table_write(DigestStore *s, const char *table, size_t len, St
 TableStat *digest_store_table(DigestStore *s, const char *name, size_t len)
 {
 	uint64_t h = XXH3_64bits(name, len);
-	for (TableStat *t = s->ttab[h & (s->ttab_size - 1)]; t; t = t->hnext)
-		if (t->hash == h && strlen(t->name) == len && memcmp(t->name, name, len) == 0)
+	for (HashNode *n = hashtab_chain(&s->tables, h); n; n = n->next) {
+		TableStat *t = list_entry(n, TableStat, link);
+		if (n->hash == h && strlen(t->name) == len && memcmp(t->name, name, len) == 0)
 			return t;
-	if (s->n_tables + 1 > s->ttab_size) {
-		size_t size = s->ttab_size * 2;
-		TableStat **tab = calloc(size, sizeof(*tab));
-		if (!tab)
-			return NULL;
-		for (size_t i = 0; i < s->ttab_size; i++) {
-			TableStat *t = s->ttab[i];
-			while (t) {
-				TableStat *next = t->hnext;
-				t->hnext = tab[t->hash & (size - 1)];
-				tab[t->hash & (size - 1)] = t;
-				t = next;
-			}
-		}
-		free(s->ttab);
-		s->ttab = tab;
-		s->ttab_size = size;
 	}
 	TableStat *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -316,10 +286,7 @@ TableStat *digest_store_table(DigestStore *s, const char *name, size_t len)
 		free(t);
 		return NULL;
 	}
-	t->hash = h;
-	t->hnext = s->ttab[h & (s->ttab_size - 1)];
-	s->ttab[h & (s->ttab_size - 1)] = t;
-	s->n_tables++;
+	hashtab_add(&s->tables, &t->link, h);
 	return t;
 }
 
@@ -488,7 +455,7 @@ int digest_store_rows(const DigestStore *s, int64_t since_us, unsigned flags, St
 {
 	out->rows = NULL;
 	out->n = 0;
-	size_t cap = s->n + 1;
+	size_t cap = s->digests.count + 1;
 	StatsQueryRow *rows = calloc(cap, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
@@ -718,69 +685,52 @@ static bool store_fold_lru(DigestStore *s)
 	return true;
 }
 
+static void prune_digest_hours(Digest *d, int64_t keep_from)
+{
+	uint32_t drop = 0;
+	while (drop < d->n_hours && d->hours[drop].hour < keep_from)
+		digest_agg_free(&d->hours[drop++].agg);
+	if (drop) {
+		memmove(d->hours, d->hours + drop, (d->n_hours - drop) * sizeof(*d->hours));
+		d->n_hours -= drop;
+	}
+}
+
+static void prune_table_hours(TableStat *t, int64_t keep_from)
+{
+	uint32_t drop = 0;
+	while (drop < t->n_hours && t->hours[drop].hour < keep_from)
+		drop++;
+	if (drop) {
+		memmove(t->hours, t->hours + drop, (t->n_hours - drop) * sizeof(*t->hours));
+		t->n_hours -= drop;
+	}
+}
+
 /* Drops the hours that fell out of stats_retention (newest_hour moved on). */
 static void store_prune(DigestStore *s)
 {
 	if (!s->retention_hours || s->newest_hour == INT64_MIN)
 		return;
 	int64_t keep_from = s->newest_hour - s->retention_hours + 1;
-	for (size_t b = 0; b <= s->tab_size; b++) {
-		Digest *chain = b < s->tab_size ? s->tab[b] : s->other;
-		for (Digest *d = chain; d; d = b < s->tab_size ? d->hnext : NULL) {
-			uint32_t drop = 0;
-			while (drop < d->n_hours && d->hours[drop].hour < keep_from)
-				digest_agg_free(&d->hours[drop++].agg);
-			if (drop) {
-				memmove(d->hours, d->hours + drop,
-					(d->n_hours - drop) * sizeof(*d->hours));
-				d->n_hours -= drop;
-			}
-		}
+	HashNode *n, *next;
+	size_t i;
+	hashtab_for_each_safe(n, next, i, &s->digests)
+	{
+		prune_digest_hours(list_entry(n, Digest, link), keep_from);
 	}
-	for (size_t b = 0; b < s->ttab_size; b++) {
-		for (TableStat *t = s->ttab[b]; t; t = t->hnext) {
-			uint32_t drop = 0;
-			while (drop < t->n_hours && t->hours[drop].hour < keep_from)
-				drop++;
-			if (drop) {
-				memmove(t->hours, t->hours + drop,
-					(t->n_hours - drop) * sizeof(*t->hours));
-				t->n_hours -= drop;
-			}
-		}
+	if (s->other)
+		prune_digest_hours(s->other, keep_from);
+	hashtab_for_each_safe(n, next, i, &s->tables)
+	{
+		prune_table_hours(list_entry(n, TableStat, link), keep_from);
 	}
 }
 
 static void store_unlink(DigestStore *s, Digest *d)
 {
-	Digest **pp = &s->tab[d->hash & (s->tab_size - 1)];
-	while (*pp && *pp != d)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = d->hnext;
+	hashtab_remove(&s->digests, &d->link);
 	list_remove(&s->lru, &d->lru);
-	s->n--;
-}
-
-static bool store_grow(DigestStore *s)
-{
-	size_t size = s->tab_size * 2;
-	Digest **tab = calloc(size, sizeof(*tab));
-	if (!tab)
-		return false;
-	for (size_t i = 0; i < s->tab_size; i++) {
-		Digest *d = s->tab[i];
-		while (d) {
-			Digest *next = d->hnext;
-			d->hnext = tab[d->hash & (size - 1)];
-			tab[d->hash & (size - 1)] = d;
-			d = next;
-		}
-	}
-	free(s->tab);
-	s->tab = tab;
-	s->tab_size = size;
-	return true;
 }
 
 static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *user)

@@ -19,6 +19,7 @@
 #include "parser/parser.h"
 #include "stats/histogram.h"
 #include "stats/stats.h"
+#include "util/hashtab.h"
 #include "util/list.h"
 
 #define DIGEST_SAMPLES 4
@@ -53,7 +54,6 @@ typedef struct DigestSample {
 
 typedef struct Digest {
 	uint64_t fingerprint;
-	uint64_t hash;
 	char *db;   /* owned */
 	char *user; /* owned */
 	char *text; /* normalized text (owned) */
@@ -70,8 +70,8 @@ typedef struct Digest {
 	 * copy made with memcpy as parser/shape.h allows; NULL for utility statements, the other
 	 * row, or text that did not parse (owned). */
 	QueryShape *shape;
-	struct Digest *hnext;
-	ListNode lru; /* in the store's lru, most recently seen first */
+	HashNode link; /* in the store's digests, hash of (fingerprint, db, user) */
+	ListNode lru;  /* in the store's lru, most recently seen first */
 } Digest;
 
 typedef struct TableHour {
@@ -80,27 +80,22 @@ typedef struct TableHour {
 } TableHour;
 
 typedef struct TableStat {
-	char *name; /* owned */
-	uint64_t hash;
+	char *name;	 /* owned */
 	TableHour total; /* hour unused */
 	TableHour *hours;
 	uint32_t n_hours, cap_hours;
-	struct TableStat *hnext;
+	HashNode link; /* in the store's tables, hash of the name */
 } TableStat;
 
 typedef struct StatsStore {
-	Digest **tab; /* hash table of chains (owned) */
-	size_t tab_size;
-	size_t n;		 /* digests, other excluded */
+	HashTab digests;	 /* Digest by (fingerprint, db, user); count excludes other */
 	Digest *other;		 /* NULL until something is folded */
 	List lru;		 /* the digests, most recently seen first (util/list.h) */
 	size_t max_fingerprints; /* 0 = no limit */
 	int64_t retention_hours; /* 0 = keep every hour */
 	int64_t newest_hour;
 	uint64_t folded_total;
-	TableStat **ttab;
-	size_t ttab_size;
-	size_t n_tables;
+	HashTab tables; /* TableStat by name */
 	int64_t saved_at_us;
 	uint64_t rng;	     /* sampling */
 	ParserCache *shapes; /* offline shape lookup, created on first use (owned) */

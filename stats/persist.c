@@ -67,22 +67,24 @@ int persist_serialize(const DigestStore *s, unsigned flags, int64_t now_us, uint
 	w_u64(&w, (uint64_t)now_us);
 	w_u64(&w, (uint64_t)s->newest_hour);
 	w_u64(&w, s->folded_total);
-	w_u32(&w, (uint32_t)(s->n + (s->other ? 1 : 0)));
+	w_u32(&w, (uint32_t)(s->digests.count + (s->other ? 1 : 0)));
 	/* Least recently seen first: the reader pushes each to the front of its LRU list, so the
 	 * order (and so what max_fingerprints folds next) survives a restart. */
 	for (const Digest *d = digest_lru_last(s); d; d = digest_lru_prev(s, d))
 		w_digest(&w, d, flags);
 	if (s->other)
 		w_digest(&w, s->other, flags);
-	w_u32(&w, (uint32_t)s->n_tables);
-	for (size_t b = 0; b < s->ttab_size; b++) {
-		for (const TableStat *t = s->ttab[b]; t; t = t->hnext) {
-			w_str(&w, t->name, strlen(t->name));
-			w_table_hour(&w, &t->total);
-			w_u32(&w, t->n_hours);
-			for (uint32_t i = 0; i < t->n_hours; i++)
-				w_table_hour(&w, &t->hours[i]);
-		}
+	w_u32(&w, (uint32_t)s->tables.count);
+	HashNode *n, *next;
+	size_t b;
+	hashtab_for_each_safe(n, next, b, &s->tables)
+	{
+		const TableStat *t = list_entry(n, TableStat, link);
+		w_str(&w, t->name, strlen(t->name));
+		w_table_hour(&w, &t->total);
+		w_u32(&w, t->n_hours);
+		for (uint32_t i = 0; i < t->n_hours; i++)
+			w_table_hour(&w, &t->hours[i]);
 	}
 	if (w.oom) {
 		free(w.p);

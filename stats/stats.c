@@ -172,7 +172,8 @@ int stats_start(const Config *cfg)
 		} else if (rc == 0) {
 			digest_store_set_limits(store, store->max_fingerprints,
 						store->retention_hours);
-			log_info("stats_file %s: %zu digests loaded", st.stats_file, store->n);
+			log_info("stats_file %s: %zu digests loaded", st.stats_file,
+				 store->digests.count);
 		}
 	}
 	pthread_mutex_lock(&g.mu);
@@ -360,7 +361,7 @@ int stats_counters(StatsCounters *out)
 	out->parser_evictions = g.pcs.evictions;
 	out->parser_entries = g.pcs.entries;
 	out->parser_bytes = g.pcs.bytes;
-	out->fingerprints = g.store ? g.store->n : 0;
+	out->fingerprints = g.store ? g.store->digests.count : 0;
 	uint64_t cum = 0;
 	for (int i = 0; i <= STATS_LATENCY_BUCKETS; i++) {
 		cum += g.lat[i];
@@ -527,34 +528,42 @@ size_t stats_store_foreach(StatsStore *s, int64_t since_us, StatsDigestFn fn, vo
 	return calls;
 }
 
+/* t's writes since since_hour (all time when since_us <= 0). */
+static StatsTableView table_view(const TableStat *t, int64_t since_us, int64_t since_hour)
+{
+	StatsTableView v = {.table = t->name};
+	if (since_us <= 0) {
+		v.inserts = t->total.inserts;
+		v.updates = t->total.updates;
+		v.deletes = t->total.deletes;
+		v.rows = t->total.rows;
+		return v;
+	}
+	for (uint32_t i = 0; i < t->n_hours; i++) {
+		if (t->hours[i].hour < since_hour)
+			continue;
+		v.inserts += t->hours[i].inserts;
+		v.updates += t->hours[i].updates;
+		v.deletes += t->hours[i].deletes;
+		v.rows += t->hours[i].rows;
+	}
+	return v;
+}
+
 size_t stats_store_foreach_table(StatsStore *s, int64_t since_us, StatsTableFn fn, void *arg)
 {
 	size_t calls = 0;
 	int64_t since_hour = since_us > 0 ? since_us / US_PER_HOUR : 0;
-	for (size_t b = 0; b < s->ttab_size; b++) {
-		for (TableStat *t = s->ttab[b]; t; t = t->hnext) {
-			StatsTableView v = {.table = t->name};
-			if (since_us <= 0) {
-				v.inserts = t->total.inserts;
-				v.updates = t->total.updates;
-				v.deletes = t->total.deletes;
-				v.rows = t->total.rows;
-			} else {
-				for (uint32_t i = 0; i < t->n_hours; i++) {
-					if (t->hours[i].hour < since_hour)
-						continue;
-					v.inserts += t->hours[i].inserts;
-					v.updates += t->hours[i].updates;
-					v.deletes += t->hours[i].deletes;
-					v.rows += t->hours[i].rows;
-				}
-			}
-			if (!v.inserts && !v.updates && !v.deletes)
-				continue;
-			calls++;
-			if (!fn(arg, &v))
-				return calls;
-		}
+	HashNode *n, *next;
+	size_t b;
+	hashtab_for_each_safe(n, next, b, &s->tables)
+	{
+		StatsTableView v = table_view(list_entry(n, TableStat, link), since_us, since_hour);
+		if (!v.inserts && !v.updates && !v.deletes)
+			continue;
+		calls++;
+		if (!fn(arg, &v))
+			return calls;
 	}
 	return calls;
 }

@@ -614,7 +614,7 @@ static void test_stats_digest_fold_other(void **state)
 	digest_record(s, &again);
 	DigestEvent e4 = dev(4, "db", "u", 4000, T0 + 11); /* folds 2, the least recently seen */
 	digest_record(s, &e4);
-	assert_int_equal(s->n, 3);
+	assert_int_equal(s->digests.count, 3);
 	assert_null(digest_find(s, 2, "db", "u"));
 	assert_non_null(digest_find(s, 1, "db", "u"));
 	DigestEvent e5 = dev(5, "db", "u", 5000, T0 + 12); /* folds 3 */
@@ -654,7 +654,7 @@ static void test_stats_digest_table_writes(void **state)
 	assert_true(digest_record_table_write(s, "public.orders", 13, SK_UPDATE, 3, h0));
 	assert_true(digest_record_table_write(s, "public.orders", 13, SK_DELETE, 2, h0));
 	assert_true(digest_record_table_write(s, "items", 5, SK_SELECT, 100, h0)); /* ignored */
-	assert_int_equal(s->n_tables, 1);
+	assert_int_equal(s->tables.count, 1);
 	TableStat *t = digest_store_table(s, "public.orders", 13);
 	assert_int_equal(t->total.inserts, 2);
 	assert_int_equal(t->total.updates, 1);
@@ -774,7 +774,7 @@ static void test_stats_persist_round_trip(void **state)
 	char err[256] = "";
 	assert_int_equal(persist_load_file(path, l, err, sizeof(err)), 0);
 	assert_int_equal(l->saved_at_us, T0);
-	assert_int_equal(l->n, s->n);
+	assert_int_equal(l->digests.count, s->digests.count);
 	assert_int_equal(l->folded_total, s->folded_total);
 	int64_t h0 = (T0 / HOUR) * HOUR;
 	assert_same_rows(s, l, 0);
@@ -855,7 +855,7 @@ static void test_stats_persist_truncated_and_corrupt(void **state)
 		if (strncmp(err, cases[i].why, strlen(cases[i].why)) != 0)
 			print_error("case %zu: %s\n", i, err);
 		assert_true(strncmp(err, cases[i].why, strlen(cases[i].why)) == 0);
-		assert_int_equal(l->n, 0);
+		assert_int_equal(l->digests.count, 0);
 		assert_null(l->other);
 		digest_store_free(l);
 	}
@@ -914,7 +914,7 @@ static void test_stats_persist_hostile_payload(void **state)
 			stats_queries_free(&q);
 		} else {
 			refused++;
-			assert_int_equal(l->n, 0);
+			assert_int_equal(l->digests.count, 0);
 		}
 		digest_store_free(l);
 	}
