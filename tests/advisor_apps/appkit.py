@@ -51,6 +51,17 @@ def in_list(first, last):
     return ", ".join("$%d" % i for i in range(first, last + 1))
 
 
+def fetch_pools(cur, queries):
+    """Runs each query of the dict {pool name: SQL} and returns {pool name: its rows}: the
+    values themselves for a one-column query, else the row tuples."""
+    p = {}
+    for name, sql in queries.items():
+        cur.execute(sql)
+        rows = cur.fetchall()
+        p[name] = [r[0] for r in rows] if len(cur.description) == 1 else rows
+    return p
+
+
 def load_module(app_dir):
     import importlib.util
     spec = importlib.util.spec_from_file_location(

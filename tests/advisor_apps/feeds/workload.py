@@ -4,7 +4,7 @@ feeds: the statements a feed reader's web UI, API and background workers send, w
 filters as `$1 = 0 OR ...`) and Python (SQLAlchemy/Django-style IN lists) code sends them.
 `$n` placeholders; params(pools, rnd) returns the values for $1..$n.
 """
-from appkit import Stmt, in_list
+from appkit import Stmt, fetch_pools, in_list
 
 CLASSES = None  # the classes each statement exercises are on the statements
 
@@ -12,22 +12,16 @@ CLASSES = None  # the classes each statement exercises are on the statements
 def prepare(cur):
     """Pools of ids the parameters are drawn from, weighted as the traffic is: active users are
     the ones with many entries, so they are sampled from entries."""
-    p = {}
-    cur.execute("SELECT user_id FROM entries TABLESAMPLE SYSTEM (2) REPEATABLE (1)")
-    p["user"] = [r[0] for r in cur.fetchall()]
-    cur.execute("SELECT f.id, f.user_id, f.category_id FROM feeds f WHERE f.id IN "
-                "(SELECT feed_id FROM entries TABLESAMPLE SYSTEM (2) REPEATABLE (2))")
-    p["feed"] = cur.fetchall()
-    cur.execute("SELECT id, user_id, feed_id, hash FROM entries TABLESAMPLE SYSTEM (1) "
-                "REPEATABLE (3)")
-    p["entry"] = cur.fetchall()
-    cur.execute("SELECT entry_id FROM enclosures TABLESAMPLE SYSTEM (3) REPEATABLE (4)")
-    p["encl_entry"] = [r[0] for r in cur.fetchall()]
-    cur.execute("SELECT token FROM api_keys ORDER BY id LIMIT 500")
-    p["token"] = [r[0] for r in cur.fetchall()]
-    cur.execute("SELECT email FROM users ORDER BY id LIMIT 2000")
-    p["email"] = [r[0] for r in cur.fetchall()]
-    return p
+    return fetch_pools(cur, {
+        "user": "SELECT user_id FROM entries TABLESAMPLE SYSTEM (2) REPEATABLE (1)",
+        "feed": "SELECT f.id, f.user_id, f.category_id FROM feeds f WHERE f.id IN "
+                "(SELECT feed_id FROM entries TABLESAMPLE SYSTEM (2) REPEATABLE (2))",
+        "entry": "SELECT id, user_id, feed_id, hash FROM entries TABLESAMPLE SYSTEM (1) "
+                 "REPEATABLE (3)",
+        "encl_entry": "SELECT entry_id FROM enclosures TABLESAMPLE SYSTEM (3) REPEATABLE (4)",
+        "token": "SELECT token FROM api_keys ORDER BY id LIMIT 500",
+        "email": "SELECT email FROM users ORDER BY id LIMIT 2000",
+    })
 
 
 def _user(p, r):

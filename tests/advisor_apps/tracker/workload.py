@@ -5,34 +5,27 @@ tracker: the statements a SaaS issue tracker's web app, API and job workers send
 `$n = '' OR col = $n`, IN lists expanded parameter by parameter, a worker claiming jobs with
 FOR UPDATE SKIP LOCKED. params(pools, rnd) returns the values for $1..$n.
 """
-from appkit import Stmt, in_list
+from appkit import Stmt, fetch_pools, in_list
 
 
 def prepare(cur):
     """Pools of ids the parameters are drawn from, weighted as the traffic is (sampled from the
     issues, so big customers' projects and people come up most)."""
-    p = {}
-    cur.execute("SELECT i.project_id, i.org_id, p.key FROM issues i TABLESAMPLE SYSTEM (2) "
-                "REPEATABLE (1) JOIN projects p ON p.id = i.project_id")
-    p["project"] = cur.fetchall()
-    cur.execute("SELECT id, org_id, project_id, number FROM issues TABLESAMPLE SYSTEM (2) "
-                "REPEATABLE (2)")
-    p["issue"] = cur.fetchall()
-    cur.execute("SELECT assignee_id, org_id FROM issues TABLESAMPLE SYSTEM (2) REPEATABLE (3) "
-                "WHERE assignee_id IS NOT NULL")
-    p["user"] = cur.fetchall()
-    cur.execute("SELECT il.label_id, l.project_id FROM issue_labels il TABLESAMPLE SYSTEM (2) "
-                "REPEATABLE (4) JOIN labels l ON l.id = il.label_id")
-    p["label"] = cur.fetchall()
-    cur.execute("SELECT issue_id, label_id FROM issue_labels TABLESAMPLE SYSTEM (2) REPEATABLE (5)")
-    p["issue_label"] = cur.fetchall()
-    cur.execute("SELECT slug FROM orgs ORDER BY id")
-    p["slug"] = [r[0] for r in cur.fetchall()]
-    cur.execute("SELECT email FROM users ORDER BY id LIMIT 3000")
-    p["email"] = [r[0] for r in cur.fetchall()]
-    cur.execute("SELECT id FROM jobs WHERE status IN ('queued', 'pending', 'running')")
-    p["job"] = [r[0] for r in cur.fetchall()]
-    return p
+    return fetch_pools(cur, {
+        "project": "SELECT i.project_id, i.org_id, p.key FROM issues i TABLESAMPLE SYSTEM (2) "
+                   "REPEATABLE (1) JOIN projects p ON p.id = i.project_id",
+        "issue": "SELECT id, org_id, project_id, number FROM issues TABLESAMPLE SYSTEM (2) "
+                 "REPEATABLE (2)",
+        "user": "SELECT assignee_id, org_id FROM issues TABLESAMPLE SYSTEM (2) REPEATABLE (3) "
+                "WHERE assignee_id IS NOT NULL",
+        "label": "SELECT il.label_id, l.project_id FROM issue_labels il TABLESAMPLE SYSTEM (2) "
+                 "REPEATABLE (4) JOIN labels l ON l.id = il.label_id",
+        "issue_label": "SELECT issue_id, label_id FROM issue_labels TABLESAMPLE SYSTEM (2) "
+                       "REPEATABLE (5)",
+        "slug": "SELECT slug FROM orgs ORDER BY id",
+        "email": "SELECT email FROM users ORDER BY id LIMIT 3000",
+        "job": "SELECT id FROM jobs WHERE status IN ('queued', 'pending', 'running')",
+    })
 
 
 def _project(p, r):
