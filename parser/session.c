@@ -15,6 +15,7 @@
 #include "parser/lexer.h"
 #include "parser/pbwalk.h"
 #include "parser/parser.h"
+#include "util/grow.h"
 
 static char *dup_lower(const char *s);
 static char *dup_range(const char *t, size_t from, size_t to);
@@ -32,6 +33,7 @@ typedef struct StmtCtx StmtCtx;
 static bool statement_commands(const PgQuery__Node *n, StmtCtx *x);
 static bool session_characteristics(const PgQuery__VariableSetStmt *v, StmtCtx *x);
 static bool is_temp(const PgQuery__RangeVar *rv);
+static bool into_session_temp(const PgQuery__IntoClause *into);
 static void walk_calls(const ProtobufCMessage *m, StmtCtx *x, int depth);
 
 /* Where the entries of one statement go: pushed in order, all with the statement's number. */
@@ -46,15 +48,9 @@ struct StmtCtx {
 static SessionCommand *push_command(StmtCtx *x, SessionCommandKind kind)
 {
 	SessionCommands *out = x->out;
-	if (out->n == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 4;
-		SessionCommand *items = realloc(out->items, cap * sizeof(*items));
-		if (items == NULL) {
-			x->oom = true;
-			return NULL;
-		}
-		out->items = items;
-		x->cap = cap;
+	if (!grow_array(&out->items, &x->cap, out->n + 1, sizeof(*out->items))) {
+		x->oom = true;
+		return NULL;
 	}
 	SessionCommand *sc = &out->items[out->n++];
 	memset(sc, 0, sizeof(*sc));
@@ -196,14 +192,11 @@ static bool statement_commands(const PgQuery__Node *n, StmtCtx *x)
 		    push_command(x, SC_TEMP_OBJECT) == NULL)
 			return false;
 		break;
-	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: {
-		const PgQuery__IntoClause *into = n->create_table_as_stmt->into;
-		if (into && is_temp(into->rel) &&
-		    into->on_commit != PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DROP &&
+	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+		if (into_session_temp(n->create_table_as_stmt->into) &&
 		    push_command(x, SC_TEMP_OBJECT) == NULL)
 			return false;
 		break;
-	}
 	case PG_QUERY__NODE__NODE_VIEW_STMT:
 		if (is_temp(n->view_stmt->view) && push_command(x, SC_TEMP_OBJECT) == NULL)
 			return false;
@@ -213,14 +206,11 @@ static bool statement_commands(const PgQuery__Node *n, StmtCtx *x)
 		    push_command(x, SC_TEMP_OBJECT) == NULL)
 			return false;
 		break;
-	case PG_QUERY__NODE__NODE_SELECT_STMT: {
-		const PgQuery__IntoClause *into = n->select_stmt->into_clause;
-		if (into && is_temp(into->rel) &&
-		    into->on_commit != PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DROP &&
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		if (into_session_temp(n->select_stmt->into_clause) &&
 		    push_command(x, SC_TEMP_OBJECT) == NULL)
 			return false;
 		break;
-	}
 	default:
 		break;
 	}
@@ -374,6 +364,13 @@ static bool is_temp(const PgQuery__RangeVar *rv)
 	if (rv->relpersistence && rv->relpersistence[0] == 't')
 		return true;
 	return rv->schemaname && strcmp(rv->schemaname, "pg_temp") == 0;
+}
+
+/* CREATE TABLE AS / SELECT INTO a temporary table that outlives the transaction. */
+static bool into_session_temp(const PgQuery__IntoClause *into)
+{
+	return into && is_temp(into->rel) &&
+	       into->on_commit != PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DROP;
 }
 
 /* SET SESSION CHARACTERISTICS AS TRANSACTION ...: the session defaults it stands for, as SETs

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "parser/lexer.h"
+#include "util/grow.h"
 
 #define MAX_DEPTH 128	/* deeper trees are cut (SHF_TRUNCATED): the parser allows ~1000 */
 #define MAX_TABLES 1024 /* per shape */
@@ -379,15 +380,9 @@ static void outs_add_arm(Builder *b, Outputs *o, Outputs *arm)
 
 static Item *scope_add(Builder *b, Scope *sc)
 {
-	if (sc->n == sc->cap) {
-		size_t cap = sc->cap ? sc->cap * 2 : 4;
-		Item *v = realloc(sc->items, cap * sizeof(*v));
-		if (v == NULL) {
-			b->oom = true;
-			return NULL;
-		}
-		sc->items = v;
-		sc->cap = cap;
+	if (!grow_array(&sc->items, &sc->cap, sc->n + 1, sizeof(*sc->items))) {
+		b->oom = true;
+		return NULL;
 	}
 	Item *it = &sc->items[sc->n++];
 	memset(it, 0, sizeof(*it));
@@ -1599,79 +1594,76 @@ static void walk_insert(Builder *b, const PgQuery__InsertStmt *s, Scope *parent)
 	scope_free(&sc);
 }
 
+/* The target of an UPDATE, DELETE or MERGE, after its WITH: false when there is none (the
+ * statement then contributes nothing but its CTEs). */
+static bool open_dml_target(Builder *b, Scope *sc, Scope *parent,
+			    const PgQuery__WithClause *with_clause, const ProtobufCMessage *base,
+			    const PgQuery__RangeVar *relation, StmtKind kind)
+{
+	sc->parent = parent;
+	walk_with(b, with_clause, sc, base);
+	if (relation == NULL)
+		return false;
+	add_rangevar(b, relation, sc, kind);
+	return true;
+}
+
+/* FROM / USING items added to sc, then the join conditions they carried walked as predicates. */
+static void walk_from_items(Builder *b, PgQuery__Node *const *items, size_t n, Scope *sc,
+			    Scope *parent)
+{
+	const PgQuery__Node **quals = NULL;
+	size_t nquals = 0, capquals = 0;
+	for (size_t i = 0; i < n; i++)
+		add_from(b, items[i], sc, parent, &quals, &nquals, &capquals);
+	for (size_t i = 0; i < nquals; i++)
+		walk_pred(b, quals[i], sc, 0);
+	free(quals);
+}
+
 static void walk_update(Builder *b, const PgQuery__UpdateStmt *s, Scope *parent)
 {
 	Scope sc = {0};
-	const PgQuery__Node **quals = NULL;
-	size_t nquals = 0, capquals = 0;
-	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc, &s->base);
-	if (s->relation == NULL)
-		goto out;
-	add_rangevar(b, s->relation, &sc, SK_UPDATE);
-	if (sc.n != 1)
-		goto out;
-	write_targets(b, s->target_list, s->n_target_list, sc.items[0].table);
-	for (size_t i = 0; i < s->n_from_clause; i++)
-		add_from(b, s->from_clause[i], &sc, parent, &quals, &nquals, &capquals);
-	for (size_t i = 0; i < nquals; i++)
-		walk_pred(b, quals[i], &sc, 0);
-	for (size_t i = 0; i < s->n_target_list; i++)
-		if (s->target_list[i])
-			walk_refs(b, &s->target_list[i]->base, &sc, false);
-	walk_pred(b, s->where_clause, &sc, 0);
-	walk_returning(b, s->returning_list, s->n_returning_list, &sc);
-out:
-	free(quals);
+	if (open_dml_target(b, &sc, parent, s->with_clause, &s->base, s->relation, SK_UPDATE) &&
+	    sc.n == 1) {
+		write_targets(b, s->target_list, s->n_target_list, sc.items[0].table);
+		walk_from_items(b, s->from_clause, s->n_from_clause, &sc, parent);
+		for (size_t i = 0; i < s->n_target_list; i++)
+			if (s->target_list[i])
+				walk_refs(b, &s->target_list[i]->base, &sc, false);
+		walk_pred(b, s->where_clause, &sc, 0);
+		walk_returning(b, s->returning_list, s->n_returning_list, &sc);
+	}
 	scope_free(&sc);
 }
 
 static void walk_delete(Builder *b, const PgQuery__DeleteStmt *s, Scope *parent)
 {
 	Scope sc = {0};
-	const PgQuery__Node **quals = NULL;
-	size_t nquals = 0, capquals = 0;
-	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc, &s->base);
-	if (s->relation == NULL)
-		goto out;
-	add_rangevar(b, s->relation, &sc, SK_DELETE);
-	for (size_t i = 0; i < s->n_using_clause; i++)
-		add_from(b, s->using_clause[i], &sc, parent, &quals, &nquals, &capquals);
-	for (size_t i = 0; i < nquals; i++)
-		walk_pred(b, quals[i], &sc, 0);
-	walk_pred(b, s->where_clause, &sc, 0);
-	walk_returning(b, s->returning_list, s->n_returning_list, &sc);
-out:
-	free(quals);
+	if (open_dml_target(b, &sc, parent, s->with_clause, &s->base, s->relation, SK_DELETE)) {
+		walk_from_items(b, s->using_clause, s->n_using_clause, &sc, parent);
+		walk_pred(b, s->where_clause, &sc, 0);
+		walk_returning(b, s->returning_list, s->n_returning_list, &sc);
+	}
 	scope_free(&sc);
 }
 
 static void walk_merge(Builder *b, const PgQuery__MergeStmt *s, Scope *parent)
 {
 	Scope sc = {0};
-	const PgQuery__Node **quals = NULL;
-	size_t nquals = 0, capquals = 0;
-	sc.parent = parent;
-	walk_with(b, s->with_clause, &sc, &s->base);
-	if (s->relation == NULL)
-		goto out;
-	add_rangevar(b, s->relation, &sc, SK_MERGE);
-	int target = sc.n == 1 ? sc.items[0].table : REF_NONE;
-	add_from(b, s->source_relation, &sc, parent, &quals, &nquals, &capquals);
-	for (size_t i = 0; i < nquals; i++)
-		walk_pred(b, quals[i], &sc, 0);
-	walk_pred(b, s->join_condition, &sc, 0);
-	for (size_t i = 0; i < s->n_merge_when_clauses; i++) {
-		const PgQuery__Node *w = s->merge_when_clauses[i];
-		if (w == NULL || w->node_case != PG_QUERY__NODE__NODE_MERGE_WHEN_CLAUSE)
-			continue;
-		write_targets(b, w->merge_when_clause->target_list,
-			      w->merge_when_clause->n_target_list, target);
-		walk_refs(b, &w->base, &sc, false);
+	if (open_dml_target(b, &sc, parent, s->with_clause, &s->base, s->relation, SK_MERGE)) {
+		int target = sc.n == 1 ? sc.items[0].table : REF_NONE;
+		walk_from_items(b, &s->source_relation, 1, &sc, parent);
+		walk_pred(b, s->join_condition, &sc, 0);
+		for (size_t i = 0; i < s->n_merge_when_clauses; i++) {
+			const PgQuery__Node *w = s->merge_when_clauses[i];
+			if (w == NULL || w->node_case != PG_QUERY__NODE__NODE_MERGE_WHEN_CLAUSE)
+				continue;
+			write_targets(b, w->merge_when_clause->target_list,
+				      w->merge_when_clause->n_target_list, target);
+			walk_refs(b, &w->base, &sc, false);
+		}
 	}
-out:
-	free(quals);
 	scope_free(&sc);
 }
 
@@ -1953,30 +1945,27 @@ static void out_col(Out *o, const QueryShape *s, const ShapeCol *c, const char *
 			out_cat(o, num);
 		}
 	}
-	if (c->flags & SCF_DESC)
-		out_cat(o, " DESC");
-	if (c->flags & SCF_NULLS_FIRST)
-		out_cat(o, " NULLS FIRST");
-	if (c->flags & SCF_NULLS_LAST)
-		out_cat(o, " NULLS LAST");
-	if (c->flags & SCF_OR)
-		out_cat(o, "|or");
-	if (c->flags2 & SCF2_MULTI)
-		out_cat(o, "|any");
-	if (c->flags2 & SCF2_SEMI)
-		out_cat(o, "|semi");
-	if (c->flags2 & SCF2_PERROW)
-		out_cat(o, "|per-row");
-	if (c->flags2 & SCF2_BARE)
-		out_cat(o, "|bare");
-	if (c->flags2 & SCF2_ISTRUE)
-		out_cat(o, "|istrue");
-	if (c->flags2 & SCF2_ISFALSE)
-		out_cat(o, "|isfalse");
-	if (c->flags2 & SCF2_INFIX)
-		out_cat(o, "|infix");
-	if (c->flags2 & SCF2_NOT)
-		out_cat(o, "|not");
+	static const struct {
+		bool second; /* in flags2 */
+		uint8_t bit;
+		const char *text;
+	} marks[] = {
+		{false, SCF_DESC, " DESC"},
+		{false, SCF_NULLS_FIRST, " NULLS FIRST"},
+		{false, SCF_NULLS_LAST, " NULLS LAST"},
+		{false, SCF_OR, "|or"},
+		{true, SCF2_MULTI, "|any"},
+		{true, SCF2_SEMI, "|semi"},
+		{true, SCF2_PERROW, "|per-row"},
+		{true, SCF2_BARE, "|bare"},
+		{true, SCF2_ISTRUE, "|istrue"},
+		{true, SCF2_ISFALSE, "|isfalse"},
+		{true, SCF2_INFIX, "|infix"},
+		{true, SCF2_NOT, "|not"},
+	};
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if ((marks[i].second ? c->flags2 : c->flags) & marks[i].bit)
+			out_cat(o, marks[i].text);
 }
 
 static const char *group_name(ShapeUse use, uint8_t flags)

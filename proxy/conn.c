@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config/log.h"
+#include "util/grow.h"
 
 typedef struct FwdWrite {
 	uv_write_t req;
@@ -202,16 +203,8 @@ bool conn_forward_extra(Conn *c, const void *data, size_t len)
 {
 	if (!len)
 		return true;
-	if (c->side_len + len > c->side_cap) {
-		size_t cap = c->side_cap ? c->side_cap : 256;
-		while (cap < c->side_len + len)
-			cap *= 2;
-		uint8_t *p = realloc(c->side, cap);
-		if (!p)
-			return false;
-		c->side = p;
-		c->side_cap = (uint32_t)cap;
-	}
+	if (!grow_array(&c->side, &c->side_cap, c->side_len + len, 1))
+		return false;
 	if (c->n_iov == CONN_MAX_IOV)
 		conn_flush(c);
 	memcpy(c->side + c->side_len, data, len);

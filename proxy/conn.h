@@ -94,7 +94,8 @@ struct Conn {
 	int n_iov;
 	uint8_t side_mask; /* iov entries whose base is an offset into side, not rbuf */
 	uint8_t *side;	   /* frames pgsift rewrote, written with the forwards (owned) */
-	uint32_t side_len, side_cap;
+	uint32_t side_len;
+	size_t side_cap;
 	uint64_t bytes_in; /* counters for SHOW STATS */
 	uint64_t bytes_out;
 	ConnFrameFn on_frame;

@@ -262,15 +262,20 @@ void scram_server_free(ScramServer *s)
 	free(s);
 }
 
-bool scram_server_set_nonce(ScramServer *s, const char *nonce)
+/* A fixed nonce (tests), taken only before the exchange starts; dst holds SCRAM_NONCE_MAX + 1. */
+static bool nonce_set(char *dst, bool started, const char *nonce)
 {
 	size_t len = strlen(nonce);
 
-	if (s->step != STEP_START || len == 0 || len > SCRAM_NONCE_MAX ||
-	    !nonce_is_valid(nonce, len))
+	if (started || len == 0 || len > SCRAM_NONCE_MAX || !nonce_is_valid(nonce, len))
 		return false;
-	memcpy(s->nonce, nonce, len + 1);
+	memcpy(dst, nonce, len + 1);
 	return true;
+}
+
+bool scram_server_set_nonce(ScramServer *s, const char *nonce)
+{
+	return nonce_set(s->nonce, s->step != STEP_START, nonce);
 }
 
 ScramResult scram_server_handle_first(ScramServer *s, const char *msg, size_t msg_len,
@@ -516,13 +521,7 @@ void scram_client_free(ScramClient *c)
 
 bool scram_client_set_nonce(ScramClient *c, const char *nonce)
 {
-	size_t len = strlen(nonce);
-
-	if (c->step != STEP_START || len == 0 || len > SCRAM_NONCE_MAX ||
-	    !nonce_is_valid(nonce, len))
-		return false;
-	memcpy(c->nonce, nonce, len + 1);
-	return true;
+	return nonce_set(c->nonce, c->step != STEP_START, nonce);
 }
 
 ScramResult scram_client_first(ScramClient *c, const char **msg, size_t *msg_len)

@@ -22,6 +22,7 @@
 #include "parser/parser.h"
 #include "proxy/scram.h"
 #include "stats/stats.h"
+#include "util/grow.h"
 
 static PktAction server_on_frame(Conn *conn, const PktHdr *hdr, const uint8_t *pkt, bool full);
 static void server_on_error(Conn *conn, int status);
@@ -889,16 +890,8 @@ static bool server_store_text(Server *s, const char *text, size_t text_len, uint
 	*off = s->texts_len;
 	if (!text_len)
 		return true;
-	if (s->texts_len + text_len > s->texts_cap) {
-		uint32_t cap = s->texts_cap ? s->texts_cap : 1024;
-		while (cap < s->texts_len + text_len)
-			cap *= 2;
-		uint8_t *t = realloc(s->texts, cap);
-		if (!t)
-			return false;
-		s->texts = t;
-		s->texts_cap = cap;
-	}
+	if (!grow_array(&s->texts, &s->texts_cap, (size_t)s->texts_len + text_len, 1))
+		return false;
 	memcpy(s->texts + s->texts_len, text, text_len);
 	s->texts_len += (uint32_t)text_len;
 	return true;

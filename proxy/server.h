@@ -99,7 +99,8 @@ struct Server {
 	uint32_t q_head, q_len, q_cap;
 	bool ext_error; /* an error in extended protocol: the server skips to the next Sync */
 	uint8_t *texts; /* statement texts of the queue's requests (owned) */
-	uint32_t texts_len, texts_cap;
+	uint32_t texts_len;
+	size_t texts_cap;
 	uint64_t last_done_ns; /* when the last statement completed (pipelined timing) */
 	PreparedSet stmts;     /* protocol-level statements prepared under pgsift's names */
 	StmtMap *sql_prepared; /* SQL-level PREPARE name -> statement text on this server (owned) */

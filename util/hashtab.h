@@ -100,8 +100,8 @@ static inline void hashtab_remove(HashTab *t, HashNode *n)
 
 /* Every node, in bucket order; pos may be freed in the body (tmp holds the next). A break leaves
  * only the inner loop: use a flag or a function for an early exit. */
-#define hashtab_for_each_safe(pos, tmp, i, t)           \
-	for (i = 0; i < (t)->size; i++)                 \
+#define hashtab_for_each_safe(pos, tmp, i, t) \
+	for (i = 0; i < (t)->size; i++)       \
 		for (pos = (t)->buckets[i]; pos && ((tmp = pos->next), 1); pos = tmp)
 
 #endif

@@ -214,6 +214,9 @@ size_t advisor_index_sql(const AdvSuggestion *s, bool hypo, char *buf, size_t ca
 size_t advisor_keys_sql(const AdvSuggestion *s, char *buf, size_t cap);
 /* quote_ident: appends ident to buf quoted when PostgreSQL would need it. */
 size_t advisor_quote_ident(const char *ident, char *buf, size_t cap);
+/* The inside of a quoted identifier or literal s[0..n) (starts and ends with q, doubled q read as
+ * one); malloc'd, NULL when out of memory. */
+char *advisor_unquote(const char *s, size_t n, char q);
 /* "schema.table" with identifiers quoted as needed. */
 size_t advisor_table_sql(const AdvTable *t, char *buf, size_t cap);
 

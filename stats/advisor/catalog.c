@@ -348,17 +348,7 @@ static char *unquote_ident(const char *s)
 	size_t n = strlen(s);
 	if (n < 2 || s[0] != '"' || s[n - 1] != '"')
 		return strdup(s);
-	char *out = malloc(n);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 1; i + 1 < n; i++) {
-		out[o++] = s[i];
-		if (s[i] == '"' && s[i + 1] == '"')
-			i++;
-	}
-	out[o] = '\0';
-	return out;
+	return advisor_unquote(s, n, '"');
 }
 
 size_t catalog_parse_array(const char *lit, char ***out)

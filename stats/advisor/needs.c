@@ -91,19 +91,8 @@ static char *const_value(const char *s, size_t n)
 		s++;
 		n--;
 	}
-	if (n >= 2 && s[0] == '\'' && s[n - 1] == '\'') {
-		char *out = malloc(n);
-		if (!out)
-			return NULL;
-		size_t o = 0;
-		for (size_t i = 1; i + 1 < n; i++) {
-			out[o++] = s[i];
-			if (s[i] == '\'' && s[i + 1] == '\'')
-				i++;
-		}
-		out[o] = '\0';
-		return out;
-	}
+	if (n >= 2 && s[0] == '\'' && s[n - 1] == '\'')
+		return advisor_unquote(s, n, '\'');
 	return adv_strndup(s, n);
 }
 

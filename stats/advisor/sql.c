@@ -54,6 +54,23 @@ static const char *const reserved[] = {"all",	       "analyse",
 				       "where",	       "window",
 				       "with",	       NULL};
 
+/* The inside of s[0..n), which starts and ends with q, each doubled q read as one ("a""b" ->
+ * a"b for identifiers, 'a''b' -> a'b for literals). */
+char *advisor_unquote(const char *s, size_t n, char q)
+{
+	char *out = malloc(n);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 1; i + 1 < n; i++) {
+		out[o++] = s[i];
+		if (s[i] == q && s[i + 1] == q)
+			i++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 size_t advisor_quote_ident(const char *ident, char *buf, size_t cap)
 {
 	bool plain = *ident && (islower((unsigned char)ident[0]) || ident[0] == '_');
