@@ -34,6 +34,19 @@ def cancel_later(conn, fired):
     return t
 
 
+def run_in_thread(conn, sql, res, key):
+    """Runs sql on conn in a started thread (returned); res[key] becomes "ok" or the pgcode."""
+    def run():
+        try:
+            conn.cursor().execute(sql)
+            res[key] = "ok"
+        except psycopg2.Error as e:
+            res[key] = e.pgcode
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 class CancelTest(harness.PgsiftTestCase):
     @classmethod
     def setUpClass(cls):
@@ -84,15 +97,7 @@ class CancelTest(harness.PgsiftTestCase):
         a = self.px.connect()
         b = self.px.connect()
         res = {}
-
-        def sleep_b():
-            try:
-                b.cursor().execute("SELECT pg_sleep(1.5)")
-                res["b"] = "ok"
-            except psycopg2.Error as e:
-                res["b"] = e.pgcode
-        tb = threading.Thread(target=sleep_b, daemon=True)
-        tb.start()
+        tb = run_in_thread(b, "SELECT pg_sleep(1.5)", res, "b")
         self.run_cancelled_sleep(a)
         tb.join(20)
         self.assertEqual(res, {"b": "ok"})
@@ -102,15 +107,7 @@ class CancelTest(harness.PgsiftTestCase):
     def test_cancel_with_wrong_key_does_nothing(self):
         conn = self.px.connect()
         res = {}
-
-        def sleep():
-            try:
-                conn.cursor().execute("SELECT pg_sleep(1.5) /* wrong key */")
-                res["sleep"] = "ok"
-            except psycopg2.Error as e:
-                res["sleep"] = e.pgcode
-        t = threading.Thread(target=sleep, daemon=True)
-        t.start()
+        t = run_in_thread(conn, "SELECT pg_sleep(1.5) /* wrong key */", res, "sleep")
         harness.wait_until(lambda: self.pg.query(
             "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
             "AND query LIKE '%wrong key%' AND pid <> pg_backend_pid()")[0][0] == 1,
