@@ -179,6 +179,26 @@ class KilledClientTest(harness.PgsiftTestCase):
         return self.pg.query("SELECT pid FROM pg_stat_activity WHERE usename = %s AND " + where,
                              (POOL_USER,))
 
+    def kill_psql_when(self, script, where, what):
+        """Runs script in psql and kills psql once a pool backend matches where (waited for up
+        to 20 s as what); returns those backends' pids as rows."""
+        p = self.start_psql(script)
+        try:
+            return harness.wait_until(lambda: self.pool_backends(where), 20, what)
+        finally:
+            self.kill_psql(p)
+
+    def next_client_sees_nothing(self):
+        """A new client is clean (assert_clean) and killed_t is empty; returns its server's pid."""
+        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
+        cur = conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+        self.assert_clean(conn)
+        conn.close()
+        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
+        return pid
+
     def assert_clean(self, conn):
         cur = conn.cursor()
         cur.execute("SELECT txid_current_if_assigned(), current_user, session_user, "
@@ -196,7 +216,7 @@ class KilledClientTest(harness.PgsiftTestCase):
         self.assertEqual(cur.fetchall(), [(0,)])
 
     def test_killed_in_transaction_leaks_nothing(self):
-        p = self.start_psql("""
+        rows = self.kill_psql_when("""
 SET work_mem = '77MB';
 SET application_name = 'killed';
 CREATE TEMP TABLE killed_tmp1 (x int);
@@ -208,72 +228,40 @@ CREATE TEMP TABLE killed_tmp2 (y int);
 INSERT INTO killed_t VALUES (1);
 SET ROLE md5user;
 DECLARE killed_cur CURSOR WITH HOLD FOR SELECT 1;
-""")
-        try:
-            rows = harness.wait_until(lambda: self.pool_backends(
-                "state = 'idle in transaction' AND backend_xid IS NOT NULL"), 20,
-                "the psql client to be idle in a transaction with an xid")
-        finally:
-            self.kill_psql(p)
-        killed_pid = rows[0][0]
-        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
-        cur = conn.cursor()
-        cur.execute("SELECT pg_backend_pid()")
+""", "state = 'idle in transaction' AND backend_xid IS NOT NULL",
+            "the psql client to be idle in a transaction with an xid")
+        pid = self.next_client_sees_nothing()
         if not harness.DIRECT:
-            self.assertEqual(cur.fetchone()[0], killed_pid,
+            self.assertEqual(pid, rows[0][0],
                              "pool size 1: the next client must get the same server")
-        self.assert_clean(conn)
-        conn.close()
-        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
 
     def test_killed_during_running_query_leaks_nothing(self):
         # Killed while its statement still runs: the server is not clean when the client goes;
         # pgsift must either wait, cancel and reset it, or close it. Either way the next client
         # sees nothing of the killed one.
-        p = self.start_psql("""
+        self.kill_psql_when("""
 SET work_mem = '77MB';
 CREATE TEMP TABLE killed_tmp3 (x int);
 BEGIN;
 INSERT INTO killed_t VALUES (2);
 SELECT pg_sleep(3);
-""")
-        try:
-            harness.wait_until(lambda: self.pool_backends(
-                "state = 'active' AND query LIKE 'SELECT pg_sleep(3)%%'"), 20,
-                "pg_sleep(3) to be running")
-        finally:
-            self.kill_psql(p)
-        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
-        self.assert_clean(conn)
-        conn.close()
-        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
+""", "state = 'active' AND query LIKE 'SELECT pg_sleep(3)%%'", "pg_sleep(3) to be running")
+        self.next_client_sees_nothing()
 
     def test_killed_during_copy_in_leaks_nothing(self):
         # Killed in the middle of COPY FROM STDIN: the server is waiting for CopyData.
-        p = self.start_psql("""
+        rows = self.kill_psql_when("""
 SET work_mem = '77MB';
 BEGIN;
 INSERT INTO killed_t VALUES (3);
 COPY killed_t FROM STDIN;
 4
 5
-""")
-        try:
-            rows = harness.wait_until(lambda: self.pool_backends(
-                "state = 'active' AND query LIKE 'COPY killed_t FROM STDIN%%'"), 20,
-                "COPY FROM STDIN to be running")
-        finally:
-            self.kill_psql(p)
-        killed_pid = rows[0][0]
-        conn = self.px.connect(user=POOL_USER, connect_timeout=30)
-        cur = conn.cursor()
-        cur.execute("SELECT pg_backend_pid()")
-        pid = cur.fetchone()[0]
-        self.assert_clean(conn)
-        conn.close()
-        self.assertEqual(self.pg.query("SELECT count(*) FROM killed_t"), [(0,)])
+""", "state = 'active' AND query LIKE 'COPY killed_t FROM STDIN%%'",
+            "COPY FROM STDIN to be running")
+        pid = self.next_client_sees_nothing()
         sys.stderr.write("after a kill during COPY IN the next client got %s server\n"
-                         % ("the same" if pid == killed_pid else "a new"))
+                         % ("the same" if pid == rows[0][0] else "a new"))
 
     def test_parameter_status_after_reuse(self):
         # A client changes DateStyle, TimeZone, IntervalStyle and application_name and goes; the
