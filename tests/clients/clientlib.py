@@ -138,6 +138,56 @@ class ClientTestCase(harness.PgsiftTestCase):
         self.assertGreaterEqual(mon.peak, 1)
 
 
+class PgbenchTestCase(ClientTestCase):
+    """
+    A ClientTestCase whose tables are pgbench's own, made by `pgbench -i -s 2` directly on
+    PostgreSQL; totals() reads what a run must keep consistent.
+    """
+
+    @classmethod
+    def prepare_database(cls):
+        r = harness.run_pgbench(cls.pg, ["-i", "-q", "-s", "2"], timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("pgbench -i -s 2 failed: %r" % r)
+
+    def totals(self):
+        """(rows of pgbench_history, sum(delta), sum(abalance), sum(bbalance), sum(tbalance),
+        rows of pgbench_accounts), read directly on PostgreSQL."""
+        return self.pg.query(
+            "SELECT (SELECT count(*) FROM pgbench_history),"
+            " (SELECT coalesce(sum(delta), 0) FROM pgbench_history),"
+            " (SELECT sum(abalance) FROM pgbench_accounts),"
+            " (SELECT sum(bbalance) FROM pgbench_branches),"
+            " (SELECT sum(tbalance) FROM pgbench_tellers),"
+            " (SELECT count(*) FROM pgbench_accounts)")[0]
+
+
+class NodeTestCase(ClientTestCase):
+    """
+    A ClientTestCase whose checks run in node: SCRIPT (in tests/clients/node) needs the npm
+    PACKAGE, and its clients write to TABLE (client int, k int, note text), made directly on
+    PostgreSQL and emptied before each test. self.node(command) runs one command (run_node).
+    """
+
+    N_CLIENTS = 8
+    POOL_SIZE = 2
+    SCRIPT = None
+    PACKAGE = None
+    TABLE = None
+
+    @classmethod
+    def prepare_database(cls):
+        require_node_modules(cls.PACKAGE)
+        cls.pg.query("CREATE TABLE %s (client int NOT NULL, k int NOT NULL, note text)"
+                     % cls.TABLE)
+
+    def setUp(self):
+        self.pg.query("DELETE FROM %s" % self.TABLE)
+
+    def node(self, command):
+        return run_node(self, self.SCRIPT, command)
+
+
 def run_threads(fn, n, timeout=CLIENT_TIMEOUT):
     """
     Runs fn(i) for i in 0..n-1, each in its own thread, all started together (a barrier), and

@@ -14,39 +14,30 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clientlib  # noqa: E402
 
-SCRIPT = "node_pg.js"
 
-
-class NodePgTest(clientlib.ClientTestCase):
-    N_CLIENTS = 8
-    POOL_SIZE = 2
-
-    @classmethod
-    def prepare_database(cls):
-        clientlib.require_node_modules("pg")
-        cls.pg.query("CREATE TABLE npg_t (client int NOT NULL, k int NOT NULL, note text)")
-
-    def setUp(self):
-        self.pg.query("DELETE FROM npg_t")
+class NodePgTest(clientlib.NodeTestCase):
+    SCRIPT = "node_pg.js"
+    PACKAGE = "pg"
+    TABLE = "npg_t"
 
     def test_named_statements(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "named"),
+        self.assertEqual(self.node("named"),
                          "named: 8 clients, 640 named queries ok")
         self.assertEqual(self.pg.query("SELECT client, count(*) FROM npg_t GROUP BY 1 ORDER BY 1"),
                          [(i, 20) for i in range(self.N_CLIENTS)])
 
     def test_parameterized_queries(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "params"),
+        self.assertEqual(self.node("params"),
                          "params: 8 clients, 320 parameterized queries ok")
 
     def test_transactions(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "transaction"),
+        self.assertEqual(self.node("transaction"),
                          "transaction: 8 clients, 480 transactions ok")
         self.assertEqual(self.pg.query("SELECT note, count(*) FROM npg_t GROUP BY 1"),
                          [("committed", 20 * self.N_CLIENTS)])
 
     def test_pipelined_queries(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "pipeline"),
+        self.assertEqual(self.node("pipeline"),
                          "pipeline: 8 clients, 1200 pipelined queries ok")
 
 

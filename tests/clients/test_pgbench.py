@@ -19,24 +19,9 @@ import harness  # noqa: E402
 SECONDS = 10
 
 
-class PgbenchTest(clientlib.ClientTestCase):
+class PgbenchTest(clientlib.PgbenchTestCase):
     N_CLIENTS = 32
     POOL_SIZE = 4
-
-    @classmethod
-    def prepare_database(cls):
-        r = harness.run_pgbench(cls.pg, ["-i", "-q", "-s", "2"], timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError("pgbench -i -s 2 failed: %r" % r)
-
-    def totals(self):
-        return self.pg.query(
-            "SELECT (SELECT count(*) FROM pgbench_history),"
-            " (SELECT coalesce(sum(delta), 0) FROM pgbench_history),"
-            " (SELECT sum(abalance) FROM pgbench_accounts),"
-            " (SELECT sum(bbalance) FROM pgbench_branches),"
-            " (SELECT sum(tbalance) FROM pgbench_tellers),"
-            " (SELECT count(*) FROM pgbench_accounts)")[0]
 
     def run_mode(self, mode):
         # one thread per client: pgbench -M prepared prepares with a blocking PQprepare, so a

@@ -16,36 +16,27 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clientlib  # noqa: E402
 
-SCRIPT = "postgresjs.js"
 
-
-class PostgresJsTest(clientlib.ClientTestCase):
-    N_CLIENTS = 8
-    POOL_SIZE = 2
-
-    @classmethod
-    def prepare_database(cls):
-        clientlib.require_node_modules("postgres")
-        cls.pg.query("CREATE TABLE pjs_t (client int NOT NULL, k int NOT NULL, note text)")
-
-    def setUp(self):
-        self.pg.query("DELETE FROM pjs_t")
+class PostgresJsTest(clientlib.NodeTestCase):
+    SCRIPT = "postgresjs.js"
+    PACKAGE = "postgres"
+    TABLE = "pjs_t"
 
     def test_tagged_template_queries(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "queries"),
+        self.assertEqual(self.node("queries"),
                          "queries: 8 workers, 640 queries ok")
         self.assertEqual(self.pg.query("SELECT client, count(*), sum(k) FROM pjs_t"
                                        " GROUP BY 1 ORDER BY 1"),
                          [(i, 20, sum(range(20))) for i in range(self.N_CLIENTS)])
 
     def test_transactions(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "transaction"),
+        self.assertEqual(self.node("transaction"),
                          "transaction: 8 workers, 480 transactions ok")
         self.assertEqual(self.pg.query("SELECT note, count(*) FROM pjs_t GROUP BY 1"),
                          [("committed", 20 * self.N_CLIENTS)])
 
     def test_errors_then_continue(self):
-        self.assertEqual(clientlib.run_node(self, SCRIPT, "errors"),
+        self.assertEqual(self.node("errors"),
                          "errors: 8 workers, 640 queries ok")
 
 
