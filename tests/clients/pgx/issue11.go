@@ -508,6 +508,37 @@ func otherClient(c *pgx.Conn, stop chan struct{}, res chan []string) {
 	}
 }
 
+// isIntRow tells whether o is the outcome of a query that returned the one row (r) of int.
+func isIntRow(o []interface{}, r int) bool {
+	return fmt.Sprint(o) == fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}})
+}
+
+// noteFirstOutcomes prints the race's distinct first-statement outcomes (sorted) to stderr and
+// notes label as true when each of them is one of allowed, else the outcomes themselves.
+func noteFirstOutcomes(race string, label string, first map[string]bool, allowed ...string) {
+	okOnly := true
+	keys := []string{}
+	for k := range first {
+		keys = append(keys, k)
+		known := false
+		for _, a := range allowed {
+			if k == a {
+				known = true
+			}
+		}
+		if !known {
+			okOnly = false
+		}
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(os.Stderr, "%s: first statements %v\n", race, keys)
+	if okOnly {
+		note(label, true)
+	} else {
+		note(label, keys)
+	}
+}
+
 func caseCancelRace() {
 	// pg_sleep(0.05) with a CancelRequest sent 20..90 ms after it: CancelRequest returns when
 	// the cancel was delivered, so on PostgreSQL the next statement is never cancelled
@@ -532,27 +563,14 @@ func caseCancelRace() {
 		})
 		first[fmt.Sprint(o)] = true
 		o = quiet(fmt.Sprintf("round %d: next", r), query(c, "SELECT $1::int FROM pg_sleep(0.03)", r))
-		if fmt.Sprint(o) != fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}}) {
+		if !isIntRow(o, r) {
 			nextFails = append(nextFails, fmt.Sprintf("%d: %v", r, o))
 		}
 	}
 	close(stop)
 	otherFails := <-res
-	okOnly := true
-	keys := []string{}
-	for k := range first {
-		keys = append(keys, k)
-		if k != "[ok SELECT 1]" && k != "[error 57014 canceling statement due to user request]" {
-			okOnly = false
-		}
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(os.Stderr, "pgx cancel race: first statements %v\n", keys)
-	if okOnly {
-		note("first statements: ok or 57014 only", true)
-	} else {
-		note("first statements: ok or 57014 only", keys)
-	}
+	noteFirstOutcomes("pgx cancel race", "first statements: ok or 57014 only", first,
+		"[ok SELECT 1]", "[error 57014 canceling statement due to user request]")
 	note("next statements that failed", nextFails)
 	note("other client's failures", otherFails)
 }
@@ -578,32 +596,18 @@ func caseContextRace() {
 			first[fmt.Sprint(errOutcome(err))] = true
 		}
 		o := quiet(fmt.Sprintf("round %d: other", r), query(other, "SELECT $1::int FROM pg_sleep(0.03)", r))
-		if fmt.Sprint(o) != fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}}) {
+		if !isIntRow(o, r) {
 			otherFails = append(otherFails, fmt.Sprintf("%d: %v", r, o))
 		}
 		c2 := connect(target)
 		o = quiet(fmt.Sprintf("round %d: new connection", r), query(c2, "SELECT $1::int FROM pg_sleep(0.03)", r))
-		if fmt.Sprint(o) != fmt.Sprint([]interface{}{"ok", [][]interface{}{{int32(r)}}}) {
+		if !isIntRow(o, r) {
 			otherFails = append(otherFails, fmt.Sprintf("%d new: %v", r, o))
 		}
 		c2.Close(context.Background())
 		c.Close(context.Background())
 	}
-	okOnly := true
-	keys := []string{}
-	for k := range first {
-		keys = append(keys, k)
-		if k != "ok" && k != "timeout" {
-			okOnly = false
-		}
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(os.Stderr, "pgx context race: first statements %v\n", keys)
-	if okOnly {
-		note("first statements: ok or timeout only", true)
-	} else {
-		note("first statements: ok or timeout only", keys)
-	}
+	noteFirstOutcomes("pgx context race", "first statements: ok or timeout only", first, "ok", "timeout")
 	note("other statements that failed", otherFails)
 }
 
