@@ -62,6 +62,11 @@ def fetch_pools(cur, queries):
     return p
 
 
+def pick(name):
+    """A function (pools, rnd) -> one random element of the pool name, for params lambdas."""
+    return lambda p, r: r.choice(p[name])
+
+
 def load_module(app_dir):
     import importlib.util
     spec = importlib.util.spec_from_file_location(

@@ -4,7 +4,7 @@ feeds: the statements a feed reader's web UI, API and background workers send, w
 filters as `$1 = 0 OR ...`) and Python (SQLAlchemy/Django-style IN lists) code sends them.
 `$n` placeholders; params(pools, rnd) returns the values for $1..$n.
 """
-from appkit import Stmt, fetch_pools, in_list
+from appkit import Stmt, fetch_pools, in_list, pick
 
 CLASSES = None  # the classes each statement exercises are on the statements
 
@@ -24,17 +24,9 @@ def prepare(cur):
     })
 
 
-def _user(p, r):
-    return r.choice(p["user"])
-
-
-def _feed(p, r):
-    return r.choice(p["feed"])
-
-
-def _entry(p, r):
-    return r.choice(p["entry"])
-
+_user = pick("user")
+_feed = pick("feed")
+_entry = pick("entry")
 
 WORDS = ["postgres release", "kernel bug", "climate analysis", "rust guide", "security notes",
          "football interview", "election weekly", "recipe review"]

@@ -5,7 +5,7 @@ tracker: the statements a SaaS issue tracker's web app, API and job workers send
 `$n = '' OR col = $n`, IN lists expanded parameter by parameter, a worker claiming jobs with
 FOR UPDATE SKIP LOCKED. params(pools, rnd) returns the values for $1..$n.
 """
-from appkit import Stmt, fetch_pools, in_list
+from appkit import Stmt, fetch_pools, in_list, pick
 
 
 def prepare(cur):
@@ -28,17 +28,9 @@ def prepare(cur):
     })
 
 
-def _project(p, r):
-    return r.choice(p["project"])
-
-
-def _issue(p, r):
-    return r.choice(p["issue"])
-
-
-def _user(p, r):
-    return r.choice(p["user"])
-
+_project = pick("project")
+_issue = pick("issue")
+_user = pick("user")
 
 QUEUES = ["default"] * 3 + ["mail"] * 2 + ["webhooks", "search-index", "exports"]
 TERMS = ["crash dashboard", "billing regression", "login timeout", "export broken",
