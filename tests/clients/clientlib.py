@@ -187,6 +187,13 @@ class NodeTestCase(ClientTestCase):
     def node(self, command):
         return run_node(self, self.SCRIPT, command)
 
+    def check_transactions(self, summary):
+        """node's "transaction" command answers summary, and TABLE holds the rows of 20 committed
+        transactions per client (the rolled-back ones and those with an error left none)."""
+        self.assertEqual(self.node("transaction"), summary)
+        self.assertEqual(self.pg.query("SELECT note, count(*) FROM %s GROUP BY 1" % self.TABLE),
+                         [("committed", 20 * self.N_CLIENTS)])
+
 
 def run_threads(fn, n, timeout=CLIENT_TIMEOUT):
     """

@@ -30,10 +30,7 @@ class PostgresJsTest(clientlib.NodeTestCase):
                          [(i, 20, sum(range(20))) for i in range(self.N_CLIENTS)])
 
     def test_transactions(self):
-        self.assertEqual(self.node("transaction"),
-                         "transaction: 8 workers, 480 transactions ok")
-        self.assertEqual(self.pg.query("SELECT note, count(*) FROM pjs_t GROUP BY 1"),
-                         [("committed", 20 * self.N_CLIENTS)])
+        self.check_transactions("transaction: 8 workers, 480 transactions ok")
 
     def test_errors_then_continue(self):
         self.assertEqual(self.node("errors"),
