@@ -39,6 +39,7 @@ typedef enum {
 	KT_POOL_MODE, /* PoolMode */
 	KT_AUTH_TYPE, /* AuthType */
 	KT_LOG_LEVEL, /* LogLevel */
+	KT_TLS_MODE,  /* TlsMode */
 	KT_LIST,      /* char **, NULL-terminated, comma separated in the file */
 	KT_ADDRS,     /* char *, comma-separated listen addresses */
 	KT_HOSTPORT,  /* char *, "ADDR:PORT" or NULL */
@@ -74,6 +75,26 @@ static const KeyDef keys[] = {
 	{"auth_file", KT_STR, OFF(auth_file), "", 0, 0, F_EMPTY_NULL},
 	{"admin_users", KT_LIST, OFF(admin_users), "", 0, 0, 0},
 	{"stats_users", KT_LIST, OFF(stats_users), "", 0, 0, 0},
+	{"auth_hba_file", KT_STR, OFF(auth_hba_file), "", 0, 0, F_EMPTY_NULL},
+	{"auth_user", KT_STR, OFF(auth_user), "", 0, 0, F_EMPTY_NULL},
+	{"auth_query", KT_STR, OFF(auth_query), AUTH_QUERY_DEFAULT, 0, 0, 0},
+	{"auth_dbname", KT_STR, OFF(auth_dbname), "", 0, 0, F_EMPTY_NULL},
+	{"client_tls_sslmode", KT_TLS_MODE, OFF(client_tls_sslmode), "disable", 0, 0, 0},
+	{"client_tls_key_file", KT_STR, OFF(client_tls_key_file), "", 0, 0, F_EMPTY_NULL},
+	{"client_tls_cert_file", KT_STR, OFF(client_tls_cert_file), "", 0, 0, F_EMPTY_NULL},
+	{"client_tls_ca_file", KT_STR, OFF(client_tls_ca_file), "", 0, 0, F_EMPTY_NULL},
+	{"client_tls_protocols", KT_STR, OFF(client_tls_protocols), "secure", 0, 0, 0},
+	{"client_tls_ciphers", KT_STR, OFF(client_tls_ciphers), "default", 0, 0, 0},
+	{"client_tls13_ciphers", KT_STR, OFF(client_tls13_ciphers), "", 0, 0, F_EMPTY_NULL},
+	{"client_tls_dheparams", KT_STR, OFF(client_tls_dheparams), "auto", 0, 0, 0},
+	{"client_tls_ecdhcurve", KT_STR, OFF(client_tls_ecdhcurve), "auto", 0, 0, 0},
+	{"server_tls_sslmode", KT_TLS_MODE, OFF(server_tls_sslmode), "prefer", 0, 0, 0},
+	{"server_tls_key_file", KT_STR, OFF(server_tls_key_file), "", 0, 0, F_EMPTY_NULL},
+	{"server_tls_cert_file", KT_STR, OFF(server_tls_cert_file), "", 0, 0, F_EMPTY_NULL},
+	{"server_tls_ca_file", KT_STR, OFF(server_tls_ca_file), "", 0, 0, F_EMPTY_NULL},
+	{"server_tls_protocols", KT_STR, OFF(server_tls_protocols), "secure", 0, 0, 0},
+	{"server_tls_ciphers", KT_STR, OFF(server_tls_ciphers), "default", 0, 0, 0},
+	{"server_tls13_ciphers", KT_STR, OFF(server_tls13_ciphers), "", 0, 0, F_EMPTY_NULL},
 	{"pool_mode", KT_POOL_MODE, OFF(pool_mode), "session", 0, 0, 0},
 	{"default_pool_size", KT_INT, OFF(default_pool_size), "20", 1, 1000000, 0},
 	{"min_pool_size", KT_INT, OFF(min_pool_size), "0", 0, 1000000, 0},
@@ -137,10 +158,6 @@ static const char *const unsupported_keys[] = {
 	"service_name",
 	"job_name",
 	"stats_period",
-	"auth_hba_file",
-	"auth_user",
-	"auth_query",
-	"auth_dbname",
 	"auth_ldap_options",
 	"log_pooler_errors",
 	"log_stats",
@@ -161,7 +178,10 @@ static const char *const unsupported_keys[] = {
 };
 /* ...and whole families of them. */
 static const char *const unsupported_prefixes[] = {
-	"client_tls", "server_tls", "tcp_", "dns_", "syslog", NULL,
+	"tcp_",
+	"dns_",
+	"syslog",
+	NULL,
 };
 
 /* The flags that set one key; --listen and --upstream are handled on their own. */
@@ -293,8 +313,33 @@ const char *auth_type_str(AuthType type)
 		return "md5";
 	case AUTH_SCRAM:
 		return "scram-sha-256";
+	case AUTH_CERT:
+		return "cert";
+	case AUTH_HBA:
+		return "hba";
 	}
 	return "unknown";
+}
+
+static const char *const tls_mode_names[] = {
+	[TLS_DISABLE] = "disable", [TLS_ALLOW] = "allow",	  [TLS_PREFER] = "prefer",
+	[TLS_REQUIRE] = "require", [TLS_VERIFY_CA] = "verify-ca", [TLS_VERIFY_FULL] = "verify-full",
+};
+
+const char *tls_mode_str(TlsMode mode)
+{
+	return (unsigned)mode <= TLS_VERIFY_FULL ? tls_mode_names[mode] : "unknown";
+}
+
+bool tls_mode_parse(const char *s, TlsMode *mode)
+{
+	for (int m = TLS_DISABLE; m <= TLS_VERIFY_FULL; m++) {
+		if (strcasecmp(s, tls_mode_names[m]) == 0) {
+			*mode = (TlsMode)m;
+			return true;
+		}
+	}
+	return false;
 }
 
 const char *config_usage(void)
@@ -819,22 +864,30 @@ static bool key_set(Config *cfg, const KeyDef *k, const char *value, bool in_ms,
 		return true;
 	}
 	case KT_AUTH_TYPE: {
-		for (int t = AUTH_TRUST; t <= AUTH_SCRAM; t++) {
+		for (int t = AUTH_TRUST; t <= AUTH_HBA; t++) {
 			if (strcasecmp(value, auth_type_str((AuthType)t)) == 0) {
 				*FIELD(cfg, k, AuthType) = (AuthType)t;
 				return true;
 			}
 		}
-		if (!strcasecmp(value, "any") || !strcasecmp(value, "cert") ||
-		    !strcasecmp(value, "hba") || !strcasecmp(value, "pam") ||
+		if (!strcasecmp(value, "any") || !strcasecmp(value, "pam") ||
 		    !strcasecmp(value, "ldap") || !strcasecmp(value, "peer"))
 			snprintf(why, whylen,
 				 "this PgBouncer auth_type is not supported by pgsift; use trust, "
-				 "plain, md5 or scram-sha-256");
+				 "plain, md5, scram-sha-256, cert or hba");
 		else
-			snprintf(why, whylen, "must be trust, plain, md5 or scram-sha-256");
+			snprintf(why, whylen,
+				 "must be trust, plain, md5, scram-sha-256, cert or hba");
 		return false;
 	}
+	case KT_TLS_MODE:
+		if (!tls_mode_parse(value, FIELD(cfg, k, TlsMode))) {
+			snprintf(why, whylen,
+				 "must be disable, allow, prefer, require, verify-ca or "
+				 "verify-full");
+			return false;
+		}
+		return true;
 	case KT_LOG_LEVEL: {
 		LogLevel l;
 		if (!log_level_parse(value, &l)) {
@@ -916,6 +969,9 @@ static void key_format(const Config *cfg, const KeyDef *k, char *buf, size_t len
 		return;
 	case KT_AUTH_TYPE:
 		snprintf(buf, len, "%s", auth_type_str(*(const AuthType *)f));
+		return;
+	case KT_TLS_MODE:
+		snprintf(buf, len, "%s", tls_mode_str(*(const TlsMode *)f));
 		return;
 	case KT_LOG_LEVEL:
 	case KT_VERBOSE:
@@ -1301,6 +1357,81 @@ static void loader_where(const Loader *ld, const char *name, char *buf, size_t l
 		snprintf(buf, len, "%s: ", name);
 }
 
+/* Where passwords come from: auth_file, or auth_user's auth_query; hba needs its file, cert
+ * needs TLS with a CA to check client certificates against. */
+static bool validate_auth(Loader *ld, Config *cfg)
+{
+	char where[700];
+	bool passwords = cfg->auth_type != AUTH_TRUST && cfg->auth_type != AUTH_CERT;
+	if (cfg->auth_type == AUTH_HBA && !cfg->auth_hba_file) {
+		loader_where(ld, "auth_type", where, sizeof(where));
+		snprintf(
+			ld->err, ld->errlen,
+			"%sauth_type = hba needs auth_hba_file (PgBouncer's subset of pg_hba.conf)",
+			where);
+		return false;
+	}
+	if (cfg->auth_type == AUTH_CERT &&
+	    (cfg->client_tls_sslmode == TLS_DISABLE || !cfg->client_tls_ca_file)) {
+		loader_where(ld, "auth_type", where, sizeof(where));
+		snprintf(ld->err, ld->errlen,
+			 "%sauth_type = cert needs client_tls_sslmode (not disable) and "
+			 "client_tls_ca_file to verify client certificates",
+			 where);
+		return false;
+	}
+	if (passwords && !cfg->auth_file && !cfg->auth_user) {
+		loader_where(ld, "auth_type", where, sizeof(where));
+		snprintf(ld->err, ld->errlen,
+			 "%sauth_type = %s needs auth_file (users and passwords in PgBouncer's "
+			 "userlist.txt format) or auth_user (secrets read with auth_query)",
+			 where, auth_type_str(cfg->auth_type));
+		return false;
+	}
+	size_t n_auth = 0;
+	for (size_t i = 0; i < cfg->n_users; i++)
+		n_auth += cfg->users[i].secret != NULL;
+	if (passwords && cfg->auth_file && n_auth == 0 && !cfg->auth_user)
+		log_warn("auth_file '%s' lists no users: every login will fail", cfg->auth_file);
+	return true;
+}
+
+/* TLS towards clients needs a key and a certificate; verifying clients needs a CA. The files
+ * themselves are read by the proxy (which keeps the old ones when a reload brings bad ones). */
+static bool validate_tls(Loader *ld, Config *cfg)
+{
+	char where[700];
+	if (cfg->client_tls_sslmode != TLS_DISABLE &&
+	    (!cfg->client_tls_key_file || !cfg->client_tls_cert_file)) {
+		loader_where(ld, "client_tls_sslmode", where, sizeof(where));
+		snprintf(ld->err, ld->errlen,
+			 "%sclient_tls_sslmode = %s needs client_tls_key_file and "
+			 "client_tls_cert_file",
+			 where, tls_mode_str(cfg->client_tls_sslmode));
+		return false;
+	}
+	if (cfg->client_tls_sslmode >= TLS_VERIFY_CA && !cfg->client_tls_ca_file) {
+		loader_where(ld, "client_tls_sslmode", where, sizeof(where));
+		snprintf(ld->err, ld->errlen,
+			 "%sclient_tls_sslmode = %s needs client_tls_ca_file (the CA that signs "
+			 "client certificates)",
+			 where, tls_mode_str(cfg->client_tls_sslmode));
+		return false;
+	}
+	if (!!cfg->server_tls_key_file != !!cfg->server_tls_cert_file) {
+		loader_where(ld,
+			     cfg->server_tls_key_file ? "server_tls_key_file" :
+							"server_tls_cert_file",
+			     where, sizeof(where));
+		snprintf(ld->err, ld->errlen,
+			 "%sserver_tls_key_file and server_tls_cert_file go together (a client "
+			 "certificate for the servers)",
+			 where);
+		return false;
+	}
+	return true;
+}
+
 static bool loader_validate(Loader *ld)
 {
 	Config *cfg = ld->cfg;
@@ -1338,19 +1469,8 @@ static bool loader_validate(Loader *ld)
 			 where);
 		return false;
 	}
-	if (cfg->auth_type != AUTH_TRUST && !cfg->auth_file) {
-		loader_where(ld, "auth_type", where, sizeof(where));
-		snprintf(ld->err, ld->errlen,
-			 "%sauth_type = %s needs auth_file (users and passwords in PgBouncer's "
-			 "userlist.txt format)",
-			 where, auth_type_str(cfg->auth_type));
+	if (!validate_auth(ld, cfg) || !validate_tls(ld, cfg))
 		return false;
-	}
-	size_t n_auth = 0;
-	for (size_t i = 0; i < cfg->n_users; i++)
-		n_auth += cfg->users[i].secret != NULL;
-	if (cfg->auth_type != AUTH_TRUST && n_auth == 0)
-		log_warn("auth_file '%s' lists no users: every login will fail", cfg->auth_file);
 	if (cfg->min_pool_size > cfg->default_pool_size) {
 		loader_where(ld, "min_pool_size", where, sizeof(where));
 		snprintf(ld->err, ld->errlen,

@@ -23,10 +23,29 @@
 #include "config/log.h"
 
 typedef enum { POOL_SESSION = 0, POOL_TRANSACTION, POOL_STATEMENT } PoolMode;
-typedef enum { AUTH_TRUST = 0, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM } AuthType;
+typedef enum { AUTH_TRUST = 0, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM, AUTH_CERT, AUTH_HBA } AuthType;
+/* libpq's and PgBouncer's sslmode, weakest first. */
+typedef enum {
+	TLS_DISABLE = 0,
+	TLS_ALLOW,
+	TLS_PREFER,
+	TLS_REQUIRE,
+	TLS_VERIFY_CA,
+	TLS_VERIFY_FULL,
+} TlsMode;
+
+/* PgBouncer 1.24's safe auth_query (an expired password is no password), schema-qualified so that
+ * the auth user's search_path cannot redirect it; pgsift also runs it with search_path set to
+ * pg_catalog. */
+#define AUTH_QUERY_DEFAULT                                                                       \
+	"SELECT rolname, CASE WHEN rolvaliduntil < pg_catalog.now() THEN NULL ELSE rolpassword " \
+	"END FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin"
 
 const char *pool_mode_str(PoolMode mode);
 const char *auth_type_str(AuthType type);
+const char *tls_mode_str(TlsMode mode);
+/* "disable" ... "verify-full" (case-insensitive) into *mode; false for anything else. */
+bool tls_mode_parse(const char *s, TlsMode *mode);
 
 /* One entry of [databases] (or the --upstream shorthand, which is the `*` entry). */
 typedef struct DbEntry {
@@ -46,6 +65,8 @@ typedef struct DbEntry {
 	int reserve_pool;	/* -1 = reserve_pool_size */
 	int max_db_connections; /* 0 = unlimited */
 	int pool_mode;		/* -1 = the global pool_mode, else a PoolMode */
+	int sslmode;		/* libpq's sslmode key: -1 = server_tls_sslmode, else a TlsMode */
+	char *auth_user;	/* PgBouncer's per-database auth_user, or NULL */
 	char *conninfo;		/* the text as written, for SHOW DATABASES and logs (owned) */
 	int line;		/* where it was written, 0 for the command line */
 } DbEntry;
@@ -80,8 +101,31 @@ typedef struct Config {
 	char *auth_file;    /* NULL = none */
 	UserEntry *users;
 	size_t n_users;
-	char **admin_users; /* NULL-terminated list */
-	char **stats_users; /* NULL-terminated list */
+	char **admin_users;  /* NULL-terminated list */
+	char **stats_users;  /* NULL-terminated list */
+	char *auth_hba_file; /* pg_hba.conf subset for auth_type = hba; NULL = none */
+	char *auth_user;     /* looks up unknown users' secrets with auth_query; NULL = none */
+	char *auth_query;    /* PgBouncer's safe default (rolvaliduntil honoured) */
+	char *auth_dbname;   /* where auth_query runs; NULL = the client's database */
+
+	/* TLS towards clients (PgBouncer's client_tls_* keys) */
+	TlsMode client_tls_sslmode; /* disable */
+	char *client_tls_key_file;  /* NULL = none */
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;   /* verifies client certificates (verify-ca, verify-full) */
+	char *client_tls_protocols; /* "secure" = tlsv1.2,tlsv1.3 */
+	char *client_tls_ciphers;   /* TLS 1.2 cipher list; "default" */
+	char *client_tls13_ciphers; /* TLS 1.3 cipher suites; NULL = OpenSSL's */
+	char *client_tls_dheparams; /* "auto" (OpenSSL 3's built-in groups), "none", "legacy" */
+	char *client_tls_ecdhcurve; /* "auto" or a group list such as "prime256v1" */
+	/* TLS towards servers (server_tls_*) */
+	TlsMode server_tls_sslmode; /* prefer, as libpq and PgBouncer 1.21+ */
+	char *server_tls_key_file;  /* client certificate for the server; NULL = none */
+	char *server_tls_cert_file;
+	char *server_tls_ca_file; /* NULL = the system's trust store */
+	char *server_tls_protocols;
+	char *server_tls_ciphers;
+	char *server_tls13_ciphers;
 
 	/* pooling */
 	PoolMode pool_mode;		  /* session */

@@ -8,7 +8,7 @@
  * the URL.
  *
  * The proxy speaks the protocol itself rather than through libpq, so of libpq's options only
- * host, hostaddr, port, dbname, user and password mean something; any other is warned about
+ * host, hostaddr, port, dbname, user, password and sslmode mean something; any other is warned about
  * once and ignored (silently dropping, say, sslmode=require would be worse).
  */
 #include <ctype.h>
@@ -41,23 +41,20 @@ static char *url_decode(const char *s, size_t n);
 
 /* Keys of PgBouncer's [databases] lines that pgsift acts on. */
 static const char *const pgbouncer_db_keys[] = {
-	"pool_size",
-	"min_pool_size",
-	"reserve_pool",
-	"max_db_connections",
-	"pool_mode",
-	"connect_query",
-	"application_name",
-	"client_encoding",
-	"datestyle",
-	"timezone",
-	NULL,
+	"pool_size", "min_pool_size", "reserve_pool",	  "max_db_connections",
+	"pool_mode", "connect_query", "application_name", "client_encoding",
+	"datestyle", "timezone",      "auth_user",	  NULL,
 };
 
 /* Keys PgBouncer knows there that pgsift does not implement: warned about and dropped. */
 static const char *const unsupported_db_keys[] = {
-	"auth_user",	     "auth_dbname",	"auth_query",	      "max_db_client_connections",
-	"reserve_pool_size", "server_lifetime", "load_balance_hosts", NULL,
+	"auth_dbname",
+	"auth_query",
+	"max_db_client_connections",
+	"reserve_pool_size",
+	"server_lifetime",
+	"load_balance_hosts",
+	NULL,
 };
 
 static bool key_in(const char *const *list, const char *key)
@@ -75,7 +72,8 @@ bool dbentry_parse(const char *name, const char *connstr, const char *loc, DbEnt
 			 .pool_size = -1,
 			 .min_pool_size = -1,
 			 .reserve_pool = -1,
-			 .pool_mode = -1};
+			 .pool_mode = -1,
+			 .sslmode = -1};
 	ConnWord *words = NULL;
 	size_t n_words = 0, liblen = 0;
 	char *libpq = NULL;
@@ -171,6 +169,7 @@ void dbentry_clear(DbEntry *db)
 	free(db->password);
 	free(db->connect_query);
 	free(db->application_name);
+	free(db->auth_user);
 	free(db->client_encoding);
 	free(db->datestyle);
 	free(db->timezone);
@@ -368,9 +367,9 @@ static bool db_set_pgbouncer(DbEntry *db, const char *key, const char *value, co
 		return true;
 	}
 	char **strs[] = {&db->connect_query, &db->application_name, &db->client_encoding,
-			 &db->datestyle, &db->timezone};
-	const char *names[] = {"connect_query", "application_name", "client_encoding", "datestyle",
-			       "timezone"};
+			 &db->datestyle,     &db->timezone,	    &db->auth_user};
+	const char *names[] = {"connect_query", "application_name", "client_encoding",
+			       "datestyle",	"timezone",	    "auth_user"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(key, names[i]) == 0) {
 			if (!set_str(strs[i], value)) {
@@ -436,6 +435,16 @@ static bool db_take_libpq(DbEntry *db, const char *libpq, char *why, size_t whyl
 			}
 			if (*o->val)
 				db->port = (int)port;
+		} else if (strcmp(o->keyword, "sslmode") == 0) {
+			TlsMode m;
+			if (!tls_mode_parse(o->val, &m)) {
+				snprintf(why, whylen,
+					 "sslmode: must be disable, allow, prefer, require, "
+					 "verify-ca or "
+					 "verify-full");
+				goto out;
+			}
+			db->sslmode = (int)m;
 		} else {
 			log_warn("%s: %s: connection option %s is not supported by pgsift and is "
 				 "ignored",

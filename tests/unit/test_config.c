@@ -679,13 +679,13 @@ static void test_config_databases_forms(void **state)
 	assert_int_equal(cfg->n_dbs, 5);
 	assert_string_equal(config_find_db(cfg, "dup")->host, "second");
 	assert_int_equal(config_find_db(cfg, "dup")->line, 7);
-	char expect[1024];
-	snprintf(expect, sizeof(expect),
-		 "%1$s:4: kv: setting auth_user is not supported by pgsift and is ignored\n"
-		 "%1$s:4: kv: connection option sslmode is not supported by pgsift and is "
-		 "ignored\n",
-		 tpath("dbforms.ini"));
-	assert_string_equal(log_read(), expect);
+	/* libpq's sslmode and PgBouncer's per-database auth_user are taken, without a warning */
+	const DbEntry *kv = config_find_db(cfg, "kv");
+	assert_int_equal(kv->sslmode, TLS_REQUIRE);
+	assert_string_equal(kv->auth_user, "pgb");
+	assert_int_equal(u1->sslmode, -1);
+	assert_null(u1->auth_user);
+	assert_string_equal(log_read(), "");
 	config_free(cfg);
 }
 
@@ -799,12 +799,35 @@ static void test_config_main_section_errors(void **state)
 	expect_error("e8.ini", "[pgsift]\npkt_buf = 100\n",
 		     "%s:2: pkt_buf: must be a size in bytes between 512 and 1073741824 (got "
 		     "'100')");
-	expect_error("e9.ini", "[pgsift]\nauth_type = hba\n",
+	expect_error("e9.ini", "[pgsift]\nauth_type = pam\n",
 		     "%s:2: auth_type: this PgBouncer auth_type is not supported by pgsift; use "
-		     "trust, plain, md5 or scram-sha-256 (got 'hba')");
+		     "trust, plain, md5, scram-sha-256, cert or hba (got 'pam')");
 	expect_error("e10.ini", "[pgsift]\nauth_type = kerberos\n",
-		     "%s:2: auth_type: must be trust, plain, md5 or scram-sha-256 (got "
+		     "%s:2: auth_type: must be trust, plain, md5, scram-sha-256, cert or hba (got "
 		     "'kerberos')");
+	expect_error("e9b.ini", "[pgsift]\nauth_type = hba\n",
+		     "%s:2: auth_type: auth_type = hba needs auth_hba_file (PgBouncer's subset of "
+		     "pg_hba.conf)");
+	expect_error("e9c.ini", "[pgsift]\nauth_type = cert\n",
+		     "%s:2: auth_type: auth_type = cert needs client_tls_sslmode (not disable) and "
+		     "client_tls_ca_file to verify client certificates");
+	expect_error("e9d.ini", "[pgsift]\nclient_tls_sslmode = require\n",
+		     "%s:2: client_tls_sslmode: client_tls_sslmode = require needs "
+		     "client_tls_key_file and client_tls_cert_file");
+	expect_error("e9e.ini",
+		     "[pgsift]\nclient_tls_sslmode = verify-full\nclient_tls_key_file = k\n"
+		     "client_tls_cert_file = c\n",
+		     "%s:2: client_tls_sslmode: client_tls_sslmode = verify-full needs "
+		     "client_tls_ca_file (the CA that signs client certificates)");
+	expect_error("e9f.ini", "[pgsift]\nserver_tls_sslmode = required\n",
+		     "%s:2: server_tls_sslmode: must be disable, allow, prefer, require, verify-ca "
+		     "or verify-full (got 'required')");
+	expect_error("e9g.ini", "[pgsift]\nserver_tls_key_file = k\n",
+		     "%s:2: server_tls_key_file: server_tls_key_file and server_tls_cert_file go "
+		     "together (a client certificate for the servers)");
+	expect_error("e9h.ini", "[databases]\nd = host=x sslmode=always\n",
+		     "%s:2: d: sslmode: must be disable, allow, prefer, require, verify-ca or "
+		     "verify-full");
 	expect_error("e11.ini", "[pgsift]\nlisten_port\n",
 		     "%s:2: expected 'key = value' (got 'listen_port')");
 	expect_error("e12.ini", "listen_port = 1\n",
@@ -918,10 +941,12 @@ static void test_config_trust_refused_off_loopback(void **state)
 	/* md5 needs an auth_file. */
 	assert_null(load_argv("--listen", "0.0.0.0:6432", "--auth-type", "md5", NULL));
 	assert_string_equal(errbuf, "--auth-type: auth_type = md5 needs auth_file (users and "
-				    "passwords in PgBouncer's userlist.txt format)");
+				    "passwords in PgBouncer's userlist.txt format) or auth_user "
+				    "(secrets read with auth_query)");
 	expect_error("md5nofile.ini", "[pgsift]\nauth_type = scram-sha-256\n",
 		     "%s:2: auth_type: auth_type = scram-sha-256 needs auth_file (users and "
-		     "passwords in PgBouncer's userlist.txt format)");
+		     "passwords in PgBouncer's userlist.txt format) or auth_user (secrets read "
+		     "with auth_query)");
 }
 
 static void test_config_unknown_keys_warn_once(void **state)
@@ -932,7 +957,7 @@ static void test_config_unknown_keys_warn_once(void **state)
 						 "tcp_keepalive = 1\n"
 						 "frobnicate = 3\n"
 						 "dns_max_ttl = 15\n"
-						 "client_tls_sslmode = require\n"
+						 "syslog_ident = pgsift\n"
 						 "stats_period = 60\n"
 						 "tcp_keepalive = 0\n"
 						 "frobnicate = 4\n"
@@ -948,7 +973,7 @@ static void test_config_unknown_keys_warn_once(void **state)
 		 "%1$s:2: setting tcp_keepalive is not supported by pgsift and is ignored\n"
 		 "%1$s:3: unknown setting frobnicate is ignored\n"
 		 "%1$s:4: setting dns_max_ttl is not supported by pgsift and is ignored\n"
-		 "%1$s:5: setting client_tls_sslmode is not supported by pgsift and is ignored\n"
+		 "%1$s:5: setting syslog_ident is not supported by pgsift and is ignored\n"
 		 "%1$s:6: setting stats_period is not supported by pgsift and is ignored\n"
 		 "%1$s:10: section [peers] is not supported by pgsift and is ignored\n",
 		 ini);
@@ -1066,7 +1091,7 @@ static void test_config_show_config(void **state)
 	/* verbose is folded into log_level and not listed twice. */
 	for (int i = 0; i < s.n; i++)
 		assert_string_not_equal(s.keys[i], "verbose");
-	assert_int_equal(s.n, 56);
+	assert_int_equal(s.n, 76);
 	config_free(cfg);
 	assert_string_equal(pool_mode_str(POOL_TRANSACTION), "transaction");
 	assert_string_equal(auth_type_str(AUTH_SCRAM), "scram-sha-256");
