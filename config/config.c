@@ -15,8 +15,10 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -65,12 +67,36 @@ typedef struct KeyDef {
 #define OFF(field) offsetof(Config, field)
 #define TMAX (1000LL * 3600 * 24 * 365 * 100) /* 100 years in ms: sanity bound */
 
+/* syslog(3)'s facilities PgBouncer accepts, in its order. */
+static const char *const syslog_facilities[] = {
+	"auth",	  "authpriv", "daemon", "user",	  "local0", "local1", "local2",
+	"local3", "local4",   "local5", "local6", "local7", NULL,
+};
+
+/* The only values a KT_STR key allows (any case), or NULL for any text. */
+static const char *const *key_choices(const char *name)
+{
+	return strcmp(name, "syslog_facility") == 0 ? syslog_facilities : NULL;
+}
+
 static const KeyDef keys[] = {
 	{"listen_addr", KT_ADDRS, OFF(listen_addr), "127.0.0.1", 0, 0, F_NORELOAD},
 	{"listen_port", KT_INT, OFF(listen_port), "6432", 1, 65535, F_NORELOAD},
 	{"unix_socket_dir", KT_STR, OFF(unix_socket_dir), "/tmp", 0, 0, F_NORELOAD},
 	{"unix_socket_mode", KT_MODE, OFF(unix_socket_mode), "0777", 0, 07777, F_NORELOAD},
 	{"listen_backlog", KT_INT, OFF(listen_backlog), "128", 1, INT_MAX, F_NORELOAD},
+	{"unix_socket_group", KT_STR, OFF(unix_socket_group), "", 0, 0, F_EMPTY_NULL | F_NORELOAD},
+	{"so_reuseport", KT_BOOL, OFF(so_reuseport), "0", 0, 0, F_NORELOAD},
+	{"peer_id", KT_INT, OFF(peer_id), "0", 0, 16383, 0},
+	/* Linux's limits: TCP_KEEPCNT <= 127, TCP_KEEPIDLE and TCP_KEEPINTVL <= 32767 s. */
+	{"tcp_defer_accept", KT_INT, OFF(tcp_defer_accept), "1", 0, INT_MAX, F_NORELOAD},
+	{"tcp_socket_buffer", KT_INT, OFF(tcp_socket_buffer), "0", 0, INT_MAX, F_BYTES},
+	{"tcp_keepalive", KT_BOOL, OFF(tcp_keepalive), "1", 0, 0, 0},
+	{"tcp_keepcnt", KT_INT, OFF(tcp_keepcnt), "0", 0, 127, 0},
+	{"tcp_keepidle", KT_INT, OFF(tcp_keepidle), "0", 0, 32767, 0},
+	{"tcp_keepintvl", KT_INT, OFF(tcp_keepintvl), "0", 0, 32767, 0},
+	{"tcp_user_timeout", KT_INT, OFF(tcp_user_timeout), "0", 0, INT_MAX, 0},
+	{"sbuf_loopcnt", KT_INT, OFF(sbuf_loopcnt), "5", 0, INT_MAX, 0},
 	{"auth_type", KT_AUTH_TYPE, OFF(auth_type), "trust", 0, 0, 0},
 	{"auth_file", KT_STR, OFF(auth_file), "", 0, 0, F_EMPTY_NULL},
 	{"admin_users", KT_LIST, OFF(admin_users), "", 0, 0, 0},
@@ -110,6 +136,14 @@ static const KeyDef keys[] = {
 	{"max_packet_size", KT_INT, OFF(max_packet_size), "2147483647", 1024, INT_MAX, F_BYTES},
 	{"pkt_buf", KT_INT, OFF(pkt_buf), "4096", 512, 1 << 30, F_BYTES | F_NORELOAD},
 	{"application_name_add_host", KT_BOOL, OFF(application_name_add_host), "0", 0, 0, 0},
+	{"server_round_robin", KT_BOOL, OFF(server_round_robin), "0", 0, 0, 0},
+	{"server_fast_close", KT_BOOL, OFF(server_fast_close), "0", 0, 0, 0},
+	{"disable_pqexec", KT_BOOL, OFF(disable_pqexec), "0", 0, 0, 0},
+	{"max_db_client_connections", KT_INT, OFF(max_db_client_connections), "0", 0, 10000000, 0},
+	{"max_user_client_connections", KT_INT, OFF(max_user_client_connections), "0", 0, 10000000,
+	 0},
+	{"track_extra_parameters", KT_LIST, OFF(track_extra_parameters), "IntervalStyle", 0, 0, 0},
+	{"scram_iterations", KT_INT, OFF(scram_iterations), "4096", 1, INT_MAX, 0},
 	{"query_timeout", KT_TIME, OFF(query_timeout), "0", 0, TMAX, 0},
 	{"query_wait_timeout", KT_TIME, OFF(query_wait_timeout), "120", 0, TMAX, 0},
 	{"idle_transaction_timeout", KT_TIME, OFF(idle_transaction_timeout), "0", 0, TMAX, 0},
@@ -122,12 +156,31 @@ static const KeyDef keys[] = {
 	{"server_login_retry", KT_TIME, OFF(server_login_retry), "15", 0, TMAX, 0},
 	{"server_check_delay", KT_TIME, OFF(server_check_delay), "30", 0, TMAX, 0},
 	{"shutdown_wait_timeout", KT_TIME, OFF(shutdown_wait_timeout), "0", 0, TMAX, 0},
+	{"reserve_pool_timeout", KT_TIME, OFF(reserve_pool_timeout), "5", 0, TMAX, 0},
+	{"query_wait_notify", KT_TIME, OFF(query_wait_notify), "5", 0, TMAX, 0},
+	{"suspend_timeout", KT_TIME, OFF(suspend_timeout), "10", 0, TMAX, 0},
+	{"autodb_idle_timeout", KT_TIME, OFF(autodb_idle_timeout), "3600", 0, TMAX, 0},
+	{"cancel_wait_timeout", KT_TIME, OFF(cancel_wait_timeout), "10", 0, TMAX, 0},
+	{"dns_max_ttl", KT_TIME, OFF(dns_max_ttl), "15", 0, TMAX, 0},
+	{"dns_nxdomain_ttl", KT_TIME, OFF(dns_nxdomain_ttl), "15", 0, TMAX, 0},
+	{"dns_zone_check_period", KT_TIME, OFF(dns_zone_check_period), "0", 0, TMAX, 0},
+	{"resolv_conf", KT_STR, OFF(resolv_conf), "", 0, 0, F_EMPTY_NULL},
 	{"logfile", KT_STR, OFF(logfile), "", 0, 0, F_EMPTY_NULL},
 	{"pidfile", KT_STR, OFF(pidfile), "", 0, 0, F_EMPTY_NULL | F_NORELOAD},
+	{"conffile", KT_STR, OFF(config_file), "", 0, 0, F_EMPTY_NULL},
+	{"user", KT_STR, OFF(user), "", 0, 0, F_EMPTY_NULL | F_NORELOAD},
+	{"service_name", KT_STR, OFF(service_name), "pgsift", 0, 0, F_NORELOAD},
+	{"job_name", KT_STR, OFF(service_name), "pgsift", 0, 0, F_NORELOAD | F_HIDDEN},
+	{"syslog", KT_BOOL, OFF(syslog), "0", 0, 0, 0},
+	{"syslog_ident", KT_STR, OFF(syslog_ident), "pgsift", 0, 0, 0},
+	{"syslog_facility", KT_STR, OFF(syslog_facility), "daemon", 0, 0, 0},
 	{"log_level", KT_LOG_LEVEL, OFF(log_level), "info", 0, 0, 0},
 	{"verbose", KT_VERBOSE, OFF(log_level), "0", 0, 2, F_HIDDEN},
 	{"log_connections", KT_BOOL, OFF(log_connections), "1", 0, 0, 0},
 	{"log_disconnections", KT_BOOL, OFF(log_disconnections), "1", 0, 0, 0},
+	{"log_pooler_errors", KT_BOOL, OFF(log_pooler_errors), "1", 0, 0, 0},
+	{"log_stats", KT_BOOL, OFF(log_stats), "1", 0, 0, 0},
+	{"stats_period", KT_TIME, OFF(stats_period), "60", 1, TMAX, 0},
 	{"track_statements", KT_BOOL, OFF(track_statements), "1", 0, 0, 0},
 	{"slow_query_ms", KT_MS, OFF(slow_query_ms), "-1", -1, TMAX, 0},
 	{"slow_query_log", KT_STR, OFF(slow_query_log), "", 0, 0, F_EMPTY_NULL},
@@ -147,40 +200,15 @@ static const KeyDef keys[] = {
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-/* PgBouncer settings pgsift does not implement: one warning each, never an error. */
+/* PgBouncer settings pgsift does not implement: one warning each, never an error. Both are
+ * authentication methods pgsift refuses (auth_type ldap; hba user maps). */
 static const char *const unsupported_keys[] = {
-	"user",
-	"unix_socket_group",
-	"reserve_pool_timeout",
-	"server_round_robin",
-	"disable_pqexec",
-	"conffile",
-	"service_name",
-	"job_name",
-	"stats_period",
 	"auth_ldap_options",
-	"log_pooler_errors",
-	"log_stats",
-	"server_fast_close",
-	"autodb_idle_timeout",
-	"resolv_conf",
-	"suspend_timeout",
-	"sbuf_loopcnt",
-	"so_reuseport",
-	"peer_id",
-	"track_extra_parameters",
-	"query_wait_notify",
-	"max_db_client_connections",
-	"max_user_client_connections",
-	"scram_iterations",
-	"server_drain",
+	"auth_ident_file",
 	NULL,
 };
-/* ...and whole families of them. */
+/* ...and whole families of them (none left: kept for the next one). */
 static const char *const unsupported_prefixes[] = {
-	"tcp_",
-	"dns_",
-	"syslog",
 	NULL,
 };
 
@@ -272,6 +300,7 @@ static bool loader_listen_flag(Loader *ld, const char *value, const char *label)
 static bool loader_upstream(Loader *ld, const char *value, const char *label);
 static bool loader_auth_file(Loader *ld);
 static bool loader_validate(Loader *ld);
+static bool validate_process(Loader *ld, Config *cfg);
 static const char *loader_intern(Loader *ld, const char *s);
 static void loader_warn_once(Loader *ld, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -534,7 +563,6 @@ void config_free(Config *cfg)
 	for (size_t i = 0; i < cfg->n_dbs; i++)
 		dbentry_clear(&cfg->dbs[i]);
 	free(cfg->dbs);
-	free(cfg->config_file);
 	free(cfg);
 }
 
@@ -771,6 +799,20 @@ static bool key_set(Config *cfg, const KeyDef *k, const char *value, bool in_ms,
 			if (!parse_hostport(value, addr, sizeof(addr), &port) || !addr[0]) {
 				snprintf(why, whylen,
 					 "must be ADDR:PORT with a port between 1 and 65535");
+				return false;
+			}
+		}
+		const char *const *choices = key_choices(k->name);
+		if (choices) {
+			size_t i;
+			for (i = 0; choices[i]; i++)
+				if (strcasecmp(value, choices[i]) == 0)
+					break;
+			if (!choices[i]) {
+				size_t n = (size_t)snprintf(why, whylen, "must be one of");
+				for (i = 0; choices[i] && n < whylen; i++)
+					n += (size_t)snprintf(why + n, whylen - n, "%s %s",
+							      i ? "," : "", choices[i]);
 				return false;
 			}
 		}
@@ -1481,6 +1523,38 @@ static bool loader_validate(Loader *ld)
 	if (cfg->slow_query_ms >= 0 && !cfg->slow_query_log)
 		log_warn("slow_query_ms is set but slow_query_log is not: slow statements are "
 			 "counted but not written anywhere");
+	return validate_process(ld, cfg);
+}
+
+/* The names the process side looks up (a user to become, a group for the socket) must exist
+ * now, so that the error names the line; and the settings pgsift accepts but cannot follow all
+ * the way say so once. */
+static bool validate_process(Loader *ld, Config *cfg)
+{
+	char where[700];
+	if (cfg->user && !getpwnam(cfg->user)) {
+		loader_where(ld, "user", where, sizeof(where));
+		snprintf(ld->err, ld->errlen, "%sno such user '%s'", where, cfg->user);
+		return false;
+	}
+	if (cfg->unix_socket_group && !getgrnam(cfg->unix_socket_group)) {
+		loader_where(ld, "unix_socket_group", where, sizeof(where));
+		snprintf(ld->err, ld->errlen, "%sno such group '%s'", where,
+			 cfg->unix_socket_group);
+		return false;
+	}
+	if (cfg->resolv_conf)
+		log_warn("resolv_conf = %s: pgsift resolves host names with the system resolver "
+			 "(getaddrinfo and /etc/resolv.conf) and does not read this file",
+			 cfg->resolv_conf);
+	if (cfg->scram_iterations != 4096)
+		log_warn("scram_iterations = %d: pgsift derives SCRAM secrets for plain-text "
+			 "passwords with 4096 iterations",
+			 cfg->scram_iterations);
+	if (cfg->peer_id)
+		log_warn("peer_id = %d: pgsift has no peering ([peers] is ignored), cancel "
+			 "requests reach only this process",
+			 cfg->peer_id);
 	return true;
 }
 

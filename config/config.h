@@ -87,14 +87,28 @@ typedef struct UserEntry {
 } UserEntry;
 
 typedef struct Config {
-	char *config_file; /* NULL when started without -c (owned) */
+	char *config_file; /* PgBouncer's conffile: -c's file, or what the file's conffile says; the
+			    * next reload reads it. NULL when started without -c (owned) */
 
 	/* listening */
 	char *listen_addr; /* "127.0.0.1" by default; "*" = every address; may list several, comma separated */
-	int listen_port;       /* 6432 */
-	char *unix_socket_dir; /* "/tmp" like PgBouncer; "" = no Unix socket */
-	int unix_socket_mode;  /* 0777 */
-	int listen_backlog;    /* 128 */
+	int listen_port;	 /* 6432 */
+	char *unix_socket_dir;	 /* "/tmp" like PgBouncer; "" = no Unix socket */
+	int unix_socket_mode;	 /* 0777 */
+	int listen_backlog;	 /* 128 */
+	char *unix_socket_group; /* the socket's group (chown); NULL = the process's */
+	bool so_reuseport;	 /* SO_REUSEPORT on TCP listeners; false */
+	int peer_id;		 /* accepted; pgsift has no [peers] (0) */
+
+	/* TCP options (PgBouncer's tcp_*), applied by proxy/sockopt.c; 0 = the kernel's default */
+	int tcp_defer_accept;  /* 1 (Linux): TCP_DEFER_ACCEPT of 45 s on listeners; 0 = off */
+	int tcp_socket_buffer; /* SO_SNDBUF and SO_RCVBUF, bytes */
+	bool tcp_keepalive;    /* true: SO_KEEPALIVE */
+	int tcp_keepcnt;       /* probes */
+	int tcp_keepidle;      /* seconds */
+	int tcp_keepintvl;     /* seconds */
+	int tcp_user_timeout;  /* milliseconds */
+	int sbuf_loopcnt;      /* 5; accepted, see README (libuv bounds reads per callback) */
 
 	/* authentication */
 	AuthType auth_type; /* trust; refused on non-loopback addresses (see config_validate) */
@@ -143,6 +157,13 @@ typedef struct Config {
 	int max_packet_size;		  /* 2147483647 like PgBouncer; bytes */
 	int pkt_buf;			  /* 4096; read buffer size in bytes */
 	bool application_name_add_host;	  /* false */
+	bool server_round_robin;	  /* false: the last released idle server first (LIFO) */
+	bool server_fast_close;		  /* false */
+	bool disable_pqexec;		  /* false: Query (simple protocol) messages are refused */
+	int max_db_client_connections;	  /* 0 = unlimited; clients per database */
+	int max_user_client_connections;  /* 0 = unlimited; clients per user */
+	char **track_extra_parameters;	  /* "IntervalStyle"; pgsift tracks every parameter */
+	int scram_iterations;		  /* 4096 */
 
 	/* timeouts, all in milliseconds, 0 = disabled (the ini file gives PgBouncer's seconds) */
 	uint64_t query_timeout;
@@ -157,6 +178,15 @@ typedef struct Config {
 	uint64_t server_login_retry;	 /* 15 s */
 	uint64_t server_check_delay;	 /* 30 s */
 	uint64_t shutdown_wait_timeout;	 /* 0 = wait for ever, like PgBouncer */
+	uint64_t reserve_pool_timeout;	 /* 5 s: a client waiting this long may use the reserve */
+	uint64_t query_wait_notify;	 /* 5 s: a waiting client gets a NOTICE; 0 = never */
+	uint64_t suspend_timeout;	 /* 10 s; accepted (no SUSPEND or online restart) */
+	uint64_t autodb_idle_timeout;	 /* 3600 s; accepted (pools are kept) */
+	uint64_t cancel_wait_timeout;	 /* 10 s; accepted (cancels are sent at once) */
+	uint64_t dns_max_ttl;		 /* 15 s; names are resolved at every connect */
+	uint64_t dns_nxdomain_ttl;	 /* 15 s; failures are not cached either */
+	uint64_t dns_zone_check_period;	 /* 0; accepted (no zone checks needed) */
+	char *resolv_conf;		 /* NULL; the system resolver's file is used */
 
 	/* process */
 	char *logfile; /* NULL = stderr only */
@@ -164,6 +194,14 @@ typedef struct Config {
 	LogLevel log_level;
 	bool log_connections;	 /* true */
 	bool log_disconnections; /* true */
+	bool log_pooler_errors;	 /* true: errors pgsift sends to clients are logged */
+	bool log_stats;		 /* true: one "stats:" line per stats_period */
+	uint64_t stats_period;	 /* ms, 60 s */
+	bool syslog;		 /* false: log lines also go to syslog(3) */
+	char *syslog_ident;	 /* "pgsift" (PgBouncer: the program name) */
+	char *syslog_facility;	 /* "daemon"; auth, authpriv, daemon, user, local0..local7 */
+	char *user;		 /* drop root privileges to this user after start; NULL = stay */
+	char *service_name;	 /* "pgsift"; Windows service name in PgBouncer, job_name alias */
 
 	/* pgsift's own: statistics, slow-query log, metrics, advisor */
 	bool track_statements;		/* true: every statement goes to the statistics */

@@ -953,32 +953,34 @@ static void test_config_unknown_keys_warn_once(void **state)
 {
 	(void)state;
 	log_reset();
+	/* tcp_keepalive, dns_max_ttl, syslog_ident and stats_period are PgBouncer keys pgsift has:
+	 * silent. */
 	const char *ini = write_file("warn.ini", "[pgbouncer]\n"
-						 "tcp_keepalive = 1\n"
+						 "auth_ldap_options = ldapurl=x\n"
 						 "frobnicate = 3\n"
 						 "dns_max_ttl = 15\n"
 						 "syslog_ident = pgsift\n"
 						 "stats_period = 60\n"
-						 "tcp_keepalive = 0\n"
+						 "auth_ldap_options = ldapurl=y\n"
 						 "frobnicate = 4\n"
 						 "listen_port = 6500\n"
 						 "[peers]\n"
-						 "1 = host=other\n");
+						 "1 = host=other\n"
+						 "[pgbouncer]\n"
+						 "tcp_keepalive = 0\n");
 	Config *cfg = load_argv(ini, NULL);
 	if (!cfg)
 		fail_msg("%s", errbuf);
 	assert_int_equal(cfg->listen_port, 6500);
+	assert_false(cfg->tcp_keepalive);
 	char expect[2048];
 	snprintf(expect, sizeof(expect),
-		 "%1$s:2: setting tcp_keepalive is not supported by pgsift and is ignored\n"
+		 "%1$s:2: setting auth_ldap_options is not supported by pgsift and is ignored\n"
 		 "%1$s:3: unknown setting frobnicate is ignored\n"
-		 "%1$s:4: setting dns_max_ttl is not supported by pgsift and is ignored\n"
-		 "%1$s:5: setting syslog_ident is not supported by pgsift and is ignored\n"
-		 "%1$s:6: setting stats_period is not supported by pgsift and is ignored\n"
 		 "%1$s:10: section [peers] is not supported by pgsift and is ignored\n",
 		 ini);
 	assert_string_equal(log_read(), expect);
-	assert_int_equal(count_of(log_read(), "tcp_keepalive"), 1);
+	assert_int_equal(count_of(log_read(), "auth_ldap_options"), 1);
 	config_free(cfg);
 }
 
@@ -1081,6 +1083,42 @@ static void test_config_show_config(void **state)
 		{"parser_cache_size", "16777216", "67108864", false},
 		{"metrics_listen", "127.0.0.1:9127", "", false},
 		{"logfile", "/var/log/postgresql/pgbouncer.log", "", true},
+		{"conffile", tpath("pgbouncer.ini"), "", true},
+		{"user", "", "", false},
+		{"service_name", "pgsift", "pgsift", false},
+		{"syslog", "0", "0", true},
+		{"syslog_ident", "pgsift", "pgsift", true},
+		{"syslog_facility", "daemon", "daemon", true},
+		{"log_pooler_errors", "1", "1", true},
+		{"log_stats", "1", "1", true},
+		{"stats_period", "60", "60", true},
+		{"unix_socket_group", "", "", false},
+		{"so_reuseport", "0", "0", false},
+		{"tcp_defer_accept", "1", "1", false},
+		{"tcp_socket_buffer", "0", "0", true},
+		{"tcp_keepalive", "1", "1", true},
+		{"tcp_keepcnt", "0", "0", true},
+		{"tcp_keepidle", "0", "0", true},
+		{"tcp_keepintvl", "0", "0", true},
+		{"tcp_user_timeout", "0", "0", true},
+		{"sbuf_loopcnt", "5", "5", true},
+		{"server_round_robin", "0", "0", true},
+		{"server_fast_close", "0", "0", true},
+		{"disable_pqexec", "0", "0", true},
+		{"max_db_client_connections", "0", "0", true},
+		{"max_user_client_connections", "0", "0", true},
+		{"track_extra_parameters", "IntervalStyle", "IntervalStyle", true},
+		{"scram_iterations", "4096", "4096", true},
+		{"peer_id", "0", "0", true},
+		{"reserve_pool_timeout", "5", "5", true},
+		{"query_wait_notify", "5", "5", true},
+		{"suspend_timeout", "10", "10", true},
+		{"autodb_idle_timeout", "3600", "3600", true},
+		{"cancel_wait_timeout", "10", "10", true},
+		{"dns_max_ttl", "15", "15", true},
+		{"dns_nxdomain_ttl", "15", "15", true},
+		{"dns_zone_check_period", "0", "0", true},
+		{"resolv_conf", "", "", true},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		int j = seen_find(&s, want[i].key);
@@ -1089,12 +1127,233 @@ static void test_config_show_config(void **state)
 		assert_int_equal(s.changeable[j], want[i].changeable);
 	}
 	/* verbose is folded into log_level and not listed twice. */
-	for (int i = 0; i < s.n; i++)
+	for (int i = 0; i < s.n; i++) {
 		assert_string_not_equal(s.keys[i], "verbose");
-	assert_int_equal(s.n, 76);
+		assert_string_not_equal(s.keys[i], "job_name");
+	}
+	assert_int_equal(s.n, 112);
 	config_free(cfg);
 	assert_string_equal(pool_mode_str(POOL_TRANSACTION), "transaction");
 	assert_string_equal(auth_type_str(AUTH_SCRAM), "scram-sha-256");
+}
+
+/* Every PgBouncer key pgsift took over from the "not supported" list, set to a value that is not
+ * its default, lands in its field with PgBouncer's units. */
+static void test_config_pgbouncer_keys(void **state)
+{
+	(void)state;
+	log_reset();
+	Config *cfg = load_ini("keys.ini", "[pgbouncer]\n"
+					   "user = root\n"
+					   "unix_socket_group = root\n"
+					   "so_reuseport = 1\n"
+					   "peer_id = 0\n"
+					   "tcp_defer_accept = 0\n"
+					   "tcp_socket_buffer = 64kB\n"
+					   "tcp_keepalive = off\n"
+					   "tcp_keepcnt = 4\n"
+					   "tcp_keepidle = 30\n"
+					   "tcp_keepintvl = 7\n"
+					   "tcp_user_timeout = 2500\n"
+					   "sbuf_loopcnt = 0\n"
+					   "server_round_robin = 1\n"
+					   "server_fast_close = yes\n"
+					   "disable_pqexec = 1\n"
+					   "max_db_client_connections = 40\n"
+					   "max_user_client_connections = 30\n"
+					   "track_extra_parameters = search_path, IntervalStyle\n"
+					   "scram_iterations = 4096\n"
+					   "reserve_pool_timeout = 0.5\n"
+					   "query_wait_notify = 0\n"
+					   "suspend_timeout = 3\n"
+					   "autodb_idle_timeout = 1h\n"
+					   "cancel_wait_timeout = 0\n"
+					   "dns_max_ttl = 30\n"
+					   "dns_nxdomain_ttl = 5\n"
+					   "dns_zone_check_period = 60\n"
+					   "log_pooler_errors = 0\n"
+					   "log_stats = 0\n"
+					   "stats_period = 2\n"
+					   "syslog = 1\n"
+					   "syslog_ident = pgb\n"
+					   "syslog_facility = LOCAL3\n"
+					   "job_name = jobs\n"
+					   "conffile = /etc/pgsift/next.ini\n");
+	if (!cfg)
+		fail_msg("%s", errbuf);
+	assert_string_equal(cfg->user, "root");
+	assert_string_equal(cfg->unix_socket_group, "root");
+	assert_true(cfg->so_reuseport);
+	assert_int_equal(cfg->peer_id, 0);
+	assert_int_equal(cfg->tcp_defer_accept, 0);
+	assert_int_equal(cfg->tcp_socket_buffer, 65536);
+	assert_false(cfg->tcp_keepalive);
+	assert_int_equal(cfg->tcp_keepcnt, 4);
+	assert_int_equal(cfg->tcp_keepidle, 30);
+	assert_int_equal(cfg->tcp_keepintvl, 7);
+	assert_int_equal(cfg->tcp_user_timeout, 2500);
+	assert_int_equal(cfg->sbuf_loopcnt, 0);
+	assert_true(cfg->server_round_robin);
+	assert_true(cfg->server_fast_close);
+	assert_true(cfg->disable_pqexec);
+	assert_int_equal(cfg->max_db_client_connections, 40);
+	assert_int_equal(cfg->max_user_client_connections, 30);
+	assert_string_equal(cfg->track_extra_parameters[0], "search_path");
+	assert_string_equal(cfg->track_extra_parameters[1], "IntervalStyle");
+	assert_null(cfg->track_extra_parameters[2]);
+	assert_int_equal(cfg->scram_iterations, 4096);
+	assert_int_equal(cfg->reserve_pool_timeout, 500);
+	assert_int_equal(cfg->query_wait_notify, 0);
+	assert_int_equal(cfg->suspend_timeout, 3000);
+	assert_int_equal(cfg->autodb_idle_timeout, 3600000);
+	assert_int_equal(cfg->cancel_wait_timeout, 0);
+	assert_int_equal(cfg->dns_max_ttl, 30000);
+	assert_int_equal(cfg->dns_nxdomain_ttl, 5000);
+	assert_int_equal(cfg->dns_zone_check_period, 60000);
+	assert_false(cfg->log_pooler_errors);
+	assert_false(cfg->log_stats);
+	assert_int_equal(cfg->stats_period, 2000);
+	assert_true(cfg->syslog);
+	assert_string_equal(cfg->syslog_ident, "pgb");
+	assert_string_equal(cfg->syslog_facility, "LOCAL3");
+	assert_string_equal(cfg->service_name, "jobs"); /* job_name is its alias */
+	/* conffile is what the next reload reads */
+	assert_string_equal(cfg->config_file, "/etc/pgsift/next.ini");
+	assert_string_equal(log_read(), "");
+	config_free(cfg);
+
+	/* Settings pgsift accepts but cannot follow all the way say so, once. */
+	log_reset();
+	cfg = load_ini("keys2.ini", "[pgbouncer]\n"
+				    "resolv_conf = /etc/pgbouncer/resolv.conf\n"
+				    "scram_iterations = 10000\n"
+				    "peer_id = 3\n");
+	if (!cfg)
+		fail_msg("%s", errbuf);
+	assert_string_equal(
+		log_read(),
+		"resolv_conf = /etc/pgbouncer/resolv.conf: pgsift resolves host names with the "
+		"system resolver (getaddrinfo and /etc/resolv.conf) and does not read this file\n"
+		"scram_iterations = 10000: pgsift derives SCRAM secrets for plain-text passwords "
+		"with 4096 iterations\n"
+		"peer_id = 3: pgsift has no peering ([peers] is ignored), cancel requests reach "
+		"only this process\n");
+	config_free(cfg);
+}
+
+static void test_config_pgbouncer_key_errors(void **state)
+{
+	(void)state;
+	expect_error("k1.ini", "[pgbouncer]\nsyslog_facility = local9\n",
+		     "%s:2: syslog_facility: must be one of auth, authpriv, daemon, user, local0, "
+		     "local1, local2, local3, local4, local5, local6, local7 (got 'local9')");
+	expect_error("k2.ini", "[pgbouncer]\ntcp_keepcnt = 200\n",
+		     "%s:2: tcp_keepcnt: must be an integer between 0 and 127 (got '200')");
+	expect_error("k3.ini", "[pgbouncer]\ntcp_keepidle = -1\n",
+		     "%s:2: tcp_keepidle: must be an integer between 0 and 32767 (got '-1')");
+	expect_error("k4.ini", "[pgbouncer]\nstats_period = 0\n",
+		     "%s:2: stats_period: must be a time in seconds greater than 0 (e.g. 30, 0.5, "
+		     "500ms, 14d) (got '0')");
+	expect_error("k5.ini", "[pgbouncer]\n\nuser = no-such-user-pgsift\n",
+		     "%s:3: user: no such user 'no-such-user-pgsift'");
+	expect_error("k6.ini", "[pgbouncer]\nunix_socket_group = no-such-group-pgsift\n",
+		     "%s:2: unix_socket_group: no such group 'no-such-group-pgsift'");
+	expect_error("k7.ini", "[pgbouncer]\ndisable_pqexec = sometimes\n",
+		     "%s:2: disable_pqexec: must be a boolean (0/1, on/off, true/false, yes/no) "
+		     "(got 'sometimes')");
+	expect_error("k8.ini", "[pgbouncer]\npeer_id = 16384\n",
+		     "%s:2: peer_id: must be an integer between 0 and 16383 (got '16384')");
+	expect_error("k9.ini", "[pgbouncer]\nreserve_pool_timeout = soon\n",
+		     "%s:2: reserve_pool_timeout: must be a time in seconds (e.g. 30, 0.5, 500ms, "
+		     "14d) (got 'soon')");
+	expect_error("k10.ini", "[pgbouncer]\ntcp_socket_buffer = 1TB\n",
+		     "%s:2: tcp_socket_buffer: must be a size in bytes >= 0 (got '1TB')");
+}
+
+/*
+ * The issue's acceptance test: Debian's stock pgbouncer.ini (PgBouncer 1.18; a copy is in
+ * tests/fixtures so that CI needs no pgbouncer package) with every ";key = value" line of
+ * [pgbouncer] uncommented loads without one "not supported" or "unknown setting" warning, and
+ * every key in it is listed by SHOW CONFIG (verbose and job_name as the keys they are aliases
+ * of). Only auth_file is changed: it names a file that CI machines do not have.
+ */
+static void test_config_debian_every_key_uncommented(void **state)
+{
+	(void)state;
+	const char *fixture = PGSIFT_SOURCE_DIR "/tests/fixtures/debian-pgbouncer.ini";
+	FILE *in = fopen(fixture, "r");
+	assert_non_null(in);
+	const char *ul = write_file("debian-userlist.txt", "\"someuser\" \"secret\"\n");
+	FILE *out = fopen(tpath("debian-all.ini"), "w");
+	assert_non_null(out);
+	static char keys[128][64];
+	int n_keys = 0, n_lines = 0;
+	bool main_section = false;
+	char line[4096];
+	while (fgets(line, sizeof(line), in)) {
+		if (line[0] == '[')
+			main_section = strncmp(line, "[pgbouncer]", 11) == 0;
+		char key[64];
+		int klen = 0;
+		/* ";key = value" (";conffile" has no value and stays a comment, as PgBouncer
+		 * would not read it either) */
+		if (main_section && line[0] == ';' &&
+		    sscanf(line + 1, "%63[a-z0-9_] =%n", key, &klen) == 1 && klen > 0) {
+			memmove(line, line + 1, strlen(line));
+			n_lines++;
+		} else if (main_section && sscanf(line, "%63[a-z0-9_] =%n", key, &klen) == 1 &&
+			   klen > 0) {
+			n_lines++;
+		} else {
+			fputs(line, out);
+			continue;
+		}
+		if (strcmp(key, "auth_file") == 0)
+			fprintf(out, "auth_file = %s\n", ul);
+		else
+			fputs(line, out);
+		bool dup = false;
+		for (int i = 0; i < n_keys; i++)
+			dup = dup || strcmp(keys[i], key) == 0;
+		if (!dup && n_keys < 128)
+			snprintf(keys[n_keys++], sizeof(keys[0]), "%s", key);
+	}
+	fclose(in);
+	fclose(out);
+	/* 81 keys; unix_socket_dir is written twice */
+	assert_int_equal(n_keys, 81);
+	assert_int_equal(n_lines, 82);
+
+	log_reset();
+	Config *cfg = load_argv("-c", tpath("debian-all.ini"), NULL);
+	if (!cfg)
+		fail_msg("%s", errbuf);
+	const char *warnings = log_read();
+	print_message("warnings:\n%s", warnings);
+	assert_int_equal(count_of(warnings, "is not supported"), 0);
+	assert_int_equal(count_of(warnings, "unknown setting"), 0);
+	/* the uncommented values, spot-checked */
+	assert_true(cfg->tcp_keepalive);
+	assert_int_equal(cfg->tcp_defer_accept, 0);
+	assert_int_equal(cfg->stats_period, 60000);
+	assert_string_equal(cfg->syslog_ident, "pgbouncer");
+	assert_string_equal(cfg->service_name, "pgbouncer");
+	assert_string_equal(cfg->resolv_conf, "/etc/pgbouncer/resolv.conf");
+	assert_int_equal(cfg->reserve_pool_timeout, 5000);
+	assert_false(cfg->disable_pqexec);
+
+	static Seen s;
+	memset(&s, 0, sizeof(s));
+	config_visit(cfg, visit_cb, &s);
+	for (int i = 0; i < n_keys; i++) {
+		const char *k = keys[i];
+		if (strcmp(k, "verbose") == 0)
+			k = "log_level";
+		else if (strcmp(k, "job_name") == 0)
+			k = "service_name";
+		(void)seen_find(&s, k);
+	}
+	config_free(cfg);
 }
 
 static void test_config_units_and_booleans(void **state)
@@ -1239,6 +1498,9 @@ int main(void)
 		cmocka_unit_test(test_config_unknown_keys_warn_once),
 		cmocka_unit_test(test_config_include),
 		cmocka_unit_test(test_config_show_config),
+		cmocka_unit_test(test_config_pgbouncer_keys),
+		cmocka_unit_test(test_config_pgbouncer_key_errors),
+		cmocka_unit_test(test_config_debian_every_key_uncommented),
 		cmocka_unit_test(test_config_units_and_booleans),
 		cmocka_unit_test(test_config_garbage_files),
 	};
