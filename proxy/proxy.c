@@ -27,6 +27,7 @@
 #include "proxy/metrics.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
+#include "proxy/sockopt.h"
 #include "stats/stats.h"
 
 #define JANITOR_MS 100
@@ -87,7 +88,16 @@ static void proxy_accept_cb(uv_stream_t *server, int status)
 		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
 		return;
 	}
+	ListNode *before = list_last(&G.clients);
 	client_accept(server, l->is_pipe);
+	/* client_accept appends the new client to G.clients; a TCP one gets the tcp_* options
+	 * (unless the accept failed and it is already closing) */
+	ListNode *n = list_last(&G.clients);
+	if (!l->is_pipe && n && n != before) {
+		Client *c = list_entry(n, Client, all_node);
+		if (!uv_is_closing(&c->conn.h.handle))
+			sockopt_apply_tcp(&c->conn.h.tcp, G.cfg);
+	}
 }
 
 static int proxy_listen_tcp(const char *host, int port)
@@ -104,12 +114,17 @@ static int proxy_listen_tcp(const char *host, int port)
 				(struct sockaddr_in *)&ss);
 	if (r != 0)
 		return r;
-	uv_tcp_init(G.loop, &l->h.tcp);
+	/* the socket exists before bind, for so_reuseport */
+	r = uv_tcp_init_ex(G.loop, &l->h.tcp, ss.ss_family);
+	if (r != 0)
+		return r;
 	l->h.handle.data = l;
 	l->is_pipe = false;
 	unsigned flags = strchr(host, ':') ? UV_TCP_IPV6ONLY : 0;
 	n_listeners++;
-	r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, flags);
+	r = sockopt_apply_listener(&l->h.tcp, G.cfg);
+	if (r == 0)
+		r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, flags);
 	if (r == 0)
 		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
 	snprintf(l->name, sizeof(l->name), "%s:%d", host, port);
