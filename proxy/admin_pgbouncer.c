@@ -298,6 +298,14 @@ static void admin_row_local_addr(AdminRow *r, Conn *conn)
 	admin_row_fmt(r, "%d", port);
 }
 
+/* PgBouncer's tls column: version and cipher, empty for plaintext. */
+static void admin_row_tls(AdminRow *r, const Conn *conn)
+{
+	char desc[128];
+	conn_tls_describe(conn, desc, sizeof(desc));
+	admin_row_str(r, desc);
+}
+
 static const char *admin_client_state(const Client *c)
 {
 	switch (c->state) {
@@ -343,7 +351,7 @@ void admin_show_clients(PktBuf *b)
 		else
 			admin_row_str(&r, "");
 		admin_row_u64(&r, 0);
-		admin_row_str(&r, "");
+		admin_row_tls(&r, &c->conn);
 		admin_row_str(&r, c->app_name ? c->app_name : "");
 		admin_row_send(b, &r);
 	}
@@ -398,7 +406,7 @@ void admin_show_servers(PktBuf *b)
 		else
 			admin_row_str(&r, "");
 		admin_row_u64(&r, s->be_pid);
-		admin_row_str(&r, "");
+		admin_row_tls(&r, &s->conn);
 		admin_row_str(&r, s->client && s->client->app_name ? s->client->app_name : "");
 		admin_row_send(b, &r);
 	}

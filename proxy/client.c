@@ -65,6 +65,11 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 	conn_peer_addr(&c->conn, c->addr, sizeof(c->addr), &c->port);
 	if (is_pipe)
 		snprintf(c->addr, sizeof(c->addr), "[local]");
+	char err[300];
+	if (!tls_refresh(G.cfg, err, sizeof(err)))
+		log_error("TLS towards clients keeps its previous settings: %s", err);
+	if (tls_accept_ready())
+		c->conn.on_direct_tls = client_tls_done;
 	conn_start(&c->conn);
 }
 

@@ -27,6 +27,8 @@
 
 /* A frame before the startup packet is done (CL_STARTUP), and during authentication (CL_AUTH). */
 PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt);
+/* A client's TLS handshake ended (conn.h's ConnTlsFn). */
+void client_tls_done(Conn *conn, bool ok);
 PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt);
 
 /* ---- client_frame.c ---- */

@@ -1,6 +1,8 @@
 /*
- * client_login: a client from its first byte to CL_IDLE. It answers SSLRequest and
- * GSSENCRequest with 'N', hands CancelRequests to cancel.c, reads the startup packet (user,
+ * client_login: a client from its first byte to CL_IDLE. It answers SSLRequest with 'S' and starts
+ * TLS when client_tls_sslmode allows (tls.h; a ClientHello in place of the startup packet is
+ * PostgreSQL 17's direct TLS, started by conn.c), GSSENCRequest with 'N', refuses plaintext
+ * clients when TLS is required, hands CancelRequests to cancel.c, reads the startup packet (user,
  * database, parameters, `options`), checks the limits, authenticates (trust, plain, md5,
  * SCRAM-SHA-256 against auth_file; the SCRAM keys a client proves are kept for pass-through to
  * the server), and once the pool knows its servers' parameters, greets the client as PostgreSQL
@@ -8,31 +10,85 @@
  */
 #include "proxy/client_internal.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "config/log.h"
 #include "proxy/admin.h"
 #include "proxy/auth_md5.h"
 #include "proxy/cancel.h"
+#include "proxy/hba.h"
 #include "proxy/pgspell.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/scram.h"
 #include "proxy/server.h"
 
-enum { AUTH_STEP_NONE = 0, AUTH_STEP_MD5, AUTH_STEP_SASL_INIT, AUTH_STEP_SASL_FINAL };
+enum {
+	AUTH_STEP_NONE = 0,
+	AUTH_STEP_MD5,
+	AUTH_STEP_PLAIN,
+	AUTH_STEP_SASL_INIT,
+	AUTH_STEP_SASL_FINAL
+};
 
 static PktAction client_login_ok(Client *c);
 static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt,
 				const char **unknown, size_t *n_unknown, bool *ok_out);
 static PktAction client_start_auth(Client *c);
 
-/* The first frame of a connection (and the next one after an SSLRequest answered 'N'). */
+void client_tls_done(Conn *conn, bool ok)
+{
+	Client *c = (Client *)conn;
+	if (ok) {
+		char desc[128];
+		conn_tls_describe(conn, desc, sizeof(desc));
+		log_debug("client %s:%d: TLS %s", c->addr, c->port, desc);
+		return;
+	}
+	/* nothing can be said to the client: the failure is in the layer that would carry it */
+	log_info("client %s:%d: %s", c->addr, c->port, tls_error(conn->tls));
+	client_close(c, "TLS handshake failed");
+}
+
+/* SSLRequest: 'S' and a TLS handshake when client_tls_sslmode is set, else 'N'. */
+static PktAction client_ssl_request(Client *c)
+{
+	char err[300];
+	if (!tls_refresh(G.cfg, err, sizeof(err)))
+		log_error("TLS towards clients keeps its previous settings: %s", err);
+	if (!tls_accept_ready() || c->conn.tls) {
+		if (conn_send(&c->conn, "N", 1) != 0) {
+			client_close(c, "write failed");
+			return PA_CLOSED;
+		}
+		return PA_CONSUMED;
+	}
+	if (conn_bytes_after_frame(&c->conn) > 0) {
+		/* bytes sent before encryption could be injected by anyone on the path (the
+		 * reason PostgreSQL refuses them, CVE-2021-23214) */
+		client_fail(c, "08P01", "received unencrypted data after SSL request");
+		return PA_CLOSED;
+	}
+	Tls *t = tls_new_accept(false);
+	if (!t || conn_send(&c->conn, "S", 1) != 0) {
+		tls_free(t);
+		client_close(c, t ? "write failed" : "out of memory");
+		return PA_CLOSED;
+	}
+	conn_start_tls(&c->conn, t, client_tls_done);
+	return c->state == CL_CLOSING ? PA_CLOSED : PA_CONSUMED;
+}
+
+/* The first frame of a connection (and the next one after an SSLRequest). */
 PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 {
 	const Config *cfg = G.cfg;
+	if (hdr->code == PQ_SSL_REQUEST_CODE && hdr->len == 8)
+		return client_ssl_request(c);
 	if (hdr->code == PQ_SSL_REQUEST_CODE || hdr->code == PQ_GSSENC_REQUEST_CODE) {
 		if (hdr->len != 8) {
 			client_fail(c, "08P01", "invalid length of encryption request");
@@ -46,6 +102,14 @@ PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 	}
 	if (hdr->code == PQ_CANCEL_REQUEST_CODE)
 		return cancel_request(c, hdr, pkt);
+	if (cfg->client_tls_sslmode >= TLS_REQUIRE && !c->conn.tls && !c->conn.is_pipe) {
+		/* like PostgreSQL's hostssl: the Unix socket never needs TLS */
+		client_fail(c, "28000",
+			    "TLS required: connect with sslmode=require or stronger "
+			    "(client_tls_sslmode = %s)",
+			    tls_mode_str(cfg->client_tls_sslmode));
+		return PA_CLOSED;
+	}
 	if ((hdr->code >> 16) != 3) {
 		client_fail(c, "0A000", "unsupported frontend protocol %u.%u: server supports 3.0",
 			    hdr->code >> 16, hdr->code & 0xffff);
@@ -174,17 +238,129 @@ static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt
 
 /* The startup packet was accepted: the authentication exchange auth_type calls for begins (or,
  * with trust, the client is logged in at once). */
+/* auth_hba_file's rules for the current Config: read again after a reload; a file that does not
+ * load keeps the rules read before (and says why), and with none every client is refused. */
+static const HbaRules *client_hba_rules(void)
+{
+	static HbaRules *rules;
+	static const Config *read_for;
+	const Config *cfg = G.cfg;
+	if (read_for == cfg || !cfg->auth_hba_file)
+		return rules;
+	read_for = cfg;
+	char err[512];
+	HbaRules *fresh = hba_load(cfg->auth_hba_file, err, sizeof(err));
+	if (!fresh) {
+		log_error("auth_hba_file: %s%s", err,
+			  rules ? " (the rules read before stay in use)" : "");
+		return rules;
+	}
+	hba_free(rules);
+	rules = fresh;
+	return rules;
+}
+
+/* peer: the Unix socket's other end runs as the operating-system user of the same name. */
+static bool client_peer_is_user(Client *c)
+{
+	uv_os_fd_t fd;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (!c->conn.is_pipe || uv_fileno(&c->conn.h.handle, &fd) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+	return getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) == 0 && found &&
+	       strcmp(found->pw_name, c->user) == 0;
+}
+
+/* PostgreSQL's words for a refused client: host, user, database, encryption. */
+static void client_hba_refuse(Client *c, bool matched)
+{
+	client_fail(c, "28000", "%s for host \"%s\", user \"%s\", database \"%s\", %s",
+		    matched ? "pg_hba.conf rejects connection" : "no pg_hba.conf entry", c->addr,
+		    c->user, c->dbname, c->conn.tls ? "SSL encryption" : "no encryption");
+}
+
+/* The method this client authenticates with: auth_type, or under auth_type = hba the first
+ * matching line of auth_hba_file. False when the client was refused. */
+static bool client_pick_method(Client *c, const char *secret, AuthType *method)
+{
+	const Config *cfg = G.cfg;
+	*method = cfg->auth_type;
+	if (cfg->auth_type != AUTH_HBA)
+		return true;
+	const HbaRules *rules = client_hba_rules();
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	bool tcp = !c->conn.is_pipe &&
+		   uv_tcp_getpeername(&c->conn.h.tcp, (struct sockaddr *)&ss, &len) == 0;
+	HbaClient hc = {.is_unix = c->conn.is_pipe,
+			.addr = tcp ? (const struct sockaddr *)&ss : NULL,
+			.tls = c->conn.tls != NULL,
+			.database = c->dbname,
+			.user = c->user};
+	int line = 0;
+	HbaMethod m = rules ? hba_match(rules, &hc, &line) : HBA_REJECT;
+	switch (m) {
+	case HBA_TRUST:
+		*method = AUTH_TRUST;
+		return true;
+	case HBA_MD5:
+		/* as in PostgreSQL, md5 with a SCRAM secret authenticates with SCRAM */
+		*method = secret && strncmp(secret, "SCRAM-SHA-256$", 14) == 0 ? AUTH_SCRAM :
+										 AUTH_MD5;
+		return true;
+	case HBA_SCRAM:
+		*method = AUTH_SCRAM;
+		return true;
+	case HBA_PASSWORD:
+		*method = AUTH_PLAIN;
+		return true;
+	case HBA_CERT:
+		*method = AUTH_CERT;
+		return true;
+	case HBA_PEER:
+		if (client_peer_is_user(c)) {
+			*method = AUTH_TRUST;
+			return true;
+		}
+		client_fail(c, "28000", "peer authentication failed for user \"%s\"", c->user);
+		return false;
+	case HBA_REJECT:
+		break;
+	}
+	client_hba_refuse(c, line > 0);
+	return false;
+}
+
+/* cert: a verified client certificate whose common name is the user name. */
+static PktAction client_cert_login(Client *c)
+{
+	char cn[256];
+	if (c->conn.tls && tls_peer_cn(c->conn.tls, cn, sizeof(cn)) && strcmp(cn, c->user) == 0)
+		return client_login_ok(c);
+	client_fail(c, "28000", "certificate authentication failed for user \"%s\"", c->user);
+	return PA_CLOSED;
+}
+
 static PktAction client_start_auth(Client *c)
 {
 	const Config *cfg = G.cfg;
 	const UserEntry *u = config_find_user(cfg, c->user);
 	const char *secret = u ? u->secret : NULL;
 	pool_change_client_state(c, CL_AUTH);
-	if (cfg->auth_type == AUTH_TRUST)
+	AuthType method;
+	if (!client_pick_method(c, secret, &method))
+		return PA_CLOSED;
+	if (method == AUTH_TRUST)
 		return client_login_ok(c);
+	if (method == AUTH_CERT)
+		return client_cert_login(c);
 	/* PostgreSQL too falls back to md5 for a user whose secret is md5 */
-	bool md5 = cfg->auth_type == AUTH_MD5 ||
-		   (cfg->auth_type == AUTH_SCRAM && secret && auth_md5_is_secret(secret));
+	bool md5 = method == AUTH_MD5 ||
+		   (method == AUTH_SCRAM && secret && auth_md5_is_secret(secret));
 	PktBuf b;
 	pktbuf_init(&b);
 	if (md5) {
@@ -195,9 +371,9 @@ static PktAction client_start_auth(Client *c)
 		}
 		pq_write_auth(&b, PQ_AUTH_MD5, c->md5_salt, 4);
 		c->auth_step = AUTH_STEP_MD5;
-	} else if (cfg->auth_type == AUTH_PLAIN) {
+	} else if (method == AUTH_PLAIN) {
 		pq_write_auth(&b, PQ_AUTH_CLEARTEXT, NULL, 0);
-		c->auth_step = AUTH_STEP_MD5; /* a PasswordMessage follows, checked as plain */
+		c->auth_step = AUTH_STEP_PLAIN;
 	} else {
 		c->scram = scram_server_new(secret, c->user);
 		if (!c->scram) {
@@ -247,7 +423,7 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 	const char *secret = u ? u->secret : NULL;
 	PktReader r;
 	pkt_reader_init(&r, pkt + 5, hdr->len - 5);
-	if (c->auth_step == AUTH_STEP_MD5) {
+	if (c->auth_step == AUTH_STEP_MD5 || c->auth_step == AUTH_STEP_PLAIN) {
 		const char *resp;
 		if (!pkt_get_cstring(&r, &resp, NULL)) {
 			client_fail(c, "08P01", "invalid password packet");
@@ -256,7 +432,7 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		if (!secret)
 			return client_auth_failed(c, "user not in auth_file");
 		bool ok;
-		if (G.cfg->auth_type == AUTH_PLAIN)
+		if (c->auth_step == AUTH_STEP_PLAIN)
 			ok = !auth_md5_is_secret(secret) && strcmp(secret, resp) == 0;
 		else
 			ok = auth_md5_verify(secret, c->user, c->md5_salt, resp);

@@ -53,6 +53,15 @@ static void conn_settle_buffer(Conn *c);
 static void conn_maybe_finish_close(Conn *c);
 static IOBuf *iobuf_get(uint32_t min_cap);
 static void iobuf_unref(IOBuf *b);
+static int conn_send_raw(Conn *c, const void *data, size_t len);
+static bool conn_tls_pull(Conn *c);
+static bool conn_tls_send_out(Conn *c);
+static void conn_tls_pump(Conn *c);
+
+/* Raw TLS records land here before they are fed to OpenSSL (read callbacks never nest). */
+static uint8_t tls_raw[65536];
+/* Fed and not yet decrypted bytes past which a TLS connection stops reading (backpressure). */
+#define TLS_MAX_BUFFERED_IN (4 * 65536)
 
 void conn_module_init(uv_loop_t *loop, uint32_t buf_size)
 {
@@ -265,6 +274,16 @@ void conn_flush(Conn *c)
 			c->iov[i].base = (char *)c->side + (uintptr_t)c->iov[i].base;
 		total += c->iov[i].len;
 	}
+	if (dst->tls) {
+		/* encrypting copies the bytes: nothing keeps pointing into this buffer */
+		bool ok = !dst->tls_handshaking;
+		for (int i = 0; ok && i < c->n_iov; i++)
+			ok = tls_write(dst->tls, c->iov[i].base, c->iov[i].len);
+		conn_forget_forwards(c);
+		if (!ok || !conn_tls_send_out(dst))
+			conn_close(dst);
+		return;
+	}
 	int r = uv_try_write(&dst->h.stream, c->iov, (unsigned)c->n_iov);
 	if (r == (int)total) {
 		dst->bytes_out += total;
@@ -339,6 +358,18 @@ int conn_send(Conn *c, const void *data, size_t len)
 {
 	if (c->closing)
 		return UV_ECANCELED;
+	if (c->tls) {
+		if (c->tls_handshaking || !tls_write(c->tls, data, len))
+			return UV_EPROTO;
+		return conn_tls_send_out(c) ? 0 : UV_EPIPE;
+	}
+	return conn_send_raw(c, data, len);
+}
+
+/* Bytes to the socket as they are: uv_try_write, and a copy of what it left for uv_write (which
+ * keeps the order: libuv's try_write refuses while a write is queued). */
+static int conn_send_raw(Conn *c, const void *data, size_t len)
+{
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 	int r = uv_try_write(&c->h.stream, &b, 1);
 	if (r == (int)len) {
@@ -409,6 +440,8 @@ static void conn_maybe_finish_close(Conn *c)
 	}
 	free(c->side);
 	c->side = NULL;
+	tls_free(c->tls);
+	c->tls = NULL;
 	if (c->on_closed)
 		c->on_closed(c);
 }
@@ -446,7 +479,10 @@ static void conn_update_reading(Conn *c)
 	/* A connection whose owner is waiting (a client queued for a server) still reads while
 	 * its buffer has room, so that a peer that goes away is noticed at once. */
 	bool room = !c->rbuf || c->rbuf->end < c->rbuf->cap || c->rbuf->start > 0;
-	bool should = c->want_read && (!c->waiting || room) && c->writes_out == 0;
+	if (c->tls && !c->tls_handshaking)
+		room = tls_buffered_in(c->tls) < TLS_MAX_BUFFERED_IN;
+	bool should =
+		c->want_read && (!c->waiting || room) && c->writes_out == 0 && (!c->tls || room);
 	if (should && !c->reading) {
 		if (uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0)
 			c->reading = true;
@@ -460,6 +496,10 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	Conn *c = h->data;
 	(void)suggested;
+	if (c->tls) {
+		*buf = uv_buf_init((char *)tls_raw, sizeof(tls_raw));
+		return;
+	}
 	if (!c->rbuf) {
 		c->rbuf = iobuf_get(conn_buf_size);
 		if (!c->rbuf) {
@@ -481,6 +521,18 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	Conn *c = s->data;
 	(void)buf;
+	if (nread > 0 && c->tls) {
+		c->bytes_in += (uint64_t)nread;
+		if (!tls_feed(c->tls, tls_raw, (size_t)nread)) {
+			uv_read_stop(s);
+			c->reading = false;
+			if (c->on_error)
+				c->on_error(c, UV_ENOMEM);
+			return;
+		}
+		conn_tls_pump(c);
+		return;
+	}
 	if (nread > 0) {
 		c->rbuf->end += (uint32_t)nread;
 		c->bytes_in += (uint64_t)nread;
@@ -550,12 +602,48 @@ static void conn_process(Conn *c)
 	if (c->in_process || c->closing)
 		return;
 	c->in_process = true;
-	while (c->rbuf && !c->closing && !c->waiting && c->want_read) {
+	if (c->tls && !c->tls_handshaking)
+		conn_tls_pull(c);
+	while (c->rbuf && !c->closing && !c->waiting && c->want_read && !c->tls_handshaking) {
 		IOBuf *b = c->rbuf;
 		uint8_t *p = b->data + b->pos;
 		uint32_t avail = b->end - b->pos;
+		if (c->on_byte) {
+			if (avail == 0 && !(c->tls && conn_tls_pull(c)))
+				break;
+			if (avail == 0)
+				continue;
+			ConnByteFn fn = c->on_byte;
+			c->on_byte = NULL;
+			b->pos++;
+			if (fn(c, p[0], avail - 1) == PA_CLOSED) {
+				c->in_process = false;
+				return;
+			}
+			continue;
+		}
+		if (c->startup_phase && !c->tls && c->on_direct_tls && avail > 0 && p[0] == 0x16) {
+			/* a TLS ClientHello where a startup packet belongs: direct TLS */
+			Tls *t = tls_new_accept(true);
+			if (!t || !tls_feed(t, p, avail)) {
+				tls_free(t);
+				c->in_process = false;
+				if (c->on_error)
+					c->on_error(c, UV_ENOMEM);
+				return;
+			}
+			b->pos = b->end;
+			c->in_process = false;
+			conn_settle_buffer(c);
+			conn_start_tls(c, t, c->on_direct_tls);
+			if (!c->closing)
+				conn_tls_pump(c);
+			return;
+		}
 		if (c->stream_left > 0) {
 			uint32_t n = avail < c->stream_left ? avail : c->stream_left;
+			if (n == 0 && c->tls && conn_tls_pull(c))
+				continue;
 			if (n == 0)
 				break;
 			if (c->stream_forward)
@@ -567,8 +655,11 @@ static void conn_process(Conn *c)
 		PktHdr hdr;
 		PktStatus st = c->startup_phase ? pkt_read_startup_header(p, avail, &hdr) :
 						  pkt_read_header(p, avail, c->max_packet, &hdr);
-		if (st == PKT_NEED_MORE)
+		if (st == PKT_NEED_MORE) {
+			if (c->tls && conn_tls_pull(c))
+				continue;
 			break;
+		}
 		if (st != PKT_OK) {
 			conn_flush(c); /* the good frames before the bad one still go */
 			c->in_process = false;
@@ -616,6 +707,8 @@ static void conn_process(Conn *c)
 					c->on_error(c, UV_ENOMEM);
 				return;
 			}
+			if (c->tls && conn_tls_pull(c))
+				continue;
 			break;
 		}
 		PktAction a = conn_deliver(c, &hdr, p, avail, true);
@@ -632,10 +725,19 @@ static void conn_process(Conn *c)
 	}
 	conn_flush(c);
 	c->in_process = false;
-	if (!c->closing) {
-		conn_settle_buffer(c);
+	if (c->closing)
+		return;
+	conn_settle_buffer(c);
+	if (c->tls_dead && !c->waiting) {
+		/* every frame before the peer's close_notify (or the error) was handled */
+		c->tls_dead = false;
+		c->want_read = false;
 		conn_update_reading(c);
+		if (c->on_error)
+			c->on_error(c, UV_EOF);
+		return;
 	}
+	conn_update_reading(c);
 }
 
 /* Moves `start` up to `pos` when nothing points into the buffer; gives an empty buffer back. */
@@ -683,4 +785,101 @@ static void iobuf_unref(IOBuf *b)
 		return;
 	}
 	free(b);
+}
+
+/* ---- TLS (tls.h holds OpenSSL; this is how its bytes meet the socket and the frames) ---- */
+
+void conn_start_tls(Conn *c, Tls *t, ConnTlsFn done)
+{
+	c->tls = t;
+	c->tls_handshaking = true;
+	c->on_tls = done;
+	c->on_direct_tls = NULL;
+	/* a client speaks first: its ClientHello goes out now */
+	if (tls_handshake(t) == TLS_FAIL || !conn_tls_send_out(c)) {
+		c->tls_handshaking = false;
+		done(c, false);
+		return;
+	}
+	conn_update_reading(c);
+}
+
+void conn_expect_byte(Conn *c, ConnByteFn fn)
+{
+	c->on_byte = fn;
+}
+
+uint32_t conn_bytes_after_frame(const Conn *c)
+{
+	const IOBuf *b = c->rbuf;
+	return b ? b->end - b->pos - c->frame_avail : 0;
+}
+
+void conn_tls_describe(const Conn *c, char *buf, size_t len)
+{
+	tls_describe(c->tls, buf, len);
+}
+
+/* New bytes reached OpenSSL: the handshake goes on, or the plaintext is framed. */
+static void conn_tls_pump(Conn *c)
+{
+	if (c->tls_handshaking) {
+		TlsStep st = tls_handshake(c->tls);
+		bool sent = conn_tls_send_out(c);
+		if (st == TLS_AGAIN && sent) {
+			conn_update_reading(c);
+			return;
+		}
+		c->tls_handshaking = false;
+		c->on_tls(c, st == TLS_DONE && sent);
+		if (c->closing || st != TLS_DONE || !sent)
+			return;
+	}
+	conn_process(c);
+}
+
+/* Decrypted bytes into the read buffer, as many as fit. True when any were added. A close_notify
+ * or an error marks the connection dead, reported once the frames before it are handled. */
+static bool conn_tls_pull(Conn *c)
+{
+	bool got = false;
+	for (;;) {
+		if (!c->rbuf) {
+			if (!tls_has_pending(c->tls))
+				break;
+			c->rbuf = iobuf_get(conn_buf_size);
+			if (!c->rbuf)
+				break;
+		}
+		IOBuf *b = c->rbuf;
+		if (b->end == b->cap && b->pos > 0 && c->writes_out == 0 && c->n_iov == 0) {
+			memmove(b->data, b->data + b->pos, b->end - b->pos);
+			b->end -= b->pos;
+			b->start = b->pos = 0;
+		}
+		if (b->end == b->cap)
+			break;
+		ssize_t n = tls_read(c->tls, b->data + b->end, b->cap - b->end);
+		if (n < 0)
+			c->tls_dead = true;
+		if (n <= 0)
+			break;
+		b->end += (uint32_t)n;
+		got = true;
+	}
+	/* reading may have produced records of OpenSSL's own (a TLS 1.3 KeyUpdate answer) */
+	if (tls_out_len(c->tls) && !conn_tls_send_out(c))
+		c->tls_dead = true;
+	return got;
+}
+
+/* Everything OpenSSL has encrypted, to the socket. False when the socket refused it. */
+static bool conn_tls_send_out(Conn *c)
+{
+	uint8_t chunk[16384];
+	size_t n;
+	while ((n = tls_take_out(c->tls, chunk, sizeof(chunk))) > 0)
+		if (conn_send_raw(c, chunk, n) != 0)
+			return false;
+	return true;
 }

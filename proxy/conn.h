@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "proxy/proto.h"
+#include "proxy/tls.h"
 #include "proxy/types.h"
 
 typedef enum {
@@ -46,6 +47,11 @@ typedef PktAction (*ConnFrameFn)(Conn *c, const PktHdr *hdr, const uint8_t *pkt,
 typedef void (*ConnErrorFn)(Conn *c, int status);
 /* Called once the connection is fully closed; the owner may free it now. */
 typedef void (*ConnClosedFn)(Conn *c);
+/* Called when a TLS handshake ends: ok false says why in tls_error(c->tls); the owner closes. */
+typedef void (*ConnTlsFn)(Conn *c, bool ok);
+/* Called with a one-byte answer (a server's 'S' or 'N' to SSLRequest) and how many bytes came
+ * after it (none may: they were not encrypted). Answers as on_frame does. */
+typedef PktAction (*ConnByteFn)(Conn *c, uint8_t byte, uint32_t after);
 
 struct IOBuf {
 	uint32_t cap;
@@ -102,6 +108,13 @@ struct Conn {
 	ConnErrorFn on_error;
 	ConnClosedFn on_closed;
 	void *owner;
+	/* TLS: everything above is plaintext; tls sits between it and the socket (tls.h) */
+	Tls *tls;		 /* owned; NULL for a plaintext connection */
+	bool tls_handshaking;	 /* frames wait until the handshake is done */
+	bool tls_dead;		 /* the peer's close_notify or an error: reported once drained */
+	ConnTlsFn on_tls;	 /* the handshake ended */
+	ConnTlsFn on_direct_tls; /* set: a first byte 0x16 (a TLS record) starts TLS at once */
+	ConnByteFn on_byte;	 /* set: the next byte is an answer, not a frame */
 };
 
 /* The buffer size and the free list; called once at start. */
@@ -144,6 +157,17 @@ void conn_flush(Conn *c);
 int conn_send(Conn *c, const void *data, size_t len);
 /* Writes a PktBuf's content to c and resets the buffer. */
 int conn_send_pktbuf(Conn *c, PktBuf *b);
+
+/* Puts t (owned from now on) under c's frames and starts its handshake; done runs when it ends.
+ * Bytes already read after the frame being handled are refused by the caller first
+ * (conn_bytes_after_frame): they were sent before encryption began. */
+void conn_start_tls(Conn *c, Tls *t, ConnTlsFn done);
+/* The next byte read is handed to fn instead of being cut into frames. */
+void conn_expect_byte(Conn *c, ConnByteFn fn);
+/* While on_frame runs: bytes already read beyond the frame being handled. */
+uint32_t conn_bytes_after_frame(const Conn *c);
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "" (plaintext), for SHOW CLIENTS / SHOW SERVERS. */
+void conn_tls_describe(const Conn *c, char *buf, size_t len);
 
 /* Starts closing. Safe to call more than once. */
 void conn_close(Conn *c);

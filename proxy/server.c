@@ -30,6 +30,10 @@ static void server_on_closed(Conn *conn);
 static void server_connect(Server *s);
 static void server_connect_cb(uv_connect_t *req, int status);
 static void server_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+static TlsMode server_tls_mode(const Server *s);
+static PktAction server_ssl_answer(Conn *conn, uint8_t byte, uint32_t after);
+static void server_tls_done(Conn *conn, bool ok);
+static void server_send_startup(Server *s);
 static PktAction server_login_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt);
 static PktAction server_login_fail(Server *s, const char *sqlstate, const char *msg);
 static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t *pkt, bool full);
@@ -162,6 +166,79 @@ static void server_connect_cb(uv_connect_t *req, int status)
 	if (!s->conn.is_pipe)
 		uv_tcp_nodelay(&s->conn.h.tcp, 1);
 	pool_change_server_state(s, SV_LOGIN);
+	TlsMode mode = server_tls_mode(s);
+	/* libpq's allow tries plaintext first; like it, TLS is asked for from prefer on. There
+	 * is no TLS over a Unix socket (PostgreSQL refuses it there). */
+	if (mode >= TLS_PREFER && !s->conn.is_pipe) {
+		char err[300];
+		if (!tls_refresh(G.cfg, err, sizeof(err)))
+			log_error("TLS towards servers keeps its previous settings: %s", err);
+		static const uint8_t ssl_request[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+		if (conn_send(&s->conn, ssl_request, sizeof(ssl_request)) != 0) {
+			pool_server_failed(s->pool, s, "08006",
+					   "could not send SSLRequest to server");
+			server_close(s, "SSLRequest write failed");
+			return;
+		}
+		conn_expect_byte(&s->conn, server_ssl_answer);
+		conn_start(&s->conn);
+		return;
+	}
+	server_send_startup(s);
+}
+
+/* The database's sslmode, else server_tls_sslmode. */
+static TlsMode server_tls_mode(const Server *s)
+{
+	int m = s->pool->db->sslmode;
+	return m >= 0 ? (TlsMode)m : G.cfg->server_tls_sslmode;
+}
+
+/* The server's answer to SSLRequest: 'S' starts TLS, 'N' goes on in plaintext unless TLS is
+ * required. */
+static PktAction server_ssl_answer(Conn *conn, uint8_t byte, uint32_t after)
+{
+	Server *s = (Server *)conn;
+	TlsMode mode = server_tls_mode(s);
+	char msg[300];
+	if (byte == 'N') {
+		if (mode < TLS_REQUIRE) {
+			server_send_startup(s);
+			return s->state == SV_CLOSING ? PA_CLOSED : PA_CONSUMED;
+		}
+		snprintf(msg, sizeof(msg), "server %s:%d does not support TLS, but sslmode is %s",
+			 s->addr_str, s->port, tls_mode_str(mode));
+		return server_login_fail(s, "08006", msg);
+	}
+	if (byte != 'S')
+		return server_login_fail(s, "08P01", "invalid response to SSLRequest from server");
+	if (after > 0)
+		/* they were not encrypted: anyone on the path could have sent them (CVE-2021-23222) */
+		return server_login_fail(s, "08P01",
+					 "server sent unencrypted data after its SSL response");
+	Tls *t = tls_new_connect(s->pool->db->host, mode);
+	if (!t)
+		return server_login_fail(s, "53200", "out of memory starting TLS");
+	conn_start_tls(conn, t, server_tls_done);
+	return s->state == SV_CLOSING ? PA_CLOSED : PA_CONSUMED;
+}
+
+static void server_tls_done(Conn *conn, bool ok)
+{
+	Server *s = (Server *)conn;
+	if (ok) {
+		server_send_startup(s);
+		return;
+	}
+	char msg[400];
+	snprintf(msg, sizeof(msg), "could not connect to server %s:%d: %s", s->addr_str, s->port,
+		 tls_error(conn->tls));
+	(void)server_login_fail(s, "08006", msg);
+}
+
+/* The StartupMessage (after TLS when there is TLS); the login goes on in server_login_frame. */
+static void server_send_startup(Server *s)
+{
 	PktBuf b;
 	pktbuf_init(&b);
 	const char *keys[] = {"user", "database", "application_name"};
