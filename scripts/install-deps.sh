@@ -10,6 +10,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       prometheus prometheus-pgbouncer-exporter nodejs)
 # pgx v4 for the issue-11 driver tests (tests/clients/pgx), built offline from Debian's Go packages
 pkgs+=(golang-go golang-github-jackc-pgx-v4-dev)
+# the openssl command makes the TLS tests' CA and certificates (tests/integration/test_tls.py)
+pkgs+=(openssl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
