@@ -139,10 +139,19 @@ static const char listen_refused[] =
 	"LISTEN is not supported in transaction pooling mode: use pool_mode = session for this "
 	"database or user";
 
+/* PgBouncer's disable_pqexec: one Query may carry several statements (the SQL injection it
+ * guards against); Parse carries one. */
+static const char pqexec_refused[] =
+	"the simple query protocol is disabled (disable_pqexec): use the extended query protocol";
+
 /* What a client in transaction pooling may not do, or what pgsift answers without a server.
  * Returns PA_FORWARD when the query should go on as usual. */
 PktAction client_query_without_server(Client *c, const char *text, size_t len)
 {
+	if (G.cfg->disable_pqexec) {
+		client_answer_locally(c, NULL, "0A000", pqexec_refused, PQ_TX_IDLE);
+		return PA_CONSUMED;
+	}
 	if (c->pool->mode == POOL_SESSION)
 		return PA_FORWARD;
 	StmtKind k = parser_hot_kind(text, len);
@@ -385,11 +394,23 @@ static PktAction client_frame_function_call(Server *s, PktReader *r)
  * extended protocol the server skips everything up to Sync, and so does this). Changes: the
  * server's queue, c->xact_start_ns, and per message what its handler above says (the unnamed
  * statement and portal, the client's statement names, sampled Bind parameters). A frame larger
- * than the read buffer (full false) goes to client_streamed_frame.
+ * than the read buffer (full false) goes to client_streamed_frame. With disable_pqexec a Query
+ * is refused before anything else is looked at.
  */
 PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, bool full)
 {
 	Server *s = c->server;
+	if (hdr->type == PQ_MSG_QUERY && G.cfg->disable_pqexec) {
+		/* answered in order when nothing is outstanding; otherwise (a Query behind a
+		 * pipeline, or too large to hold) the client goes, as PgBouncer's always does */
+		if (full && server_is_quiet(s)) {
+			client_answer_locally(c, NULL, "0A000", pqexec_refused,
+					      s->tx_state ? s->tx_state : PQ_TX_IDLE);
+			return PA_CONSUMED;
+		}
+		client_fail(c, "08P01", "%s", pqexec_refused);
+		return PA_CLOSED;
+	}
 	if (!c->xact_start_ns)
 		c->xact_start_ns = proxy_now_ns();
 	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)

@@ -1,0 +1,72 @@
+"""
+test_pgbouncer_keys: PgBouncer settings whose effect a client can see, each against a real
+PostgreSQL through pgsift started with the setting.
+
+disable_pqexec = 1 refuses a simple-protocol Query with an ERROR (0A000, naming the setting) and
+keeps the connection, in session and transaction pooling, while the extended protocol
+(Parse/Bind/Execute/Sync) goes on working.
+"""
+
+import os
+import struct
+import sys
+import unittest
+
+import psycopg2
+import psycopg2.errors
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import DIRECT, SUPERUSER, TESTDB, message, raw_login, read_message  # noqa: E402
+
+
+def extended_query(sock, sql):
+    """Parse/Bind/Execute/Sync of an unnamed statement; returns the first column of each row."""
+    sock.sendall(message(b"P", b"\0" + sql.encode() + b"\0" + struct.pack("!H", 0)) +
+                 message(b"B", b"\0\0" + struct.pack("!HHH", 0, 0, 0)) +
+                 message(b"E", b"\0" + struct.pack("!I", 0)) + message(b"S"))
+    rows = []
+    while True:
+        m = read_message(sock)
+        if m is None:
+            raise AssertionError("connection closed during an extended query")
+        mtype, payload = m
+        if mtype == b"E":
+            raise AssertionError("error: %r" % harness.parse_error(payload))
+        if mtype == b"D":
+            n = struct.unpack("!I", payload[2:6])[0]
+            rows.append(payload[6:6 + n].decode())
+        if mtype == b"Z":
+            return rows
+
+
+@unittest.skipIf(DIRECT, "pgsift's own settings")
+class DisablePqexecTest(harness.PgsiftTestCase):
+    def check_mode(self, mode):
+        px = self.start_pgsift_for_test(settings={"disable_pqexec": "1", "pool_mode": mode})
+        conn = px.connect()
+        for _ in range(2):
+            with self.assertRaises(psycopg2.errors.FeatureNotSupported) as cm:
+                conn.cursor().execute("SELECT 1; SELECT 2")
+            self.assertEqual(cm.exception.pgerror.strip(),
+                             "ERROR:  the simple query protocol is disabled (disable_pqexec): "
+                             "use the extended query protocol")
+        self.assertEqual(conn.closed, 0)
+        conn.close()
+        sock, err = raw_login(px, {"user": SUPERUSER, "database": TESTDB})
+        self.assertIsNone(err)
+        try:
+            self.assertEqual(extended_query(sock, "SELECT 41 + 1"), ["42"])
+            self.assertEqual(extended_query(sock, "SELECT 'again'"), ["again"])
+        finally:
+            sock.close()
+
+    def test_session_pooling(self):
+        self.check_mode("session")
+
+    def test_transaction_pooling(self):
+        self.check_mode("transaction")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
