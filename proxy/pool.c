@@ -27,6 +27,7 @@ static void pool_link(Pool *p, Server *s, Client *c);
 static size_t pool_server_count(const Pool *p);
 static void pool_launch_if_needed(Pool *p);
 static void pool_fail_waiters(Pool *p, const char *sqlstate, const char *msg);
+static ListNode *pool_next_idle(const Pool *p);
 
 void pool_stats_add(PoolStats *acc, const PoolStats *s)
 {
@@ -195,7 +196,7 @@ void pool_client_login(Pool *p, Client *c)
 bool pool_acquire(Pool *p, Client *c)
 {
 	bool paused = pool_is_paused(p->dbname);
-	ListNode *n = paused ? NULL : list_first(&p->idle_servers);
+	ListNode *n = paused ? NULL : pool_next_idle(p);
 	if (n) {
 		pool_link(p, list_entry(n, Server, pool_node), c);
 		return true;
@@ -264,7 +265,7 @@ void pool_resume_all(void)
 		if (pool_is_paused(p->dbname))
 			continue;
 		ListNode *sn;
-		while (!list_empty(&p->waiting_clients) && (sn = list_first(&p->idle_servers)))
+		while (!list_empty(&p->waiting_clients) && (sn = pool_next_idle(p)))
 			pool_server_ready(p, list_entry(sn, Server, pool_node));
 		pool_launch_if_needed(p);
 	}
@@ -358,6 +359,18 @@ void pool_server_ready(Pool *p, Server *s)
 	}
 	s->last_used_ms = proxy_now_ms();
 	pool_change_server_state(s, SV_IDLE);
+}
+
+/*
+ * The idle server to hand out next. idle_servers is in the order servers went idle: PgBouncer's
+ * default takes the last one (LIFO), so that few servers carry the load, stay warm, and the rest
+ * reach server_idle_timeout; server_round_robin takes the one idle longest (FIFO), spreading the
+ * load evenly over every server, for a round-robin address behind the database entry.
+ */
+static ListNode *pool_next_idle(const Pool *p)
+{
+	return G.cfg->server_round_robin ? list_first(&p->idle_servers) :
+					   list_last(&p->idle_servers);
 }
 
 /* Gives server s to client c: both become active. */

@@ -5,6 +5,10 @@ PostgreSQL through pgsift started with the setting.
 disable_pqexec = 1 refuses a simple-protocol Query with an ERROR (0A000, naming the setting) and
 keeps the connection, in session and transaction pooling, while the extended protocol
 (Parse/Bind/Execute/Sync) goes on working.
+
+server_round_robin: with two idle servers, released A then B, PgBouncer's default (0) gives
+every next transaction B, the server released last (LIFO); server_round_robin = 1 alternates
+A, B, A, B (the server idle longest first).
 """
 
 import os
@@ -66,6 +70,40 @@ class DisablePqexecTest(harness.PgsiftTestCase):
 
     def test_transaction_pooling(self):
         self.check_mode("transaction")
+
+
+@unittest.skipIf(DIRECT, "pgsift's own settings")
+class ServerRoundRobinTest(harness.PgsiftTestCase):
+    def pids_after_two_releases(self, round_robin):
+        px = self.start_pgsift_for_test(settings={
+            "pool_mode": "transaction", "default_pool_size": "2",
+            "server_round_robin": round_robin})
+        a, b = px.connect(autocommit=False), px.connect(autocommit=False)
+        pids = []
+        for conn in (a, b):  # both in a transaction: two servers
+            cur = conn.cursor()
+            cur.execute("SELECT pg_backend_pid()")
+            pids.append(cur.fetchone()[0])
+        self.assertNotEqual(pids[0], pids[1])
+        a.commit()  # A goes idle first,
+        b.commit()  # then B
+        c = px.connect()
+        seen = []
+        for _ in range(4):
+            cur = c.cursor()
+            cur.execute("SELECT pg_backend_pid()")
+            seen.append(cur.fetchone()[0])
+        for conn in (a, b, c):
+            conn.close()
+        return pids, seen
+
+    def test_default_is_lifo(self):
+        (pa, pb), seen = self.pids_after_two_releases("0")
+        self.assertEqual(seen, [pb, pb, pb, pb])
+
+    def test_round_robin(self):
+        (pa, pb), seen = self.pids_after_two_releases("1")
+        self.assertEqual(seen, [pa, pb, pa, pb])
 
 
 if __name__ == "__main__":
