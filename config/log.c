@@ -1,7 +1,9 @@
 /*
- * log: timestamped lines to stderr and an optional file. One write(2) per line keeps lines
- * whole when the event loop and the stats worker log at the same time; the file descriptor is
- * swapped atomically on reopen so no lock is needed on the writing side.
+ * log: timestamped lines to stderr and an optional file, and to syslog when asked. One write(2)
+ * per line keeps lines whole when the event loop and the stats worker log at the same time; the
+ * file descriptor is swapped atomically on reopen so no lock is needed on the writing side.
+ * syslog(3) is thread-safe itself; it gets the line without the timestamp and pid, which
+ * syslog adds.
  */
 #include "config/log.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +24,12 @@ static const char *const level_keys[] = {"fatal", "error", "warning", "info", "d
 static _Atomic int log_threshold = LL_INFO;
 static _Atomic int log_fd = -1;
 static char log_path[4096];
+static _Atomic bool log_to_syslog;
+static char syslog_ident[256]; /* openlog keeps the pointer: it must outlive every line */
+
+/* syslog's priority for each LogLevel. */
+static const int syslog_priorities[] = {LOG_CRIT, LOG_ERR,   LOG_WARNING,
+					LOG_INFO, LOG_DEBUG, LOG_DEBUG};
 
 bool log_level_parse(const char *name, LogLevel *out)
 {
@@ -69,6 +78,43 @@ int log_reopen(void)
 	return 0;
 }
 
+bool log_syslog_facility(const char *name, int *out)
+{
+	static const struct {
+		const char *name;
+		int facility;
+	} facilities[] = {
+		{"auth", LOG_AUTH},	{"authpriv", LOG_AUTHPRIV}, {"daemon", LOG_DAEMON},
+		{"user", LOG_USER},	{"local0", LOG_LOCAL0},	    {"local1", LOG_LOCAL1},
+		{"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},	    {"local4", LOG_LOCAL4},
+		{"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},	    {"local7", LOG_LOCAL7},
+	};
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
+		if (strcasecmp(name, facilities[i].name) == 0) {
+			*out = facilities[i].facility;
+			return true;
+		}
+	}
+	return false;
+}
+
+int log_set_syslog(bool on, const char *ident, const char *facility)
+{
+	int fac = LOG_DAEMON;
+	if (on && !log_syslog_facility(facility ? facility : "daemon", &fac))
+		return -EINVAL;
+	if (log_to_syslog) {
+		log_to_syslog = false;
+		closelog();
+	}
+	if (!on)
+		return 0;
+	snprintf(syslog_ident, sizeof(syslog_ident), "%s", ident && *ident ? ident : "pgsift");
+	openlog(syslog_ident, LOG_PID | LOG_NDELAY, fac);
+	log_to_syslog = true;
+	return 0;
+}
+
 void log_set_level(LogLevel level)
 {
 	log_threshold = level;
@@ -89,12 +135,19 @@ void log_vmsg(LogLevel level, const char *prefix, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	int n = (int)strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-	n += snprintf(line + n, sizeof(line) - n, ".%03d %d %s %s", (int)(tv.tv_usec / 1000),
-		      (int)getpid(), level_names[level], prefix ? prefix : "");
+	n += snprintf(line + n, sizeof(line) - n, ".%03d %d %s ", (int)(tv.tv_usec / 1000),
+		      (int)getpid(), level_names[level]);
+	int text = n; /* what syslog gets: the prefix and the message */
+	if (n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - n, "%s", prefix ? prefix : "");
 	if (n < (int)sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
+	if (log_to_syslog) {
+		line[n] = '\0';
+		syslog(syslog_priorities[level <= LL_NOISE ? level : LL_NOISE], "%s", line + text);
+	}
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, n);
 	int fd = log_fd;

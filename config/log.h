@@ -1,7 +1,8 @@
 /*
  * log: the process-wide logger. Lines go to stderr and, when `logfile` is set, to that file too,
- * each with a timestamp, the pid and the level, like PgBouncer's. Thread-safe (the stats worker
- * logs too): each line is written with one write(2). log_reopen() is called on SIGHUP so that
+ * each with a timestamp, the pid and the level, like PgBouncer's, and to syslog(3) when the
+ * `syslog` key is on. Thread-safe (the stats worker logs too): each line is written with one
+ * write(2). log_reopen() is called on SIGHUP so that
  * logrotate can move the file away.
  */
 #ifndef PGSIFT_LOG_H
@@ -19,6 +20,16 @@ const char *log_level_str(LogLevel level);
 /* Sets the threshold and the optional file (NULL: stderr only). Returns 0 or -errno. */
 int log_init(LogLevel level, const char *logfile);
 int log_reopen(void);
+
+/*
+ * Sends every line also to syslog(3) under ident and facility (PgBouncer's syslog,
+ * syslog_ident, syslog_facility: auth, authpriv, daemon, user, local0..local7), or stops when
+ * on is false. Called at start and on reload. Returns 0, or -EINVAL for an unknown facility
+ * (nothing changed then).
+ */
+int log_set_syslog(bool on, const char *ident, const char *facility);
+/* The LOG_* facility for a name as above, in *out; false when the name is unknown. */
+bool log_syslog_facility(const char *name, int *out) __attribute__((warn_unused_result));
 void log_set_level(LogLevel level);
 bool log_enabled(LogLevel level);
 

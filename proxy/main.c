@@ -35,5 +35,7 @@ int main(int argc, char **argv)
 	}
 	if (log_init(cfg->log_level, cfg->logfile) != 0)
 		fprintf(stderr, "pgsift: could not open log file %s\n", cfg->logfile);
+	/* config_load checked the facility's name */
+	(void)log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility);
 	return proxy_run(cfg);
 }

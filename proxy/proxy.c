@@ -366,6 +366,7 @@ void proxy_reload(void)
 			config_history[n_configs++] = cfg;
 			G.cfg = cfg;
 			log_set_level(cfg->log_level);
+			(void)log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility);
 			pool_reload_all();
 			stats_reload(cfg);
 			log_info("configuration reloaded from %s", cfg->config_file);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1356,6 +1357,32 @@ static void test_config_debian_every_key_uncommented(void **state)
 	config_free(cfg);
 }
 
+/* Every facility syslog_facility accepts maps to syslog's own constant (the names config_load
+ * lets through are exactly the ones log_set_syslog takes). */
+static void test_config_syslog_facility(void **state)
+{
+	(void)state;
+	const char *names[] = {"auth",	 "authpriv", "daemon", "user",	 "local0", "local1",
+			       "local2", "local3",   "local4", "local5", "local6", "LOCAL7"};
+	const int want[] = {LOG_AUTH,	LOG_AUTHPRIV, LOG_DAEMON, LOG_USER,
+			    LOG_LOCAL0, LOG_LOCAL1,   LOG_LOCAL2, LOG_LOCAL3,
+			    LOG_LOCAL4, LOG_LOCAL5,   LOG_LOCAL6, LOG_LOCAL7};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int f = -1;
+		assert_true(log_syslog_facility(names[i], &f));
+		assert_int_equal(f, want[i]);
+	}
+	int f;
+	assert_false(log_syslog_facility("local8", &f));
+	assert_int_equal(log_set_syslog(true, "pgsift-test", "kern"), -EINVAL);
+	/* on and off again: lines keep going to the file meanwhile */
+	assert_int_equal(log_set_syslog(true, "pgsift-test", "local7"), 0);
+	log_reset();
+	log_warn("to syslog too");
+	assert_int_equal(log_set_syslog(false, NULL, NULL), 0);
+	assert_string_equal(log_read(), "to syslog too\n");
+}
+
 static void test_config_units_and_booleans(void **state)
 {
 	(void)state;
@@ -1501,6 +1528,7 @@ int main(void)
 		cmocka_unit_test(test_config_pgbouncer_keys),
 		cmocka_unit_test(test_config_pgbouncer_key_errors),
 		cmocka_unit_test(test_config_debian_every_key_uncommented),
+		cmocka_unit_test(test_config_syslog_facility),
 		cmocka_unit_test(test_config_units_and_booleans),
 		cmocka_unit_test(test_config_garbage_files),
 	};
