@@ -303,7 +303,7 @@ static void admin_row_tls(AdminRow *r, const Conn *conn)
 {
 	char desc[128];
 	conn_tls_describe(conn, desc, sizeof(desc));
-	admin_row_str(r, desc);
+	admin_row_fmt(r, "%s", desc); /* copied: desc does not outlive this call */
 }
 
 static const char *admin_client_state(const Client *c)

@@ -381,7 +381,15 @@ static PktAction client_start_auth(Client *c)
 			client_fail(c, "53200", "out of memory");
 			return PA_CLOSED;
 		}
-		pq_write_auth_sasl(&b, SCRAM_MECHANISM);
+		/* over TLS, channel binding to pgsift's certificate is offered first */
+		static const char *const plain[] = {SCRAM_MECHANISM, NULL};
+		static const char *const both[] = {SCRAM_MECHANISM_PLUS, SCRAM_MECHANISM, NULL};
+		uint8_t cb[SCRAM_CB_MAX];
+		size_t cb_len = 0;
+		bool plus = c->conn.tls &&
+			    tls_server_end_point(c->conn.tls, cb, sizeof(cb), &cb_len) &&
+			    scram_server_offer_binding(c->scram, cb, cb_len);
+		pq_write_auth_sasl(&b, plus ? both : plain);
 		c->auth_step = AUTH_STEP_SASL_INIT;
 	}
 	return client_send(c, &b) ? PA_CONSUMED : PA_CLOSED;
@@ -449,7 +457,7 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 			client_fail(c, "08P01", "malformed SASLInitialResponse");
 			return PA_CLOSED;
 		}
-		if (strcmp(mech, SCRAM_MECHANISM) != 0) {
+		if (!scram_server_choose(c->scram, mech)) {
 			client_fail(c, "08P01",
 				    "client selected an invalid SASL authentication mechanism");
 			return PA_CLOSED;

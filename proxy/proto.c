@@ -449,11 +449,12 @@ void pq_write_no_parameters(PktBuf *b)
 	pktbuf_finish(b);
 }
 
-void pq_write_auth_sasl(PktBuf *b, const char *mechanism)
+void pq_write_auth_sasl(PktBuf *b, const char *const *mechanisms)
 {
 	pktbuf_start(b, PQ_MSG_AUTH);
 	pktbuf_put_u32(b, PQ_AUTH_SASL);
-	pktbuf_put_cstring(b, mechanism);
+	for (size_t i = 0; mechanisms[i]; i++)
+		pktbuf_put_cstring(b, mechanisms[i]);
 	pktbuf_put_u8(b, 0); /* the end of the list */
 	pktbuf_finish(b);
 }

@@ -216,7 +216,8 @@ void pq_write_bare(PktBuf *b, uint8_t type);
 /* ParameterDescription of a statement without parameters. */
 void pq_write_no_parameters(PktBuf *b);
 /* AuthenticationSASL offering one mechanism. */
-void pq_write_auth_sasl(PktBuf *b, const char *mechanism);
+/* AuthenticationSASL offering the mechanisms of a NULL-terminated list, best first. */
+void pq_write_auth_sasl(PktBuf *b, const char *const *mechanisms);
 
 /* What pgsift sends a server. The startup packet: protocol 3.0 and n key/value pairs
  * (keys[i], values[i]). */

@@ -38,8 +38,11 @@ enum { STEP_START = 0, STEP_CONTINUE, STEP_DONE, STEP_FINISHED, STEP_FAILED };
 
 struct ScramServer {
 	int step;
-	bool mock;	/* the exchange can only fail: unknown user or md5 secret */
-	bool cbind_yes; /* the client sent "y,,": it expects "eSws" in c= */
+	bool mock;		       /* the exchange can only fail: unknown user or md5 secret */
+	bool cbind_yes;		       /* the client sent "y,,": it expects "eSws" in c= */
+	bool plus;		       /* the client chose SCRAM-SHA-256-PLUS */
+	uint8_t cb_data[SCRAM_CB_MAX]; /* tls-server-end-point of this TLS connection */
+	size_t cb_len;		       /* 0: no channel binding offered (plaintext) */
 	ScramSecret secret;
 	char nonce[SCRAM_NONCE_MAX + 1];   /* server part of the nonce */
 	char *client_first_bare;	   /* owned */
@@ -298,15 +301,33 @@ ScramResult scram_server_handle_first(ScramServer *s, const char *msg, size_t ms
 		return server_fail(s, SCRAM_ERR_PROTOCOL, "malformed SCRAM message: empty message");
 	switch (*c.p) {
 	case 'n':
+		if (s->plus)
+			return server_fail(s, SCRAM_ERR_PROTOCOL,
+					   "channel binding is required by SCRAM-SHA-256-PLUS, but "
+					   "the client message does not include it");
 		break;
 	case 'y':
-		/* The client could bind but thinks we cannot: true, we never offer -PLUS. */
+		/* The client could bind but thinks we cannot: a downgrade when we offered it. */
+		if (s->cb_len)
+			return server_fail(s, SCRAM_ERR_PROTOCOL,
+					   "SCRAM channel binding negotiation error");
 		s->cbind_yes = true;
 		break;
-	case 'p':
-		return server_fail(s, SCRAM_ERR_PROTOCOL,
-				   "the client selected SCRAM-SHA-256 without channel binding, but "
-				   "the SCRAM message includes channel binding data");
+	case 'p': {
+		if (!s->plus)
+			return server_fail(
+				s, SCRAM_ERR_PROTOCOL,
+				"the client selected SCRAM-SHA-256 without channel "
+				"binding, but the SCRAM message includes channel binding "
+				"data");
+		static const char want[] = "p=tls-server-end-point";
+		size_t wl = sizeof(want) - 1;
+		if ((size_t)(c.end - c.p) <= wl || memcmp(c.p, want, wl) != 0 || c.p[wl] != ',')
+			return server_fail(s, SCRAM_ERR_PROTOCOL,
+					   "unsupported SCRAM channel-binding type");
+		c.p += wl - 1; /* onto the name's last byte: the comma follows */
+		break;
+	}
 	default:
 		return server_fail(s, SCRAM_ERR_PROTOCOL,
 				   "malformed SCRAM message: unexpected channel-binding flag");
@@ -365,14 +386,49 @@ ScramResult scram_server_handle_first(ScramServer *s, const char *msg, size_t ms
 	return SCRAM_OK;
 }
 
+/* What c= of the client-final-message must decode to: the gs2 header, then for -PLUS the
+ * channel binding data (RFC 5802 section 7). */
+static size_t server_expected_cbind(const ScramServer *s, uint8_t *out)
+{
+	if (!s->plus) {
+		memcpy(out, s->cbind_yes ? "y,," : "n,,", 3);
+		return 3;
+	}
+	static const char hdr[] = "p=tls-server-end-point,,";
+	memcpy(out, hdr, sizeof(hdr) - 1);
+	memcpy(out + sizeof(hdr) - 1, s->cb_data, s->cb_len);
+	return sizeof(hdr) - 1 + s->cb_len;
+}
+
+bool scram_server_offer_binding(ScramServer *s, const uint8_t *data, size_t len)
+{
+	if (s->step != STEP_START || len == 0 || len > SCRAM_CB_MAX)
+		return false;
+	memcpy(s->cb_data, data, len);
+	s->cb_len = len;
+	return true;
+}
+
+bool scram_server_choose(ScramServer *s, const char *mechanism)
+{
+	if (strcmp(mechanism, SCRAM_MECHANISM) == 0)
+		return true;
+	if (strcmp(mechanism, SCRAM_MECHANISM_PLUS) != 0 || !s->cb_len)
+		return false;
+	s->plus = true;
+	return true;
+}
+
 ScramResult scram_server_handle_final(ScramServer *s, const char *msg, size_t msg_len,
 				      const char **reply, size_t *reply_len)
 {
 	Cursor c = {msg, msg + msg_len};
 	const char *cbind, *nonce, *val, *last = NULL, *proof_b64 = NULL;
 	size_t cbind_len, nonce_len, val_len, proof_b64_len = 0, n;
-	const char *expected_cbind = s->cbind_yes ? "y,," : "n,,";
-	uint8_t cbind_raw[16], proof[SCRAM_KEY_LEN], sig[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN];
+	uint8_t expected_cbind[32 + SCRAM_CB_MAX];
+	size_t expected_len = server_expected_cbind(s, expected_cbind);
+	uint8_t cbind_raw[32 + SCRAM_CB_MAX], proof[SCRAM_KEY_LEN], sig[SCRAM_KEY_LEN],
+		stored[SCRAM_KEY_LEN];
 	char sig_b64[b64_encoded_len(SCRAM_KEY_LEN) + 1];
 	char *auth = NULL;
 	char attr = 0;
@@ -386,8 +442,8 @@ ScramResult scram_server_handle_final(ScramServer *s, const char *msg, size_t ms
 	if (!read_attr(&c, 'c', &cbind, &cbind_len))
 		return server_fail(s, SCRAM_ERR_PROTOCOL,
 				   "malformed SCRAM message: channel binding attribute expected");
-	if (!b64_decode(cbind, cbind_len, cbind_raw, sizeof(cbind_raw), &n) || n != 3 ||
-	    memcmp(cbind_raw, expected_cbind, 3) != 0)
+	if (!b64_decode(cbind, cbind_len, cbind_raw, sizeof(cbind_raw), &n) || n != expected_len ||
+	    CRYPTO_memcmp(cbind_raw, expected_cbind, expected_len) != 0)
 		return server_fail(s, SCRAM_ERR_PROTOCOL,
 				   "SCRAM channel binding check failed: unexpected channel binding "
 				   "data");

@@ -37,6 +37,8 @@
 #include <stdint.h>
 
 #define SCRAM_MECHANISM "SCRAM-SHA-256"
+#define SCRAM_MECHANISM_PLUS "SCRAM-SHA-256-PLUS"
+#define SCRAM_CB_MAX 64		  /* the longest tls-server-end-point hash (SHA-512) */
 #define SCRAM_KEY_LEN 32	  /* SHA-256 output: StoredKey, ServerKey, ClientKey, proofs */
 #define SCRAM_SALT_MAX 128	  /* longest salt (bytes) accepted in a secret */
 #define SCRAM_DEFAULT_SALT_LEN 16 /* what PostgreSQL generates */
@@ -99,6 +101,12 @@ typedef struct ScramServer ScramServer;
 ScramServer *scram_server_new(const char *secret, const char *user);
 /* Wipes the key material and frees. NULL is allowed. */
 void scram_server_free(ScramServer *s);
+
+/* On a TLS connection, before the exchange: the tls-server-end-point data of pgsift's
+ * certificate, which makes SCRAM-SHA-256-PLUS available (and a client's "y" a downgrade). */
+bool scram_server_offer_binding(ScramServer *s, const uint8_t *data, size_t len);
+/* The mechanism the client's SASLInitialResponse names; false when it is not one offered. */
+bool scram_server_choose(ScramServer *s, const char *mechanism);
 
 /*
  * For tests only: replaces the random server nonce (printable ASCII except ',', at most

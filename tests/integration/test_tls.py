@@ -206,6 +206,22 @@ class TlsTest(unittest.TestCase):
         # the server leg: PostgreSQL sees a TLS 1.3 connection from pgsift
         self.assertEqual(r.stdout.decode().strip(), "t|TLSv1.3")
 
+    def test_scram_channel_binding(self):
+        # libpq's channel_binding=require accepts only SCRAM-SHA-256-PLUS bound to the
+        # certificate of the TLS connection it has: pgsift's own
+        conn = psycopg2.connect(proxy_dsn(self.px, channel_binding="require"))
+        cur = conn.cursor()
+        cur.execute("SELECT current_user")
+        self.assertEqual(cur.fetchone()[0], SCRAM_USER)
+        conn.close()
+        with self.assertRaises(psycopg2.OperationalError) as cm:
+            psycopg2.connect(proxy_dsn(self.px, channel_binding="require", password="wrong"))
+        self.assertIn('password authentication failed for user "%s"' % SCRAM_USER,
+                      str(cm.exception))
+        # without TLS there is nothing to bind to: libpq refuses
+        with self.assertRaises(psycopg2.OperationalError):
+            psycopg2.connect(proxy_dsn(self.px, channel_binding="require", sslmode="disable"))
+
     def test_show_clients_and_servers_tls_column(self):
         conn = psycopg2.connect(proxy_dsn(self.px))
         try:

@@ -531,8 +531,14 @@ static void test_proto_write_own_messages(void **state)
 	assert_pktbuf(&b, bare, sizeof(bare));
 	pq_write_no_parameters(&b);
 	assert_pktbuf(&b, nopar, sizeof(nopar));
-	pq_write_auth_sasl(&b, "SCRAM-SHA-256");
+	static const char *const one[] = {"SCRAM-SHA-256", NULL};
+	pq_write_auth_sasl(&b, one);
 	assert_pktbuf(&b, sasl, sizeof(sasl));
+	/* over TLS both are offered, channel binding first */
+	static const char *const two[] = {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", NULL};
+	static const uint8_t sasl2[] = "R\0\0\0\x2a\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
+	pq_write_auth_sasl(&b, two);
+	assert_pktbuf(&b, sasl2, sizeof(sasl2)); /* the literal's own NUL ends the list */
 	const char *keys[] = {"user", "database"}, *values[] = {"u", "db"};
 	pq_write_startup(&b, keys, values, 2);
 	assert_pktbuf(&b, startup, sizeof(startup));
