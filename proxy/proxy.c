@@ -50,6 +50,8 @@ static char unix_path[300];
 static uv_signal_t sig_hup, sig_term, sig_int;
 static uv_timer_t janitor;
 static Config *config_history[64]; /* every Config loaded, freed at exit */
+static PoolStats stats_prev;	   /* the totals at the last stats line */
+static uint64_t stats_prev_ms;	   /* when that was */
 static int n_configs;
 static int exit_code;
 
@@ -282,6 +284,40 @@ static void proxy_check_client_timeouts(Client *c, const Config *cfg, uint64_t n
 	}
 }
 
+/*
+ * PgBouncer's log_stats line, every stats_period: the rates and mean times since the last line,
+ * over every pool (the totals SHOW TOTALS reads; pools live as long as the process, so their
+ * sum only grows). With print false (log_stats off) only the window moves on, so that a reload
+ * turning it on starts from fresh numbers.
+ */
+static void proxy_log_stats(uint64_t now, bool print)
+{
+	PoolStats cur = {0};
+	ListNode *n;
+	for (n = G.pools.head.next; n != &G.pools.head; n = n->next)
+		pool_stats_add(&cur, &list_entry(n, Pool, node)->stats);
+	uint64_t secs_ms = now - stats_prev_ms;
+	uint64_t xacts = cur.xact_count - stats_prev.xact_count;
+	uint64_t queries = cur.query_count - stats_prev.query_count;
+#define PER_SEC(field) ((cur.field - stats_prev.field) * 1000 / secs_ms)
+#define MEAN(field, count) ((count) ? (cur.field - stats_prev.field) / (count) : 0)
+	if (print && secs_ms > 0)
+		log_info(
+			"stats: %llu xacts/s, %llu queries/s, in %llu B/s, out %llu B/s, xact %llu "
+			"us, query %llu us, wait %llu us",
+			(unsigned long long)PER_SEC(xact_count),
+			(unsigned long long)PER_SEC(query_count),
+			(unsigned long long)PER_SEC(bytes_received),
+			(unsigned long long)PER_SEC(bytes_sent),
+			(unsigned long long)MEAN(xact_time_us, xacts),
+			(unsigned long long)MEAN(query_time_us, queries),
+			(unsigned long long)MEAN(wait_time_us, xacts));
+#undef PER_SEC
+#undef MEAN
+	stats_prev = cur;
+	stats_prev_ms = now;
+}
+
 static void proxy_janitor_cb(uv_timer_t *t)
 {
 	(void)t;
@@ -313,6 +349,8 @@ static void proxy_janitor_cb(uv_timer_t *t)
 		pool_janitor(list_entry(n, Pool, node), now);
 	}
 	conn_module_trim(now);
+	if (now - stats_prev_ms >= cfg->stats_period)
+		proxy_log_stats(now, cfg->log_stats);
 	if (G.shutting_down)
 		proxy_check_shutdown();
 }
@@ -505,6 +543,7 @@ int proxy_run(Config *cfg)
 	if (cfg->pidfile)
 		proxy_write_pidfile(cfg->pidfile);
 
+	stats_prev_ms = proxy_now_ms();
 	uv_timer_init(G.loop, &janitor);
 	uv_timer_start(&janitor, proxy_janitor_cb, JANITOR_MS, JANITOR_MS);
 

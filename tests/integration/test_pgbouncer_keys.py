@@ -9,11 +9,16 @@ keeps the connection, in session and transaction pooling, while the extended pro
 server_round_robin: with two idle servers, released A then B, PgBouncer's default (0) gives
 every next transaction B, the server released last (LIFO); server_round_robin = 1 alternates
 A, B, A, B (the server idle longest first).
+
+log_stats with stats_period = 1 writes PgBouncer's "stats: N xacts/s, N queries/s, ..." line
+every second, with the statements just run counted in it; log_stats = 0 writes none.
 """
 
 import os
+import re
 import struct
 import sys
+import time
 import unittest
 
 import psycopg2
@@ -104,6 +109,37 @@ class ServerRoundRobinTest(harness.PgsiftTestCase):
     def test_round_robin(self):
         (pa, pb), seen = self.pids_after_two_releases("1")
         self.assertEqual(seen, [pa, pb, pa, pb])
+
+
+@unittest.skipIf(DIRECT, "pgsift's own settings")
+class LogStatsTest(harness.PgsiftTestCase):
+    STATS = re.compile(r"LOG stats: (\d+) xacts/s, (\d+) queries/s, in (\d+) B/s, out (\d+) "
+                       r"B/s, xact (\d+) us, query (\d+) us, wait (\d+) us$")
+
+    def stats_lines(self, px):
+        return [m for m in (self.STATS.search(line) for line in px.lines) if m]
+
+    def test_a_line_per_period_counting_statements(self):
+        px = self.start_pgsift_for_test(settings={"stats_period": "1"})
+        conn = px.connect()
+        # statements until a line has counted some (one falls in each 1 s window)
+        def counted():
+            conn.cursor().execute("SELECT 1")
+            return any(int(m.group(2)) > 0 for m in self.stats_lines(px))
+        harness.wait_until(counted, 10, "a stats line with queries/s > 0")
+        conn.close()
+        m = [m for m in self.stats_lines(px) if int(m.group(2)) > 0][0]
+        self.assertGreater(int(m.group(3)), 0)  # bytes in
+        self.assertGreater(int(m.group(4)), 0)  # bytes out
+
+    def test_off(self):
+        px = self.start_pgsift_for_test(settings={"stats_period": "0.2", "log_stats": "0"})
+        conn = px.connect()
+        started = time.monotonic()
+        harness.wait_until(lambda: time.monotonic() - started > 0.7 and
+                           conn.cursor().execute("SELECT 1") is None, 5, "a second")
+        conn.close()
+        self.assertEqual(self.stats_lines(px), [])
 
 
 if __name__ == "__main__":
