@@ -843,6 +843,55 @@ static void test_scram_result_names(void **state)
 	assert_string_equal(scram_result_str(SCRAM_ERR_AUTH), "authentication failed");
 }
 
+/* Channel binding: offered only with binding data, chosen by name, and checked both ways. */
+static void test_scram_channel_binding_negotiation(void **state)
+{
+	(void)state;
+	static const uint8_t cb[32] = {1, 2, 3};
+	ScramServer *s = scram_server_new(PENCIL_SECRET, "user");
+	assert_non_null(s);
+	/* without binding data the -PLUS mechanism is not one offered */
+	assert_false(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
+	assert_true(scram_server_choose(s, SCRAM_MECHANISM));
+	assert_false(scram_server_choose(s, "SCRAM-SHA-1"));
+	scram_server_free(s);
+
+	/* a client that could bind ("y") while binding was offered: a downgrade */
+	s = scram_server_new(PENCIL_SECRET, "user");
+	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
+	assert_true(scram_server_choose(s, SCRAM_MECHANISM));
+	assert_int_equal(server_first(s, "y,,n=,r=abc"), SCRAM_ERR_PROTOCOL);
+	assert_string_equal(scram_server_error(s), "SCRAM channel binding negotiation error");
+	scram_server_free(s);
+
+	/* -PLUS chosen: "n" is refused, and so is a binding type other than tls-server-end-point */
+	s = scram_server_new(PENCIL_SECRET, "user");
+	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
+	assert_true(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
+	assert_int_equal(server_first(s, "n,,n=,r=abc"), SCRAM_ERR_PROTOCOL);
+	assert_string_equal(scram_server_error(s), "channel binding is required by "
+						   "SCRAM-SHA-256-PLUS, but the client message "
+						   "does not include it");
+	scram_server_free(s);
+	s = scram_server_new(PENCIL_SECRET, "user");
+	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
+	assert_true(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
+	assert_int_equal(server_first(s, "p=tls-unique,,n=,r=abc"), SCRAM_ERR_PROTOCOL);
+	assert_string_equal(scram_server_error(s), "unsupported SCRAM channel-binding type");
+	scram_server_free(s);
+
+	/* -PLUS with the right header: the final message must carry header + data in c= */
+	s = scram_server_new(PENCIL_SECRET, "user");
+	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
+	assert_true(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
+	assert_int_equal(server_first(s, "p=tls-server-end-point,,n=,r=abc"), SCRAM_OK);
+	/* "biws" is n,, : not this connection's binding */
+	assert_int_equal(server_final(s, "c=biws,r=abc,p=AAAA"), SCRAM_ERR_PROTOCOL);
+	assert_string_equal(scram_server_error(s),
+			    "SCRAM channel binding check failed: unexpected channel binding data");
+	scram_server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -870,6 +919,7 @@ int main(void)
 		cmocka_unit_test(test_scram_client_server_final),
 		cmocka_unit_test(test_scram_client_rejects_impostor_server),
 		cmocka_unit_test(test_scram_result_names),
+		cmocka_unit_test(test_scram_channel_binding_negotiation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
