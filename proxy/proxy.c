@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
@@ -158,6 +159,21 @@ static bool proxy_unix_in_use(const char *path)
 	return live;
 }
 
+/* unix_socket_group: the socket's group, so that with unix_socket_mode 0770 only that group's
+ * members can connect. Returns 0 or a negative error (pgsift then does not start). */
+static int proxy_chgrp_socket(const char *path, const char *group)
+{
+	if (!group)
+		return 0;
+	errno = 0;
+	struct group *gr = getgrnam(group);
+	if (!gr)
+		return errno ? -errno : UV_EINVAL;
+	if (chown(path, (uid_t)-1, gr->gr_gid) != 0)
+		return -errno;
+	return 0;
+}
+
 static int proxy_listen_unix(const char *dir, int port, int mode)
 {
 	if (n_listeners == MAX_LISTENERS)
@@ -181,7 +197,9 @@ static int proxy_listen_unix(const char *dir, int port, int mode)
 		/* ours from here on: proxy_stop_listening removes it */
 		snprintf(unix_path, sizeof(unix_path), "%s", path);
 		chmod(unix_path, (mode_t)mode);
-		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
+		r = proxy_chgrp_socket(unix_path, G.cfg->unix_socket_group);
+		if (r == 0)
+			r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
 	}
 	snprintf(l->name, sizeof(l->name), "%s", path);
 	if (r != 0) {

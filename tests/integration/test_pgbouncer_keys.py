@@ -12,10 +12,14 @@ A, B, A, B (the server idle longest first).
 
 log_stats with stats_period = 1 writes PgBouncer's "stats: N xacts/s, N queries/s, ..." line
 every second, with the statements just run counted in it; log_stats = 0 writes none.
+
+unix_socket_group gives the Unix socket that group (root only: chown to a group one is not in).
 """
 
+import grp
 import os
 import re
+import stat
 import struct
 import sys
 import time
@@ -140,6 +144,25 @@ class LogStatsTest(harness.PgsiftTestCase):
                            conn.cursor().execute("SELECT 1") is None, 5, "a second")
         conn.close()
         self.assertEqual(self.stats_lines(px), [])
+
+
+@unittest.skipIf(DIRECT, "pgsift's own settings")
+@unittest.skipIf(os.geteuid() != 0, "needs root to give the socket another group")
+class ProcessKeysTest(harness.PgsiftTestCase):
+    def test_unix_socket_group(self):
+        gid = grp.getgrnam("daemon").gr_gid
+        px = self.start_pgsift_for_test(settings={"unix_socket_group": "daemon",
+                                                  "unix_socket_mode": "0770"})
+        path = os.path.join(px.socket_dir, ".s.PGSQL.%d" % px.port)
+        # ready means listening on TCP; the Unix socket comes right after
+        harness.wait_until(lambda: os.path.exists(path), 10, "the Unix socket")
+        st = os.stat(path)
+        self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (gid, 0o770))
+        conn = harness._connect(px.socket_dir, px.port, TESTDB, SUPERUSER, True)
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        self.assertEqual(cur.fetchone(), (1,))
+        conn.close()
 
 
 if __name__ == "__main__":
