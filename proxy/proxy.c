@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <openssl/rand.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,6 +474,31 @@ static void proxy_write_pidfile(const char *path)
 	fclose(f);
 }
 
+/*
+ * PgBouncer's `user`: once the listeners (a port below 1024, a socket in a root-owned directory)
+ * and the pidfile are open, the process becomes that user, with its group and supplementary
+ * groups, for good. Nothing to do when it already runs as that user. Returns 0 or -1 (logged as
+ * FATAL: pgsift must not go on as root when told not to).
+ */
+static int proxy_change_user(const char *name)
+{
+	errno = 0;
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		log_fatal("user = %s: no such user", name);
+		return -1;
+	}
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+		return 0;
+	if (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		log_fatal("could not change to user %s: %s", name, strerror(errno));
+		return -1;
+	}
+	log_info("running as user %s", name);
+	return 0;
+}
+
 void proxy_init(Config *cfg, uv_loop_t *loop)
 {
 	memset(&G, 0, sizeof(G));
@@ -560,6 +586,8 @@ int proxy_run(Config *cfg)
 		return proxy_fail_start();
 	if (cfg->pidfile)
 		proxy_write_pidfile(cfg->pidfile);
+	if (cfg->user && proxy_change_user(cfg->user) != 0)
+		return proxy_fail_start();
 
 	stats_prev_ms = proxy_now_ms();
 	uv_timer_init(G.loop, &janitor);

@@ -14,10 +14,12 @@ log_stats with stats_period = 1 writes PgBouncer's "stats: N xacts/s, N queries/
 every second, with the statements just run counted in it; log_stats = 0 writes none.
 
 unix_socket_group gives the Unix socket that group (root only: chown to a group one is not in).
+user = postgres makes a pgsift started as root run as postgres once it listens (root only).
 """
 
 import grp
 import os
+import pwd
 import re
 import stat
 import struct
@@ -147,7 +149,7 @@ class LogStatsTest(harness.PgsiftTestCase):
 
 
 @unittest.skipIf(DIRECT, "pgsift's own settings")
-@unittest.skipIf(os.geteuid() != 0, "needs root to give the socket another group")
+@unittest.skipIf(os.geteuid() != 0, "needs root (another group for the socket, another user)")
 class ProcessKeysTest(harness.PgsiftTestCase):
     def test_unix_socket_group(self):
         gid = grp.getgrnam("daemon").gr_gid
@@ -163,6 +165,21 @@ class ProcessKeysTest(harness.PgsiftTestCase):
         cur.execute("SELECT 1")
         self.assertEqual(cur.fetchone(), (1,))
         conn.close()
+
+    def test_user(self):
+        pw = pwd.getpwnam("postgres")
+        px = self.start_pgsift_for_test(settings={"user": "postgres"})
+        conn = px.connect()
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        self.assertEqual(cur.fetchone(), (1,))
+        conn.close()
+        with open("/proc/%d/status" % px.proc.pid) as f:
+            ids = {line.split(":")[0]: line.split()[1:] for line in f
+                   if line.startswith(("Uid:", "Gid:"))}
+        self.assertEqual(ids["Uid"], [str(pw.pw_uid)] * 4)
+        self.assertEqual(ids["Gid"], [str(pw.pw_gid)] * 4)
+        self.assertTrue(any("running as user postgres" in line for line in px.lines))
 
 
 if __name__ == "__main__":
