@@ -15,6 +15,7 @@
 
 #include "config/log.h"
 #include "proxy/admin.h"
+#include "proxy/authquery.h"
 #include "proxy/cancel.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
@@ -144,6 +145,10 @@ void client_close(Client *c, const char *reason)
 		cancel_unregister(c);
 	if (c->cancel_req)
 		cancel_forget_requester(c);
+	if (c->auth_lookup) {
+		authquery_cancel(c->auth_lookup);
+		c->auth_lookup = NULL;
+	}
 	conn_close(&c->conn);
 }
 
@@ -179,6 +184,7 @@ static void client_on_closed(Conn *conn)
 	G.n_clients--;
 	if (c->scram)
 		scram_server_free(c->scram);
+	free(c->auth_secret);
 	varcache_free(&c->params);
 	varcache_free(&c->startup_params);
 	varcache_free(&c->tx_params);

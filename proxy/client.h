@@ -82,7 +82,9 @@ struct Client {
 
 	uint8_t auth_step; /* where the authentication exchange is */
 	uint8_t md5_salt[4];
-	void *scram; /* ScramServer during authentication (owned) */
+	void *scram;	   /* ScramServer during authentication (owned) */
+	char *auth_secret; /* the secret auth_query found for a user not in auth_file */
+	struct AuthLookup *auth_lookup; /* auth_query in flight (authquery.h) */
 
 	uint64_t connect_ms;
 	uint64_t wait_start_ms;	 /* when it started waiting for a server, 0 if not */

@@ -19,6 +19,7 @@
 #include "config/log.h"
 #include "proxy/admin.h"
 #include "proxy/auth_md5.h"
+#include "proxy/authquery.h"
 #include "proxy/cancel.h"
 #include "proxy/hba.h"
 #include "proxy/pgspell.h"
@@ -345,12 +346,84 @@ static PktAction client_cert_login(Client *c)
 	return PA_CLOSED;
 }
 
+/* The secret a client's password is checked against: its auth_file line, else what auth_query
+ * found. */
+static const char *client_secret(const Client *c)
+{
+	const UserEntry *u = config_find_user(G.cfg, c->user);
+	return u ? u->secret : c->auth_secret;
+}
+
+static PktAction client_continue_auth(Client *c);
+
+/* auth_query answered (authquery.h): the exchange goes on with the secret found, or with none
+ * (a user that does not exist fails like a wrong password), or the client hears why the lookup
+ * failed. */
+static void client_lookup_done(void *arg, bool found, const char *secret, const char *error)
+{
+	Client *c = arg;
+	c->auth_lookup = NULL;
+	if (error) {
+		client_fail(c, "28000", "authentication lookup failed (auth_query): %s", error);
+		return;
+	}
+	if (found && !(c->auth_secret = strdup(secret))) {
+		client_fail(c, "53200", "out of memory");
+		return;
+	}
+	if (client_continue_auth(c) != PA_CLOSED)
+		conn_resume(&c->conn);
+}
+
+/* Users without an auth_file line, when an auth_user applies: the secret comes from auth_query
+ * (cached for a while). PA_WAIT-like: the connection is paused until the answer. */
+static bool client_needs_lookup(Client *c, PktAction *out)
+{
+	if (c->is_admin || !c->pool || config_find_user(G.cfg, c->user) || !authquery_user(c->pool))
+		return false;
+	bool found;
+	const char *secret, *error;
+	if (authquery_cached(c->pool, c->user, &found, &secret)) {
+		if (found && !(c->auth_secret = strdup(secret))) {
+			client_fail(c, "53200", "out of memory");
+			*out = PA_CLOSED;
+			return true;
+		}
+		return false;
+	}
+	c->auth_lookup = authquery_start(c->pool, c->user, client_lookup_done, c, &error);
+	if (!c->auth_lookup) {
+		client_fail(c, "28000", "authentication lookup failed (auth_query): %s", error);
+		*out = PA_CLOSED;
+		return true;
+	}
+	conn_pause(&c->conn);
+	*out = PA_CONSUMED;
+	return true;
+}
+
 static PktAction client_start_auth(Client *c)
 {
-	const Config *cfg = G.cfg;
-	const UserEntry *u = config_find_user(cfg, c->user);
-	const char *secret = u ? u->secret : NULL;
 	pool_change_client_state(c, CL_AUTH);
+	PktAction a;
+	if (client_needs_lookup(c, &a))
+		return a;
+	return client_continue_auth(c);
+}
+
+static PktAction client_continue_auth(Client *c)
+{
+	const char *secret = client_secret(c);
+	if (c->auth_secret && c->pool &&
+	    (!c->pool->auth_secret || strcmp(c->pool->auth_secret, c->auth_secret) != 0)) {
+		/* the pool's servers log in with it (md5); a SCRAM secret only checks the client,
+		 * whose proven keys then log the servers in */
+		char *dup = strdup(c->auth_secret);
+		if (dup) {
+			free(c->pool->auth_secret);
+			c->pool->auth_secret = dup;
+		}
+	}
 	AuthType method;
 	if (!client_pick_method(c, secret, &method))
 		return PA_CLOSED;
@@ -427,8 +500,7 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 			    hdr->type);
 		return PA_CLOSED;
 	}
-	const UserEntry *u = config_find_user(G.cfg, c->user);
-	const char *secret = u ? u->secret : NULL;
+	const char *secret = client_secret(c);
 	PktReader r;
 	pkt_reader_init(&r, pkt + 5, hdr->len - 5);
 	if (c->auth_step == AUTH_STEP_MD5 || c->auth_step == AUTH_STEP_PLAIN) {

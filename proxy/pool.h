@@ -55,6 +55,9 @@ struct Pool {
 	bool have_welcome;
 	uint32_t welcome_pid_dummy;
 
+	/* the secret auth_query found for this pool's user (md5 pass-through to the server) */
+	char *auth_secret;
+
 	/* secrets a client proved during SCRAM, for SCRAM pass-through to the server */
 	bool have_scram_keys;
 	uint8_t scram_client_key[32];

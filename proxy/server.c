@@ -21,6 +21,7 @@
 #include "proxy/proxy.h"
 #include "parser/parser.h"
 #include "proxy/scram.h"
+#include "proxy/sockopt.h"
 #include "stats/stats.h"
 #include "util/grow.h"
 
@@ -163,8 +164,10 @@ static void server_connect_cb(uv_connect_t *req, int status)
 		server_close(s, msg);
 		return;
 	}
-	if (!s->conn.is_pipe)
+	if (!s->conn.is_pipe) {
 		uv_tcp_nodelay(&s->conn.h.tcp, 1);
+		sockopt_apply_tcp(&s->conn.h.tcp, G.cfg); /* keepalives towards servers too */
+	}
 	pool_change_server_state(s, SV_LOGIN);
 	TlsMode mode = server_tls_mode(s);
 	/* libpq's allow tries plaintext first; like it, TLS is asked for from prefer on. There
@@ -282,7 +285,10 @@ static const char *server_password(Server *s)
 	if (db->password)
 		return db->password;
 	const UserEntry *u = config_find_user(G.cfg, s->pool->server_user);
-	return u ? u->secret : NULL;
+	if (u)
+		return u->secret;
+	/* a user known from auth_query logs in as its client did (same user, same secret) */
+	return strcmp(s->pool->server_user, s->pool->user) == 0 ? s->pool->auth_secret : NULL;
 }
 
 static bool server_send_password_msg(Server *s, const void *data, size_t len, bool cstring)
