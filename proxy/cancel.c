@@ -5,7 +5,9 @@
  * A cancel travels on a connection of its own (CancelConn) to the server's address, and is
  * delivered when PostgreSQL closes that connection, having signalled the backend. Until then the
  * server counts it in cancels_in_flight; when the last one is delivered, the client's frames that
- * waited go on, or a server the pool held back (pool_server_ready) goes back to the pool.
+ * waited go on, or a server the pool held back (pool_server_ready) goes back to the pool. When
+ * the server's own connection is TLS, so is the cancel's (SSLRequest, handshake, then the
+ * CancelRequest inside TLS), so that the cancel key never crosses the network in plaintext.
  */
 #include "proxy/cancel.h"
 
@@ -39,7 +41,15 @@ struct CancelConn {
 	Client *requester; /* the client connection whose CancelRequest this is: it is closed once
 			    * PostgreSQL has acted on it (not owned; NULL if it left first) */
 	char scratch[16];  /* PostgreSQL sends nothing back: reads go here until EOF */
+	Tls *tls;	   /* when the server's connection is TLS (owned) */
+	uint8_t phase;	   /* CANCEL_* below */
+	TlsMode mode;
 };
+
+enum { CANCEL_PLAIN = 0, CANCEL_SSL_ANSWER, CANCEL_HANDSHAKE, CANCEL_SENT };
+
+/* TLS records of a cancel connection land here (read callbacks never nest). */
+static char cancel_tls_buf[16384];
 
 /* Every CancelConn not yet closed (owned; freed in cancel_close_cb). */
 static List cancel_conns = {{&cancel_conns.head, &cancel_conns.head}, 0};
@@ -137,6 +147,7 @@ static void cancel_close_cb(uv_handle_t *h)
 	CancelConn *cc = h->data;
 	Server *s = cc->server;
 	list_remove(&cancel_conns, &cc->node);
+	tls_free(cc->tls);
 	if (cc->requester) {
 		cc->requester->cancel_req = NULL;
 		client_close(cc->requester, "cancel request delivered");
@@ -154,13 +165,93 @@ static void cancel_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	CancelConn *cc = h->data;
 	(void)suggested;
-	*buf = uv_buf_init(cc->scratch, sizeof(cc->scratch));
+	if (cc->phase == CANCEL_SSL_ANSWER || cc->phase == CANCEL_HANDSHAKE || cc->tls)
+		*buf = uv_buf_init(cancel_tls_buf, sizeof(cancel_tls_buf));
+	else
+		*buf = uv_buf_init(cc->scratch, sizeof(cc->scratch));
+}
+
+static void cancel_own_write_cb(uv_write_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+/* Bytes of pgsift's own to the cancel connection (copied). */
+static bool cancel_send(CancelConn *cc, const void *data, size_t len)
+{
+	uv_write_t *w = malloc(sizeof(*w) + len);
+	if (!w)
+		return false;
+	memcpy(w + 1, data, len);
+	uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)len);
+	if (uv_write(w, &cc->h.stream, &b, 1, cancel_own_write_cb) != 0) {
+		free(w);
+		return false;
+	}
+	return true;
+}
+
+static bool cancel_tls_send_out(CancelConn *cc)
+{
+	char chunk[4096];
+	size_t n;
+	while ((n = tls_take_out(cc->tls, chunk, sizeof(chunk))) > 0)
+		if (!cancel_send(cc, chunk, n))
+			return false;
+	return true;
+}
+
+/* The server's answer to SSLRequest, then the handshake, then the CancelRequest inside TLS.
+ * False when the cancel cannot go on (the connection is then closed). */
+static bool cancel_tls_step(CancelConn *cc, const char *data, size_t len)
+{
+	if (cc->phase == CANCEL_SSL_ANSWER) {
+		if (data[0] == 'N' && cc->mode < TLS_REQUIRE) {
+			cc->phase = CANCEL_SENT; /* as the server's own login went: plaintext */
+			return cancel_send(cc, cc->pkt, 16);
+		}
+		if (data[0] != 'S' || len != 1) {
+			log_warn("cancel request not sent: the server refused TLS");
+			return false;
+		}
+		const char *host = cc->server ? cc->server->pool->db->host : NULL;
+		cc->tls = tls_new_connect(host, cc->mode);
+		cc->phase = CANCEL_HANDSHAKE;
+		return cc->tls && tls_handshake(cc->tls) != TLS_FAIL && cancel_tls_send_out(cc);
+	}
+	if (!tls_feed(cc->tls, data, len))
+		return false;
+	if (cc->phase == CANCEL_HANDSHAKE) {
+		TlsStep st = tls_handshake(cc->tls);
+		if (st == TLS_FAIL) {
+			log_warn("cancel request not sent: %s", tls_error(cc->tls));
+			return false;
+		}
+		if (st == TLS_DONE) {
+			cc->phase = CANCEL_SENT;
+			if (!tls_write(cc->tls, cc->pkt, 16))
+				return false;
+			log_debug("cancel request for backend %u sent over TLS",
+				  cc->server ? cc->server->be_pid : 0);
+		}
+		return cancel_tls_send_out(cc);
+	}
+	/* after the cancel: whatever comes (a session ticket) is read and dropped */
+	char sink[512];
+	while (tls_read(cc->tls, sink, sizeof(sink)) > 0)
+		;
+	return cancel_tls_send_out(cc);
 }
 
 static void cancel_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	CancelConn *cc = stream->data;
-	(void)buf;
+	if (nread > 0 && cc->phase != CANCEL_PLAIN && (cc->phase != CANCEL_SENT || cc->tls) &&
+	    !cancel_tls_step(cc, buf->base, (size_t)nread)) {
+		uv_close(&cc->h.handle, cancel_close_cb);
+		return;
+	}
 	if (nread < 0)
 		uv_close(&cc->h.handle, cancel_close_cb);
 }
@@ -180,6 +271,13 @@ static void cancel_connect_cb(uv_connect_t *req, int status)
 	if (status != 0) {
 		log_warn("could not send cancel request: %s", uv_strerror(status));
 		uv_close(&cc->h.handle, cancel_close_cb);
+		return;
+	}
+	if (cc->phase == CANCEL_SSL_ANSWER) {
+		static const uint8_t ssl_request[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+		if (!cancel_send(cc, ssl_request, sizeof(ssl_request)) ||
+		    uv_read_start(&cc->h.stream, cancel_alloc_cb, cancel_read_cb) != 0)
+			uv_close(&cc->h.handle, cancel_close_cb);
 		return;
 	}
 	cc->buf = uv_buf_init((char *)cc->pkt, 16);
@@ -215,6 +313,11 @@ static CancelConn *cancel_conn_open(Server *s)
 	}
 	uv_tcp_init(G.loop, &cc->h.tcp);
 	cc->h.handle.data = cc;
+	if (s->conn.tls) {
+		int m = s->pool->db->sslmode;
+		cc->mode = m >= 0 ? (TlsMode)m : G.cfg->server_tls_sslmode;
+		cc->phase = CANCEL_SSL_ANSWER;
+	}
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	r = uv_tcp_getpeername(&s->conn.h.tcp, (struct sockaddr *)&ss, &len);

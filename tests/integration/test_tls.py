@@ -142,6 +142,7 @@ def tls_settings(**over):
         "server_tls_ca_file": c.ca,
         "auth_type": "scram-sha-256",
         "admin_users": SUPERUSER,
+        "log_level": "debug",
     }
     s.update(over)
     return s
@@ -292,7 +293,12 @@ asyncio.run(main())
         self.assertIn("number of failed transactions: 0 (0.000%)", out)
 
     def test_cancel_over_tls(self):
+        # the client's cancel may come in plaintext (libpq 15 sends it so); pgsift's cancel to
+        # PostgreSQL goes over TLS like the server's own connection
         conn = psycopg2.connect(proxy_dsn(self.px))
+        cur = conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        backend = cur.fetchone()[0]
         try:
             t = threading.Timer(0.5, conn.cancel)
             t.start()
@@ -303,6 +309,8 @@ asyncio.run(main())
             conn.rollback()
             cur.execute("SELECT 7")
             self.assertEqual(cur.fetchone()[0], 7)
+            wait_until(lambda: "cancel request for backend %d sent over TLS" % backend in
+                       self.px.output(), 10, "the cancel sent over TLS")
         finally:
             conn.close()
 
