@@ -194,13 +194,23 @@ static bool dh_and_groups(SSL_CTX *ctx, const Config *cfg, char *err, size_t err
 	return true;
 }
 
-static SSL_CTX *build_accept(const Config *cfg, char *err, size_t errlen)
+/* A context with k's files and settings (ctx_common); NULL with err set. */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, const CtxKeys *k, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new(method);
 	if (!ctx) {
 		openssl_reason(err, errlen, "SSL_CTX_new");
 		return NULL;
 	}
+	if (!ctx_common(ctx, k, err, errlen)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static SSL_CTX *build_accept(const Config *cfg, char *err, size_t errlen)
+{
 	CtxKeys k = {"client_tls",
 		     cfg->client_tls_key_file,
 		     cfg->client_tls_cert_file,
@@ -208,10 +218,13 @@ static SSL_CTX *build_accept(const Config *cfg, char *err, size_t errlen)
 		     cfg->client_tls_protocols,
 		     cfg->client_tls_ciphers,
 		     cfg->client_tls13_ciphers};
-	if (!ctx_common(ctx, &k, err, errlen) || !dh_and_groups(ctx, cfg, err, errlen)) {
+	SSL_CTX *ctx = ctx_new(TLS_server_method(), &k, err, errlen);
+	if (ctx && !dh_and_groups(ctx, cfg, err, errlen)) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	if (!ctx)
+		return NULL;
 	/* verify-ca / verify-full (and auth_type = cert) need a client certificate; with only a
 	 * CA a certificate is asked for and checked when the client has one */
 	int verify = SSL_VERIFY_NONE;
@@ -234,11 +247,6 @@ static SSL_CTX *build_accept(const Config *cfg, char *err, size_t errlen)
 
 static SSL_CTX *build_connect(const Config *cfg, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		openssl_reason(err, errlen, "SSL_CTX_new");
-		return NULL;
-	}
 	CtxKeys k = {"server_tls",
 		     cfg->server_tls_key_file,
 		     cfg->server_tls_cert_file,
@@ -246,10 +254,9 @@ static SSL_CTX *build_connect(const Config *cfg, char *err, size_t errlen)
 		     cfg->server_tls_protocols,
 		     cfg->server_tls_ciphers,
 		     cfg->server_tls13_ciphers};
-	if (!ctx_common(ctx, &k, err, errlen)) {
-		SSL_CTX_free(ctx);
+	SSL_CTX *ctx = ctx_new(TLS_client_method(), &k, err, errlen);
+	if (!ctx)
 		return NULL;
-	}
 	if (!cfg->server_tls_ca_file)
 		SSL_CTX_set_default_verify_paths(ctx);
 	SSL_CTX_set_alpn_protos(ctx, alpn_pg, sizeof(alpn_pg) - 1);

@@ -856,40 +856,33 @@ static void test_scram_channel_binding_negotiation(void **state)
 	assert_false(scram_server_choose(s, "SCRAM-SHA-1"));
 	scram_server_free(s);
 
-	/* a client that could bind ("y") while binding was offered: a downgrade */
-	s = scram_server_new(PENCIL_SECRET, "user");
-	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
-	assert_true(scram_server_choose(s, SCRAM_MECHANISM));
-	assert_int_equal(server_first(s, "y,,n=,r=abc"), SCRAM_ERR_PROTOCOL);
-	assert_string_equal(scram_server_error(s), "SCRAM channel binding negotiation error");
-	scram_server_free(s);
-
-	/* -PLUS chosen: "n" is refused, and so is a binding type other than tls-server-end-point */
-	s = scram_server_new(PENCIL_SECRET, "user");
-	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
-	assert_true(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
-	assert_int_equal(server_first(s, "n,,n=,r=abc"), SCRAM_ERR_PROTOCOL);
-	assert_string_equal(scram_server_error(s), "channel binding is required by "
-						   "SCRAM-SHA-256-PLUS, but the client message "
-						   "does not include it");
-	scram_server_free(s);
-	s = scram_server_new(PENCIL_SECRET, "user");
-	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
-	assert_true(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
-	assert_int_equal(server_first(s, "p=tls-unique,,n=,r=abc"), SCRAM_ERR_PROTOCOL);
-	assert_string_equal(scram_server_error(s), "unsupported SCRAM channel-binding type");
-	scram_server_free(s);
-
-	/* -PLUS with the right header: the final message must carry header + data in c= */
-	s = scram_server_new(PENCIL_SECRET, "user");
-	assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
-	assert_true(scram_server_choose(s, SCRAM_MECHANISM_PLUS));
-	assert_int_equal(server_first(s, "p=tls-server-end-point,,n=,r=abc"), SCRAM_OK);
-	/* "biws" is n,, : not this connection's binding */
-	assert_int_equal(server_final(s, "c=biws,r=abc,p=AAAA"), SCRAM_ERR_PROTOCOL);
-	assert_string_equal(scram_server_error(s),
-			    "SCRAM channel binding check failed: unexpected channel binding data");
-	scram_server_free(s);
+	static const struct {
+		const char *mechanism, *first, *final; /* final NULL: the first message fails */
+		const char *error;
+	} cases[] = {
+		/* a client that could bind ("y") while binding was offered: a downgrade */
+		{SCRAM_MECHANISM, "y,,n=,r=abc", NULL, "SCRAM channel binding negotiation error"},
+		/* -PLUS chosen: "n" is refused, and so is another binding type */
+		{SCRAM_MECHANISM_PLUS, "n,,n=,r=abc", NULL,
+		 "channel binding is required by SCRAM-SHA-256-PLUS, but the client message does "
+		 "not include it"},
+		{SCRAM_MECHANISM_PLUS, "p=tls-unique,,n=,r=abc", NULL,
+		 "unsupported SCRAM channel-binding type"},
+		/* the right header, but c= is "n,," ("biws"): not this connection's binding */
+		{SCRAM_MECHANISM_PLUS, "p=tls-server-end-point,,n=,r=abc", "c=biws,r=abc,p=AAAA",
+		 "SCRAM channel binding check failed: unexpected channel binding data"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s = scram_server_new(PENCIL_SECRET, "user");
+		assert_true(scram_server_offer_binding(s, cb, sizeof(cb)));
+		assert_true(scram_server_choose(s, cases[i].mechanism));
+		ScramResult first = server_first(s, cases[i].first);
+		assert_int_equal(first, cases[i].final ? SCRAM_OK : SCRAM_ERR_PROTOCOL);
+		if (cases[i].final)
+			assert_int_equal(server_final(s, cases[i].final), SCRAM_ERR_PROTOCOL);
+		assert_string_equal(scram_server_error(s), cases[i].error);
+		scram_server_free(s);
+	}
 }
 
 int main(void)
