@@ -281,6 +281,37 @@ asyncio.run(main())
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertEqual(r.stdout.decode().split("\n"), ["42 True", "42", ""])
 
+    def test_node_drivers_over_tls(self):
+        # node-postgres and postgres.js, each verifying pgsift's certificate against the CA
+        node_dir = os.path.join(harness.SOURCE_DIR, "tests", "clients", "node")
+        if not os.path.isdir(os.path.join(node_dir, "node_modules", "pg")):
+            self.fail("the Node.js drivers are not installed: run tests/clients/setup-node.sh")
+        script = r"""
+const fs = require('fs');
+const [port, ca] = process.argv.slice(1);
+const opts = {host: 'localhost', port: +port, user: 'scramuser', password: 'scrampass',
+              database: 'testdb'};
+(async () => {
+  const { Client } = require('pg');
+  const c = new Client({...opts, ssl: {ca: fs.readFileSync(ca), servername: 'localhost'}});
+  await c.connect();
+  const r = await c.query('SELECT $1::int + 1 AS v', [41]);
+  console.log('pg', r.rows[0].v, c.connection.stream.encrypted === true);
+  await c.end();
+  const postgres = require('postgres');
+  const sql = postgres({...opts, username: opts.user,
+                        ssl: {ca: fs.readFileSync(ca), servername: 'localhost'}});
+  const rows = await sql`SELECT ${21}::int * 2 AS v`;
+  console.log('postgres', rows[0].v);
+  await sql.end();
+})().catch(e => { console.error(e); process.exit(1); });
+"""
+        r = subprocess.run(["/usr/bin/node", "-e", script, str(self.px.port), certs().ca],
+                           cwd=node_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(r.stdout.decode().split("\n"), ["pg 42 true", "postgres 42", ""])
+
     def test_pgbench_over_tls_both_legs(self):
         # each transaction asks PostgreSQL whether its own connection is encrypted
         script = ssl_check_script()
