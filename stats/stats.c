@@ -1066,3 +1066,65 @@ static int64_t now_mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* ---- hourly series (the dashboard) ---- */
+
+/* a's percentiles clamped to its min and max, as stats_store_foreach gives them. */
+static void hour_row_fill(StatsHourRow *r, int64_t hour, const DigestAgg *a)
+{
+	r->hour_start_us = hour * US_PER_HOUR;
+	r->calls = a->calls;
+	r->errors = a->errors;
+	r->timeouts = a->timeouts;
+	r->cancelled = a->cancelled;
+	r->rows = a->rows;
+	r->total_ms = (double)a->total_ns / 1e6;
+	r->mean_ms = a->calls ? r->total_ms / (double)a->calls : 0;
+	r->max_ms = (double)a->max_ns / 1e6;
+	uint64_t p[3] = {hist_percentile(&a->hist, 50), hist_percentile(&a->hist, 95),
+			 hist_percentile(&a->hist, 99)};
+	for (int i = 0; i < 3; i++)
+		p[i] = p[i] < a->min_ns ? a->min_ns : p[i] > a->max_ns ? a->max_ns : p[i];
+	r->p50_ms = (double)p[0] / 1e6;
+	r->p95_ms = (double)p[1] / 1e6;
+	r->p99_ms = (double)p[2] / 1e6;
+}
+
+int stats_snapshot_hours(const StatsDigestKey *keys, size_t n, int64_t since_us, StatsHours *out)
+{
+	memset(out, 0, n * sizeof(*out));
+	int64_t since_hour = since_us > 0 ? since_us / US_PER_HOUR : INT64_MIN;
+	int rc = 0;
+	pthread_mutex_lock(&g.mu);
+	for (size_t k = 0; k < n && g.store && !rc; k++) {
+		const Digest *d =
+			digest_find(g.store, keys[k].fingerprint, keys[k].database, keys[k].user);
+		if (!d)
+			continue;
+		out[k].found = true;
+		if (!d->n_hours)
+			continue;
+		out[k].rows = calloc(d->n_hours, sizeof(*out[k].rows));
+		if (!out[k].rows) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (uint32_t i = 0; i < d->n_hours; i++)
+			if (d->hours[i].hour >= since_hour && d->hours[i].agg.calls)
+				hour_row_fill(&out[k].rows[out[k].n++], d->hours[i].hour,
+					      &d->hours[i].agg);
+	}
+	pthread_mutex_unlock(&g.mu);
+	if (rc)
+		stats_hours_free(out, n);
+	return rc;
+}
+
+void stats_hours_free(StatsHours *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].rows);
+		h[i].rows = NULL;
+		h[i].n = 0;
+	}
+}

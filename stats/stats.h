@@ -285,4 +285,36 @@ typedef struct StatsTableView {
 typedef bool (*StatsTableFn)(void *arg, const StatsTableView *t);
 size_t stats_store_foreach_table(StatsStore *s, int64_t since_us, StatsTableFn fn, void *arg);
 
+/* ------------------------------------------------------------------------------------------
+ * Hourly series of single digests (the dashboard's latency charts). One StatsHourRow per kept
+ * hourly bucket of a digest that has calls; percentiles as in SHOW QUERIES (within 0.78%).
+ */
+typedef struct StatsHourRow {
+	int64_t hour_start_us; /* wall clock: the first microsecond of the hour */
+	uint64_t calls, errors, timeouts, cancelled, rows;
+	double total_ms, mean_ms, p50_ms, p95_ms, p99_ms, max_ms;
+} StatsHourRow;
+
+typedef struct StatsHours {
+	StatsHourRow *rows; /* ascending by hour (owned) */
+	size_t n;
+	bool found; /* the digest exists */
+} StatsHours;
+
+/* Which digest: SHOW QUERIES's fingerprint, database and user. */
+typedef struct StatsDigestKey {
+	uint64_t fingerprint;
+	const char *database;
+	const char *user;
+} StatsDigestKey;
+
+/*
+ * For each of the n keys, the hourly buckets from the hour that contains since_us on (0: every
+ * kept hour) into out[i] (out has n elements). Takes the statistics mutex once, for the copy of
+ * those digests' hours only: the cost under the lock grows with n and the hours kept, not with
+ * the number of digests. Returns 0 or -ENOMEM (out freed). Free with stats_hours_free(out, n).
+ */
+int stats_snapshot_hours(const StatsDigestKey *keys, size_t n, int64_t since_us, StatsHours *out);
+void stats_hours_free(StatsHours *h, size_t n);
+
 #endif
