@@ -210,9 +210,39 @@ static void run_persist(Config *cfg, int nfp, int hours, int per_hour)
 	cfg->stats_file = NULL;
 }
 
+/*
+ * `stats_bench N select`: N pgbench selects, each with its own constant, and nothing else, for
+ * counting the worker's instructions per select with callgrind (--separate-threads=yes; subtract
+ * a run with a smaller N to remove the start and the warm-up).
+ */
+static void run_selects(Config *cfg, long events)
+{
+	if (stats_start(cfg) != 0)
+		exit(1);
+	char text[128];
+	StatsEvent ev = {.kind = SE_QUERY,
+			 .rows = 1,
+			 .db = "bench",
+			 .user = "bench",
+			 .app = "pgbench",
+			 .client_addr = "127.0.0.1",
+			 .duration_ns = 30000};
+	for (long i = 0; i < events; i++) {
+		snprintf(text, sizeof(text), templates[0], (int)(i % 100000) + 1);
+		ev.text = text;
+		ev.text_len = (uint32_t)strlen(text);
+		ev.end_wall_us = wall_us();
+		while (!stats_submit(&ev))
+			stats_sync(1000);
+	}
+	stats_sync(60000);
+	stats_stop();
+}
+
 int main(int argc, char **argv)
 {
 	long events = argc > 1 ? atol(argv[1]) : 2000000;
+	bool selects_only = argc > 2 && strcmp(argv[2], "select") == 0;
 	Config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.slow_query_ms = -1;
@@ -222,6 +252,10 @@ int main(int argc, char **argv)
 	cfg.parser_cache_bytes = 64u << 20;
 	cfg.query_text_max = 4096;
 	cfg.stats_queue_size = 65536;
+	if (selects_only) {
+		run_selects(&cfg, events);
+		return 0;
+	}
 	run_paced(&cfg, 100000);
 	run("simple, no slow log", &cfg, events, false);
 	run("extended, no slow log", &cfg, events, true);
