@@ -161,6 +161,7 @@ typedef struct FakeClient {
 	const WireLogin *who;
 	ScramClient *scram;
 	uint32_t pid, key;
+	unsigned n_ready, n_complete; /* ReadyForQuery and CommandComplete seen (the bystander) */
 } FakeClient;
 
 typedef enum { FS_STARTUP, FS_PASSWORD, FS_SASL_INIT, FS_SASL_FINAL, FS_READY, FS_RAW } FsPhase;
@@ -206,6 +207,8 @@ static struct {
 	int n_cancels;
 	FakeServerConn sconns[MAX_SERVER_CONNS];
 	size_t last_clients, last_servers;
+	WirePassFn hook; /* fuzz_tls: its own client's sockets, served in every pass */
+	void *hook_arg;
 } R;
 
 /* ---- set-up, once per process ---- */
@@ -506,8 +509,11 @@ static void client_scan(FakeClient *fc)
 		else if (f[0] == PQ_MSG_BACKEND_KEY_DATA && plen >= 8) {
 			fc->pid = pkt_be32(payload);
 			fc->key = pkt_be32(payload + 4);
-		} else if (f[0] == PQ_MSG_READY_FOR_QUERY)
+		} else if (f[0] == PQ_MSG_READY_FOR_QUERY) {
 			fc->logged_in = true;
+			fc->n_ready++;
+		} else if (f[0] == PQ_MSG_COMMAND_COMPLETE)
+			fc->n_complete++;
 		at += 1 + (size_t)len;
 	}
 	buf_drop(&fc->in, at);
@@ -1177,6 +1183,8 @@ static bool wire_pass(void)
 		moved |= server_io(&R.sconns[i]);
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		moved |= client_io(&R.clients[i]);
+	if (R.hook)
+		moved |= R.hook(R.hook_arg);
 	for (int i = 0; i < R.n_cancels; i++) {
 		if (R.cancel_fds[i] < 0)
 			continue;
@@ -1374,4 +1382,86 @@ void wire_run_server_input(const uint8_t *data, size_t size)
 		wire_settle();
 	}
 	wire_end();
+}
+
+/* ---- fuzz_tls: the plumbing around a client of the target's own (fuzz_wire.h) ---- */
+
+const char *wire_dir(void)
+{
+	wire_setup();
+	return W.dir;
+}
+
+const struct Config *wire_config(const char *name, const char *keys)
+{
+	wire_setup();
+	char ini[8192], path[256], err[1024];
+	snprintf(path, sizeof(path), "%s/pgsift-%s.ini", W.dir, name);
+	snprintf(ini, sizeof(ini),
+		 "[pgsift]\n"
+		 "listen_addr = 127.0.0.1\n"
+		 "listen_port = %d\n"
+		 "unix_socket_dir = %s\n"
+		 "auth_file = %s/userlist.txt\n"
+		 "max_client_conn = 8\n"
+		 "max_packet_size = 65536\n"
+		 "log_level = fatal\n"
+		 "%s"
+		 "\n[databases]\n"
+		 "db = host=%s port=%d dbname=realdb\n"
+		 "* = host=%s port=%d\n",
+		 PROXY_PORT, W.dir, W.dir, keys, W.dir, SERVER_PORT, W.dir, SERVER_PORT);
+	write_file(path, ini);
+	ConfigArgs args;
+	memset(&args, 0, sizeof(args));
+	args.config_file = path;
+	Config *cfg = config_load(&args, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "fuzz_wire: %s: %s\n", path, err);
+		abort();
+	}
+	return cfg;
+}
+
+void wire_custom_begin(const struct Config *cfg, WirePassFn hook, void *arg)
+{
+	wire_begin(WIRE_SERVER_SCRIPTED, cfg);
+	R.hook = hook;
+	R.hook_arg = arg;
+}
+
+int wire_connect(void)
+{
+	return connect_proxy();
+}
+
+void wire_run_until_quiet(void)
+{
+	wire_settle();
+}
+
+bool wire_bystander_login(void)
+{
+	static const WireLogin who = {"fuzzuser", "fuzzpass", "db"};
+	FakeClient *fc = wire_client(MAX_CLIENTS - 1, true, &who);
+	wire_settle();
+	return fc->fd >= 0 && fc->logged_in;
+}
+
+bool wire_bystander_query(void)
+{
+	static const char query[] = "Q\0\0\0\x0dSELECT 1"; /* and its terminating NUL */
+	FakeClient *fc = &R.clients[MAX_CLIENTS - 1];
+	if (fc->fd < 0)
+		return false;
+	unsigned ready = fc->n_ready, complete = fc->n_complete;
+	buf_add(&fc->out, query, sizeof(query));
+	wire_settle();
+	return fc->fd >= 0 && fc->n_ready > ready && fc->n_complete > complete;
+}
+
+void wire_custom_end(void)
+{
+	wire_end(); /* the hook still runs: the target closes its own client first */
+	R.hook = NULL;
 }

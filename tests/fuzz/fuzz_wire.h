@@ -1,7 +1,8 @@
 /*
- * fuzz_wire: the harness of the wire fuzzers (fuzz_client, fuzz_server). It runs the real proxy
- * code (proxy/: client, server, pool, conn, admin...) in-process on its own libuv loop, with
- * real Unix sockets on both sides, in a temporary directory made once per process:
+ * fuzz_wire: the harness of the wire fuzzers (fuzz_client, fuzz_server; fuzz_tls through the
+ * functions at the end of this file). It runs the real proxy code (proxy/: client, server,
+ * pool, conn, admin...) in-process on its own libuv loop, with real Unix sockets on both
+ * sides, in a temporary directory made once per process:
  *
  *   fake clients (plain sockets) --> DIR/.s.PGSQL.6432: pgsift's listener (client_accept)
  *   pgsift's server connections  --> DIR/.s.PGSQL.5432: the fake server (plain sockets)
@@ -46,6 +47,7 @@
 #ifndef PGSIFT_FUZZ_WIRE_H
 #define PGSIFT_FUZZ_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,9 +68,40 @@ typedef struct WireScript {
 
 typedef enum { WIRE_SERVER_SCRIPTED, WIRE_SERVER_RAW } WireServerKind;
 
+/* One pass of a client the target runs itself (fuzz_tls): reads and writes its socket and
+ * returns whether anything moved, so that a run only ends when it too is quiet. */
+typedef bool (*WirePassFn)(void *arg);
+
+struct Config;
+
 /* Runs one fuzz_client input. */
 void wire_run_client_input(const uint8_t *data, size_t size);
 /* Runs one fuzz_server input. */
 void wire_run_server_input(const uint8_t *data, size_t size);
+
+/*
+ * For a target that runs a client of its own (fuzz_tls, with OpenSSL between it and the
+ * socket) in front of the same pgsift and scripted fake server as fuzz_client (trust login,
+ * no notices, no crash). One run: wire_custom_begin, wire_connect for its socket(s), its
+ * writes each followed by wire_run_until_quiet (hook is called in every pass), its sockets
+ * closed, wire_custom_end (which closes and checks everything of pgsift's as wire_end does).
+ */
+/* The harness's temporary directory (made on the first call), for files a config names. */
+const char *wire_dir(void);
+/* A Config from the keys of [pgsift] after the harness's own (listen address, socket
+ * directory, auth_file with the fuzz_client users, max_client_conn 8), databases db and *
+ * on the fake server. name: the file's name in wire_dir(). Aborts on an error. */
+const struct Config *wire_config(const char *name, const char *keys);
+void wire_custom_begin(const struct Config *cfg, WirePassFn hook, void *arg);
+/* A new non-blocking connection to pgsift's Unix socket, or -1. */
+int wire_connect(void);
+void wire_run_until_quiet(void);
+/* A plain client (fuzzuser, database db, the harness answering md5 / SCRAM) that logs in
+ * before the target's client starts: whether it is logged in. */
+bool wire_bystander_login(void);
+/* The logged-in bystander sends Query "SELECT 1": whether it got CommandComplete and
+ * ReadyForQuery back (what another client of pgsift's must get whatever one client did). */
+bool wire_bystander_query(void);
+void wire_custom_end(void);
 
 #endif
