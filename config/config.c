@@ -191,6 +191,7 @@ static const KeyDef keys[] = {
 	{"stats_retention", KT_TIME, OFF(stats_retention), "1209600", 1, TMAX, 0},
 	{"max_fingerprints", KT_INT, OFF(max_fingerprints), "10000", 1, 100000000, 0},
 	{"metrics_listen", KT_HOSTPORT, OFF(metrics_listen), "", 0, 0, F_NORELOAD},
+	{"dashboard_users", KT_LIST, OFF(dashboard_users), "", 0, 0, 0},
 	{"parser_cache_size", KT_SIZE, OFF(parser_cache_bytes), "67108864", 0, 1LL << 40,
 	 F_NORELOAD},
 	{"query_text_max", KT_INT, OFF(query_text_max), "4096", 16, 1 << 24, F_BYTES},

@@ -214,6 +214,10 @@ typedef struct Config {
 	uint64_t stats_retention;	/* ms, 14 days */
 	int max_fingerprints;		/* 10000 */
 	char *metrics_listen;		/* "ADDR:PORT" or NULL = off */
+	/* Users (from auth_file) who may open the dashboard on metrics_listen with HTTP basic
+	 * auth; NULL-terminated list. Empty: the dashboard is served without a password on a
+	 * loopback metrics_listen and not at all elsewhere. */
+	char **dashboard_users;
 	size_t parser_cache_bytes;	/* 64 MiB; the ini key is parser_cache_size */
 	int query_text_max;		/* 4096: normalized text is cut there */
 	int stats_queue_size;		/* 65536 events */

@@ -1083,6 +1083,7 @@ static void test_config_show_config(void **state)
 		{"stats_retention", "604800", "1209600", true},
 		{"parser_cache_size", "16777216", "67108864", false},
 		{"metrics_listen", "127.0.0.1:9127", "", false},
+		{"dashboard_users", "", "", true},
 		{"logfile", "/var/log/postgresql/pgbouncer.log", "", true},
 		{"conffile", tpath("pgbouncer.ini"), "", true},
 		{"user", "", "", false},
@@ -1132,7 +1133,7 @@ static void test_config_show_config(void **state)
 		assert_string_not_equal(s.keys[i], "verbose");
 		assert_string_not_equal(s.keys[i], "job_name");
 	}
-	assert_int_equal(s.n, 112);
+	assert_int_equal(s.n, 113);
 	config_free(cfg);
 	assert_string_equal(pool_mode_str(POOL_TRANSACTION), "transaction");
 	assert_string_equal(auth_type_str(AUTH_SCRAM), "scram-sha-256");
