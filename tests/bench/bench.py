@@ -14,11 +14,22 @@ in this file opens them with the v3 protocol), compares pgsift with statistics +
 off (issue 5), optionally profiles both proxies with `perf record` under the -S -M simple
 32-client load, and writes everything to a Markdown file (tests/bench/RESULTS.md by default).
 
+TLS cells (S-tls-client-32, S-tls-client-extended-32, S-tls-both-32, S-tls-both-extended-32):
+a CA and a server certificate made with openssl in the temp dir; PostgreSQL runs with ssl = on
+(plaintext still allowed: the plaintext cells connect with sslmode=disable, and the plaintext
+pgsift says server_tls_sslmode = disable, PgBouncer 1.18's default); pgbench connects with
+sslmode=require to direct PostgreSQL and to a PgBouncer and a pgsift with client_tls_sslmode =
+require and server_tls_sslmode = disable ("client leg") or require ("both legs"). Before and
+after the cells the run checks that the connections are TLS (psql's conninfo, a plaintext login
+refused, pg_stat_ssl of the proxies' server connections) and stops otherwise.
+
 How to run (as root; tests/bench/run.sh builds pgsift in build-bench first):
-    tests/bench/run.sh                 # the default run, about 15 minutes
+    tests/bench/run.sh                 # the default run, about 20 minutes
     tests/bench/run.sh --quick         # smoke test, about 2 minutes, writes to the temp dir
     BENCH_SECONDS=20 BENCH_ROUNDS=5 tests/bench/run.sh
     /usr/bin/python3 tests/bench/bench.py --pgsift build-bench/pgsift --only S-simple-32
+    /usr/bin/python3 tests/bench/bench.py --pgsift build-bench/pgsift --skip issue5,rss \
+        --only S-tls-client-32,S-tls-both-32 --no-profile --out /tmp/tls.md
 
 What it leaves to others: it never edits pgsift's code; the hand-written analysis in the output
 file (everything from the line "## Analysis" on) is kept across runs.
@@ -64,12 +75,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run(cmd, timeout=120, as_postgres=False, check=True):
+def run(cmd, timeout=120, as_postgres=False, check=True, env=None):
     """Runs cmd with output captured; as_postgres drops to the postgres user (initdb refuses
     root). Raises with the output when check and the command fails."""
     if as_postgres and os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       env=env)
     if check and r.returncode != 0:
         raise RuntimeError("%s failed (rc %d):\n%s%s" % (
             " ".join(cmd), r.returncode, r.stdout.decode(errors="replace"),
@@ -133,7 +145,7 @@ def _on_signal(signum, frame):
 
 
 class Postgres:
-    def __init__(self, tmp):
+    def __init__(self, tmp, certs=None):
         self.dir = os.path.join(tmp, "pg")
         os.mkdir(self.dir)
         os.chown(self.dir, *postgres_ids())
@@ -153,6 +165,16 @@ synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
 """ % (self.port, self.dir)
+        if certs:
+            # For the TLS cells. Plaintext stays allowed (pg_hba.conf from initdb has "host"
+            # lines), and every plaintext cell connects with sslmode=disable, so the cells
+            # without TLS are unchanged.
+            for src, dst in ((certs["crt"], "server.crt"), (certs["key"], "server.key")):
+                shutil.copy(src, os.path.join(self.data, dst))
+                os.chown(os.path.join(self.data, dst), *postgres_ids())
+            os.chmod(os.path.join(self.data, "server.key"), 0o600)
+            self.conf += ("ssl = on\nssl_cert_file = 'server.crt'\n"
+                          "ssl_key_file = 'server.key'\n")
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write(self.conf)
         _cleanups.append(self.stop)
@@ -172,7 +194,7 @@ def postgres_ids():
     return pw.pw_uid, pw.pw_gid
 
 
-def wait_ready(port, proc, what, timeout=30):
+def wait_ready(port, proc, what, timeout=30, env=None):
     """Polls a real login + SELECT 1 on 127.0.0.1:port until it works."""
     deadline = time.monotonic() + timeout
     last = None
@@ -181,7 +203,7 @@ def wait_ready(port, proc, what, timeout=30):
             raise RuntimeError("%s exited with %d before it was ready" % (what, proc.returncode))
         r = subprocess.run([PG_BIN + "/psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(port),
                             "-U", DBUSER, "-d", DB, "-c", "SELECT 1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, env=env)
         if r.returncode == 0 and r.stdout.strip() == b"1":
             return
         last = r.stderr.decode(errors="replace").strip()
@@ -192,8 +214,9 @@ def wait_ready(port, proc, what, timeout=30):
 class Proxy:
     """A proxy process run as the postgres user; pid is the proxy itself (no wrapper)."""
 
-    def __init__(self, name, cmd, port, logfile):
+    def __init__(self, name, cmd, port, logfile, env=None, label=None):
         self.name = name
+        self.label = label or name  # the column in the report (the TLS instances share one)
         self.port = port
         self.cmd = cmd
         self.logfile = logfile
@@ -204,7 +227,7 @@ class Proxy:
                                      extra_groups=[], close_fds=True)
         self.pid = self.proc.pid
         _cleanups.append(self.stop)
-        wait_ready(port, self.proc, name)
+        wait_ready(port, self.proc, name, env=env)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -220,7 +243,20 @@ class Proxy:
         return self.proc.poll() is None
 
 
-def start_pgbouncer(tmp, pg, name="PgBouncer"):
+def tls_ini(tls):
+    """The lines both proxies get for a TLS target: tls = (certs, server_tls_sslmode).
+    PgBouncer 1.18 and pgsift spell these keys the same."""
+    certs, server_mode = tls
+    return ("client_tls_sslmode = require\nclient_tls_cert_file = %s\n"
+            "client_tls_key_file = %s\nserver_tls_sslmode = %s\n" % (
+                certs["crt"], certs["key"], server_mode))
+
+
+def tls_env(mode="require"):
+    return dict(os.environ, PGSSLMODE=mode)
+
+
+def start_pgbouncer(tmp, pg, name="PgBouncer", tls=None, label=None):
     d = os.path.join(tmp, name)
     os.mkdir(d)
     os.chown(d, *postgres_ids())
@@ -246,15 +282,18 @@ log_disconnections = 0
 logfile = %s
 """ % (DB, pg.port, DB, port, d, userlist, POOL_SIZE, MAX_CLIENT_CONN,
        os.path.join(d, "pgbouncer.log"))
+    if tls:
+        text += tls_ini(tls)
     with open(ini, "w") as f:
         f.write(text)
     os.chown(ini, *postgres_ids())
-    p = Proxy(name, ["/usr/sbin/pgbouncer", ini], port, os.path.join(d, "pgbouncer"))
+    p = Proxy(name, ["/usr/sbin/pgbouncer", ini], port, os.path.join(d, "pgbouncer"),
+              env=tls_env() if tls else None, label=label)
     p.ini_text = text
     return p
 
 
-def start_pgsift(tmp, pg, binary, name, stats_on):
+def start_pgsift(tmp, pg, binary, name, stats_on, tls=None, label=None):
     d = os.path.join(tmp, name)
     os.mkdir(d)
     os.chown(d, *postgres_ids())
@@ -277,11 +316,16 @@ logfile = %s
             os.path.join(d, "slow.json"), os.path.join(d, "stats.bin"))
     else:
         text += "track_statements = 0\nslow_query_ms = -1\n"
+    # PostgreSQL has ssl = on for the TLS cells, and pgsift's server_tls_sslmode defaults to
+    # prefer (as libpq): the plaintext instances say disable so that they stay plaintext, as
+    # PgBouncer 1.18 (whose default is disable) does.
+    text += tls_ini(tls) if tls else "server_tls_sslmode = disable\n"
     text += "\n[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n" % (DB, pg.port, DB)
     with open(ini, "w") as f:
         f.write(text)
     os.chown(ini, *postgres_ids())
-    p = Proxy(name, [binary, "-c", ini], port, os.path.join(d, "pgsift"))
+    p = Proxy(name, [binary, "-c", ini], port, os.path.join(d, "pgsift"),
+              env=tls_env() if tls else None, label=label)
     p.ini_text = text
     return p
 
@@ -291,8 +335,13 @@ logfile = %s
 
 
 class Scenario:
-    def __init__(self, key, clients, mode, script, jobs, note="", rate=None):
+    def __init__(self, key, clients, mode, script, jobs, note="", rate=None, tls=None):
         self.key = key
+        # None: plaintext (sslmode=disable); "client": sslmode=require to the proxy, proxy to
+        # PostgreSQL in plaintext; "both": TLS on the server leg too. Direct PostgreSQL is
+        # reached with sslmode=require in both TLS kinds.
+        self.tls = tls
+        self.sslmode = "require" if tls else "disable"
         self.rate = rate  # pgbench -R: a fixed offered load, for CPU per transaction
         self.clients = clients
         self.mode = mode
@@ -303,7 +352,8 @@ class Scenario:
     def title(self):
         s = "-S" if self.script == "-S" else "tpcb-like"
         r = ", -R %d" % self.rate if self.rate else ""
-        return "%s -M %s, %d clients, -j %d%s" % (s, self.mode, self.clients, self.jobs, r)
+        t = {None: "", "client": ", TLS client leg", "both": ", TLS both legs"}[self.tls]
+        return "%s -M %s, %d clients, -j %d%s%s" % (s, self.mode, self.clients, self.jobs, r, t)
 
 
 def scenarios(big_prepared_jobs):
@@ -321,6 +371,51 @@ def scenarios(big_prepared_jobs):
     # where the noise of a shared machine moves TPS by tens of percent.
     out.append(Scenario("S-simple-32-R10000", 32, "simple", "-S", 32, rate=10000))
     return out
+
+
+TLS_KINDS = ("client", "both")
+
+
+def tls_scenarios():
+    """The TLS cells: the clients, threads, pool size and pool mode of S-simple-32 /
+    S-extended-32, with sslmode=require to the target."""
+    out = []
+    for kind in TLS_KINDS:
+        for mode in ("simple", "extended"):
+            key = "S-tls-%s-32" % kind if mode == "simple" else "S-tls-%s-%s-32" % (kind, mode)
+            out.append(Scenario(key, 32, mode, "-S", 32, tls=kind))
+    return out
+
+
+def make_certs(tmp):
+    """A CA and a server certificate it signs (EC prime256v1, SAN DNS:localhost,
+    IP:127.0.0.1), made with the openssl command; the key is the postgres user's, 0600
+    (PostgreSQL insists, and both proxies run as postgres)."""
+    d = os.path.join(tmp, "tls")
+    os.mkdir(d)
+    os.chmod(d, 0o755)
+
+    def ossl(*args):
+        r = subprocess.run(["openssl"] + list(args), cwd=d, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("openssl %s failed:\n%s" % (" ".join(args),
+                                                           r.stdout.decode(errors="replace")))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+         "-subj", "/CN=pgsift bench CA")
+    ossl("req", "-new", *ec, "-keyout", "server.key", "-out", "server.csr",
+         "-subj", "/CN=localhost")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName = DNS:localhost, IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+    certs = {"dir": d, "ca": os.path.join(d, "ca.crt"), "crt": os.path.join(d, "server.crt"),
+             "key": os.path.join(d, "server.key")}
+    for k in ("crt", "key"):
+        os.chown(certs[k], *postgres_ids())
+    os.chmod(certs["key"], 0o600)
+    return certs
 
 
 def pgbench_cmd(port, sc, seconds, log_prefix):
@@ -373,7 +468,7 @@ def run_cell(sc, target, seconds, work, latency_log=True):
     cpu0 = proc_cpu_seconds(target.pid) if target.pid else None
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=seconds + 90, cwd=work)
+                           timeout=seconds + 90, cwd=work, env=tls_env(sc.sslmode))
         out = r.stdout.decode(errors="replace")
         err = r.stderr.decode(errors="replace")
         rc = r.returncode
@@ -410,10 +505,109 @@ def run_cell(sc, target, seconds, work, latency_log=True):
 
 class Direct:
     name = "direct"
+    label = "direct"
     pid = None
 
     def __init__(self, pg):
         self.port = pg.port
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS checks: the TLS cells count only if their connections really are TLS.
+
+
+def proxy_server_ports(pid, pg_port):
+    """Local ports of the established TCP connections process pid holds to 127.0.0.1:pg_port
+    (its server connections), from /proc/PID/fd and /proc/net/tcp."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            link = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            local, remote, state, inode = parts[1], parts[2], parts[3], parts[9]
+            if state == "01" and int(remote.split(":")[1], 16) == pg_port and inode in inodes:
+                ports.append(int(local.split(":")[1], 16))
+    return sorted(ports)
+
+
+def psql(port, sql, sslmode, check=True):
+    return run([PG_BIN + "/psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(port), "-U", DBUSER,
+                "-d", DB, "-c", sql], timeout=60, check=check, env=tls_env(sslmode))
+
+
+def check_server_leg(kind, t, pg):
+    """Every established connection proxy t holds to PostgreSQL has ssl = t in pg_stat_ssl
+    for kind "both", ssl = f for "client"; raises otherwise. Returns a line for the report."""
+    want = "t" if kind == "both" else "f"
+    # A server connection the proxy opened as pgbench finished may still be logging in (not
+    # yet in pg_stat_activity): look again for a few seconds.
+    deadline = time.monotonic() + 10
+    while True:
+        ports = proxy_server_ports(t.pid, pg.port)
+        rows = psql(pg.port, "SELECT a.client_port, s.ssl, coalesce(s.version, ''), "
+                    "coalesce(s.cipher, '') FROM pg_stat_activity a JOIN pg_stat_ssl s "
+                    "USING (pid) WHERE a.client_port IN (%s)" % (",".join(map(str, ports)) or "0"),
+                    "disable").stdout.decode().split()
+        rows = [r.split("|") for r in rows]
+        if (ports and len(rows) == len(ports)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if not ports:
+        raise RuntimeError("TLS check (%s, %s): no server connection found" % (kind, t.label))
+    bad = [r for r in rows if r[1] != want]
+    if len(rows) != len(ports) or bad:
+        raise RuntimeError("TLS check (%s, %s): server connections on ports %s, pg_stat_ssl "
+                           "rows %s; every one should have ssl = %s" % (
+                               kind, t.label, ports, rows, want))
+    return "%d connections, pg_stat_ssl ssl = %s%s" % (
+        len(rows), want, " (%s %s)" % (rows[0][2], rows[0][3]) if want == "t" else "")
+
+
+def check_tls(kind, targets, pg, work):
+    """Fails loudly unless every target of the TLS kind speaks TLS where it should. Returns
+    one line per check for the report."""
+    notes = []
+    for t in targets:
+        # 1. psql with sslmode=require reports an SSL connection (protocol and cipher).
+        out = psql(t.port, "\\conninfo", "require").stdout.decode(errors="replace")
+        m = re.search(r"SSL connection \(protocol: ([^,]+), cipher: ([^,]+),", out)
+        if not m:
+            raise RuntimeError("TLS check (%s, %s): psql sslmode=require did not report an SSL "
+                               "connection:\n%s" % (kind, t.label, out))
+        line = "%s: psql sslmode=require: %s %s" % (t.label, m.group(1), m.group(2))
+        # 2. A proxy refuses plaintext (client_tls_sslmode = require), so pgbench's
+        # connections cannot have fallen back to it.
+        if t.pid:
+            r = psql(t.port, "SELECT 1", "disable", check=False)
+            if r.returncode == 0:
+                raise RuntimeError("TLS check (%s, %s): a plaintext login was accepted" % (
+                    kind, t.label))
+            line += "; plaintext refused (%s)" % (
+                r.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1].strip()
+        # 3. pgbench itself, with the cells' sslmode=require.
+        r = subprocess.run([PG_BIN + "/pgbench", "-n", "-S", "-c", "2", "-j", "2", "-t", "20",
+                            "-h", "127.0.0.1", "-p", str(t.port), "-U", DBUSER, DB],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+                           cwd=work, env=tls_env("require"))
+        if r.returncode != 0:
+            raise RuntimeError("TLS check (%s, %s): pgbench with sslmode=require failed:\n%s" % (
+                kind, t.label, r.stdout.decode(errors="replace")))
+        # 4. The proxy's server connections, as PostgreSQL's pg_stat_ssl sees them: TLS for
+        # "both", plaintext for "client".
+        if t.pid:
+            line += "; server leg: " + check_server_leg(kind, t, pg)
+        log("TLS check %s: %s" % (kind, line))
+        notes.append(line)
+    return notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,6 +837,131 @@ def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
+def per_round_ratios(res, key, num, den, attr="tps"):
+    """Sorted ratios num/den of the cells of the same round (the rounds are interleaved, so a
+    round's ratio cancels most of the machine's drift)."""
+    def val(c):
+        if c.status != "ok":
+            return None
+        if attr == "cpu_us":
+            return c.cpu / c.txns * 1e6 if c.cpu is not None and c.txns else None
+        return getattr(c, attr)
+    out = []
+    for x, y in zip(res.get((key, num), []), res.get((key, den), [])):
+        vx, vy = val(x), val(y)
+        if vx is not None and vy:
+            out.append(vx / vy)
+    return sorted(out)
+
+
+def tls_section(ctx, a):
+    res = ctx["results"]
+    a("## TLS")
+    a("")
+    a("pgbench with `sslmode=require` (PGSSLMODE) to each target; the clients, threads, pool "
+      "size and pool mode of the `-S` 32-client cells above. **Client leg**: TLS from pgbench "
+      "to the proxy, the proxy to PostgreSQL in plaintext. **Both legs**: TLS on the server "
+      "leg too. `direct` is pgbench to PostgreSQL over TLS, the same in both. One PgBouncer and "
+      "one pgsift per kind, with the settings of the Commands section plus these lines "
+      "(pgsift with statistics, slow log and stats_file on):")
+    a("")
+    for kind in TLS_KINDS:
+        if kind in ctx["tls_ini"]:
+            a("```ini")
+            a("; %s" % ("client leg" if kind == "client" else "both legs"))
+            a(ctx["tls_ini"][kind].strip())
+            a("```")
+    a("")
+    a("The certificate: a CA and a server certificate it signs, made with `openssl req` in the "
+      "temp dir (EC prime256v1, SAN DNS:localhost, IP:127.0.0.1), used by PostgreSQL "
+      "(`ssl = on`, plaintext still allowed, so the cells above stay plaintext with "
+      "`sslmode=disable`) and by both proxies. PgBouncer 1.18's TLS defaults otherwise "
+      "(`client_tls_protocols = secure`, ciphers `fast`), pgsift's too (`secure`, `default`).")
+    a("")
+    a("Each cell (PORT = PostgreSQL, or the PgBouncer / pgsift of that kind):")
+    a("")
+    a("```")
+    for sc in ctx["tls_scenarios"]:
+        a("PGSSLMODE=require " + " ".join(pgbench_cmd("PORT", sc, ctx["seconds"], "DIR/PREFIX"))
+          .replace(PG_BIN + "/", "") + "   # " + sc.key)
+    a("```")
+    a("")
+    a("Checked before the cells (the run stops otherwise): psql with sslmode=require reports "
+      "an SSL connection; each proxy refuses a plaintext login; pgbench with sslmode=require "
+      "runs; the proxy's server connections (found from /proc/PID/fd and /proc/net/tcp) are "
+      "all `ssl = t` in PostgreSQL's pg_stat_ssl for both legs and all `ssl = f` for the "
+      "client leg:")
+    a("")
+    for kind in TLS_KINDS:
+        for line in ctx["tls_checks"].get(kind, []):
+            a("- %s: %s" % ("client leg" if kind == "client" else "both legs", line))
+    a("")
+    a("| scenario | target | TPS | p50 ms | p99 ms | proxy CPU s | proxy µs/txn | TPS per "
+      "round |")
+    a("|---|---|---:|---:|---:|---:|---:|---|")
+    for sc in ctx["tls_scenarios"]:
+        for t in ("direct", "PgBouncer", "pgsift"):
+            s = summarize(res, sc, t)
+            rounds = ", ".join(fmt(c.tps) if c.status == "ok" else c.status for c in s["all"])
+            a("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                sc.title(), t, fmt(s["tps"]), fmt(s["p50"], "%.3f"), fmt(s["p99"], "%.3f"),
+                fmt(s["cpu"], "%.2f"), fmt(s["cpu_us"], "%.1f"), rounds))
+    a("")
+    fails = []
+    for sc in ctx["tls_scenarios"]:
+        for t in ("direct", "PgBouncer", "pgsift"):
+            for c in summarize(res, sc, t)["fails"]:
+                fails.append("- %s via %s: %s — %s" % (sc.title(), t, c.status, c.error))
+    if fails:
+        a("Failed cells (not counted in the medians):")
+        a("")
+        for f in sorted(set(fails)):
+            a(f)
+        a("")
+    a("Ratios. \"per round\" is the median of the rounds' own ratios (pgsift's cell and "
+      "PgBouncer's cell of the same round, run back to back) with their range; \"of medians\" "
+      "divides the medians of the table above.")
+    a("")
+    a("| scenario | pgsift/PgBouncer TPS per round (range) | of medians | pgsift/direct TPS | "
+      "pgsift/PgBouncer p50 | pgsift/PgBouncer p99 | pgsift/PgBouncer CPU µs/txn per round |")
+    a("|---|---:|---:|---:|---:|---:|---:|")
+    for sc in ctx["tls_scenarios"]:
+        px = summarize(res, sc, "pgsift")
+        pb = summarize(res, sc, "PgBouncer")
+        di = summarize(res, sc, "direct")
+        tr = per_round_ratios(res, sc.key, "pgsift", "PgBouncer")
+        cr = per_round_ratios(res, sc.key, "pgsift", "PgBouncer", "cpu_us")
+        a("| %s | **%s** (%s-%s) | %s | %s | %s | %s | %s |" % (
+            sc.title(), fmt(median(tr), "%.2f"), fmt(tr[0] if tr else None, "%.2f"),
+            fmt(tr[-1] if tr else None, "%.2f"), fmt(ratio(px["tps"], pb["tps"]), "%.2f"),
+            fmt(ratio(px["tps"], di["tps"]), "%.2f"), fmt(ratio(px["p50"], pb["p50"]), "%.2f"),
+            fmt(ratio(px["p99"], pb["p99"]), "%.2f"), fmt(median(cr), "%.2f")))
+    a("")
+    # What TLS costs each target, when the plaintext cells ran in the same run.
+    plain = {s.key: s for s in ctx["scenarios"]}
+    rows = []
+    for sc in ctx["tls_scenarios"]:
+        pk = "S-%s-32" % sc.mode
+        if pk not in plain:
+            continue
+        cells = []
+        for t in ("direct", "PgBouncer", "pgsift"):
+            st, sp = summarize(res, sc, t), summarize(res, plain[pk], t)
+            cells.append("%s (%s)" % (fmt(ratio(st["tps"], sp["tps"]), "%.2f"),
+                                      fmt(None if st["cpu_us"] is None or sp["cpu_us"] is None
+                                          else st["cpu_us"] - sp["cpu_us"], "%+.1f")))
+        rows.append("| %s vs %s | %s |" % (sc.key, pk, " | ".join(cells)))
+    if rows:
+        a("TLS over plaintext in this run: TPS ratio of the medians (and the proxy's extra µs "
+          "of CPU per transaction):")
+        a("")
+        a("| cells | direct | PgBouncer | pgsift |")
+        a("|---|---:|---:|---:|")
+        for r in rows:
+            a(r)
+        a("")
+
+
 def build_report(ctx):
     L = []
     a = L.append
@@ -689,7 +1008,7 @@ def build_report(ctx):
     a("Each cell (PORT = PostgreSQL, PgBouncer or pgsift):")
     a("```")
     for sc in ctx["scenarios"]:
-        a(" ".join(pgbench_cmd("PORT", sc, ctx["seconds"], "DIR/PREFIX"))
+        a("PGSSLMODE=disable " + " ".join(pgbench_cmd("PORT", sc, ctx["seconds"], "DIR/PREFIX"))
           .replace(PG_BIN + "/", ""))
     a("```")
     a("p50/p99 are computed from every line of the `-l` logs (nearest rank); CPU is utime + "
@@ -751,6 +1070,8 @@ def build_report(ctx):
     for name, measured, met in ctx["targets"]:
         a("| %s | %s | %s |" % (name, measured, met))
     a("")
+    if ctx["tls_scenarios"]:
+        tls_section(ctx, a)
     a("## Statistics and slow log on vs off (issue 5)")
     a("")
     i5 = ctx["issue5"]
@@ -852,6 +1173,8 @@ def main():
     ap.add_argument("--big-prepared-jobs", type=int, default=None,
                     help="-j for -M prepared at 500 clients")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--skip", default="", help="comma-separated: issue5 (the statistics "
+                    "on/off comparison), rss (the idle-client RSS measurement)")
     ap.add_argument("--out", default=None, help="Markdown output (default "
                     "tests/bench/RESULTS.md, or the temp dir with --quick)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -875,6 +1198,13 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
     if want < idle_n + 200:
         log("RLIMIT_NOFILE hard limit %d is low for %d idle clients" % (hard, idle_n))
+
+    skip = set(x for x in args.skip.split(",") if x)
+    if skip - {"issue5", "rss"}:
+        sys.exit("bench.py: --skip takes issue5 and/or rss")
+    # PostgreSQL runs with ssl = on (for the TLS cells): every plaintext connection says so,
+    # or libpq's default sslmode=prefer would make the direct cells TLS.
+    os.environ["PGSSLMODE"] = "disable"
 
     atexit.register(cleanup)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -918,7 +1248,8 @@ def main():
     ctx["pgsift_version"] = first_line([binary, "--version"]).replace("pgsift ", "")
 
     log("starting PostgreSQL 15 in %s" % tmp)
-    pg = Postgres(tmp)
+    certs = make_certs(tmp)
+    pg = Postgres(tmp, certs)
     ctx["pg_conf"] = pg.conf
     run([PG_BIN + "/createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", DBUSER, DB])
     log("pgbench -i -s 10")
@@ -934,33 +1265,66 @@ def main():
     ctx["target_names"] = [t.name for t in targets]
 
     scs = scenarios(big_prep_j)
+    tscs = tls_scenarios()
     if args.only:
         keys = set(args.only.split(","))
+        unknown = keys - set(s.key for s in scs + tscs)
+        if unknown:
+            sys.exit("bench.py: unknown scenario key(s) %s" % ", ".join(sorted(unknown)))
         scs = [s for s in scs if s.key in keys]
+        tscs = [s for s in tscs if s.key in keys]
     ctx["scenarios"] = scs
+    ctx["tls_scenarios"] = tscs
+    # The TLS targets: one PgBouncer and one pgsift per TLS kind, with the settings above plus
+    # the TLS keys; the report's columns stay "direct", "PgBouncer", "pgsift".
+    tls_targets = {}
+    ctx["tls_ini"] = {}
+    ctx["tls_checks"] = {}
+    for kind in TLS_KINDS:
+        if not any(s.tls == kind for s in tscs):
+            continue
+        mode = "disable" if kind == "client" else "require"
+        tb = start_pgbouncer(tmp, pg, "PgBouncer-tls-" + kind, tls=(certs, mode),
+                             label="PgBouncer")
+        tx = start_pgsift(tmp, pg, binary, "pgsift-tls-" + kind, True, tls=(certs, mode),
+                          label="pgsift")
+        tls_targets[kind] = [direct, tb, tx]
+        ctx["tls_ini"][kind] = tls_ini((certs, mode))
+        ctx["tls_checks"][kind] = check_tls(kind, tls_targets[kind], pg, work)
     results = {}
     ctx["results"] = results
-    total = len(scs) * rounds * len(targets)
+    all_scs = scs + tscs
+    total = len(all_scs) * rounds * len(targets)
     n = 0
-    for sc in scs:
+    for sc in all_scs:
         for r in range(rounds):
-            for t in targets:
+            for t in (tls_targets[sc.tls] if sc.tls else targets):
                 n += 1
                 if t is not direct and not t.alive():
                     raise RuntimeError("%s died; see %s" % (t.name, t.logfile))
                 cell = run_cell(sc, t, seconds, work)
-                results.setdefault((sc.key, t.name), []).append(cell)
+                results.setdefault((sc.key, t.label), []).append(cell)
                 log("[%d/%d] %-16s round %d %-9s tps %s p50 %s ms p99 %s ms cpu %s s %s" % (
                     n, total, sc.key, r + 1, t.name, fmt(cell.tps), fmt(cell.p50, "%.3f"),
                     fmt(cell.p99, "%.3f"), fmt(cell.cpu, "%.2f"),
                     "" if cell.status == "ok" else cell.status + ": " + cell.error))
 
+    # The TLS proxies again, with the pools the cells grew: every server connection is still
+    # TLS (both legs) or plaintext (client leg).
+    for kind, ts in sorted(tls_targets.items()):
+        for t in ts:
+            if t.pid:
+                line = "%s after the cells: %s" % (t.label, check_server_leg(kind, t, pg))
+                log("TLS check %s: %s" % (kind, line))
+                ctx["tls_checks"][kind].append(line)
+
     # Issue 5: the same load with the slow log and persistence off.
     i5sc = Scenario("issue5", 32, "simple", "-S", 32)
-    ctx["issue5"] = {"sc": i5sc, "title": " ".join(pgbench_cmd("PORT", i5sc, seconds, None))
-                     .replace(PG_BIN + "/", "")}
+    ctx["issue5"] = None if "issue5" in skip else {
+        "sc": i5sc, "title": " ".join(pgbench_cmd("PORT", i5sc, seconds, None))
+        .replace(PG_BIN + "/", "")}
     # The cost measured is a few percent, inside one round's noise: more rounds than the cells.
-    for r in range(max(8, 2 * rounds)):
+    for r in range(0 if "issue5" in skip else max(8, 2 * rounds)):
         for t in (px, px_off):
             cell = run_cell(i5sc, t, seconds, work)
             results.setdefault(("issue5", t.name), []).append(cell)
@@ -970,8 +1334,8 @@ def main():
     # after the benchmark cells each proxy keeps the buffers 500 clients made it grow, which
     # would hide what an idle client costs.
     ctx["rss"] = []
-    for p in (start_pgbouncer(tmp, pg, "rss-PgBouncer"),
-              start_pgsift(tmp, pg, binary, "rss-pgsift", True)):
+    for p in (() if "rss" in skip else (start_pgbouncer(tmp, pg, "rss-PgBouncer"),
+                                         start_pgsift(tmp, pg, binary, "rss-pgsift", True))):
         name = p.name[4:]
         log("RSS: %d idle clients through a fresh %s" % (idle_n, name))
         r = measure_rss(p, idle_n)

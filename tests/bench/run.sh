@@ -2,7 +2,7 @@
 # run.sh: the one command for pgsift's side-by-side benchmark (issue 7). Builds pgsift as a
 # Release build in build-bench (skipped when PGSIFT_BIN names a binary), then runs bench.py,
 # which starts PostgreSQL 15, PgBouncer and pgsift and writes tests/bench/RESULTS.md.
-#   tests/bench/run.sh            # default run, ~15 minutes (BENCH_SECONDS=8, BENCH_ROUNDS=3)
+#   tests/bench/run.sh            # default run, ~20 minutes (BENCH_SECONDS=8, BENCH_ROUNDS=3)
 #   tests/bench/run.sh --quick    # smoke test, ~2 minutes, result in /tmp/pgsift-bench-quick.md
 # Needs root (initdb, pgbouncer and pgsift run as the postgres user) and perf for the profile.
 set -euo pipefail
