@@ -14,26 +14,54 @@
 #include <string.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "config/log.h"
 #include "proxy/client.h"
+#include "proxy/dashboard.h"
+#include "proxy/http.h"
 #include "proxy/pool.h"
 #include "proxy/proto.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "stats/stats.h"
 
-#define METRICS_REQ_MAX 8192
+#define METRICS_REQ_MAX 8192	     /* a request head; more is 431 */
+#define METRICS_HEAD_TIMEOUT_MS 5000 /* from accept to the end of the head; then 408 */
+#define METRICS_DRAIN_MS 2000	     /* after the answer, for the client to close */
+#define METRICS_CONN_MAX 64	     /* open connections; more get 503 at once */
+/* The page may load nothing from elsewhere: pgsift runs where there is no internet, and an
+ * injected script could not send the statistics anywhere either. */
+#define METRICS_HTML_HEADERS                                                              \
+	"Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "       \
+	"style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; " \
+	"form-action 'none'; frame-ancestors 'none'\r\n"                                  \
+	"Referrer-Policy: no-referrer\r\n"
 
 typedef struct MetricsConn {
 	uv_tcp_t tcp;
+	uv_timer_t timer; /* the head's deadline, then the drain's */
 	uv_write_t wreq;
-	uv_buf_t out;
+	uv_shutdown_t shut;
+	uv_buf_t out; /* the answer being written (owned) */
+	int open_handles;
+	bool closing;
+	bool answered;
+	bool head;     /* HEAD: no body */
+	DashJob *job;  /* the dashboard's job answering this connection, or NULL */
+	ListNode node; /* in metrics_conns */
 	size_t len;
 	char req[METRICS_REQ_MAX];
 } MetricsConn;
 
 static uv_tcp_t metrics_listener;
 static bool metrics_active;
+static bool metrics_loopback;
+static List metrics_conns; /* MetricsConn.node: every open connection */
+
+static void metrics_respond(MetricsConn *m, int status, const char *type, const char *extra,
+			    PktBuf *body);
 
 static void metrics_printf(PktBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -310,77 +338,198 @@ static void metrics_render(PktBuf *b)
 	metrics_stats(b);
 }
 
+/* A connection is freed when both its handles are closed. */
 static void metrics_close_cb(uv_handle_t *h)
 {
-	free(h->data);
+	MetricsConn *m = h->data;
+	if (--m->open_handles == 0) {
+		list_remove(&metrics_conns, &m->node);
+		free(m->out.base);
+		free(m);
+	}
+}
+
+static void metrics_close(MetricsConn *m)
+{
+	if (m->closing)
+		return;
+	m->closing = true;
+	if (m->job) {
+		dashboard_forget(m->job);
+		m->job = NULL;
+	}
+	uv_close((uv_handle_t *)&m->timer, metrics_close_cb);
+	uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+}
+
+/* The deadline of the request head (slowloris), or of the drain after an answer. */
+static void metrics_timer_cb(uv_timer_t *t)
+{
+	MetricsConn *m = t->data;
+	if (m->answered) {
+		metrics_close(m);
+		return;
+	}
+	PktBuf body;
+	pktbuf_init(&body);
+	static const char msg[] = "the request head did not arrive in time\n";
+	pktbuf_put_raw(&body, msg, sizeof(msg) - 1);
+	metrics_respond(m, 408, "text/plain; charset=utf-8", NULL, &body);
+	pktbuf_free(&body);
+}
+
+/* After the answer: the write side is shut and what the client still sends is read and
+ * dropped until it closes (or METRICS_DRAIN_MS), so that closing with unread bytes never turns
+ * into a reset that would lose the answer (a 431 or 405 to a client still sending). */
+static void metrics_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	MetricsConn *m = req->data;
+	(void)status;
+	if (m->closing)
+		return;
+	uv_timer_start(&m->timer, metrics_timer_cb, METRICS_DRAIN_MS, 0);
 }
 
 static void metrics_write_cb(uv_write_t *req, int status)
 {
 	MetricsConn *m = req->data;
-	(void)status;
 	free(m->out.base);
-	uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+	m->out.base = NULL;
+	if (m->closing)
+		return;
+	m->shut.data = m;
+	if (status != 0 || uv_shutdown(&m->shut, (uv_stream_t *)&m->tcp, metrics_shutdown_cb) != 0)
+		metrics_close(m);
 }
 
-static void metrics_respond(MetricsConn *m, const char *status, const char *type, PktBuf *body)
+/*
+ * Writes the answer (status line, headers, body unless HEAD) and starts the drain. extra: more
+ * header lines, each ending in CRLF, or NULL.
+ */
+static void metrics_respond(MetricsConn *m, int status, const char *type, const char *extra,
+			    PktBuf *body)
 {
+	if (m->answered || m->closing)
+		return;
+	m->answered = true;
+	uv_timer_stop(&m->timer);
 	PktBuf b;
 	pktbuf_init(&b);
 	metrics_printf(&b,
-		       "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		       "Connection: close\r\n\r\n",
-		       status, type, body->len);
-	pktbuf_put_raw(&b, body->data, body->len);
+		       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		       "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		       "%s%sConnection: close\r\n\r\n",
+		       status, http_status_text(status), type, body->len,
+		       strncmp(type, "text/html", 9) == 0 ? METRICS_HTML_HEADERS : "",
+		       extra ? extra : "");
+	if (!m->head)
+		pktbuf_put_raw(&b, body->data, body->len);
 	if (pktbuf_failed(&b)) {
 		pktbuf_free(&b);
-		uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+		metrics_close(m);
 		return;
 	}
 	size_t len;
 	uint8_t *data = pktbuf_steal(&b, &len);
 	m->out = uv_buf_init((char *)data, (unsigned)len);
 	m->wreq.data = m;
-	uv_read_stop((uv_stream_t *)&m->tcp);
 	if (uv_write(&m->wreq, (uv_stream_t *)&m->tcp, &m->out, 1, metrics_write_cb) != 0) {
 		free(data);
-		uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+		m->out.base = NULL;
+		metrics_close(m);
 	}
+}
+
+static void metrics_respond_text(MetricsConn *m, int status, const char *text)
+{
+	PktBuf body;
+	pktbuf_init(&body);
+	pktbuf_put_raw(&body, text, strlen(text));
+	metrics_respond(m, status, "text/plain; charset=utf-8",
+			status == 405 ? "Allow: GET, HEAD\r\n" : NULL, &body);
+	pktbuf_free(&body);
+}
+
+/* The dashboard's answer, on the loop (dashboard.h). */
+static void metrics_dashboard_done(void *arg, DashReply *r)
+{
+	MetricsConn *m = arg;
+	m->job = NULL;
+	PktBuf body;
+	pktbuf_init(&body);
+	pktbuf_put_raw(&body, r->body ? r->body : "", r->len);
+	metrics_respond(m, r->status, r->type, r->headers, &body);
+	pktbuf_free(&body);
 }
 
 static void metrics_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	MetricsConn *m = h->data;
 	(void)suggested;
-	*buf = uv_buf_init(m->req + m->len, (unsigned)(METRICS_REQ_MAX - 1 - m->len));
+	if (m->answered) /* draining: anything goes into the same scratch space */
+		*buf = uv_buf_init(m->req, METRICS_REQ_MAX - 1);
+	else
+		*buf = uv_buf_init(m->req + m->len, (unsigned)(METRICS_REQ_MAX - 1 - m->len));
+}
+
+/* A request head, once whole: /metrics here, the dashboard's paths in dashboard.c. */
+static void metrics_serve(MetricsConn *m, const HttpRequest *req)
+{
+	m->head = req->head;
+	if (strcmp(req->path, "/metrics") == 0) {
+		PktBuf body;
+		pktbuf_init(&body);
+		metrics_render(&body);
+		metrics_respond(m, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &body);
+		pktbuf_free(&body);
+		return;
+	}
+	if (!dashboard_is_path(req->path)) {
+		metrics_respond_text(m, 404, "not found: try /metrics or / (the dashboard)\n");
+		return;
+	}
+	DashReply now;
+	uv_timer_stop(&m->timer); /* the job may take a while: the head deadline is over */
+	m->job = dashboard_start(req, metrics_loopback, metrics_dashboard_done, m, &now);
+	if (!m->job) {
+		PktBuf body;
+		pktbuf_init(&body);
+		pktbuf_put_raw(&body, now.body ? now.body : "", now.len);
+		metrics_respond(m, now.status, now.type, now.headers, &body);
+		pktbuf_free(&body);
+		free(now.body);
+	}
 }
 
 static void metrics_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	MetricsConn *m = s->data;
 	(void)buf;
+	if (m->closing)
+		return;
 	if (nread < 0) {
-		uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+		/* EOF or an error: while a job runs, its answer is dropped with the connection */
+		metrics_close(m);
 		return;
 	}
+	if (m->answered || m->job || nread == 0)
+		return; /* draining, or a request is being served: later bytes are not read */
 	m->len += (size_t)nread;
 	m->req[m->len] = '\0';
-	if (!strstr(m->req, "\r\n\r\n") && !strstr(m->req, "\n\n")) {
-		if (m->len >= METRICS_REQ_MAX - 1)
-			uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+	HttpRequest req;
+	switch (http_parse(m->req, m->len, METRICS_REQ_MAX - 1, &req)) {
+	case HTTP_INCOMPLETE:
+		return;
+	case HTTP_BAD: {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%s\n", req.reason);
+		metrics_respond_text(m, req.status, msg);
 		return;
 	}
-	PktBuf body;
-	pktbuf_init(&body);
-	if (strncmp(m->req, "GET /metrics ", 13) == 0 ||
-	    strncmp(m->req, "GET /metrics?", 13) == 0) {
-		metrics_render(&body);
-		metrics_respond(m, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body);
-	} else {
-		pktbuf_put_raw(&body, "not found: try /metrics\n", 24);
-		metrics_respond(m, "404 Not Found", "text/plain", &body);
+	case HTTP_OK:
+		metrics_serve(m, &req);
+		return;
 	}
-	pktbuf_free(&body);
 }
 
 static void metrics_accept_cb(uv_stream_t *server, int status)
@@ -391,10 +540,39 @@ static void metrics_accept_cb(uv_stream_t *server, int status)
 	if (!m)
 		return;
 	uv_tcp_init(G.loop, &m->tcp);
+	uv_timer_init(G.loop, &m->timer);
 	m->tcp.data = m;
-	if (uv_accept(server, (uv_stream_t *)&m->tcp) != 0 ||
-	    uv_read_start((uv_stream_t *)&m->tcp, metrics_alloc_cb, metrics_read_cb) != 0)
-		uv_close((uv_handle_t *)&m->tcp, metrics_close_cb);
+	m->timer.data = m;
+	m->open_handles = 2;
+	list_append(&metrics_conns, &m->node);
+	if (uv_accept(server, (uv_stream_t *)&m->tcp) != 0) {
+		metrics_close(m);
+		return;
+	}
+	if (metrics_conns.count > METRICS_CONN_MAX) {
+		/* one answer and no reading: a flood of idle connections costs nobody else */
+		metrics_respond_text(m, 503, "too many connections to the metrics port\n");
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&m->tcp, metrics_alloc_cb, metrics_read_cb) != 0) {
+		metrics_close(m);
+		return;
+	}
+	uv_timer_start(&m->timer, metrics_timer_cb, METRICS_HEAD_TIMEOUT_MS, 0);
+}
+
+/* Whether the listener's address is a loopback one (127.0.0.0/8, ::1). */
+static bool metrics_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+	}
+	return false;
 }
 
 int metrics_start(const Config *cfg)
@@ -423,6 +601,7 @@ int metrics_start(const Config *cfg)
 						port, (struct sockaddr_in *)&ss);
 	if (r != 0)
 		return r;
+	list_init(&metrics_conns);
 	uv_tcp_init(G.loop, &metrics_listener);
 	r = uv_tcp_bind(&metrics_listener, (struct sockaddr *)&ss, 0);
 	if (r == 0)
@@ -432,7 +611,12 @@ int metrics_start(const Config *cfg)
 		return r;
 	}
 	metrics_active = true;
-	log_info("serving metrics on http://%s/metrics", cfg->metrics_listen);
+	metrics_loopback = metrics_is_loopback(&ss);
+	log_info("serving metrics on http://%s/metrics and the dashboard on http://%s/%s",
+		 cfg->metrics_listen, cfg->metrics_listen,
+		 metrics_loopback || (cfg->dashboard_users && cfg->dashboard_users[0]) ?
+			 "" :
+			 " (off: a non-loopback address needs dashboard_users)");
 	return 0;
 }
 
@@ -442,4 +626,12 @@ void metrics_stop(void)
 		return;
 	metrics_active = false;
 	uv_close((uv_handle_t *)&metrics_listener, NULL);
+	dashboard_stop();
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &metrics_conns)
+	{
+		MetricsConn *m = list_entry(n, MetricsConn, node);
+		m->job = NULL; /* forgotten by dashboard_stop */
+		metrics_close(m);
+	}
 }
