@@ -1308,15 +1308,14 @@ def main():
                     n, total, sc.key, r + 1, t.name, fmt(cell.tps), fmt(cell.p50, "%.3f"),
                     fmt(cell.p99, "%.3f"), fmt(cell.cpu, "%.2f"),
                     "" if cell.status == "ok" else cell.status + ": " + cell.error))
-
-    # The TLS proxies again, with the pools the cells grew: every server connection is still
-    # TLS (both legs) or plaintext (client leg).
-    for kind, ts in sorted(tls_targets.items()):
-        for t in ts:
+        # The TLS proxies again, right after the scenario's cells (before server_idle_timeout
+        # closes the pools they grew): every server connection is still TLS (both legs) or
+        # plaintext (client leg).
+        for t in (tls_targets[sc.tls] if sc.tls else []):
             if t.pid:
-                line = "%s after the cells: %s" % (t.label, check_server_leg(kind, t, pg))
-                log("TLS check %s: %s" % (kind, line))
-                ctx["tls_checks"][kind].append(line)
+                line = "%s after %s: %s" % (t.label, sc.key, check_server_leg(sc.tls, t, pg))
+                log("TLS check %s: %s" % (sc.tls, line))
+                ctx["tls_checks"][sc.tls].append(line)
 
     # Issue 5: the same load with the slow log and persistence off.
     i5sc = Scenario("issue5", 32, "simple", "-S", 32)
