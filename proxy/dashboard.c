@@ -14,7 +14,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <openssl/crypto.h>
@@ -74,7 +77,6 @@ typedef struct DashLoopView {
 } DashLoopView;
 
 struct DashJob {
-	uv_work_t req;
 	DashKind kind;
 	int lane;
 	bool head;
@@ -84,22 +86,40 @@ struct DashJob {
 	const Config *cfg; /* kept alive by proxy.c's config history */
 	DashLoopView view; /* DJ_POOLS */
 	DashReply reply;
-	DashDoneFn done; /* NULL once forgotten */
+	DashDoneFn done; /* NULL once forgotten (read and written on the loop only) */
 	void *arg;
-	DashJob *next; /* in its lane's queue */
+	DashJob *next; /* in its lane's waiting or done list */
 };
 
+/*
+ * A lane: one thread of its own at the lowest CPU priority (nice DASH_NICE), not the libuv
+ * threadpool, whose four threads also resolve the servers' names and run SHOW SUGGESTIONS.
+ * Under CPU contention the dashboard then waits, not the proxy's loop. The loop appends jobs to
+ * waiting and is woken through async for the done ones.
+ */
 typedef struct DashLane {
-	DashJob *running;
-	DashJob *head, *tail; /* waiting, FIFO */
-	size_t n_waiting;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	DashJob *head, *tail; /* waiting, FIFO (mu) */
+	size_t n_waiting;     /* (mu) */
+	DashJob *done;	      /* answered, for the loop (mu) */
+	bool stopping;	      /* (mu) */
+	bool started;	      /* loop only */
+	uv_async_t async;
+	pthread_t thread;
 } DashLane;
 
-static DashLane lanes[2];
+#define DASH_NICE 19
 
-static void lane_run_next(DashLane *lane);
-static void dash_work_cb(uv_work_t *req);
-static void dash_after_cb(uv_work_t *req, int status);
+static DashLane lanes[2] = {
+	{.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER},
+	{.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER},
+};
+
+static bool lane_start(DashLane *l);
+static void *lane_main(void *arg);
+static void lane_async_cb(uv_async_t *a);
+static void dash_work(DashJob *j);
 static void view_copy(DashLoopView *v);
 static void view_free(DashLoopView *v);
 static void job_free(DashJob *j);
@@ -161,7 +181,15 @@ DashJob *dashboard_start(const HttpRequest *req, bool loopback, DashDoneFn done,
 		return NULL;
 	}
 	int lane = kind == DJ_SUGGESTIONS ? 1 : 0;
-	if (lanes[lane].n_waiting >= DASH_PENDING_MAX) {
+	DashLane *l = &lanes[lane];
+	if (!l->started && !lane_start(l)) {
+		reply_text(now, 503, "the dashboard could not start its thread\n");
+		return NULL;
+	}
+	pthread_mutex_lock(&l->mu);
+	size_t waiting = l->n_waiting;
+	pthread_mutex_unlock(&l->mu);
+	if (waiting >= DASH_PENDING_MAX) {
 		reply_text(now, 503, "the dashboard is busy: try again in a moment\n");
 		return NULL;
 	}
@@ -179,18 +207,17 @@ DashJob *dashboard_start(const HttpRequest *req, bool loopback, DashDoneFn done,
 	j->cfg = cfg;
 	j->done = done;
 	j->arg = arg;
-	j->req.data = j;
 	if (j->kind == DJ_POOLS)
 		view_copy(&j->view);
-	DashLane *l = &lanes[lane];
+	pthread_mutex_lock(&l->mu);
 	if (l->tail)
 		l->tail->next = j;
 	else
 		l->head = j;
 	l->tail = j;
 	l->n_waiting++;
-	if (!l->running)
-		lane_run_next(l);
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
 	return j;
 }
 
@@ -200,8 +227,9 @@ void dashboard_forget(DashJob *job)
 		return;
 	job->done = NULL;
 	job->arg = NULL;
-	/* a job still waiting is dropped now; a running one when its worker is done */
+	/* a job still waiting is dropped now; a running or answered one when the loop sees it */
 	DashLane *l = &lanes[job->lane];
+	pthread_mutex_lock(&l->mu);
 	for (DashJob **pp = &l->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
 		if (*pp != job)
 			continue;
@@ -210,54 +238,108 @@ void dashboard_forget(DashJob *job)
 			l->tail = prev;
 		l->n_waiting--;
 		job_free(job);
-		return;
+		break;
 	}
+	pthread_mutex_unlock(&l->mu);
 }
 
 void dashboard_stop(void)
 {
 	for (int i = 0; i < 2; i++) {
-		while (lanes[i].head)
-			dashboard_forget(lanes[i].head);
-		if (lanes[i].running)
-			lanes[i].running->done = NULL;
+		DashLane *l = &lanes[i];
+		if (!l->started)
+			continue;
+		pthread_mutex_lock(&l->mu);
+		l->stopping = true; /* the thread frees the job it runs, and ends */
+		while (l->head) {
+			DashJob *j = l->head;
+			l->head = j->next;
+			job_free(j);
+		}
+		l->tail = NULL;
+		l->n_waiting = 0;
+		while (l->done) {
+			DashJob *j = l->done;
+			l->done = j->next;
+			job_free(j);
+		}
+		pthread_cond_signal(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		uv_close((uv_handle_t *)&l->async, NULL);
+		l->started = false;
 	}
 }
 
-/* ---- the lanes (loop) ---- */
+/* ---- the lanes ---- */
 
-static void lane_run_next(DashLane *l)
+static bool lane_start(DashLane *l)
 {
-	while (!l->running && l->head) {
+	if (uv_async_init(G.loop, &l->async, lane_async_cb) != 0)
+		return false;
+	l->async.data = l;
+	uv_unref((uv_handle_t *)&l->async);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	l->stopping = false;
+	int rc = pthread_create(&l->thread, &attr, lane_main, l);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		uv_close((uv_handle_t *)&l->async, NULL);
+		return false;
+	}
+	l->started = true;
+	return true;
+}
+
+static void *lane_main(void *arg)
+{
+	DashLane *l = arg;
+	/* best effort: a process may always lower its own threads' priority */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DASH_NICE);
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		while (!l->head && !l->stopping)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (l->stopping)
+			break;
 		DashJob *j = l->head;
 		l->head = j->next;
 		if (!l->head)
 			l->tail = NULL;
 		l->n_waiting--;
 		j->next = NULL;
-		int rc = uv_queue_work(G.loop, &j->req, dash_work_cb, dash_after_cb);
-		if (rc == 0) {
-			l->running = j;
-			return;
+		pthread_mutex_unlock(&l->mu);
+		dash_work(j);
+		pthread_mutex_lock(&l->mu);
+		if (l->stopping) {
+			job_free(j);
+			break;
 		}
-		reply_text(&j->reply, 503, "the dashboard could not start a worker\n");
+		j->next = l->done;
+		l->done = j;
+		/* under mu: dashboard_stop closes async only after it has set stopping */
+		uv_async_send(&l->async);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* On the loop: hands the answers to their connections. */
+static void lane_async_cb(uv_async_t *a)
+{
+	DashLane *l = a->data;
+	pthread_mutex_lock(&l->mu);
+	DashJob *j = l->done;
+	l->done = NULL;
+	pthread_mutex_unlock(&l->mu);
+	while (j) {
+		DashJob *next = j->next;
 		if (j->done)
 			j->done(j->arg, &j->reply);
 		job_free(j);
+		j = next;
 	}
-}
-
-static void dash_after_cb(uv_work_t *req, int status)
-{
-	DashJob *j = req->data;
-	DashLane *l = &lanes[j->lane];
-	l->running = NULL;
-	if (status != 0 && !j->reply.body)
-		reply_text(&j->reply, 503, "cancelled\n");
-	if (j->done)
-		j->done(j->arg, &j->reply);
-	job_free(j);
-	lane_run_next(l);
 }
 
 static void job_free(DashJob *j)
@@ -384,9 +466,8 @@ static void cache_put(DashJob *j)
 	c->at_ms = now_mono_ms();
 }
 
-static void dash_work_cb(uv_work_t *req)
+static void dash_work(DashJob *j)
 {
-	DashJob *j = req->data;
 	DashReply *r = &j->reply;
 	if (j->need_auth && !auth_check(j->cfg, j->authorization)) {
 		reply_text(r, 401,
@@ -752,6 +833,30 @@ static bool window_of(DashJob *j, FILE *f, const char *dflt, int64_t now_us, int
 	return true;
 }
 
+/*
+ * The statistics of a window, copied at most once per DASH_CACHE_MS (lane 0 only: no lock):
+ * with 10,000 fingerprints the copy is most of an answer's cost, and the page asks for three
+ * orders of the same window at once. NULL when out of memory. Owned here.
+ */
+static const StatsQueries *queries_snapshot(const char *wname, int64_t since_us)
+{
+	static StatsQueries snap;
+	static char snap_window[16];
+	static uint64_t snap_at;
+	static bool valid;
+	uint64_t now = now_mono_ms();
+	if (valid && strcmp(snap_window, wname) == 0 && now - snap_at <= DASH_CACHE_MS)
+		return &snap;
+	if (valid)
+		stats_queries_free(&snap);
+	valid = stats_snapshot_queries(since_us, &snap) == 0;
+	if (!valid)
+		return NULL;
+	snprintf(snap_window, sizeof(snap_window), "%s", wname);
+	snap_at = now;
+	return &snap;
+}
+
 static void job_queries(DashJob *j, FILE *f)
 {
 	int64_t now_us = now_wall_us(), since_us;
@@ -772,12 +877,13 @@ static void job_queries(DashJob *j, FILE *f)
 		bad_param(j, f, "limit (0 to 500), offset and hours (0 or 1) are counts");
 		return;
 	}
-	StatsQueries q;
-	if (stats_snapshot_queries(since_us, &q) != 0) {
+	const StatsQueries *snap = queries_snapshot(wname, since_us);
+	if (!snap) {
 		j->reply.status = 503;
 		fputs("{\"error\": \"out of memory copying the statistics\"}", f);
 		return;
 	}
+	const StatsQueries q = *snap;
 	size_t *idx = limit ? calloc(limit, sizeof(*idx)) : NULL;
 	size_t n = idx ? dashboard_top(&q, sort, offset, limit, idx) : 0;
 	size_t n_hours = with_hours ? (n < DASH_HOURS_ROWS_MAX ? n : DASH_HOURS_ROWS_MAX) : 0;
@@ -811,7 +917,6 @@ static void job_queries(DashJob *j, FILE *f)
 	free(hours);
 	free(keys);
 	free(idx);
-	stats_queries_free(&q);
 }
 
 /* ---- /api/query ---- */
@@ -900,12 +1005,13 @@ static void job_query(DashJob *j, FILE *f)
 		bad_param(j, f, "fingerprint, database and user are needed");
 		return;
 	}
-	StatsQueries q;
-	if (stats_snapshot_queries(since_us, &q) != 0) {
+	const StatsQueries *snap = queries_snapshot(wname, since_us);
+	if (!snap) {
 		j->reply.status = 503;
 		fputs("{\"error\": \"out of memory copying the statistics\"}", f);
 		return;
 	}
+	const StatsQueries q = *snap;
 	const StatsQueryRow *r = NULL;
 	for (size_t i = 0; i < q.n && !r; i++)
 		if (strcmp(q.rows[i].fingerprint, fp) == 0 && strcmp(q.rows[i].database, db) == 0 &&
@@ -914,7 +1020,6 @@ static void job_query(DashJob *j, FILE *f)
 	if (!r) {
 		j->reply.status = 404;
 		fputs("{\"error\": \"no such statement in the window\"}", f);
-		stats_queries_free(&q);
 		return;
 	}
 	StatsDigestKey key = {r->fingerprint_value, r->database, r->user};
@@ -940,7 +1045,6 @@ static void job_query(DashJob *j, FILE *f)
 	fputc('}', f);
 	if (have_hours)
 		stats_hours_free(&h, 1);
-	stats_queries_free(&q);
 }
 
 /* ---- /api/slow ---- */

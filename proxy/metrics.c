@@ -44,7 +44,7 @@ typedef struct MetricsConn {
 	uv_timer_t timer; /* the head's deadline, then the drain's */
 	uv_write_t wreq;
 	uv_shutdown_t shut;
-	uv_buf_t out; /* the answer being written (owned) */
+	uv_buf_t out[2]; /* the answer being written: head, body (both owned) */
 	int open_handles;
 	bool closing;
 	bool answered;
@@ -338,13 +338,21 @@ static void metrics_render(PktBuf *b)
 	metrics_stats(b);
 }
 
+static void metrics_free_out(MetricsConn *m)
+{
+	for (int i = 0; i < 2; i++) {
+		free(m->out[i].base);
+		m->out[i].base = NULL;
+	}
+}
+
 /* A connection is freed when both its handles are closed. */
 static void metrics_close_cb(uv_handle_t *h)
 {
 	MetricsConn *m = h->data;
 	if (--m->open_handles == 0) {
 		list_remove(&metrics_conns, &m->node);
-		free(m->out.base);
+		metrics_free_out(m);
 		free(m);
 	}
 }
@@ -393,8 +401,7 @@ static void metrics_shutdown_cb(uv_shutdown_t *req, int status)
 static void metrics_write_cb(uv_write_t *req, int status)
 {
 	MetricsConn *m = req->data;
-	free(m->out.base);
-	m->out.base = NULL;
+	metrics_free_out(m);
 	if (m->closing)
 		return;
 	m->shut.data = m;
@@ -403,14 +410,18 @@ static void metrics_write_cb(uv_write_t *req, int status)
 }
 
 /*
- * Writes the answer (status line, headers, body unless HEAD) and starts the drain. extra: more
- * header lines, each ending in CRLF, or NULL.
+ * Writes the answer (status line, headers, then body[0, len) unless HEAD) and starts the
+ * drain. Takes body (malloc'ed, may be NULL when len is 0): it is written from where it is, so a
+ * large dashboard answer is never copied on the loop. extra: more header lines, each ending in
+ * CRLF, or NULL.
  */
-static void metrics_respond(MetricsConn *m, int status, const char *type, const char *extra,
-			    PktBuf *body)
+static void metrics_respond_owned(MetricsConn *m, int status, const char *type, const char *extra,
+				  char *body, size_t len)
 {
-	if (m->answered || m->closing)
+	if (m->answered || m->closing) {
+		free(body);
 		return;
+	}
 	m->answered = true;
 	uv_timer_stop(&m->timer);
 	PktBuf b;
@@ -419,25 +430,39 @@ static void metrics_respond(MetricsConn *m, int status, const char *type, const 
 		       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		       "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
 		       "%s%sConnection: close\r\n\r\n",
-		       status, http_status_text(status), type, body->len,
+		       status, http_status_text(status), type, len,
 		       strncmp(type, "text/html", 9) == 0 ? METRICS_HTML_HEADERS : "",
 		       extra ? extra : "");
-	if (!m->head)
-		pktbuf_put_raw(&b, body->data, body->len);
 	if (pktbuf_failed(&b)) {
 		pktbuf_free(&b);
+		free(body);
 		metrics_close(m);
 		return;
 	}
-	size_t len;
-	uint8_t *data = pktbuf_steal(&b, &len);
-	m->out = uv_buf_init((char *)data, (unsigned)len);
+	size_t hlen;
+	uint8_t *head = pktbuf_steal(&b, &hlen);
+	m->out[0] = uv_buf_init((char *)head, (unsigned)hlen);
+	m->out[1] = uv_buf_init(body, m->head || !body ? 0 : (unsigned)len);
 	m->wreq.data = m;
-	if (uv_write(&m->wreq, (uv_stream_t *)&m->tcp, &m->out, 1, metrics_write_cb) != 0) {
-		free(data);
-		m->out.base = NULL;
+	if (uv_write(&m->wreq, (uv_stream_t *)&m->tcp, m->out, 2, metrics_write_cb) != 0) {
+		metrics_free_out(m);
 		metrics_close(m);
 	}
+}
+
+/* As metrics_respond_owned, from a PktBuf (copied: the small answers). */
+static void metrics_respond(MetricsConn *m, int status, const char *type, const char *extra,
+			    PktBuf *body)
+{
+	char *copy = body->len ? malloc(body->len) : NULL;
+	if (body->len && (!copy || pktbuf_failed(body))) {
+		free(copy);
+		metrics_close(m);
+		return;
+	}
+	if (copy)
+		memcpy(copy, body->data, body->len);
+	metrics_respond_owned(m, status, type, extra, copy, body->len);
 }
 
 static void metrics_respond_text(MetricsConn *m, int status, const char *text)
@@ -455,11 +480,9 @@ static void metrics_dashboard_done(void *arg, DashReply *r)
 {
 	MetricsConn *m = arg;
 	m->job = NULL;
-	PktBuf body;
-	pktbuf_init(&body);
-	pktbuf_put_raw(&body, r->body ? r->body : "", r->len);
-	metrics_respond(m, r->status, r->type, r->headers, &body);
-	pktbuf_free(&body);
+	char *body = r->body;
+	r->body = NULL; /* ours now */
+	metrics_respond_owned(m, r->status, r->type, r->headers, body, r->len);
 }
 
 static void metrics_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -492,12 +515,7 @@ static void metrics_serve(MetricsConn *m, const HttpRequest *req)
 	uv_timer_stop(&m->timer); /* the job may take a while: the head deadline is over */
 	m->job = dashboard_start(req, metrics_loopback, metrics_dashboard_done, m, &now);
 	if (!m->job) {
-		PktBuf body;
-		pktbuf_init(&body);
-		pktbuf_put_raw(&body, now.body ? now.body : "", now.len);
-		metrics_respond(m, now.status, now.type, now.headers, &body);
-		pktbuf_free(&body);
-		free(now.body);
+		metrics_respond_owned(m, now.status, now.type, now.headers, now.body, now.len);
 	}
 }
 
