@@ -14,12 +14,13 @@
  *   /api/suggestions  the index advisor over the live statistics, as SHOW SUGGESTIONS runs it,
  *                     with the evidence and the migration `pgsift suggest --format sql` prints
  *
- * The event loop only routes, checks that a password is needed and copies the pool lists
- * (bounded by the number of pools, as /metrics does). Everything else runs on libuv worker
- * threads in two lanes of one job at a time each (the statistics; the advisor, which waits on
- * libpq), with at most DASH_PENDING_MAX requests waiting per lane (503 beyond), so the dashboard
- * never holds more than two of the threadpool's threads and never runs on the loop. Answers of
- * /api/queries and /api/query are reused for DASH_CACHE_MS, the advisor's for DASH_ADVISOR_MS.
+ * The event loop only routes, checks that a password is needed, copies the pool lists (bounded
+ * by the number of pools, as /metrics does) and writes answers from the buffer they were
+ * rendered in. Everything else runs on two threads of the dashboard's own at nice 19 (one for
+ * the statistics, one for the advisor, which waits on libpq), never on the loop nor on the
+ * libuv threadpool, with at most DASH_PENDING_MAX requests waiting per thread (503 beyond). A
+ * window's statistics are copied at most once per DASH_CACHE_MS (and answers of /api/queries
+ * and /api/query reused as long); the advisor's answer is kept DASH_ADVISOR_MS.
  *
  * Access: on a loopback metrics_listen with dashboard_users empty, no password. Otherwise only
  * dashboard_users, with HTTP basic auth checked against auth_file (plain, md5 or SCRAM secrets;

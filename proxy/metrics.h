@@ -1,7 +1,9 @@
 /*
- * metrics: the Prometheus endpoint. When metrics_listen is set, serves `GET /metrics` in the
- * Prometheus text exposition format on the event loop (a tiny HTTP/1.0-style server: one request
- * per connection, answer, close). Metric names start with `pgsift_`; counters end in `_total`.
+ * metrics: the HTTP server on metrics_listen. Serves `GET /metrics` in the Prometheus text
+ * exposition format on the event loop, and hands the dashboard's paths (`/`, `/api/...`) to
+ * dashboard.c. A tiny HTTP/1.1 server: one request per connection, answer, close; request heads
+ * are judged by http.c (bad ones get their 4xx), must arrive within 5 s (408), and at most 64
+ * connections are open (503). Metric names start with `pgsift_`; counters end in `_total`.
  */
 #ifndef PGSIFT_METRICS_H
 #define PGSIFT_METRICS_H

@@ -12,6 +12,9 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 pkgs+=(golang-go golang-github-jackc-pgx-v4-dev)
 # the openssl command makes the TLS tests' CA and certificates (tests/integration/test_tls.py)
 pkgs+=(openssl)
+# headless Chromium opens the dashboard and checks its DOM, and takes docs/'s screenshots
+# (tests/integration/test_dashboard.py)
+pkgs+=(chromium)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
