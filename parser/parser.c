@@ -1,5 +1,11 @@
 /*
  * parser: the fingerprint cache (see parser.h). A text is answered, in order of cost, from
+ *  0. the number-skeleton table, for texts whose numbers changed (a pgbench select with another
+ *     key): XXH3-128 of the text with each free run of digits (digits not touching an identifier)
+ *     replaced by one byte saying whether it is an Iconst -> entry. Equal skeletons tokenize
+ *     alike, so the entry's constant and pinned spans are found in this text by shifting them by
+ *     the runs' length differences: no lexing at all. Texts with a '"' or a '$' (quoted
+ *     identifiers hold digits that name things; $n and dollar quotes) get no skeleton;
  *  1. the exact-text table: XXH3-128 of the bytes -> entry (no lexing, no libpg_query);
  *  2. the constants-free table: XXH3-128 of the lexer's key (tokens with literals left out) ->
  *     entry, for single DML statements; the entry's shape is copied with its constant positions
@@ -25,6 +31,7 @@
 #include "parser/lexer.h"
 #include "parser/shape.h"
 #include "parser/shape_build.h"
+#include "util/grow.h"
 #include "util/hashtab.h"
 #include "util/list.h"
 
@@ -51,25 +58,39 @@ typedef struct Entry {
 	ListNode lru;	     /* in cache->lru, most recently used first */
 	HashNode exact_link; /* in cache->exact, hash exact.low64 */
 	HashNode const_link; /* in cache->by_const when in_const, hash ckey.low64 */
+	HashNode skel_link;  /* in cache->by_skel when in_skel, hash skey.low64 */
 	XXH128_hash_t exact;
 	XXH128_hash_t ckey;
+	XXH128_hash_t skey;
 	size_t text_len;
 	size_t bytes; /* accounted size */
 	bool in_const;
+	bool in_skel;
 	uint32_t n_stmts;
 	uint32_t n_tokens; /* const key: tokens of the text the entry was built from */
 	uint32_t n_pins;
-	uint32_t pins;	/* offset of PinRec[n_pins] */
-	uint32_t remap; /* offset of uint16_t[2 * n_cols] token spans of the shape's constants */
+	uint32_t pins;	 /* offset of PinRec[n_pins] */
+	uint32_t remap;	 /* offset of uint16_t[2 * n_cols] token spans of the shape's constants */
+	uint32_t n_runs; /* skeleton: the free digit runs of the text the entry was built from */
+	uint32_t skel_data; /* offset of uint32_t runs[2 * n_runs] (pos, len), then byte spans
+			     * (start, end) of the pins [2 * n_pins] and of the constants
+			     * [2 * n_cols] in that text */
 	StoredStmt stmts[];
 } Entry;
 
 struct ParserCache {
 	size_t mem_cap, text_max;
-	HashTab exact;	  /* every entry, by the hash of its text (util/hashtab.h) */
-	HashTab by_const; /* DML entries, by the hash of the constants-free key */
-	List lru;	  /* the entries, most recently used first (util/list.h) */
-	Entry *loose;	  /* an answer too big to keep: freed on the next call */
+	HashTab exact;	     /* every entry, by the hash of its text (util/hashtab.h) */
+	HashTab by_const;    /* DML entries, by the hash of the constants-free key */
+	HashTab by_skel;     /* DML entries, by the hash of their text's number skeleton */
+	unsigned char *skel; /* the skeleton of the text being looked up */
+	size_t skel_len, skel_cap;
+	uint32_t *runs; /* its free digit runs: pos, len pairs */
+	size_t n_runs, runs_cap;
+	uint32_t *spans; /* a hit's pin and constant spans in the text being looked up */
+	size_t spans_cap;
+	List lru;     /* the entries, most recently used first (util/list.h) */
+	Entry *loose; /* an answer too big to keep: freed on the next call */
 	ParserCacheStats st;
 	Lexer lx;
 	char *tmp; /* NUL-terminated copies for libpg_query */
@@ -84,13 +105,19 @@ typedef struct Blob {
 	bool fail;
 } Blob;
 
-static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed);
+static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed, bool skeleton);
 static void fill_out(const Entry *e, ParsedStatement *out, size_t max, const QueryShape *patched);
 static void cache_insert(ParserCache *c, Entry *e, bool with_const);
 static void cache_evict(ParserCache *c, const Entry *keep);
 static void cache_remove(ParserCache *c, Entry *e);
 static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, ParsedStatement *out,
 		      size_t max);
+static bool skel_scan(ParserCache *c, const char *t, size_t len);
+static bool skel_hit(ParserCache *c, Entry *e, const char *text, size_t len, ParsedStatement *out,
+		     size_t max);
+static bool skel_data(ParserCache *c, const QueryShape *shape, Blob *b, Entry *hdr);
+static uint32_t blob_add(Blob *b, const void *p, size_t n, size_t align);
+static void skel_unlink(ParserCache *c, Entry *e);
 
 static const char *kind_names[SK__COUNT] = {
 	[SK_UNPARSED] = "unparsed", [SK_SELECT] = "select",   [SK_INSERT] = "insert",
@@ -115,9 +142,11 @@ ParserCache *parser_cache_new(size_t mem_cap, size_t text_max)
 	c->mem_cap = mem_cap;
 	c->text_max = text_max;
 	list_init(&c->lru);
-	if (!hashtab_init(&c->exact, 256) || !hashtab_init(&c->by_const, 256)) {
+	if (!hashtab_init(&c->exact, 256) || !hashtab_init(&c->by_const, 256) ||
+	    !hashtab_init(&c->by_skel, 256)) {
 		hashtab_destroy(&c->exact);
 		hashtab_destroy(&c->by_const);
+		hashtab_destroy(&c->by_skel);
 		free(c);
 		return NULL;
 	}
@@ -134,6 +163,10 @@ void parser_cache_free(ParserCache *c)
 	free(c->loose);
 	hashtab_destroy(&c->exact);
 	hashtab_destroy(&c->by_const);
+	hashtab_destroy(&c->by_skel);
+	free(c->skel);
+	free(c->runs);
+	free(c->spans);
 	free(c->tmp);
 	free(c->scratch);
 	lexer_free(&c->lx);
@@ -174,6 +207,22 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 	c->loose = NULL;
 	if (text == NULL)
 		len = 0, text = "";
+	bool skeleton = skel_scan(c, text, len) && c->n_runs > 0;
+	XXH128_hash_t sk = {0, 0};
+	if (skeleton) {
+		sk = XXH3_128bits(c->skel, c->skel_len);
+		for (HashNode *n = hashtab_chain(&c->by_skel, sk.low64); n; n = n->next) {
+			e = list_entry(n, Entry, skel_link);
+			if (XXH128_isEqual(e->skey, sk)) {
+				if (skel_hit(c, e, text, len, out, max)) {
+					list_move_first(&c->lru, &e->lru);
+					c->st.const_hits++;
+					return e->n_stmts;
+				}
+				break;
+			}
+		}
+	}
 	h = XXH3_128bits(text, len);
 	for (HashNode *n = hashtab_chain(&c->exact, h.low64); n; n = n->next) {
 		e = list_entry(n, Entry, exact_link);
@@ -203,7 +252,7 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 	}
 
 	c->st.misses++;
-	e = analyze(c, text, len, keyed);
+	e = analyze(c, text, len, keyed, skeleton);
 	if (e == NULL) {
 		/* out of memory: answer without a cache entry */
 		if (max > 0) {
@@ -219,6 +268,8 @@ size_t parser_cache_lookup(ParserCache *c, const char *text, size_t len, ParsedS
 	e->text_len = len;
 	if (keyed && e->n_tokens)
 		e->ckey = XXH3_128bits(c->lx.key, c->lx.key_len);
+	if (e->n_runs)
+		e->skey = sk;
 	if (e->bytes > c->mem_cap) {
 		c->loose = (void *)e;
 	} else {
@@ -250,29 +301,30 @@ static void fill_out(const Entry *e, ParsedStatement *out, size_t max, const Que
 	}
 }
 
+#define NO_SPAN UINT32_MAX
+
 /*
- * A constants-free key matched: check the pinned literals against this text (the lexer still
- * holds its tokens) and build the shape with this text's constant positions in c->scratch.
+ * The entry's statement for this text, given where its pinned literals and its shape's constants
+ * are in this text (start, end pairs; NO_SPAN for a column without a constant): false when a
+ * pinned literal reads differently, else the shape copied into c->scratch with this text's
+ * constant positions. What a constants-free hit (tokens) and a skeleton hit (shifted spans) share.
  */
-static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, ParsedStatement *out,
-		      size_t max)
+static bool hit_with_spans(ParserCache *c, const Entry *e, const char *text, size_t len,
+			   const uint32_t *pin_spans, const uint32_t *col_spans,
+			   ParsedStatement *out, size_t max)
 {
-	const Lexer *lx = &c->lx;
-	const QueryShape *shape;
-	if (e->n_tokens != lx->n || e->n_stmts != 1)
-		return false;
 	const PinRec *pins = (const PinRec *)(const void *)((const char *)e + e->pins);
 	for (uint32_t i = 0; i < e->n_pins; i++) {
-		const LexTok *a = &lx->toks[pins[i].tok_start], *z = &lx->toks[pins[i].tok_end];
-		size_t n = z->pos + z->len - a->pos;
-		if (n != pins[i].len ||
-		    memcmp(text + a->pos, (const char *)e + pins[i].bytes, n) != 0)
+		size_t n = pin_spans[2 * i + 1] - pin_spans[2 * i];
+		if (pin_spans[2 * i + 1] > len || n != pins[i].len ||
+		    memcmp(text + pin_spans[2 * i], (const char *)e + pins[i].bytes, n) != 0)
 			return false;
 	}
 	if (e->stmts[0].shape == 0) {
 		fill_out(e, out, max, NULL);
 	} else {
-		shape = (const QueryShape *)(const void *)((const char *)e + e->stmts[0].shape);
+		const QueryShape *shape =
+			(const QueryShape *)(const void *)((const char *)e + e->stmts[0].shape);
 		if (c->scratch_cap < shape->size) {
 			QueryShape *s = malloc(shape->size);
 			if (s == NULL)
@@ -283,14 +335,11 @@ static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, Pa
 		}
 		memcpy(c->scratch, shape, shape->size);
 		ShapeCol *cols = (ShapeCol *)(void *)shape_cols(c->scratch);
-		const uint16_t *remap =
-			(const uint16_t *)(const void *)((const char *)e + e->remap);
 		for (uint16_t i = 0; i < c->scratch->n_cols; i++) {
-			if (remap[2 * i] == NO_TOK)
+			if (col_spans[2 * i] == NO_SPAN)
 				continue;
-			const LexTok *a = &lx->toks[remap[2 * i]], *z = &lx->toks[remap[2 * i + 1]];
-			cols[i].const_pos = a->pos;
-			cols[i].const_len = z->pos + z->len - a->pos;
+			cols[i].const_pos = col_spans[2 * i];
+			cols[i].const_len = col_spans[2 * i + 1] - col_spans[2 * i];
 		}
 		fill_out(e, out, max, c->scratch);
 	}
@@ -299,6 +348,200 @@ static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, Pa
 		out[0].stmt_len = len;
 	}
 	return true;
+}
+
+/* Room for n span pairs in c->spans. */
+static uint32_t *spans_room(ParserCache *c, size_t n)
+{
+	return grow_array(&c->spans, &c->spans_cap, 2 * n, sizeof(uint32_t)) ? c->spans : NULL;
+}
+
+static size_t entry_cols(const Entry *e)
+{
+	return e->stmts[0].shape ?
+		       ((const QueryShape *)(const void *)((const char *)e + e->stmts[0].shape))
+			       ->n_cols :
+		       0;
+}
+
+/*
+ * A constants-free key matched: the pinned literals and the constants are where this text's
+ * tokens (the lexer still holds them) put them.
+ */
+static bool const_hit(ParserCache *c, Entry *e, const char *text, size_t len, ParsedStatement *out,
+		      size_t max)
+{
+	const Lexer *lx = &c->lx;
+	if (e->n_tokens != lx->n || e->n_stmts != 1)
+		return false;
+	size_t ncols = entry_cols(e);
+	uint32_t *sp = spans_room(c, e->n_pins + ncols);
+	if (!sp)
+		return false;
+	const PinRec *pins = (const PinRec *)(const void *)((const char *)e + e->pins);
+	for (uint32_t i = 0; i < e->n_pins; i++) {
+		const LexTok *a = &lx->toks[pins[i].tok_start], *z = &lx->toks[pins[i].tok_end];
+		sp[2 * i] = a->pos;
+		sp[2 * i + 1] = z->pos + z->len;
+	}
+	uint32_t *cs = sp + 2 * e->n_pins;
+	const uint16_t *remap = (const uint16_t *)(const void *)((const char *)e + e->remap);
+	for (size_t i = 0; i < ncols; i++) {
+		cs[2 * i] = NO_SPAN;
+		if (remap[2 * i] == NO_TOK)
+			continue;
+		const LexTok *a = &lx->toks[remap[2 * i]], *z = &lx->toks[remap[2 * i + 1]];
+		cs[2 * i] = a->pos;
+		cs[2 * i + 1] = z->pos + z->len;
+	}
+	return hit_with_spans(c, e, text, len, sp, cs, out, max);
+}
+
+/* Character classes of the skeleton scan; digits and identifier characters are both nonzero
+ * (a run must not touch either). */
+enum { SKC_OTHER = 0, SKC_IDENT = 1, SKC_DIGIT = 2, SKC_REFUSE = 3 };
+
+static const unsigned char skel_class[256] = {
+	[0] = SKC_REFUSE,	   [1] = SKC_REFUSE,
+	[2] = SKC_REFUSE,	   ['"'] = SKC_REFUSE,
+	['$'] = SKC_REFUSE,	   ['_'] = SKC_IDENT,
+	['0' ... '9'] = SKC_DIGIT, ['A' ... 'Z'] = SKC_IDENT,
+	['a' ... 'z'] = SKC_IDENT, [0x80 ... 0xff] = SKC_IDENT,
+};
+
+#define SKEL_MAX_TEXT 65536
+#define SKEL_MAX_RUNS 4096
+
+/* A free run of digits at t[i..j) becomes one byte in the skeleton: 1 for an Iconst, 2 for a
+ * larger number (the constants-free key tells them apart too). False when out of memory. */
+static bool skel_add_run(ParserCache *c, const char *t, size_t i, size_t j, unsigned char *out)
+{
+	uint64_t v = 0;
+	for (size_t k = i; k < j && v <= 0x7fffffff; k++)
+		v = v * 10 + (uint64_t)(t[k] - '0');
+	if (!grow_array(&c->runs, &c->runs_cap, 2 * c->n_runs + 2, sizeof(uint32_t)))
+		return false;
+	c->runs[2 * c->n_runs] = (uint32_t)i;
+	c->runs[2 * c->n_runs + 1] = (uint32_t)(j - i);
+	c->n_runs++;
+	*out = v > 0x7fffffff ? 2 : 1;
+	return true;
+}
+
+/*
+ * The number skeleton of t (see the file comment) into c->skel, its free digit runs into c->runs.
+ * A free run is a run of digits with no identifier character (letter, _, byte >= 0x80) on either
+ * side. False when the text has no safe skeleton. One pass that only classifies bytes; the bytes
+ * between runs are copied in one piece each.
+ */
+static bool skel_scan(ParserCache *c, const char *t, size_t len)
+{
+	c->n_runs = 0;
+	c->skel_len = 0;
+	if (len > SKEL_MAX_TEXT || !grow_array(&c->skel, &c->skel_cap, len + 1, 1))
+		return false;
+	const unsigned char *u = (const unsigned char *)t;
+	unsigned char *out = c->skel;
+	size_t copied = 0; /* t[copied..i) is still to be copied */
+	for (size_t i = 0; i < len;) {
+		/* most bytes are neither digits nor refused: skip them with one test each */
+		unsigned cls = skel_class[u[i]];
+		if (cls < SKC_DIGIT) {
+			i++;
+			continue;
+		}
+		if (cls == SKC_REFUSE)
+			return false;
+		size_t j = i + 1;
+		while (j < len && skel_class[u[j]] == SKC_DIGIT)
+			j++;
+		bool free_run = (i == 0 || skel_class[u[i - 1]] == SKC_OTHER) &&
+				(j == len || skel_class[u[j]] == SKC_OTHER) &&
+				c->n_runs < SKEL_MAX_RUNS;
+		if (!free_run) { /* t1, 1e5, 2abc: the digits stay as they are */
+			i = j;
+			continue;
+		}
+		memcpy(out, t + copied, i - copied);
+		out += i - copied;
+		if (!skel_add_run(c, t, i, j, out++))
+			return false;
+		copied = i = j;
+	}
+	memcpy(out, t + copied, len - copied);
+	out += len - copied;
+	c->skel_len = (size_t)(out - c->skel);
+	return true;
+}
+
+/* off, a byte position in the entry's text, in this text: shifted by the length differences of
+ * the runs that end at or before it. */
+static uint32_t skel_shift(const uint32_t *old_runs, const uint32_t *new_runs, uint32_t n,
+			   uint32_t off)
+{
+	int64_t d = 0;
+	for (uint32_t i = 0; i < n && old_runs[2 * i] + old_runs[2 * i + 1] <= off; i++)
+		d += (int64_t)new_runs[2 * i + 1] - (int64_t)old_runs[2 * i + 1];
+	return (uint32_t)((int64_t)off + d);
+}
+
+/* A skeleton matched: the entry's spans, shifted into this text. */
+static bool skel_hit(ParserCache *c, Entry *e, const char *text, size_t len, ParsedStatement *out,
+		     size_t max)
+{
+	if (e->n_runs != c->n_runs || e->n_stmts != 1)
+		return false;
+	size_t ncols = entry_cols(e), nspans = e->n_pins + ncols;
+	uint32_t *sp = spans_room(c, nspans);
+	if (!sp)
+		return false;
+	const uint32_t *old_runs = (const uint32_t *)(const void *)((const char *)e + e->skel_data);
+	const uint32_t *old_spans = old_runs + 2 * e->n_runs;
+	for (size_t i = 0; i < 2 * nspans; i++)
+		sp[i] = old_spans[i] == NO_SPAN ?
+				NO_SPAN :
+				skel_shift(old_runs, c->runs, e->n_runs, old_spans[i]);
+	return hit_with_spans(c, e, text, len, sp, sp + 2 * e->n_pins, out, max);
+}
+
+/* The skeleton data of a new entry (its text is the one just scanned and lexed): the runs, then
+ * the byte spans of the pins and of the constants, from the token spans const_data found. */
+static bool skel_data(ParserCache *c, const QueryShape *shape, Blob *b, Entry *hdr)
+{
+	const Lexer *lx = &c->lx;
+	size_t ncols = shape ? shape->n_cols : 0;
+	size_t n = 2 * c->n_runs + 2 * (hdr->n_pins + ncols);
+	uint32_t *d = malloc(n * sizeof(uint32_t));
+	if (!d)
+		return false;
+	memcpy(d, c->runs, 2 * c->n_runs * sizeof(uint32_t));
+	uint32_t *sp = d + 2 * c->n_runs;
+	const PinRec *pins = (const PinRec *)(const void *)(b->p + hdr->pins);
+	for (uint32_t i = 0; i < hdr->n_pins; i++) {
+		const LexTok *a = &lx->toks[pins[i].tok_start], *z = &lx->toks[pins[i].tok_end];
+		sp[2 * i] = a->pos;
+		sp[2 * i + 1] = z->pos + z->len;
+	}
+	uint32_t *cs = sp + 2 * hdr->n_pins;
+	const uint16_t *remap = ncols ? (const uint16_t *)(const void *)(b->p + hdr->remap) : NULL;
+	for (size_t i = 0; i < ncols; i++) {
+		cs[2 * i] = cs[2 * i + 1] = NO_SPAN;
+		if (remap[2 * i] == NO_TOK)
+			continue;
+		const LexTok *a = &lx->toks[remap[2 * i]], *z = &lx->toks[remap[2 * i + 1]];
+		cs[2 * i] = a->pos;
+		cs[2 * i + 1] = z->pos + z->len;
+	}
+	hdr->skel_data = blob_add(b, d, n * sizeof(uint32_t), 4);
+	hdr->n_runs = (uint32_t)c->n_runs;
+	free(d);
+	return !b->fail;
+}
+
+static void skel_unlink(ParserCache *c, Entry *e)
+{
+	hashtab_remove(&c->by_skel, &e->skel_link);
+	e->in_skel = false;
 }
 
 static void const_unlink(ParserCache *c, Entry *e)
@@ -322,6 +565,18 @@ static void cache_insert(ParserCache *c, Entry *e, bool with_const)
 		hashtab_add(&c->by_const, &e->const_link, e->ckey.low64);
 		e->in_const = true;
 	}
+	if (e->n_runs) {
+		/* as above: the newest entry of a skeleton wins */
+		for (HashNode *n = hashtab_chain(&c->by_skel, e->skey.low64); n; n = n->next) {
+			Entry *o = list_entry(n, Entry, skel_link);
+			if (XXH128_isEqual(o->skey, e->skey)) {
+				skel_unlink(c, o);
+				break;
+			}
+		}
+		hashtab_add(&c->by_skel, &e->skel_link, e->skey.low64);
+		e->in_skel = true;
+	}
 	list_prepend(&c->lru, &e->lru);
 	c->st.entries++;
 	c->st.bytes += e->bytes;
@@ -332,6 +587,8 @@ static void cache_remove(ParserCache *c, Entry *e)
 	hashtab_remove(&c->exact, &e->exact_link);
 	if (e->in_const)
 		const_unlink(c, e);
+	if (e->in_skel)
+		skel_unlink(c, e);
 	list_remove(&c->lru, &e->lru);
 	c->st.entries--;
 	c->st.bytes -= e->bytes;
@@ -625,7 +882,7 @@ out:
  * libpg_query's answer for a text, as a new (not yet inserted) entry. keyed: the lexer ran on
  * this text and the entry may get a constants-free key.
  */
-static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed)
+static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed, bool skeleton)
 {
 	PgQueryProtobufParseResult pr = {0};
 	PgQuery__ParseResult *tree = NULL;
@@ -708,6 +965,8 @@ static Entry *analyze(ParserCache *c, const char *text, size_t len, bool keyed)
 	if (keyed && parsed && n == 1 && tree->n_stmts == 1 &&
 	    !const_data(&c->lx, text, len, pend[0].shape, &pins, &b, &hdr))
 		hdr.n_tokens = 0;
+	if (hdr.n_tokens && skeleton && !skel_data(c, pend[0].shape, &b, &hdr))
+		hdr.n_runs = 0;
 	if (b.fail)
 		goto out;
 	e = (Entry *)(void *)b.p;

@@ -19,7 +19,7 @@ static uint64_t digest_hash(uint64_t fingerprint, const char *db, const char *us
 static void store_unlink(DigestStore *s, Digest *d);
 static bool store_fold_lru(DigestStore *s);
 static void store_prune(DigestStore *s);
-static bool agg_add(DigestAgg *a, const DigestEvent *e);
+static bool agg_add(DigestAgg *a, const DigestEvent *e, unsigned bucket, bool failed);
 static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e);
 static char *dup_n(const char *p, size_t n);
 static int row_cmp(const void *a, const void *b);
@@ -57,6 +57,7 @@ void digest_store_clear(DigestStore *s)
 		digest_free(list_entry(n, Digest, link));
 	}
 	hashtab_reset(&s->digests);
+	memset(s->recent, 0, sizeof(s->recent));
 	digest_free(s->other);
 	s->other = NULL;
 	list_init(&s->lru);
@@ -183,6 +184,19 @@ Digest *digest_find(const DigestStore *s, uint64_t fingerprint, const char *db, 
 	return NULL;
 }
 
+Digest *digest_lookup(DigestStore *s, uint64_t fingerprint, const char *db, const char *user)
+{
+	Digest **slot = &s->recent[fingerprint & (DIGEST_RECENT - 1)];
+	Digest *d = *slot;
+	if (d && d->fingerprint == fingerprint && strcmp(d->db, db) == 0 &&
+	    strcmp(d->user, user) == 0)
+		return d;
+	d = digest_find(s, fingerprint, db, user);
+	if (d)
+		*slot = d;
+	return d;
+}
+
 bool digest_store_insert(DigestStore *s, Digest *d)
 {
 	if (d->is_other) {
@@ -200,6 +214,12 @@ bool digest_store_insert(DigestStore *s, Digest *d)
 
 Digest *digest_record(DigestStore *s, const DigestEvent *e)
 {
+	return digest_record_found(
+		s, digest_find(s, e->fingerprint, e->db ? e->db : "", e->user ? e->user : ""), e);
+}
+
+Digest *digest_record_found(DigestStore *s, Digest *d, const DigestEvent *e)
+{
 	const char *db = e->db ? e->db : "";
 	const char *user = e->user ? e->user : "";
 	int64_t hour = hour_of(e->end_wall_us);
@@ -209,7 +229,6 @@ Digest *digest_record(DigestStore *s, const DigestEvent *e)
 		if (advanced)
 			store_prune(s);
 	}
-	Digest *d = digest_find(s, e->fingerprint, db, user);
 	if (!d) {
 		if (s->max_fingerprints && s->digests.count >= s->max_fingerprints &&
 		    !store_fold_lru(s))
@@ -231,12 +250,14 @@ Digest *digest_record(DigestStore *s, const DigestEvent *e)
 	}
 	if (s->retention_hours && hour <= s->newest_hour - s->retention_hours)
 		hour = INT64_MIN; /* older than anything kept: all-time totals only */
+	unsigned bucket = hist_index(e->duration_ns);
+	bool failed = e->sqlstate && e->sqlstate[0] && strcmp(e->sqlstate, "00000") != 0;
 	if (hour != INT64_MIN) {
 		DigestHour *slot = digest_hour_slot(d, hour);
-		if (!slot || !agg_add(&slot->agg, e))
+		if (!slot || !agg_add(&slot->agg, e, bucket, failed))
 			return NULL;
 	}
-	if (!agg_add(&d->total, e))
+	if (!agg_add(&d->total, e, bucket, failed))
 		return NULL;
 	if (e->orig_text || e->params)
 		sample_offer(s, d, e);
@@ -554,11 +575,12 @@ static int row_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->user, y->user);
 }
 
-static bool agg_add(DigestAgg *a, const DigestEvent *e)
+/* One statement into an aggregate; bucket (its duration's histogram bucket) and failed are worked
+ * out once for the hour's aggregate and the total. */
+static bool agg_add(DigestAgg *a, const DigestEvent *e, unsigned bucket, bool failed)
 {
-	if (!hist_record(&a->hist, e->duration_ns, 1))
+	if (!hist_add_bucket(&a->hist, bucket, 1))
 		return false;
-	bool failed = e->sqlstate && e->sqlstate[0] && strcmp(e->sqlstate, "00000") != 0;
 	if (failed) {
 		uint32_t j = 0;
 		while (j < a->n_err && memcmp(a->err[j].cls, e->sqlstate, 2) < 0)
@@ -729,6 +751,7 @@ static void store_prune(DigestStore *s)
 
 static void store_unlink(DigestStore *s, Digest *d)
 {
+	memset(s->recent, 0, sizeof(s->recent)); /* d may be one of them */
 	hashtab_remove(&s->digests, &d->link);
 	list_remove(&s->lru, &d->lru);
 }

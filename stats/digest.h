@@ -23,6 +23,7 @@
 #include "util/list.h"
 
 #define DIGEST_SAMPLES 4
+#define DIGEST_RECENT 64 /* a power of two */
 #define US_PER_HOUR 3600000000LL
 
 typedef struct ErrClassCount {
@@ -88,7 +89,10 @@ typedef struct TableStat {
 } TableStat;
 
 typedef struct StatsStore {
-	HashTab digests;	 /* Digest by (fingerprint, db, user); count excludes other */
+	HashTab digests; /* Digest by (fingerprint, db, user); count excludes other */
+	/* the digests found last, by fingerprint (direct-mapped): most statements are found
+	 * again without hashing their database and user names; emptied whenever a digest goes */
+	Digest *recent[DIGEST_RECENT];
 	Digest *other;		 /* NULL until something is folded */
 	List lru;		 /* the digests, most recently seen first (util/list.h) */
 	size_t max_fingerprints; /* 0 = no limit */
@@ -135,11 +139,16 @@ void digest_store_set_limits(DigestStore *s, size_t max_fingerprints, int64_t re
 
 /* Counts one statement. Returns its digest, or NULL when memory ran out (nothing counted). */
 Digest *digest_record(DigestStore *s, const DigestEvent *e);
+/* The same, when the caller just looked the digest up in s (d: digest_find's answer, NULL when
+ * there is none): one hash lookup per statement instead of two. */
+Digest *digest_record_found(DigestStore *s, Digest *d, const DigestEvent *e);
 /* Counts one write to a table (kind: SK_INSERT, SK_UPDATE, SK_DELETE; others ignored). */
 bool digest_record_table_write(DigestStore *s, const char *table, size_t len, StmtKind kind,
 			       uint64_t rows, int64_t end_wall_us);
 
 Digest *digest_find(const DigestStore *s, uint64_t fingerprint, const char *db, const char *user);
+/* digest_find through the store's recent digests (the statistics worker's lookup). */
+Digest *digest_lookup(DigestStore *s, uint64_t fingerprint, const char *db, const char *user);
 
 /* Sums a digest over [hour of since_us, ...) into out (zeroed first); since_us = 0: all time. */
 bool digest_window(const Digest *d, int64_t since_us, DigestAgg *out);

@@ -746,35 +746,14 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 	 * new digest only. The worker is the only thread that adds digests, so the answer of the
 	 * find stays true until it records.
 	 */
-	char *norm_copy = NULL;
-	const QueryShape *shape = NULL;
-	ParsedStatement np;
-	pthread_mutex_lock(&g.mu);
-	bool is_new = !digest_find(g.store, p->fingerprint, ev->db ? ev->db : "",
-				   ev->user ? ev->user : "");
-	pthread_mutex_unlock(&g.mu);
 	uint64_t fingerprint = p->fingerprint;
-	StmtKind kind = p->kind;
-	const char *norm = p->normalized ? p->normalized : "";
-	size_t norm_len = p->normalized ? p->normalized_len : 0;
-	if (is_new && p->shape && norm_len) {
-		norm_copy = strndup(norm, norm_len);
-		if (norm_copy && parser_cache_lookup(pc, norm_copy, norm_len, &np, 1) >= 1 &&
-		    np.fingerprint == fingerprint)
-			shape = np.shape;
-		norm = norm_copy ? norm_copy : "";
-		norm_len = norm_copy ? norm_len : 0;
-		p = NULL; /* invalidated by the second lookup */
-	}
-
 	DigestEvent de = {
 		.fingerprint = fingerprint,
 		.db = ev->db,
 		.user = ev->user,
-		.text = norm,
-		.text_len = norm_len,
-		.kind = kind,
-		.shape = shape,
+		.text = p->normalized ? p->normalized : "",
+		.text_len = p->normalized ? p->normalized_len : 0,
+		.kind = p->kind,
 		.sqlstate = ev->sqlstate,
 		.timed_out = ev->timed_out,
 		.cancelled = ev->cancelled,
@@ -803,18 +782,14 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 	}
 	bool is_slow = st->slow_query_ms >= 0 &&
 		       ev->duration_ns >= (uint64_t)st->slow_query_ms * 1000000ULL;
+	bool log_text = st->log_parameters && ev->text; /* the text as sent, else normalized */
 	StatsSlowRow row = {0};
-	const char *logged = de.text;
-	size_t logged_len = de.text_len;
-	if (st->log_parameters && ev->text) {
-		logged = ev->text;
-		logged_len = ev->text_len;
-	}
 	if (is_slow) {
 		row.end_wall_us = ev->end_wall_us;
 		snprintf(row.fingerprint, sizeof(row.fingerprint), "%016llx",
 			 (unsigned long long)fingerprint);
-		row.query = strndup(logged, logged_len);
+		row.query =
+			log_text ? strndup(ev->text, ev->text_len) : strndup(de.text, de.text_len);
 		row.database = dup_or_empty(ev->db);
 		row.user = dup_or_empty(ev->user);
 		row.application = dup_or_empty(ev->app);
@@ -825,11 +800,36 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		row.timed_out = ev->timed_out;
 	}
 
+	/*
+	 * One lookup of the digest, under the lock held until it is recorded (the common case: a
+	 * known digest). A digest seen for the first time keeps the shape of its normalized text
+	 * (so that the shape's constant positions point into the text the digest keeps): the lock
+	 * is let go for that one more parser lookup, and the lookup's answer is then for the store
+	 * it came from only (RESET STATS may have swapped it; only this thread adds digests).
+	 */
+	char *norm_copy = NULL;
+	ParsedStatement np;
 	StatsSlowRow evicted = {0};
 	pthread_mutex_lock(&g.mu);
 	DigestStore *s = g.store;
+	Digest *known =
+		digest_lookup(s, fingerprint, ev->db ? ev->db : "", ev->user ? ev->user : "");
+	if (!known && p->shape && de.text_len) {
+		pthread_mutex_unlock(&g.mu);
+		norm_copy = strndup(de.text, de.text_len);
+		if (norm_copy && parser_cache_lookup(pc, norm_copy, de.text_len, &np, 1) >= 1 &&
+		    np.fingerprint == fingerprint)
+			de.shape = np.shape;
+		de.text = norm_copy ? norm_copy : "";
+		de.text_len = norm_copy ? de.text_len : 0;
+		p = NULL; /* invalidated by the second lookup */
+		pthread_mutex_lock(&g.mu);
+		s = g.store;
+	}
+	const char *logged = log_text ? ev->text : de.text;
+	size_t logged_len = log_text ? ev->text_len : de.text_len;
 	size_t folded_before = s->folded_total;
-	if (!digest_record(s, &de))
+	if (!digest_record_found(s, known, &de))
 		log_debug("stats: out of memory, statement not counted");
 	for (size_t i = 0; i < n_writes; i++)
 		digest_record_table_write(s, writes[i].name, writes[i].len, writes[i].kind,
@@ -866,8 +866,10 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		}
 	}
 	pthread_mutex_unlock(&g.mu);
-	slow_row_free(&evicted);
-	slow_row_free(&row);
+	if (is_slow) { /* only a slow statement has rows to free */
+		slow_row_free(&evicted);
+		slow_row_free(&row);
+	}
 
 	if (is_slow && slow->fd >= 0) {
 		SlowEntry e = {

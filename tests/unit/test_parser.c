@@ -545,6 +545,73 @@ static void test_parser_shape_copy_is_self_contained(void **state)
 	free(copy);
 }
 
+/*
+ * The number skeleton: a text that differs from a cached one only in free digit runs is answered
+ * without lexing, and the answer is exactly what a fresh parse of it gives (fingerprint,
+ * normalized text, shape with this text's constant positions). Texts whose digits name things or
+ * change a pinned literal or a number's class go the slower, exact way.
+ */
+static void expect_same_as_fresh(ParserCache *c, const char *sql)
+{
+	ParsedStatement got = lookup1(c, sql);
+	ParserCache *fresh = parser_cache_new(8u << 20, 4096);
+	ParsedStatement want = lookup1(fresh, sql);
+	assert_int_equal(got.fingerprint, want.fingerprint);
+	assert_int_equal(got.kind, want.kind);
+	assert_string_equal(got.normalized, want.normalized);
+	char a[2048] = "", b[2048] = "";
+	if (want.shape) {
+		assert_non_null(got.shape);
+		shape_render(got.shape, sql, strlen(sql), a, sizeof(a));
+		shape_render(want.shape, sql, strlen(sql), b, sizeof(b));
+		if (strcmp(a, b) != 0)
+			fail_msg("[%s]\n  cached: %s\n  fresh:  %s", sql, a, b);
+	}
+	parser_cache_free(fresh);
+}
+
+static void test_parser_number_skeleton(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *first, *second;
+		int skel_hit; /* the second is a constants-free hit without a miss */
+	} cases[] = {
+		{"SELECT abalance FROM pgbench_accounts WHERE aid = 5;",
+		 "SELECT abalance FROM pgbench_accounts WHERE aid = 123456;", 1},
+		{"UPDATE t SET v = v + 7, w = 'x 12' WHERE id = 3 AND k IN (1, 2)",
+		 "UPDATE t SET v = v + 70000, w = 'x 9' WHERE id = 30 AND k IN (11, 22)", 1},
+		{"SELECT * FROM t WHERE a = -5 AND b > 1.5 ORDER BY 1 LIMIT 10",
+		 "SELECT * FROM t WHERE a = -55 AND b > 10.25 ORDER BY 1 LIMIT 1000", 1},
+		/* an ORDER BY ordinal is pinned: another one is another statement */
+		{"SELECT a, b FROM t WHERE c = 1 ORDER BY 1",
+		 "SELECT a, b FROM t WHERE c = 2 ORDER BY 2", 0},
+		/* past int32 a number is another class of constant */
+		{"SELECT * FROM t WHERE id = 5", "SELECT * FROM t WHERE id = 99999999999", 0},
+		/* digits that are part of names, and $n, are not constants */
+		{"SELECT a1 FROM t2 WHERE x = 1", "SELECT a1 FROM t2 WHERE x = 23", 1},
+		{"SELECT \"c 1\" FROM t WHERE x = 1", "SELECT \"c 2\" FROM t WHERE x = 1", 0},
+		{"SELECT * FROM t WHERE x = $1 LIMIT 5", "SELECT * FROM t WHERE x = $1 LIMIT 6", 0},
+		/* 1e5 keeps its digits: only the other constant's differ */
+		{"SELECT * FROM t WHERE x = 1e5 AND y = 1",
+		 "SELECT * FROM t WHERE x = 1e5 AND y = 2", 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ParserCache *c = parser_cache_new(8u << 20, 4096);
+		ParserCacheStats before, after;
+		expect_same_as_fresh(c, cases[i].first);
+		parser_cache_stats(c, &before);
+		expect_same_as_fresh(c, cases[i].second);
+		parser_cache_stats(c, &after);
+		if (cases[i].skel_hit &&
+		    (after.const_hits != before.const_hits + 1 || after.misses != before.misses))
+			fail_msg("[%s] was not answered from the first's entry", cases[i].second);
+		/* the first, looked up again, is answered from the cache too */
+		expect_same_as_fresh(c, cases[i].first);
+		parser_cache_free(c);
+	}
+}
+
 static void test_parser_lru_eviction(void **state)
 {
 	(void)state;
@@ -563,7 +630,9 @@ static void test_parser_lru_eviction(void **state)
 	lookup1(c, sql);
 	lookup1(c, "SELECT a0 FROM t WHERE b = 0");
 	parser_cache_stats(c, &st);
-	assert_int_equal(st.exact_hits, 1);
+	/* the text has a number: its skeleton answers before its exact bytes are hashed */
+	assert_int_equal(st.exact_hits, 0);
+	assert_int_equal(st.const_hits, 1);
 	assert_int_equal(st.misses, 401);
 	/* a recently used entry survives a flood */
 	ParserCache *d = parser_cache_new(16u << 10, 256);
@@ -969,6 +1038,7 @@ int main(void)
 		cmocka_unit_test(test_parser_multi_statement),
 		cmocka_unit_test(test_parser_unparsed_and_empty),
 		cmocka_unit_test(test_parser_const_hit_positions),
+		cmocka_unit_test(test_parser_number_skeleton),
 		cmocka_unit_test(test_parser_shape_copy_is_self_contained),
 		cmocka_unit_test(test_parser_lru_eviction),
 		cmocka_unit_test(test_parser_hot_kind),
