@@ -68,7 +68,7 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 		snprintf(c->addr, sizeof(c->addr), "[local]");
 	char err[300];
 	if (!tls_refresh(G.cfg, err, sizeof(err)))
-		log_error("TLS towards clients keeps its previous settings: %s", err);
+		log_error("TLS keeps its previous settings: %s", err);
 	if (tls_accept_ready())
 		c->conn.on_direct_tls = client_tls_done;
 	conn_start(&c->conn);

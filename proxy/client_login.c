@@ -60,7 +60,7 @@ static PktAction client_ssl_request(Client *c)
 {
 	char err[300];
 	if (!tls_refresh(G.cfg, err, sizeof(err)))
-		log_error("TLS towards clients keeps its previous settings: %s", err);
+		log_error("TLS keeps its previous settings: %s", err);
 	if (!tls_accept_ready() || c->conn.tls) {
 		if (conn_send(&c->conn, "N", 1) != 0) {
 			client_close(c, "write failed");

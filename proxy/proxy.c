@@ -23,12 +23,14 @@
 #include <unistd.h>
 
 #include "config/log.h"
+#include "proxy/authquery.h"
 #include "proxy/cancel.h"
 #include "proxy/client.h"
 #include "proxy/conn.h"
 #include "proxy/metrics.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 #include "proxy/sockopt.h"
 #include "stats/stats.h"
 
@@ -426,6 +428,8 @@ void proxy_reload(void)
 			(void)log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility);
 			pool_reload_all();
 			stats_reload(cfg);
+			if (!tls_refresh(cfg, err, sizeof(err)))
+				log_error("TLS keeps its previous settings: %s", err);
 			log_info("configuration reloaded from %s", cfg->config_file);
 		}
 	}
@@ -538,6 +542,7 @@ void proxy_free_pools(void)
 		free(p->user);
 		free(p->server_user);
 		free(p->server_dbname);
+		free(p->auth_secret);
 		free(p);
 	}
 }
@@ -568,6 +573,12 @@ int proxy_run(Config *cfg)
 	int r = stats_start(cfg);
 	if (r != 0) {
 		log_fatal("could not start the statistics worker: %s", strerror(-r));
+		return proxy_fail_start();
+	}
+	/* the TLS files are read now: a bad one stops the start, not the first client */
+	char tls_err[512];
+	if (!tls_refresh(cfg, tls_err, sizeof(tls_err))) {
+		log_fatal("TLS: %s", tls_err);
 		return proxy_fail_start();
 	}
 	/* before the ready line: a signal sent right after it must find its handler */
@@ -601,6 +612,8 @@ int proxy_run(Config *cfg)
 	stats_stop();
 	proxy_free_pools();
 	conn_module_cleanup();
+	tls_module_cleanup();
+	authquery_cleanup();
 	uv_loop_close(G.loop);
 	if (cfg->pidfile)
 		unlink(G.cfg->pidfile);

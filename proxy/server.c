@@ -175,7 +175,7 @@ static void server_connect_cb(uv_connect_t *req, int status)
 	if (mode >= TLS_PREFER && !s->conn.is_pipe) {
 		char err[300];
 		if (!tls_refresh(G.cfg, err, sizeof(err)))
-			log_error("TLS towards servers keeps its previous settings: %s", err);
+			log_error("TLS keeps its previous settings: %s", err);
 		static const uint8_t ssl_request[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 		if (conn_send(&s->conn, ssl_request, sizeof(ssl_request)) != 0) {
 			pool_server_failed(s->pool, s, "08006",

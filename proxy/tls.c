@@ -28,6 +28,9 @@ static struct {
 	const Config *cfg; /* whose files the contexts were built from */
 	SSL_CTX *accept;   /* towards clients; NULL when client_tls_sslmode = disable */
 	SSL_CTX *connect;  /* towards servers */
+	/* the system's trust store is read into connect on the first verify-ca / verify-full
+	 * connection without server_tls_ca_file (hundreds of certificates nobody else needs) */
+	bool system_roots;
 } T;
 
 /* ALPN "postgresql" in wire form (length-prefixed). */
@@ -257,8 +260,6 @@ static SSL_CTX *build_connect(const Config *cfg, char *err, size_t errlen)
 	SSL_CTX *ctx = ctx_new(TLS_client_method(), &k, err, errlen);
 	if (!ctx)
 		return NULL;
-	if (!cfg->server_tls_ca_file)
-		SSL_CTX_set_default_verify_paths(ctx);
 	SSL_CTX_set_alpn_protos(ctx, alpn_pg, sizeof(alpn_pg) - 1);
 	return ctx;
 }
@@ -282,6 +283,7 @@ bool tls_refresh(const Config *cfg, char *err, size_t errlen)
 	SSL_CTX_free(T.connect);
 	T.accept = acc;
 	T.connect = con;
+	T.system_roots = cfg->server_tls_ca_file != NULL;
 	return true;
 }
 
@@ -338,6 +340,10 @@ static bool is_ip_literal(const char *host)
 
 Tls *tls_new_connect(const char *host, TlsMode mode)
 {
+	if (mode >= TLS_VERIFY_CA && T.connect && !T.system_roots) {
+		SSL_CTX_set_default_verify_paths(T.connect);
+		T.system_roots = true;
+	}
 	Tls *t = tls_new(T.connect);
 	if (!t)
 		return NULL;

@@ -487,7 +487,7 @@ class TlsReloadTest(unittest.TestCase):
                 f.write("not a certificate\n")
             self.reload(px)
             self.assertEqual(peer_cert_der(px), der_of(c.proxy2[0]))
-            wait_until(lambda: "TLS towards clients keeps its previous settings" in
+            wait_until(lambda: "TLS keeps its previous settings" in
                        px.output(), 10, "the bad certificate reported")
             out, err = bench.communicate(timeout=60)
             out = out.decode()
