@@ -259,6 +259,41 @@ static void conn_flush_copy(Conn *c, Conn *dst, int first)
 	free(copy);
 }
 
+/* The forwards of one flush as few TLS records as possible: small pieces (a ReadyForQuery after
+ * a DataRow...) are gathered into one record, as one write() gathers them without TLS; a piece
+ * of a whole record or more goes as it is. */
+static bool conn_tls_write_iov(Conn *dst, const uv_buf_t *iov, int n)
+{
+	if (n == 1)
+		return tls_write(dst->tls, iov[0].base, iov[0].len);
+	uint8_t rec[16384]; /* TLS's largest record */
+	size_t fill = 0;
+	for (int i = 0; i < n; i++) {
+		const char *p = iov[i].base;
+		size_t left = iov[i].len;
+		if (left >= sizeof(rec)) {
+			if ((fill && !tls_write(dst->tls, rec, fill)) ||
+			    !tls_write(dst->tls, p, left))
+				return false;
+			fill = 0;
+			continue;
+		}
+		while (left > 0) {
+			size_t k = left < sizeof(rec) - fill ? left : sizeof(rec) - fill;
+			memcpy(rec + fill, p, k);
+			fill += k;
+			p += k;
+			left -= k;
+			if (fill == sizeof(rec)) {
+				if (!tls_write(dst->tls, rec, fill))
+					return false;
+				fill = 0;
+			}
+		}
+	}
+	return fill == 0 || tls_write(dst->tls, rec, fill);
+}
+
 void conn_flush(Conn *c)
 {
 	if (c->n_iov == 0)
@@ -276,9 +311,7 @@ void conn_flush(Conn *c)
 	}
 	if (dst->tls) {
 		/* encrypting copies the bytes: nothing keeps pointing into this buffer */
-		bool ok = !dst->tls_handshaking;
-		for (int i = 0; ok && i < c->n_iov; i++)
-			ok = tls_write(dst->tls, c->iov[i].base, c->iov[i].len);
+		bool ok = !dst->tls_handshaking && conn_tls_write_iov(dst, c->iov, c->n_iov);
 		conn_forget_forwards(c);
 		if (!ok || !conn_tls_send_out(dst))
 			conn_close(dst);
