@@ -80,44 +80,158 @@ StmtKind parser_hot_kind(const char *t, size_t len)
 	return empty ? SK_EMPTY : hot_kind_of(lower, w);
 }
 
-/* Whether t[0, len) holds word, ignoring ASCII case (a plain substring search, bounded by len:
- * the text need not be NUL-terminated). */
-static bool has_ci(const char *t, size_t len, const char *word)
+/* What one pass over a statement's words found (hot_scan). */
+enum {
+	HW_TEMP = 1,	      /* temp, temporary, pg_temp... */
+	HW_INTO = 2,	      /* into */
+	HW_HOLD = 4,	      /* hold */
+	HW_CALL = 8,	      /* set_config, pg_*advisory* */
+	HW_SESSION_WORD = 16, /* a word that starts a session-changing statement */
+	HW_MORE = 32,	      /* a ';' with something after it: several statements */
+};
+
+/* Word characters: letters, digits, _, $, bytes >= 0x80 (as PostgreSQL's identifiers). */
+static const unsigned char word_char[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+	['_'] = 1,	   ['$'] = 1,	      [0x80 ... 0xff] = 1,
+};
+
+/* w[0, n) equals the lower-case word s, ignoring ASCII case. */
+static bool word_is(const char *w, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = w[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != s[i] || !s[i])
+			return false;
+	}
+	return s[n] == 0;
+}
+
+/* One word's contribution to hot_scan's flags. Words are compared only when their length is one
+ * of the words looked for, so most words cost a switch. */
+static unsigned word_flags(const char *w, size_t n)
+{
+	unsigned f = 0;
+	if (n >= 7 && (w[0] | 0x20) == 'p' && (w[1] | 0x20) == 'g' && w[2] == '_') {
+		if (word_is(w, 7, "pg_temp"))
+			return HW_TEMP;
+		for (size_t i = 2; i + 9 <= n; i++)
+			if (w[i] == '_' && word_is(w + i + 1, 8, "advisory"))
+				return HW_CALL;
+		return 0;
+	}
+	switch (n) {
+	case 3:
+		f = word_is(w, n, "set") ? HW_SESSION_WORD : 0;
+		break;
+	case 4:
+		f = word_is(w, n, "temp") ? HW_TEMP :
+		    word_is(w, n, "into") ? HW_INTO :
+		    word_is(w, n, "hold") ? HW_HOLD :
+		    word_is(w, n, "load") ? HW_SESSION_WORD :
+					    0;
+		break;
+	case 5:
+		f = word_is(w, n, "reset") || word_is(w, n, "close") ? HW_SESSION_WORD : 0;
+		break;
+	case 6:
+		f = word_is(w, n, "listen") || word_is(w, n, "create") ? HW_SESSION_WORD : 0;
+		break;
+	case 7:
+		f = word_is(w, n, "discard") || word_is(w, n, "prepare") ||
+				    word_is(w, n, "declare") ?
+			    HW_SESSION_WORD :
+			    0;
+		break;
+	case 8:
+		f = word_is(w, n, "unlisten") ? HW_SESSION_WORD : 0;
+		break;
+	case 9:
+		f = word_is(w, n, "temporary") ? HW_TEMP : 0;
+		break;
+	case 10:
+		f = word_is(w, n, "set_config") ? HW_CALL :
+		    word_is(w, n, "deallocate") ? HW_SESSION_WORD :
+						  0;
+		break;
+	default:
+		break;
+	}
+	return f;
+}
+
+/*
+ * One pass over t: the words that make a statement worth a full parse, and whether there is
+ * more than one statement. Words inside strings and comments count too (a needless parse, never
+ * a missed one); a quoted identifier is read as the word it quotes.
+ */
+static unsigned hot_scan(const char *t, size_t len)
+{
+	unsigned f = 0;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)t[i];
+		if (word_char[c]) {
+			size_t j = i + 1;
+			while (j < len && word_char[(unsigned char)t[j]])
+				j++;
+			f |= word_flags(t + i, j - i);
+			i = j;
+			continue;
+		}
+		if (c == ';' && !(f & HW_MORE) && lexer_skip_blank(t, len, i + 1) < len) {
+			size_t k = i + 1;
+			while (k < len && t[k] == ';')
+				k = lexer_skip_blank(t, len, k + 1);
+			if (k < len)
+				f |= HW_MORE;
+		}
+		i++;
+	}
+	return f;
+}
+
+/* Whether t holds word (lower-case letters) as a whole word, ignoring ASCII case: its first
+ * letter found with memchr, once per case, so a text without it costs two vector scans. */
+static bool has_word(const char *t, size_t len, const char *word)
 {
 	size_t n = strlen(word);
-	unsigned char first = (unsigned char)word[0];
-	for (size_t i = 0; i + n <= len; i++) {
-		unsigned char c = (unsigned char)t[i];
-		if ((c | 0x20) != first) /* word is lower-case letters, digits or '_' */
-			continue;
-		size_t k = 1;
-		while (k < n) {
-			char d = t[i + k];
-			if (d >= 'A' && d <= 'Z')
-				d = (char)(d - 'A' + 'a');
-			if (d != word[k])
+	if (n > len)
+		return false;
+	const char *last = t + len - n;
+	for (int up = 0; up < 2; up++) {
+		char first = up ? (char)(word[0] - 'a' + 'A') : word[0];
+		for (const char *p = t; p <= last; p++) {
+			p = memchr(p, first, (size_t)(last - p) + 1);
+			if (!p)
 				break;
-			k++;
+			if ((p == t || !word_char[(unsigned char)p[-1]]) &&
+			    (p + n == t + len || !word_char[(unsigned char)p[n]]) &&
+			    word_is(p, n, word))
+				return true;
 		}
-		if (k == n && (c == first || (c >= 'A' && c <= 'Z')))
-			return true;
 	}
 	return false;
 }
 
-/* Whether an underscore in t is part of a call that changes session state: set_config or one
- * of the pg_*advisory_* functions. One memchr per underscore; most statements have none or a
- * few (table names), which is what keeps this cheap enough for every statement. */
+/* A call that changes session state (set_config, pg_*advisory*): only words with an underscore
+ * can be one, found with memchr. */
 static bool has_session_call(const char *t, size_t len)
 {
-	const char *p = t, *end = t + len;
-	while ((p = memchr(p, '_', (size_t)(end - p))) != NULL) {
-		size_t at = (size_t)(p - t);
-		if (at >= 3 && at + 7 <= len && has_ci(t + at - 3, 10, "set_config"))
+	const char *end = t + len;
+	for (const char *p = t; p < end; p++) {
+		p = memchr(p, '_', (size_t)(end - p));
+		if (!p)
+			return false;
+		const char *a = p, *z = p;
+		while (a > t && word_char[(unsigned char)a[-1]])
+			a--;
+		while (z < end && word_char[(unsigned char)*z])
+			z++;
+		if (word_flags(a, (size_t)(z - a)) & HW_CALL)
 			return true;
-		if (at + 9 <= len && has_ci(p + 1, 8, "advisory"))
-			return true;
-		p++;
+		p = z;
 	}
 	return false;
 }
@@ -141,28 +255,23 @@ bool parser_hot_session_hint(const char *t, size_t len)
 	default:
 		break;
 	}
-	if (w == 6 && memcmp(lower, "create", 6) == 0 && has_ci(t, len, "temp"))
-		return true; /* CREATE TEMP TABLE, CREATE TABLE pg_temp.x */
-	if (w == 7 && memcmp(lower, "declare", 7) == 0 && has_ci(t, len, "hold"))
-		return true;
 	if ((w == 5 && memcmp(lower, "close", 5) == 0) || (w == 4 && memcmp(lower, "load", 4) == 0))
 		return true;
 	if (has_session_call(t, len))
-		return true;
-	/* SELECT ... INTO TEMP: "into" is looked for only in the (rare) texts with "temp" */
+		return true; /* set_config, pg_advisory_lock and kin change the session */
+	if (w == 6 && memcmp(lower, "create", 6) == 0)
+		return (hot_scan(t, len) & HW_TEMP) != 0; /* CREATE TEMP TABLE, pg_temp.x */
+	if (w == 7 && memcmp(lower, "declare", 7) == 0)
+		return (hot_scan(t, len) & HW_HOLD) != 0;
 	bool select = (w == 6 && memcmp(lower, "select", 6) == 0) ||
 		      (w == 4 && memcmp(lower, "with", 4) == 0);
-	if (select && has_ci(t, len, "temp") && has_ci(t, len, "into"))
+	/* SELECT ... INTO TEMP: the whole scan only for the (rare) texts with INTO */
+	if (select && has_word(t, len, "into") && (hot_scan(t, len) & HW_TEMP))
 		return true;
 	/* several statements: any of them may be one of the above */
 	const char *semi = memchr(t, ';', len);
-	if (!semi || (size_t)(semi - t) + 1 >= len)
+	if (!semi || lexer_skip_blank(t, len, (size_t)(semi - t) + 1) >= len)
 		return false;
-	static const char *const words[] = {"set",     "reset",	 "discard", "deallocate",
-					    "prepare", "listen", "create",  "declare",
-					    "close",   "load",	 NULL};
-	for (int i = 0; words[i]; i++)
-		if (has_ci(t, len, words[i]))
-			return true;
-	return false;
+	unsigned f = hot_scan(t, len);
+	return (f & HW_MORE) && (f & (HW_SESSION_WORD | HW_TEMP));
 }

@@ -885,6 +885,12 @@ static void test_parser_hot_session_hint(void **state)
 		"SELECT 1; SET a = 2",
 		"/* c */ SET a = 1",
 		"SELECT pg_advisory_unlock_all()",
+		"SELECT 1; UNLISTEN *",
+		"SELECT 1 INTO TEMPORARY t",
+		"CREATE TEMPORARY TABLE t (a int)",
+		"select pg_catalog.pg_advisory_lock(1)",
+		"CREATE TABLE \"pg_temp\".t (a int)",
+		"SELECT 1;\n  -- next\n  DISCARD ALL",
 	};
 	static const char *const no[] = {
 		"SELECT abalance FROM pgbench_accounts WHERE aid = 48213;",
@@ -897,6 +903,8 @@ static void test_parser_hot_session_hint(void **state)
 		"DECLARE c CURSOR FOR SELECT 1",
 		"SELECT 1; ",
 		"SELECT my_advisor FROM t",
+		"SELECT 1;;  ; -- only blanks after\n",
+		"SELECT settings FROM t WHERE into_col = 1",
 	};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		if (!parser_hot_session_hint(yes[i], strlen(yes[i])))
