@@ -444,6 +444,28 @@ class TlsServerLegTest(unittest.TestCase):
         finally:
             px.stop()
 
+    def test_server_without_tls_refused_when_required(self):
+        # the harness's own PostgreSQL has ssl = off: it answers N to SSLRequest
+        plain = harness.pg()
+        px = Pgsift(plain, settings={"server_tls_sslmode": "require"})
+        try:
+            with self.assertRaises(psycopg2.OperationalError) as cm:
+                px.connect()
+            self.assertIn("server 127.0.0.1:%d does not support TLS, but sslmode is require"
+                          % plain.port, str(cm.exception))
+        finally:
+            px.stop()
+        # prefer goes on in plaintext
+        px = Pgsift(plain, settings={"server_tls_sslmode": "prefer"})
+        try:
+            conn = px.connect()
+            cur = conn.cursor()
+            cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            self.assertEqual(cur.fetchone()[0], False)
+            conn.close()
+        finally:
+            px.stop()
+
     def test_server_leg_prefer_and_per_database_sslmode(self):
         server = tls_pg()
         users = {SCRAM_USER: server.scram_secret()}
