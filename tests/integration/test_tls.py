@@ -58,6 +58,7 @@ class Certs:
         self.proxy2 = self.sign("proxy2", "localhost")  # the certificate swapped in on reload
         self.server = self.sign("server", "localhost")
         self.client = self.sign("client", SCRAM_USER, san=False)
+        self.client_super = self.sign("client_super", SUPERUSER, san=False)
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -480,6 +481,40 @@ class TlsServerLegTest(unittest.TestCase):
             conn.close()
         finally:
             px.stop()
+
+
+@skip_direct
+class TlsCertAuthTest(unittest.TestCase):
+    """auth_type = cert: a verified client certificate whose common name is the user name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.px = start_proxy(auth_type="cert", client_tls_sslmode="verify-full",
+                             client_tls_ca_file=certs().ca)
+
+    def connect(self, user, cert):
+        kw = {"user": user, "password": None}
+        if cert:
+            kw.update(sslcert=cert[0], sslkey=cert[1])
+        return psycopg2.connect(proxy_dsn(self.px, **kw))
+
+    def test_certificate_logs_in(self):
+        conn = self.connect(SUPERUSER, certs().client_super)
+        cur = conn.cursor()
+        cur.execute("SELECT current_user")
+        self.assertEqual(cur.fetchone()[0], SUPERUSER)
+        conn.close()
+
+    def test_another_users_certificate_refused(self):
+        with self.assertRaises(psycopg2.OperationalError) as cm:
+            self.connect(SUPERUSER, certs().client)  # CN = scramuser
+        self.assertIn('certificate authentication failed for user "%s"' % SUPERUSER,
+                      str(cm.exception))
+
+    def test_no_certificate_refused(self):
+        with self.assertRaises(psycopg2.OperationalError):
+            self.connect(SUPERUSER, None)
+        self.assertTrue(self.px.is_alive())
 
 
 @skip_direct
