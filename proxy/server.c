@@ -221,7 +221,7 @@ static PktAction server_ssl_answer(Conn *conn, uint8_t byte, uint32_t after)
 					 "server sent unencrypted data after its SSL response");
 	Tls *t = tls_new_connect(s->pool->db->host, mode);
 	if (!t)
-		return server_login_fail(s, "53200", "out of memory starting TLS");
+		return server_login_fail(s, "08006", "could not start TLS towards the server");
 	conn_start_tls(conn, t, server_tls_done);
 	return s->state == SV_CLOSING ? PA_CLOSED : PA_CONSUMED;
 }

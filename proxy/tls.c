@@ -264,13 +264,29 @@ static SSL_CTX *build_connect(const Config *cfg, char *err, size_t errlen)
 	return ctx;
 }
 
+/* Whether the context towards servers is built (and its files checked) now rather than at the
+ * first server that answers 'S': when TLS towards servers is required somewhere or has files.
+ * A proxy that only prefers TLS to servers without it never loads OpenSSL's TLS state. */
+static bool connect_needed_now(const Config *cfg)
+{
+	if (cfg->server_tls_sslmode >= TLS_REQUIRE || cfg->server_tls_ca_file ||
+	    cfg->server_tls_cert_file ||
+	    (cfg->server_tls_ciphers && strcasecmp(cfg->server_tls_ciphers, "default") != 0) ||
+	    cfg->server_tls13_ciphers)
+		return true;
+	for (size_t i = 0; i < cfg->n_dbs; i++)
+		if (cfg->dbs[i].sslmode >= TLS_REQUIRE)
+			return true;
+	return false;
+}
+
 bool tls_refresh(const Config *cfg, char *err, size_t errlen)
 {
 	if (cfg == T.cfg)
 		return true;
 	T.cfg = cfg;
-	SSL_CTX *acc = NULL, *con = build_connect(cfg, err, errlen);
-	if (!con)
+	SSL_CTX *acc = NULL, *con = NULL;
+	if (connect_needed_now(cfg) && !(con = build_connect(cfg, err, errlen)))
 		return false;
 	if (cfg->client_tls_sslmode != TLS_DISABLE) {
 		acc = build_accept(cfg, err, errlen);
@@ -282,7 +298,7 @@ bool tls_refresh(const Config *cfg, char *err, size_t errlen)
 	SSL_CTX_free(T.accept); /* connections that use it hold their own reference */
 	SSL_CTX_free(T.connect);
 	T.accept = acc;
-	T.connect = con;
+	T.connect = con; /* NULL: built by the first tls_new_connect */
 	T.system_roots = cfg->server_tls_ca_file != NULL;
 	return true;
 }
@@ -340,6 +356,14 @@ static bool is_ip_literal(const char *host)
 
 Tls *tls_new_connect(const char *host, TlsMode mode)
 {
+	if (!T.connect && T.cfg) {
+		char err[300];
+		T.connect = build_connect(T.cfg, err, sizeof(err));
+		if (!T.connect) {
+			log_error("TLS towards servers: %s", err);
+			return NULL;
+		}
+	}
 	if (mode >= TLS_VERIFY_CA && T.connect && !T.system_roots) {
 		SSL_CTX_set_default_verify_paths(T.connect);
 		T.system_roots = true;

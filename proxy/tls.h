@@ -23,8 +23,11 @@ typedef struct Tls Tls;
 
 typedef enum { TLS_DONE = 0, TLS_AGAIN, TLS_FAIL } TlsStep;
 
-/* Builds (or rebuilds, when cfg is not the Config of the last call) both contexts. False, with
- * err set, when a file of cfg is bad: the contexts of the previous call stay in use. */
+/* Builds (or rebuilds, when cfg is not the Config of the last call) the contexts: the one towards
+ * clients when client_tls_sslmode is set, the one towards servers when TLS to them is required
+ * or has files (else at the first server that answers 'S', so that a proxy that merely prefers
+ * TLS never pays for OpenSSL's state). False, with err set, when a file of cfg is bad: the
+ * contexts of the previous call stay in use. */
 bool tls_refresh(const Config *cfg, char *err, size_t errlen);
 /* A context towards clients exists (client_tls_sslmode is not disable and its files loaded). */
 bool tls_accept_ready(void);
