@@ -5,6 +5,8 @@
 #   tests/bench/run.sh            # default run, ~20 minutes (BENCH_SECONDS=8, BENCH_ROUNDS=3)
 #   tests/bench/run.sh --quick    # smoke test, ~2 minutes, result in /tmp/pgsift-bench-quick.md
 # Needs root (initdb, pgbouncer and pgsift run as the postgres user) and perf for the profile.
+# Per-transaction counts (CPU us, context switches, strace syscalls, callgrind instructions;
+# issue 15) come from tests/bench/percall.py instead: see its docstring.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
