@@ -26,6 +26,13 @@ static void pool_move_client(Client *c, List *to);
 static void pool_link(Pool *p, Server *s, Client *c);
 static size_t pool_server_count(const Pool *p);
 static void pool_launch_if_needed(Pool *p);
+static bool pool_evict_for(Pool *p);
+static void pool_kick_neighbours(const Pool *p);
+static int pool_db_limit(const Pool *p);
+static int pool_user_limit(const Pool *p);
+static int pool_reserve_size(const Pool *p);
+static bool pool_same_db(const Pool *a, const Pool *b);
+static bool pool_same_user(const Pool *a, const Pool *b);
 static void pool_fail_waiters(Pool *p, const char *sqlstate, const char *msg);
 static ListNode *pool_next_idle(const Pool *p);
 
@@ -165,16 +172,186 @@ static size_t pool_server_count(const Pool *p)
 	       p->login_servers.count;
 }
 
-/* Opens servers while clients wait and the pool has room: one per waiting client. */
+/* The reserve a pool may open beyond its size: the database's reserve_pool, else
+ * reserve_pool_size. */
+static int pool_reserve_size(const Pool *p)
+{
+	if (p->db && p->db->reserve_pool >= 0)
+		return p->db->reserve_pool;
+	return G.cfg->reserve_pool_size;
+}
+
+/* Server connections allowed to this pool's database over all its pools (users): the
+ * database's max_db_connections, else the global one; 0 = no limit. */
+static int pool_db_limit(const Pool *p)
+{
+	if (p->db && p->db->max_db_connections > 0)
+		return p->db->max_db_connections;
+	return G.cfg->max_db_connections;
+}
+
+/* Server connections allowed to this pool's server user over all databases: its [users]
+ * line's max_user_connections, else the global one; 0 = no limit. The [users] line is looked
+ * up among every entry, also those without an auth_file secret (config_find_user skips them). */
+static int pool_user_limit(const Pool *p)
+{
+	const Config *cfg = G.cfg;
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		const UserEntry *u = &cfg->users[i];
+		if (u->name && strcmp(u->name, p->server_user) == 0 && u->max_user_connections >= 0)
+			return u->max_user_connections;
+	}
+	return cfg->max_user_connections;
+}
+
+/* Pools share max_db_connections by the database name clients use, like PgBouncer's database
+ * entry, and max_user_connections by the user towards PostgreSQL. */
+static bool pool_same_db(const Pool *a, const Pool *b)
+{
+	return strcmp(a->dbname, b->dbname) == 0;
+}
+
+static bool pool_same_user(const Pool *a, const Pool *b)
+{
+	return strcmp(a->server_user, b->server_user) == 0;
+}
+
+size_t pool_db_server_count(const Pool *p)
+{
+	size_t n = 0;
+	ListNode *node;
+	for (node = G.pools.head.next; node != &G.pools.head; node = node->next) {
+		const Pool *q = list_entry(node, Pool, node);
+		if (pool_same_db(p, q))
+			n += pool_server_count(q);
+	}
+	return n;
+}
+
+size_t pool_user_server_count(const Pool *p)
+{
+	size_t n = 0;
+	ListNode *node;
+	for (node = G.pools.head.next; node != &G.pools.head; node = node->next) {
+		const Pool *q = list_entry(node, Pool, node);
+		if (pool_same_user(p, q))
+			n += pool_server_count(q);
+	}
+	return n;
+}
+
+/* room = min(room, limit - used); limit 0 is no limit. */
+static size_t pool_clamp(size_t room, int limit, size_t used)
+{
+	if (limit <= 0)
+		return room;
+	size_t left = used < (size_t)limit ? (size_t)limit - used : 0;
+	return left < room ? left : room;
+}
+
+size_t pool_launch_room(const Pool *p, uint64_t now_ms, bool *by_limit)
+{
+	size_t have = pool_server_count(p);
+	size_t cap = p->size > 0 ? (size_t)p->size : 0;
+	/* PgBouncer's reserve: a client that waited reserve_pool_timeout lets the pool grow by
+	 * reserve_pool servers, so a burst is served late rather than failed */
+	int reserve = pool_reserve_size(p);
+	ListNode *first = list_first(&p->waiting_clients);
+	if (reserve > 0 && first) {
+		const Client *c = list_entry(first, Client, pool_node);
+		if (c->wait_start_ms && now_ms - c->wait_start_ms >= G.cfg->reserve_pool_timeout)
+			cap += (size_t)reserve;
+	}
+	size_t room = cap > have ? cap - have : 0;
+	size_t own = room;
+	room = pool_clamp(room, pool_db_limit(p), pool_db_server_count(p));
+	room = pool_clamp(room, pool_user_limit(p), pool_user_server_count(p));
+	if (by_limit)
+		*by_limit = room < own;
+	return room;
+}
+
+/*
+ * The pool has room of its own but max_db_connections or max_user_connections is reached: as
+ * PgBouncer does, the server idle longest among the other pools that share the limit is closed,
+ * so that this pool's clients are not kept waiting by servers nobody uses. False when there is
+ * no such server (the clients wait for one to close or go idle).
+ */
+static bool pool_evict_for(Pool *p)
+{
+	bool db_full = pool_db_limit(p) > 0 && pool_db_server_count(p) >= (size_t)pool_db_limit(p);
+	bool user_full =
+		pool_user_limit(p) > 0 && pool_user_server_count(p) >= (size_t)pool_user_limit(p);
+	Server *oldest = NULL;
+	ListNode *node, *sn;
+	for (node = G.pools.head.next; node != &G.pools.head; node = node->next) {
+		Pool *q = list_entry(node, Pool, node);
+		if (q == p)
+			continue;
+		/* a server of q frees a place only under every limit that is reached */
+		if ((db_full && !pool_same_db(p, q)) || (user_full && !pool_same_user(p, q)))
+			continue;
+		for (sn = q->idle_servers.head.next; sn != &q->idle_servers.head; sn = sn->next) {
+			Server *s = list_entry(sn, Server, pool_node);
+			if (!oldest || s->last_used_ms < oldest->last_used_ms)
+				oldest = s;
+		}
+	}
+	if (!oldest)
+		return false;
+	log_debug("pool %s/%s: closing an idle server of %s/%s to stay within %s", p->dbname,
+		  p->user, oldest->pool->dbname, oldest->pool->user,
+		  db_full ? "max_db_connections" : "max_user_connections");
+	server_close(oldest, db_full ? "max_db_connections: room for another pool" :
+				       "max_user_connections: room for another pool");
+	return true;
+}
+
+/* Set while pool_launch_if_needed runs, so that a server it closes (pool_evict_for) does not
+ * start launches for other pools in the middle of it. */
+static bool pool_launching;
+
+/* Opens servers while clients wait and the pool has room: one per waiting client, within
+ * pool_size (plus the reserve once a client waited reserve_pool_timeout), max_db_connections
+ * and max_user_connections. */
 static void pool_launch_if_needed(Pool *p)
 {
 	size_t want =
 		p->waiting_clients.count + (p->login_clients.count && !p->have_welcome ? 1 : 0);
-	while (p->login_servers.count < want && pool_server_count(p) < (size_t)p->size) {
+	bool was = pool_launching;
+	pool_launching = true;
+	while (p->login_servers.count < want) {
+		bool by_limit = false;
+		if (pool_launch_room(p, proxy_now_ms(), &by_limit) == 0) {
+			if (by_limit && pool_evict_for(p))
+				continue;
+			break;
+		}
 		if (!server_launch(p)) {
 			log_error("out of memory opening a server connection");
-			return;
+			break;
 		}
+	}
+	pool_launching = was;
+}
+
+/*
+ * A server of p closed: other pools of the same database or server user whose clients wait on
+ * max_db_connections / max_user_connections may launch now rather than at the janitor's next
+ * turn. (A server that goes idle is left to the janitor, which closes it for them through
+ * pool_evict_for: the callers of pool_server_ready go on using the server.)
+ */
+static void pool_kick_neighbours(const Pool *p)
+{
+	if (pool_launching || G.shutting_down || (pool_db_limit(p) <= 0 && pool_user_limit(p) <= 0))
+		return;
+	ListNode *node;
+	for (node = G.pools.head.next; node != &G.pools.head; node = node->next) {
+		Pool *q = list_entry(node, Pool, node);
+		if (q == p || list_empty(&q->waiting_clients) || pool_is_paused(q->dbname) ||
+		    q->last_error[0] || (!pool_same_db(p, q) && !pool_same_user(p, q)))
+			continue;
+		pool_launch_if_needed(q);
 	}
 }
 
@@ -415,6 +592,7 @@ void pool_server_closed(Pool *p, Server *s)
 	pool_change_server_state(s, SV_CLOSING);
 	if (!G.shutting_down && p->last_error[0] == '\0')
 		pool_launch_if_needed(p);
+	pool_kick_neighbours(p);
 }
 
 void pool_janitor(Pool *p, uint64_t now)

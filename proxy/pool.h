@@ -2,13 +2,16 @@
  * pool: one pool per (database, user), as in PgBouncer. It owns its server connections (in one
  * list per state) and the queue of clients waiting for one, and it is the only place that
  * assigns a server to a client and takes it back. It launches new server connections when
- * clients wait and the pool is below its size, and it keeps the "welcome" parameters (the
+ * clients wait and the pool is below its size (plus its reserve for clients that waited
+ * reserve_pool_timeout), within max_db_connections and max_user_connections, which pools of a
+ * database or of a user share; and it keeps the "welcome" parameters (the
  * ParameterStatus set of its servers) that new clients are greeted with.
  */
 #ifndef PGSIFT_POOL_H
 #define PGSIFT_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -115,7 +118,20 @@ bool pool_pause(const char *dbname, bool pause) __attribute__((warn_unused_resul
 /* Whether new work for database dbname waits: PAUSE or PAUSE dbname without RESUME since. */
 bool pool_is_paused(const char *dbname);
 
-/* Periodic checks: idle and lifetime limits, wait timeouts. */
+/*
+ * How many more server connections pool p may open at now_ms: its size, plus reserve_pool
+ * (reserve_pool_size) once its first waiting client has waited reserve_pool_timeout, less the
+ * servers it has, and no more than max_db_connections and max_user_connections leave. When
+ * by_limit is not NULL, *by_limit tells whether one of those two limits made the room smaller
+ * than the pool's own.
+ */
+size_t pool_launch_room(const Pool *p, uint64_t now_ms, bool *by_limit);
+/* Server connections (any state) of every pool sharing p's database, or p's server user. */
+size_t pool_db_server_count(const Pool *p);
+size_t pool_user_server_count(const Pool *p);
+
+/* Periodic checks: idle and lifetime limits, wait timeouts; waiting clients get servers that
+ * the reserve pool or a freed place under max_db/max_user_connections now allow. */
 void pool_janitor(Pool *p, uint64_t now_ms);
 
 /* After RESUME: waiting clients get the idle servers, and new ones are opened. */

@@ -3,7 +3,8 @@
  * always go together, changed by pool_change_client_state / pool_change_server_state only; a
  * client that asks for a server gets an idle one (both become active) or waits in FIFO order;
  * a released server goes back idle, or to the first waiting client; PAUSE keeps servers from
- * clients until RESUME.
+ * clients until RESUME; how many servers a pool may open under pool_size, the reserve,
+ * max_db_connections and max_user_connections.
  *
  * The objects are built by hand, without sockets: a Client's Conn is marked closing, so that
  * conn_resume (called when a waiting client gets its server) has nothing to read.
@@ -258,6 +259,124 @@ static void test_pool_pause_keeps_servers(void **state)
 	assert_false(pool_is_paused("anything"));
 }
 
+/* n hand-built servers of pool p in state st. */
+static void add_servers(Server *s, size_t n, Pool *p, ServerState st)
+{
+	for (size_t i = 0; i < n; i++) {
+		s[i].pool = p;
+		list_node_init(&s[i].pool_node);
+		pool_change_server_state(&s[i], st);
+	}
+}
+
+/* max_db_connections counts the servers of every pool (user) of a database, in any state;
+ * a database's own value wins over the global one. */
+static void test_pool_room_max_db_connections(void **state)
+{
+	Fixture *f = *state;
+	Pool *a = f->pool;
+	f->cfg.max_db_connections = 3;
+	a->size = 2;
+	const char *err = NULL;
+	Pool *b = pool_get("db", "other", &err);
+	assert_non_null(b);
+	b->size = 2;
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 2);
+	pool_change_server_state(&f->servers[0], SV_IDLE);
+	pool_change_server_state(&f->servers[1], SV_LOGIN);
+	assert_int_equal(pool_db_server_count(b), 2);
+	bool by_limit = false;
+	assert_int_equal(pool_launch_room(b, 1000, &by_limit), 1);
+	assert_true(by_limit);
+	pool_change_server_state(&f->servers[2], SV_ACTIVE);
+	assert_int_equal(pool_launch_room(b, 1000, &by_limit), 0);
+	assert_true(by_limit);
+	/* the pool's own size is not a limit in this sense */
+	assert_int_equal(pool_launch_room(a, 1000, &by_limit), 0);
+	assert_false(by_limit);
+	/* the [databases] line's max_db_connections overrides the global one */
+	f->db.max_db_connections = 4;
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 1);
+	f->cfg.max_db_connections = 0;
+	f->db.max_db_connections = 0;
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 2);
+	/* a closed server frees its place */
+	f->cfg.max_db_connections = 3;
+	pool_change_server_state(&f->servers[2], SV_CLOSING);
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 1);
+}
+
+/* max_user_connections counts a server user's servers over every database; a [users] line's
+ * value (even for a user without an auth_file line) wins over the global one. */
+static void test_pool_room_max_user_connections(void **state)
+{
+	Fixture *f = *state;
+	DbEntry dbs[2] = {f->db, f->db};
+	dbs[1].name = "db2";
+	f->cfg.dbs = dbs;
+	f->cfg.n_dbs = 2;
+	f->pool->db = &dbs[0];
+	f->pool->size = 5;
+	const char *err = NULL;
+	Pool *b = pool_get("db2", "app", &err);
+	Pool *other = pool_get("db2", "other", &err);
+	assert_non_null(b);
+	assert_non_null(other);
+	b->size = 5;
+	other->size = 5;
+	f->cfg.max_user_connections = 2;
+	pool_change_server_state(&f->servers[0], SV_ACTIVE);
+	assert_int_equal(pool_user_server_count(b), 1);
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 1);
+	pool_change_server_state(&f->servers[1], SV_USED);
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 0);
+	assert_int_equal(pool_launch_room(other, 1000, NULL), 2); /* another user */
+	UserEntry u = {.name = "app", .max_user_connections = 3};
+	f->cfg.users = &u;
+	f->cfg.n_users = 1;
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 1);
+	u.max_user_connections = 0; /* unlimited for this user */
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 5);
+	u.max_user_connections = -1; /* not set: the global one */
+	assert_int_equal(pool_launch_room(b, 1000, NULL), 0);
+	f->cfg.users = NULL;
+	f->cfg.n_users = 0;
+	f->cfg.dbs = &f->db;
+	f->cfg.n_dbs = 1;
+}
+
+/* The reserve: once the first waiting client waited reserve_pool_timeout, reserve_pool more
+ * servers than pool_size, and not before; still within max_db_connections. */
+static void test_pool_room_reserve_after_timeout(void **state)
+{
+	Fixture *f = *state;
+	Pool *p = f->pool;
+	p->size = 1;
+	f->cfg.reserve_pool_size = 2;
+	f->cfg.reserve_pool_timeout = 200;
+	f->db.reserve_pool = -1; /* the global reserve_pool_size */
+	pool_change_server_state(&f->servers[0], SV_ACTIVE);
+	assert_int_equal(pool_launch_room(p, 5000, NULL), 0); /* nobody waits */
+	Client *c = &f->clients[0];
+	c->wait_start_ms = 1000;
+	pool_change_client_state(c, CL_WAITING);
+	assert_int_equal(pool_launch_room(p, 1199, NULL), 0);
+	assert_int_equal(pool_launch_room(p, 1200, NULL), 2);
+	add_servers(&f->servers[1], 2, p, SV_LOGIN);
+	assert_int_equal(pool_launch_room(p, 1300, NULL), 0);
+	pool_change_server_state(&f->servers[2], SV_CLOSING);
+	assert_int_equal(pool_launch_room(p, 1300, NULL), 1);
+	/* the database's reserve_pool overrides reserve_pool_size */
+	f->db.reserve_pool = 0;
+	assert_int_equal(pool_launch_room(p, 1300, NULL), 0);
+	f->db.reserve_pool = 3;
+	assert_int_equal(pool_launch_room(p, 1300, NULL), 2);
+	f->cfg.max_db_connections = 3;
+	bool by_limit = false;
+	assert_int_equal(pool_launch_room(p, 1300, &by_limit), 1);
+	assert_true(by_limit);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +390,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_release_busy_transaction, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pool_pause_keeps_servers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_room_max_db_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_room_max_user_connections, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_room_reserve_after_timeout, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
