@@ -40,6 +40,7 @@ static PktAction client_login_ok(Client *c);
 static bool client_read_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt,
 				const char **unknown, size_t *n_unknown, bool *ok_out);
 static PktAction client_start_auth(Client *c);
+static bool client_within_limits(Client *c);
 
 void client_tls_done(Conn *conn, bool ok)
 {
@@ -156,6 +157,8 @@ PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		return PA_CLOSED;
 	}
 	c->is_admin = strcmp(c->dbname, "pgsift") == 0 || strcmp(c->dbname, "pgbouncer") == 0;
+	if (!c->is_admin && !client_within_limits(c))
+		return PA_CLOSED;
 	if (!c->is_admin) {
 		const char *err = NULL;
 		c->pool = pool_get(c->dbname, c->user, &err);
@@ -169,6 +172,42 @@ PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 		}
 	}
 	return client_start_auth(c);
+}
+
+/*
+ * max_db_client_connections and max_user_client_connections, as PgBouncer: the clients already
+ * admitted to the database (any user) or as the user (any database), this one not counted, must
+ * be fewer than the limit. Admitted means past this check: such a client has its pool. False
+ * when c was refused (53300, and the caller returns).
+ */
+static bool client_within_limits(Client *c)
+{
+	const Config *cfg = G.cfg;
+	if (cfg->max_db_client_connections <= 0 && cfg->max_user_client_connections <= 0)
+		return true;
+	size_t same_db = 0, same_user = 0;
+	ListNode *n;
+	for (n = G.clients.head.next; n != &G.clients.head; n = n->next) {
+		const Client *o = list_entry(n, Client, all_node);
+		if (o == c || !o->pool || o->is_admin || o->state == CL_CLOSING)
+			continue;
+		if (o->dbname && strcmp(o->dbname, c->dbname) == 0)
+			same_db++;
+		if (o->user && strcmp(o->user, c->user) == 0)
+			same_user++;
+	}
+	if (cfg->max_db_client_connections > 0 &&
+	    same_db >= (size_t)cfg->max_db_client_connections) {
+		client_fail(c, "53300", "no more connections allowed (max_db_client_connections)");
+		return false;
+	}
+	if (cfg->max_user_client_connections > 0 &&
+	    same_user >= (size_t)cfg->max_user_client_connections) {
+		client_fail(c, "53300",
+			    "no more connections allowed (max_user_client_connections)");
+		return false;
+	}
+	return true;
 }
 
 /* The startup packet's key/value pairs, ended by an empty key, into c: user, database,
