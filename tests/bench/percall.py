@@ -45,8 +45,12 @@ How to run (as root):
     cmake --build /tmp/percall-build -j2 --target pgsift
     /usr/bin/python3 tests/bench/percall.py --pgsift /tmp/percall-build/pgsift --quick
     /usr/bin/python3 tests/bench/percall.py --pgsift /tmp/percall-build/pgsift \
-        --txns 2000 --cg-txns 250 --out tests/bench/RESULTS-percall.md
-    options: --modes simple,extended  --targets pgsift,pgsift-nostats,PgBouncer
+        --txns 5000 --cg-txns 500 --out tests/bench/RESULTS-percall.md
+    # a committed revision while others edit the tree: build from `git archive REV` and say so
+    git archive REV | tar -x -C /tmp/percall-src && cmake -B /tmp/percall-build \
+        -S /tmp/percall-src -DCMAKE_BUILD_TYPE=Release && ... --rev REV
+    options: --cg-reps R (callgrind pairs per cell, median; default 3)
+             --modes simple,extended  --targets pgsift,pgsift-nostats,PgBouncer
              --no-strace  --no-callgrind  --keep
 
 The report (Markdown, /tmp/pgsift-percall.md by default) has one table per measure, rows =
@@ -327,15 +331,25 @@ def callgrind_once(kind, tmp, pg, binary, mode, t, work, seq):
     return irs, r["txns"]
 
 
-def measure_instructions(kind, tmp, pg, binary, mode, n1, work, seq):
-    a, ta = callgrind_once(kind, tmp, pg, binary, mode, n1, work, seq)
-    b, tb = callgrind_once(kind, tmp, pg, binary, mode, 2 * n1, work, seq + 1)
-    dt = float(tb - ta)
-    per = {}
-    for th in sorted(set(a) | set(b)):
-        per[th] = (b.get(th, 0) - a.get(th, 0)) / dt
-    return {"threads": per, "total": sum(per.values()), "n1": ta, "n2": tb,
-            "ir_n1": sum(a.values()), "ir_n2": sum(b.values())}
+def measure_instructions(kind, tmp, pg, binary, mode, n1, work, seq, reps):
+    """reps pairs of callgrind runs (N1, N2 = 2 * N1); per thread and total, the median over
+    the pairs, with the total's min and max."""
+    pairs = []
+    for i in range(reps):
+        a, ta = callgrind_once(kind, tmp, pg, binary, mode, n1, work, seq + 2 * i)
+        b, tb = callgrind_once(kind, tmp, pg, binary, mode, 2 * n1, work, seq + 2 * i + 1)
+        dt = float(tb - ta)
+        per = {th: (b.get(th, 0) - a.get(th, 0)) / dt for th in set(a) | set(b)}
+        pairs.append({"threads": per, "total": sum(per.values()), "n1": ta, "n2": tb,
+                      "ir_n1": sum(a.values()), "ir_n2": sum(b.values())})
+    ths = set()
+    for p in pairs:
+        ths |= set(p["threads"])
+    totals = [p["total"] for p in pairs]
+    return {"threads": {th: bench.median([p["threads"].get(th, 0.0) for p in pairs])
+                        for th in ths},
+            "total": bench.median(totals), "min": min(totals), "max": max(totals),
+            "pairs": pairs}
 
 
 def thread_label(kind, th):
@@ -389,8 +403,8 @@ def build_report(ctx):
     a("")
     a("The %d cores are shared with other work (builds, tests, other benchmarks): CPU µs and "
       "context switches are noisy, by tens of percent from one run to the next, and TPS more "
-      "so. The instruction counts come from callgrind and are exact for the run measured "
-      "(they move only with how much work one wake-up of the proxy finds)." % mi["nproc"])
+      "so. The instruction counts come from callgrind: exact for the run measured, they move "
+      "only with how much work one wake-up of the proxy finds (see section 4)." % mi["nproc"])
     a("")
     a("Command: `%s`" % ctx["command"])
     a("")
@@ -528,10 +542,11 @@ def build_report(ctx):
           "transactions), each stopped with SIGINT; instructions (Ir) = (Ir(N2) - Ir(N1)) / "
           "(transactions(N2) - transactions(N1)), so the start, the logins, the pool's server "
           "logins and the exit cancel out. User space only (callgrind does not see the kernel). "
-          "Under valgrind the proxy's threads run one at a time and many times slower, so one "
-          "wake-up finds more messages than natively." % (
+          "Each count is exact for its run, but runs differ by how many messages one wake-up "
+          "of the proxy finds (under valgrind the threads run one at a time and many times "
+          "slower): %d repetitions, the median shown, the totals' min–max in parentheses." % (
               " ".join(VALGRIND), ctx["cg_txns"], 2 * ctx["cg_txns"], CLIENTS * ctx["cg_txns"],
-              2 * CLIENTS * ctx["cg_txns"]))
+              2 * CLIENTS * ctx["cg_txns"], ctx["cg_reps"]))
         a("")
         a("| target | thread | " + " | ".join(ctx["modes"]) + " |")
         a("|---|---|" + "---:|" * len(ctx["modes"]))
@@ -551,17 +566,21 @@ def build_report(ctx):
                                th in r["threads"] else ("n/a" if (k, m) in ctx["na"] else "–"))
                 a("| %s | %s | %s |" % (TARGET_TITLES[k], thread_label(k, th), " | ".join(row)))
             a("| %s | **total** | %s |" % (TARGET_TITLES[k], " | ".join(
-                "**%.0f**" % ins[(k, m)]["total"] if isinstance(ins.get((k, m)), dict)
+                "**%.0f** (%.0f–%.0f)" % (ins[(k, m)]["total"], ins[(k, m)]["min"],
+                                          ins[(k, m)]["max"])
+                if isinstance(ins.get((k, m)), dict)
                 else (ins.get((k, m)) or ctx["na"].get((k, m), "–")) for m in ctx["modes"])))
         a("")
-        a("Raw totals (Ir over the whole process, N1 run / N2 run):")
+        a("Raw totals (Ir over the whole process, N1 run / N2 run, per repetition):")
         a("")
         for k in TARGETS:
             for m in ctx["modes"]:
                 r = ins.get((k, m))
                 if isinstance(r, dict):
-                    a("- %s, %s: %d Ir / %d txns, %d Ir / %d txns" % (
-                        TARGET_TITLES[k], m, r["ir_n1"], r["n1"], r["ir_n2"], r["n2"]))
+                    a("- %s, %s: %s" % (TARGET_TITLES[k], m, "; ".join(
+                        "%d Ir / %d txns, %d Ir / %d txns -> %.0f" % (
+                            p["ir_n1"], p["n1"], p["ir_n2"], p["n2"], p["total"])
+                        for p in r["pairs"])))
         a("")
 
     a("## Settings")
@@ -607,12 +626,16 @@ def main():
     ap.add_argument("--pgsift", default=os.environ.get("PGSIFT_BIN",
                                                        "/tmp/percall-build/pgsift"))
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: --txns 300 --cg-txns 25 (a few minutes)")
+                    help="smoke test: --txns 300 --cg-txns 25 --cg-reps 1 (under a minute)")
     ap.add_argument("--txns", type=int, default=None,
                     help="transactions per client for CPU, context switches and strace "
                     "(default 2000)")
     ap.add_argument("--cg-txns", type=int, default=None,
                     help="N1 per client for callgrind; N2 = 2 * N1 (default 250)")
+    ap.add_argument("--cg-reps", type=int, default=None,
+                    help="callgrind N1/N2 pairs per cell, median reported (default 3)")
+    ap.add_argument("--rev", default=None, help="the git revision the pgsift binary was built "
+                    "from, for the report (default: this tree's HEAD and whether it is dirty)")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--no-strace", action="store_true")
@@ -624,6 +647,7 @@ def main():
     args = ap.parse_args()
     txns = args.txns or (300 if args.quick else 2000)
     cg_txns = args.cg_txns or (25 if args.quick else 250)
+    cg_reps = args.cg_reps or (1 if args.quick else 3)
     scale = args.scale or (2 if args.quick else 10)
     modes = [m for m in args.modes.split(",") if m]
     kinds = [k for k in args.targets.split(",") if k]
@@ -659,10 +683,13 @@ def main():
         "pgb_version": bench.first_line(["/usr/sbin/pgbouncer", "--version"]),
         "commit": bench.git("rev-parse", "--short", "HEAD"),
         "dirty": bool(bench.git("status", "--porcelain", "--untracked-files=no")),
-        "txns": txns, "cg_txns": cg_txns, "scale": scale, "modes": modes, "targets": kinds,
+        "txns": txns, "cg_txns": cg_txns, "cg_reps": cg_reps, "scale": scale, "modes": modes,
+        "targets": kinds,
         "results": {}, "syscalls": {}, "instructions": {}, "na": {}, "na_note": "",
         "strace_note": "", "callgrind_note": "", "errors": [],
     }
+    if args.rev:
+        ctx["commit"], ctx["dirty"] = args.rev, False
     binary = os.path.join(tmp, "pgsift-bin")
     shutil.copy2(args.pgsift, binary)
     os.chmod(binary, 0o755)
@@ -742,12 +769,12 @@ def main():
     if not ctx["callgrind_note"]:
         seq = 0
         for i, (k, m) in enumerate(cells):
-            seq += 2
+            seq += 2 * cg_reps
             try:
-                r = measure_instructions(k, tmp, pg, binary, m, cg_txns, work, seq)
+                r = measure_instructions(k, tmp, pg, binary, m, cg_txns, work, seq, cg_reps)
                 ctx["instructions"][(k, m)] = r
-                log("[%d/%d] callgrind %-15s %-8s %.0f Ir/txn (%s)" % (
-                    i + 1, len(cells), k, m, r["total"], ", ".join(
+                log("[%d/%d] callgrind %-15s %-8s %.0f Ir/txn (%.0f-%.0f; %s)" % (
+                    i + 1, len(cells), k, m, r["total"], r["min"], r["max"], ", ".join(
                         "t%d %.0f" % kv for kv in sorted(r["threads"].items()))))
             except Exception as e:
                 ctx["instructions"][(k, m)] = "failed"
