@@ -155,6 +155,7 @@ static void cancel_close_cb(uv_handle_t *h)
 	free(cc);
 	if (!s || --s->cancels_in_flight > 0)
 		return;
+	conn_tick(); /* the frames resumed below are timed from now */
 	if (s->client)
 		conn_resume(&s->client->conn); /* its next frames waited for the cancel */
 	else if (s->state == SV_USED && server_is_quiet(s) && s->tx_state == PQ_TX_IDLE)

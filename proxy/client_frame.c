@@ -412,7 +412,7 @@ PktAction client_active_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt, 
 		return PA_CLOSED;
 	}
 	if (!c->xact_start_ns)
-		c->xact_start_ns = proxy_now_ns();
+		c->xact_start_ns = conn_turn_ns();
 	if (s->ext_error && hdr->type != PQ_MSG_SYNC && hdr->type != PQ_MSG_TERMINATE)
 		return PA_FORWARD; /* the server skips it without answering */
 	if (!full)		   /* larger than the buffer: the rest streams behind its head */

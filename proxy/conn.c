@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/log.h"
 #include "util/grow.h"
@@ -30,6 +31,8 @@ typedef struct OwnWrite {
 } OwnWrite;
 
 static uv_loop_t *conn_loop;
+static uint64_t turn_ns;       /* CLOCK_MONOTONIC when the current callback began (conn_tick) */
+static int64_t wall_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC (conn_sync_wall) */
 static uint32_t conn_buf_size = 16384;
 static IOBuf *free_bufs; /* standard-size buffers, linked through their first bytes */
 static size_t n_free_bufs;
@@ -66,6 +69,8 @@ static uint8_t tls_raw[65536];
 void conn_module_init(uv_loop_t *loop, uint32_t buf_size)
 {
 	conn_loop = loop;
+	conn_sync_wall();
+	conn_tick();
 	if (buf_size >= 1024)
 		conn_buf_size = buf_size;
 	/*
@@ -373,6 +378,7 @@ void conn_flush(Conn *c)
 static void conn_fwd_write_cb(uv_write_t *req, int status)
 {
 	FwdWrite *w = req->data;
+	conn_tick(); /* frames that waited for this write are handled now */
 	Conn *src = w->src;
 	(void)status; /* a failed write surfaces on the destination's read side */
 	iobuf_unref(w->buf);
@@ -550,10 +556,37 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)b->data + b->end, b->cap - b->end);
 }
 
+void conn_tick(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	turn_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t conn_turn_ns(void)
+{
+	return turn_ns;
+}
+
+void conn_sync_wall(void)
+{
+	struct timespec rt, mt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	wall_offset_ns = ((int64_t)rt.tv_sec - (int64_t)mt.tv_sec) * 1000000000 +
+			 ((int64_t)rt.tv_nsec - (int64_t)mt.tv_nsec);
+}
+
+int64_t conn_turn_wall_us(void)
+{
+	return ((int64_t)turn_ns + wall_offset_ns) / 1000;
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	Conn *c = s->data;
 	(void)buf;
+	conn_tick();
 	if (nread > 0 && c->tls) {
 		c->bytes_in += (uint64_t)nread;
 		if (!tls_feed(c->tls, tls_raw, (size_t)nread)) {

@@ -182,6 +182,18 @@ void conn_close(Conn *c);
  */
 bool conn_is_streamed(bool from_server, uint8_t type);
 
+/* The clock of the callback being run: read once when a read or a write completion begins
+ * (conn_tick), so that every frame handled in it shares one reading. Statement times come
+ * from it: a statement starts when the callback that forwards it begins and ends when the one
+ * that reads its answer begins, which is also the time its bytes were there to read. The
+ * janitor ticks too, so outside those callbacks it is never more than a second old. */
+void conn_tick(void);
+uint64_t conn_turn_ns(void);
+/* The same moment in wall-clock microseconds, through an offset the janitor refreshes every
+ * second (conn_sync_wall), so that a statement's end costs no second clock read. */
+int64_t conn_turn_wall_us(void);
+void conn_sync_wall(void);
+
 /* The read buffer's size: frames larger than this stream (conn_is_streamed). */
 uint32_t conn_buffer_size(void);
 

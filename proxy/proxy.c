@@ -342,6 +342,8 @@ static void proxy_log_stats(uint64_t now, bool print)
 static void proxy_janitor_cb(uv_timer_t *t)
 {
 	(void)t;
+	conn_tick(); /* the callback clock is never more than a janitor period old */
+	conn_sync_wall();
 	const Config *cfg = G.cfg;
 	uint64_t now = proxy_now_ms();
 	G.now_ms = now;

@@ -858,7 +858,7 @@ static PktAction server_active_frame(Server *s, const PktHdr *hdr, const uint8_t
 			if (s->tx_state == PQ_TX_IDLE && server_is_quiet(s) && c->xact_start_ns) {
 				s->pool->stats.xact_count++;
 				s->pool->stats.xact_time_us +=
-					(proxy_now_ns() - c->xact_start_ns) / 1000;
+					(conn_turn_ns() - c->xact_start_ns) / 1000;
 				c->xact_start_ns = 0;
 			}
 			if (s->tx_state == PQ_TX_IDLE)
@@ -920,7 +920,7 @@ static void server_at_ready(Server *s)
 
 static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows)
 {
-	uint64_t now = proxy_now_ns();
+	uint64_t now = conn_turn_ns();
 	uint64_t start = p->stmt_start_ns > p->sent_ns ? p->stmt_start_ns : p->sent_ns;
 	if (s->last_done_ns > start)
 		start = s->last_done_ns;
@@ -933,8 +933,6 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	/* track_statements = 0: pgsift is a plain pooler, only SHOW STATS' counters above move */
 	if (!c || !G.cfg->track_statements)
 		return;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	StatsEvent ev = {0};
 	ev.kind = p->type == PQ_MSG_QUERY	  ? SE_QUERY :
 		  p->type == PQ_MSG_FUNCTION_CALL ? SE_FUNCTION :
@@ -950,7 +948,7 @@ static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t ro
 	}
 	ev.rows = rows;
 	ev.duration_ns = now - start;
-	ev.end_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	ev.end_wall_us = conn_turn_wall_us();
 	/* texts is NULL until a request brought one: an event without text points at "" */
 	ev.text = p->text_len ? (const char *)s->texts + p->text_off : "";
 	ev.text_len = p->text_len;
@@ -1004,7 +1002,7 @@ Pending *server_expect(Server *s, uint8_t type, uint16_t flags, const char *text
 	p->flags = flags;
 	p->text_off = off;
 	p->text_len = (uint32_t)text_len;
-	p->sent_ns = proxy_now_ns();
+	p->sent_ns = conn_turn_ns();
 	return p;
 }
 

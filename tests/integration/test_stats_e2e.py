@@ -230,7 +230,8 @@ class StatsE2ETest(PgsiftTestCase):
         self.assertEqual(r.returncode, 0, r)
         self.addCleanup(lambda: harness.run_pgbench(self.pg, ["-i", "-q", "-s", "1"],
                                                     timeout=180))
-        px = self.start()
+        # no query_timeout: a scan slowed by a loaded machine must not be cancelled here
+        px = self.start(query_timeout="0")
         admin = admin_conn(px)
         self.addCleanup(admin.close)
         results = self.run_select_modes(px, admin, "unindexed", clients=2, seconds=3)
