@@ -158,8 +158,15 @@ class ProcessKeysTest(harness.PgsiftTestCase):
         path = os.path.join(px.socket_dir, ".s.PGSQL.%d" % px.port)
         # ready means listening on TCP; the Unix socket comes right after
         harness.wait_until(lambda: os.path.exists(path), 10, "the Unix socket")
-        st = os.stat(path)
-        self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (gid, 0o770))
+
+        def owner_and_mode():
+            st = os.stat(path)
+            return st.st_gid, stat.S_IMODE(st.st_mode)
+
+        # the socket file appears at bind(); its group and mode are set right after
+        harness.wait_until(lambda: owner_and_mode() == (gid, 0o770), 10,
+                           "the socket's group and mode")
+        self.assertEqual(owner_and_mode(), (gid, 0o770))
         conn = harness._connect(px.socket_dir, px.port, TESTDB, SUPERUSER, True)
         cur = conn.cursor()
         cur.execute("SELECT 1")
