@@ -166,43 +166,10 @@ static void setup(void)
 
 /* ---- the client under test ---- */
 
-typedef struct Bytes {
-	uint8_t *p;
-	size_t len, cap;
-} Bytes;
-
-static void bytes_add(Bytes *b, const void *p, size_t n)
-{
-	if (!n)
-		return;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *q = realloc(b->p, cap);
-		if (!q)
-			abort();
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void bytes_drop(Bytes *b, size_t n)
-{
-	if (n >= b->len) {
-		b->len = 0;
-		return;
-	}
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
 static struct {
 	int fd;
-	Bytes out;	  /* for the socket, in order: raw bytes and OpenSSL's records */
-	Bytes plain;	  /* decrypted, not yet looked at */
+	Buf out;	  /* for the socket, in order: raw bytes and OpenSSL's records */
+	Buf plain;	  /* decrypted, not yet looked at */
 	size_t pre_len;	  /* bytes received before TLS (pgsift's answer to SSLRequest) */
 	uint8_t pre0;	  /* the first of them */
 	SSL *ssl;	  /* the real client, once started */
@@ -229,15 +196,15 @@ static void tls_put_frame(uint8_t type, const void *body, size_t len, bool cstri
 	hdr[h++] = (uint8_t)(n >> 16);
 	hdr[h++] = (uint8_t)(n >> 8);
 	hdr[h++] = (uint8_t)n;
-	Bytes f = {0};
-	bytes_add(&f, hdr, h);
-	bytes_add(&f, body, len);
+	Buf f = {0};
+	buf_add(&f, hdr, h);
+	buf_add(&f, body, len);
 	if (cstring)
-		bytes_add(&f, "", 1);
+		buf_add(&f, "", 1);
 	size_t done = 0;
 	if (C.ssl && C.hs_done && SSL_write_ex(C.ssl, f.p, f.len, &done) != 1)
 		ERR_clear_error();
-	free(f.p);
+	buf_free(&f);
 }
 
 static void tls_put_startup(void)
@@ -271,14 +238,14 @@ static void tls_answer_auth(const uint8_t *payload, size_t len)
 		C.scram = scram_client_new("fuzzpass");
 		if (!C.scram || scram_client_first(C.scram, &msg, &msg_len) != SCRAM_OK)
 			break;
-		Bytes b = {0};
+		Buf b = {0};
 		uint8_t n[4] = {(uint8_t)(msg_len >> 24), (uint8_t)(msg_len >> 16),
 				(uint8_t)(msg_len >> 8), (uint8_t)msg_len};
-		bytes_add(&b, "SCRAM-SHA-256", 14);
-		bytes_add(&b, n, 4);
-		bytes_add(&b, msg, msg_len);
+		buf_add(&b, "SCRAM-SHA-256", 14);
+		buf_add(&b, n, 4);
+		buf_add(&b, msg, msg_len);
 		tls_put_frame('p', b.p, b.len, false);
-		free(b.p);
+		buf_free(&b);
 		break;
 	}
 	case 11: {
@@ -314,7 +281,7 @@ static void tls_scan_plain(void)
 		}
 		at += 1 + (size_t)len;
 	}
-	bytes_drop(&C.plain, at);
+	buf_drop(&C.plain, at);
 }
 
 /* OpenSSL's side: handshake, decryption, and its records into out. */
@@ -348,7 +315,7 @@ static bool tls_drive(void)
 		for (;;) {
 			int r = SSL_read_ex(C.ssl, tmp, sizeof(tmp), &n);
 			if (r == 1) {
-				bytes_add(&C.plain, tmp, n);
+				buf_add(&C.plain, tmp, n);
 				moved = true;
 				continue;
 			}
@@ -363,7 +330,7 @@ static bool tls_drive(void)
 	uint8_t tmp[16384];
 	size_t n = 0;
 	while (BIO_read_ex(C.wbio, tmp, sizeof(tmp), &n) == 1 && n > 0) {
-		bytes_add(&C.out, tmp, n);
+		buf_add(&C.out, tmp, n);
 		moved = true;
 	}
 	return moved;
@@ -408,7 +375,7 @@ static bool client_pass(void *arg)
 	while (C.out.len) {
 		ssize_t n = send(C.fd, C.out.p, C.out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
-			bytes_drop(&C.out, (size_t)n);
+			buf_drop(&C.out, (size_t)n);
 			moved = true;
 			continue;
 		}
@@ -486,7 +453,7 @@ static void client_segment(const uint8_t *p, size_t n, bool *raw)
 	} else if (segment_is(p, n, "!close")) {
 		client_close();
 	} else if (*raw || !C.ssl || !C.hs_done || C.hs_failed) {
-		bytes_add(&C.out, p, n);
+		buf_add(&C.out, p, n);
 	} else if (n) {
 		size_t done = 0;
 		if (SSL_write_ex(C.ssl, p, n, &done) != 1)
@@ -500,8 +467,8 @@ static void client_reset(void)
 	client_close();
 	SSL_free(C.ssl);
 	scram_client_free(C.scram);
-	free(C.out.p);
-	free(C.plain.p);
+	buf_free(&C.out);
+	buf_free(&C.plain);
 	memset(&C, 0, sizeof(C));
 	C.fd = -1;
 }
@@ -525,7 +492,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool raw = !real;
 	bool first = true;
 	if (!direct) {
-		bytes_add(&C.out, ssl_request, sizeof(ssl_request));
+		buf_add(&C.out, ssl_request, sizeof(ssl_request));
 		if (real || !(cfgb & 4))
 			wire_run_until_quiet();
 		if (real && C.fd >= 0 && C.pre_len == 1 && C.pre0 == 'S') {
@@ -542,7 +509,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = end ? (size_t)(end - data) : size;
 		if (first && direct && !real && n > 0) {
 			/* the first byte pgsift sees decides direct TLS */
-			bytes_add(&C.out, "\x16", 1);
+			buf_add(&C.out, "\x16", 1);
 			client_segment(data + 1, n - 1, &raw);
 		} else {
 			client_segment(data, n, &raw);

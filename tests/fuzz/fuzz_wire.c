@@ -53,12 +53,7 @@
 
 /* ---- byte queues ---- */
 
-typedef struct Buf {
-	uint8_t *p;
-	size_t len, cap;
-} Buf;
-
-static void buf_add(Buf *b, const void *p, size_t n)
+void buf_add(Buf *b, const void *p, size_t n)
 {
 	if (!n)
 		return;
@@ -76,7 +71,7 @@ static void buf_add(Buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-static void buf_drop(Buf *b, size_t n)
+void buf_drop(Buf *b, size_t n)
 {
 	if (n >= b->len) {
 		b->len = 0;
@@ -86,7 +81,7 @@ static void buf_drop(Buf *b, size_t n)
 	b->len -= n;
 }
 
-static void buf_free(Buf *b)
+void buf_free(Buf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof(*b));

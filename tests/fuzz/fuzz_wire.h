@@ -55,6 +55,16 @@
 #define WIRE_SEP_LEN 4
 #define WIRE_QUIET_PASSES 4
 
+/* A growable byte queue: appended at the end, consumed from the front (the harness's socket
+ * buffers, and the TLS target's client). */
+typedef struct Buf {
+	uint8_t *p;
+	size_t len, cap;
+} Buf;
+void buf_add(Buf *b, const void *p, size_t n);
+void buf_drop(Buf *b, size_t n);
+void buf_free(Buf *b);
+
 typedef struct WireStep {
 	uint32_t len;
 	const uint8_t *data;
