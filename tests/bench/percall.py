@@ -391,6 +391,28 @@ def build_report(ctx):
                     cell(k, m, fn) for m in ctx["modes"])))
         a("")
 
+    def thread_table(title, fmt):
+        """One row per (target, thread of the proxy), a column per mode."""
+        a(title)
+        a("")
+        a("| target | thread | " + " | ".join(ctx["modes"]) + " |")
+        a("|---|---|" + "---:|" * len(ctx["modes"]))
+        for k in TARGETS:
+            labels = []
+            for m in ctx["modes"]:
+                r = res.get((k, m))
+                for t in r["threads"] if isinstance(r, dict) else []:
+                    if t["label"] not in labels:
+                        labels.append(t["label"])
+            for lb in labels:
+                row = []
+                for m in ctx["modes"]:
+                    r = res.get((k, m))
+                    t = [x for x in r["threads"] if x["label"] == lb] if isinstance(r, dict) else []
+                    row.append(fmt(t[0]) if t else "–")
+                a("| %s | %s | %s |" % (TARGET_TITLES[k], lb, " | ".join(row)))
+        a("")
+
     a("# Per-transaction cost: pgsift (statistics on / off) and PgBouncer (issue 15)")
     a("")
     a("Written by `tests/bench/percall.py` on %s; pgsift %s (git %s%s); %s; %s." % (
@@ -427,26 +449,8 @@ def build_report(ctx):
           lambda r: "%.0f" % r["tps"])
     table("pgbench's own CPU µs per transaction (user + system, from wait4's rusage):",
           lambda r: "%.1f" % r["pgbench_cpu_us"])
-    a("Per thread of the proxy (µs user + system):")
-    a("")
-    a("| target | thread | " + " | ".join(ctx["modes"]) + " |")
-    a("|---|---|" + "---:|" * len(ctx["modes"]))
-    for k in TARGETS:
-        labels = []
-        for m in ctx["modes"]:
-            r = res.get((k, m))
-            if isinstance(r, dict):
-                for t in r["threads"]:
-                    if t["label"] not in labels:
-                        labels.append(t["label"])
-        for lb in labels:
-            row = []
-            for m in ctx["modes"]:
-                r = res.get((k, m))
-                t = [x for x in r["threads"] if x["label"] == lb] if isinstance(r, dict) else []
-                row.append("%.1f + %.1f" % (t[0]["user_us"], t[0]["sys_us"]) if t else "–")
-            a("| %s | %s | %s |" % (TARGET_TITLES[k], lb, " | ".join(row)))
-    a("")
+    thread_table("Per thread of the proxy (µs user + system):",
+                 lambda t: "%.1f + %.1f" % (t["user_us"], t["sys_us"]))
 
     a("## 2. Context switches per transaction")
     a("")
@@ -460,26 +464,7 @@ def build_report(ctx):
     table("pgbench:", lambda r: "%.2f" % r["ctx_pgbench"])
     table("PostgreSQL backends (number of backends in parentheses):",
           lambda r: "%.2f (%s)" % (r["ctx_backends"], r["backends"]))
-    a("Proxy, per thread:")
-    a("")
-    a("| target | thread | " + " | ".join(ctx["modes"]) + " |")
-    a("|---|---|" + "---:|" * len(ctx["modes"]))
-    for k in TARGETS:
-        labels = []
-        for m in ctx["modes"]:
-            r = res.get((k, m))
-            if isinstance(r, dict):
-                for t in r["threads"]:
-                    if t["label"] not in labels:
-                        labels.append(t["label"])
-        for lb in labels:
-            row = []
-            for m in ctx["modes"]:
-                r = res.get((k, m))
-                t = [x for x in r["threads"] if x["label"] == lb] if isinstance(r, dict) else []
-                row.append("%.2f" % t[0]["ctx"] if t else "–")
-            a("| %s | %s | %s |" % (TARGET_TITLES[k], lb, " | ".join(row)))
-    a("")
+    thread_table("Proxy, per thread:", lambda t: "%.2f" % t["ctx"])
 
     a("## 3. Proxy syscalls per transaction")
     a("")
