@@ -74,7 +74,19 @@ void client_accept(uv_stream_t *listener, bool is_pipe)
 	conn_start(&c->conn);
 }
 
-/* ---- errors ---- */
+/* ---- errors and notices ---- */
+
+void client_notify_queued(Client *c)
+{
+	PktBuf b;
+	pktbuf_init(&b);
+	/* PgBouncer's words, which tools that watch for them know */
+	pq_write_notice(&b,
+			"No server connection available in postgres backend, client being queued",
+			NULL);
+	(void)client_send(c, &b);
+	c->wait_notified = true;
+}
 
 static void client_vsend_error(Client *c, const char *severity, const char *sqlstate,
 			       const char *fmt, va_list ap)
@@ -89,7 +101,7 @@ static void client_vsend_error(Client *c, const char *severity, const char *sqls
 		conn_flush(&c->server->conn);
 	(void)conn_send_pktbuf(&c->conn, &b);
 	pktbuf_free(&b);
-	if (strcmp(severity, "FATAL") == 0)
+	if (strcmp(severity, "FATAL") == 0 && G.cfg->log_pooler_errors)
 		log_info("client %s:%d %s/%s: %s", c->addr, c->port, c->dbname ? c->dbname : "-",
 			 c->user ? c->user : "-", msg);
 }

@@ -88,6 +88,7 @@ struct Client {
 
 	uint64_t connect_ms;
 	uint64_t wait_start_ms;	 /* when it started waiting for a server, 0 if not */
+	bool wait_notified;	 /* told it is queued (query_wait_notify) during this wait */
 	uint64_t last_active_ms; /* last frame received */
 	uint64_t xact_start_ns;	 /* current transaction's start */
 	char addr[48];		 /* INET6_ADDRSTRLEN */
@@ -154,6 +155,8 @@ void client_server_lost(Client *c, const char *why);
 
 /* Closes without a message. */
 void client_close(Client *c, const char *reason);
+/* query_wait_notify: a NOTICE that the client waits for a server (once per wait). */
+void client_notify_queued(Client *c);
 
 /* Sends b to the client and frees it. False when the write failed: the client is closed then
  * and c must not be touched. */

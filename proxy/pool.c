@@ -379,6 +379,7 @@ bool pool_acquire(Pool *p, Client *c)
 		return true;
 	}
 	c->wait_start_ms = proxy_now_ms();
+	c->wait_notified = false;
 	pool_change_client_state(c, CL_WAITING);
 	if (!paused)
 		pool_launch_if_needed(p);

@@ -356,6 +356,9 @@ static void proxy_janitor_cb(uv_timer_t *t)
 			client_fail(c, "08P01", "client_login_timeout: login took too long");
 		} else if (c->state == CL_IDLE || c->state == CL_ACTIVE) {
 			proxy_check_client_timeouts(c, cfg, uv_now(G.loop));
+		} else if (c->state == CL_WAITING && cfg->query_wait_notify && !c->wait_notified &&
+			   c->wait_start_ms && now - c->wait_start_ms >= cfg->query_wait_notify) {
+			client_notify_queued(c);
 		}
 	}
 	if (cfg->query_timeout) {

@@ -149,6 +149,48 @@ class LogStatsTest(harness.PgsiftTestCase):
 
 
 @unittest.skipIf(DIRECT, "pgsift's own settings")
+class QueueNoticeAndLoggingTest(harness.PgsiftTestCase):
+    QUEUED = "No server connection available in postgres backend, client being queued"
+
+    def test_query_wait_notify(self):
+        px = self.start_pgsift_for_test(settings={
+            "pool_mode": "transaction", "default_pool_size": "1", "query_wait_notify": "0.2"})
+        a = px.connect(autocommit=False)
+        a.cursor().execute("SELECT 1")  # holds the only server in its transaction
+        sock, err = raw_login(px, {"user": SUPERUSER, "database": TESTDB})
+        self.assertIsNone(err)
+        sock.sendall(message(b"Q", b"SELECT 2\0"))
+        # queued: the notice comes first, while the query waits for the server
+        m = read_message(sock)
+        self.assertEqual(m[0], b"N")
+        self.assertEqual(harness.parse_error(m[1])["M"], self.QUEUED)
+        a.commit()  # the server goes to the raw client, which gets its answer
+        types = []
+        while not types or types[-1] != b"Z":
+            types.append(read_message(sock)[0])
+        self.assertEqual(types, [b"T", b"D", b"C", b"Z"])
+        # the next statement finds the server free: no notice
+        sock.sendall(message(b"Q", b"SELECT 3\0"))
+        types = []
+        while not types or types[-1] != b"Z":
+            types.append(read_message(sock)[0])
+        self.assertEqual(types, [b"T", b"D", b"C", b"Z"])
+        sock.close()
+        a.close()
+
+    def test_log_pooler_errors(self):
+        line = "no PostgreSQL user name specified in startup packet"
+        for setting, logged in (("1", True), ("0", False)):
+            px = self.start_pgsift_for_test(settings={"log_pooler_errors": setting})
+            sock, err = raw_login(px, {"database": TESTDB})
+            self.assertEqual(err["M"], line)
+            sock.close()
+            # once pgsift has stopped, every line it wrote is in its output
+            px.stop()
+            self.assertEqual(line in px.output(), logged, setting)
+
+
+@unittest.skipIf(DIRECT, "pgsift's own settings")
 @unittest.skipIf(os.geteuid() != 0, "needs root (another group for the socket, another user)")
 class ProcessKeysTest(harness.PgsiftTestCase):
     def test_unix_socket_group(self):
