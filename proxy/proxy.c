@@ -339,6 +339,24 @@ static void proxy_log_stats(uint64_t now, bool print)
 	stats_prev_ms = now;
 }
 
+/* server_fast_close: in session pooling, a server marked for closing (a RELOAD that changed its
+ * database's settings, RECONNECT) goes as soon as its client is between transactions, and its
+ * client with it, as PgBouncer does, instead of at the end of the session. */
+static void proxy_fast_close_sessions(void)
+{
+	ListNode *n, *tmp;
+	list_for_each_safe(n, tmp, &G.servers)
+	{
+		Server *s = list_entry(n, Server, all_node);
+		if (s->state == SV_ACTIVE && s->close_needed && s->client &&
+		    s->pool->mode == POOL_SESSION && s->tx_state == PQ_TX_IDLE &&
+		    server_is_quiet(s))
+			client_fail(s->client, "57P01",
+				    "terminating connection: its server is being closed after a "
+				    "configuration change (server_fast_close)");
+	}
+}
+
 static void proxy_janitor_cb(uv_timer_t *t)
 {
 	(void)t;
@@ -361,6 +379,8 @@ static void proxy_janitor_cb(uv_timer_t *t)
 			client_notify_queued(c);
 		}
 	}
+	if (cfg->server_fast_close)
+		proxy_fast_close_sessions();
 	if (cfg->query_timeout) {
 		uint64_t now_ns = proxy_now_ns();
 		list_for_each_safe(n, tmp, &G.servers)

@@ -178,6 +178,33 @@ class QueueNoticeAndLoggingTest(harness.PgsiftTestCase):
         sock.close()
         a.close()
 
+    def test_server_fast_close(self):
+        line = "its server is being closed after a configuration change (server_fast_close)"
+        for fast in (False, True):
+            px = self.start_pgsift_for_test(settings={
+                "pool_mode": "session", "admin_users": SUPERUSER,
+                "server_fast_close": "1" if fast else "0"})
+            conn = px.connect()
+            conn.cursor().execute("SELECT 1")
+            # a RELOAD that changes the database's line marks its servers for closing
+            with open(px.ini_path, "a") as f:
+                f.write("* = host=%s port=%d application_name=changed\n"
+                        % (px.server.host, px.server.port))
+            admin = px.connect(dbname="pgsift")
+            admin.cursor().execute("RELOAD")
+            admin.close()
+            if fast:
+                harness.wait_until(lambda: line in px.output(), 10, "the fast close")
+                with self.assertRaises(psycopg2.OperationalError):
+                    conn.cursor().execute("SELECT 2")
+            else:
+                cur = conn.cursor()
+                cur.execute("SELECT 2")  # the session keeps its server to its end
+                self.assertEqual(cur.fetchone(), (2,))
+                self.assertNotIn(line, px.output())
+            conn.close()
+            px.stop()
+
     def test_log_pooler_errors(self):
         line = "no PostgreSQL user name specified in startup packet"
         for setting, logged in (("1", True), ("0", False)):
