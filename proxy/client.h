@@ -87,8 +87,14 @@ struct Client {
 	struct AuthLookup *auth_lookup; /* auth_query in flight (authquery.h) */
 
 	uint64_t connect_ms;
-	uint64_t wait_start_ms;	 /* when it started waiting for a server, 0 if not */
-	bool wait_notified;	 /* told it is queued (query_wait_notify) during this wait */
+	uint64_t wait_start_ms; /* when it started waiting for a server, 0 if not */
+	bool wait_notified;	/* told it is queued (query_wait_notify) during this wait */
+	/* texts known to change no session state (client_parse_session_quiet): XXH3 and length,
+	 * direct-mapped by the hash; 0 length = empty slot */
+	struct {
+		uint64_t hash;
+		uint32_t len;
+	} quiet_texts[8];
 	uint64_t last_active_ms; /* last frame received */
 	uint64_t xact_start_ns;	 /* current transaction's start */
 	char addr[48];		 /* INET6_ADDRSTRLEN */

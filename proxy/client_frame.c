@@ -242,7 +242,7 @@ static PktAction client_frame_parse(Client *c, Server *s, PktReader *r, bool poo
 	size_t types_len = (size_t)(r->end - r->p);
 	if (name[0] == '\0') {
 		client_free_cmds(c->unnamed_cmds);
-		c->unnamed_cmds = client_parse_session(text, tlen);
+		c->unnamed_cmds = client_parse_session_quiet(c, text, tlen);
 		if (pooled && client_has_kind(c->unnamed_cmds, SC_LISTEN)) {
 			/* refused as PostgreSQL would refuse a bad Parse: the server skips to Sync,
 			 * and the error it gives is replaced by the refusal */
@@ -315,7 +315,7 @@ static PktAction client_frame_execute(Client *c, Server *s, PktReader *r)
 	} else if (p && text) {
 		/* a named statement that changes session state (set_config($1, ...),
 		 * pg_advisory_lock($1)...): rare enough to be parsed at each Execute */
-		p->cmds = client_parse_session(text, tlen);
+		p->cmds = client_parse_session_quiet(c, text, tlen);
 	}
 	return p ? PA_FORWARD : PA_CLOSED;
 }

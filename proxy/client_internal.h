@@ -72,6 +72,10 @@ bool client_is_server_only_param(const char *name);
 /* The session commands (SET, RESET, PREPARE...) in a statement text, or NULL when there are
  * none (the common case, decided by a keyword check) or memory ran out. */
 SessionCommands *client_parse_session(const char *text, size_t len);
+/* The same for a text a client sends again and again (an unnamed Parse before each execution, a
+ * named statement's text at each Execute): a text once found to change no session state is
+ * not looked at again (a per-client memo of its hash). */
+SessionCommands *client_parse_session_quiet(Client *c, const char *text, size_t len);
 bool client_has_kind(const SessionCommands *cmds, SessionCommandKind kind);
 void client_free_cmds(SessionCommands *cmds);
 

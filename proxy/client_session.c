@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <xxhash.h>
 
 #include "config/log.h"
-#include <xxhash.h>
 
 #include "proxy/pgspell.h"
 #include "proxy/pool.h"
@@ -328,10 +328,9 @@ void client_server_ready(Client *c)
 	conn_resume(&c->conn);
 }
 
-SessionCommands *client_parse_session(const char *text, size_t len)
+/* The session commands of a text the hint said may have some. */
+static SessionCommands *session_commands_of(const char *text, size_t len)
 {
-	if (!parser_hot_session_hint(text, len))
-		return NULL;
 	SessionCommands *cmds = calloc(1, sizeof(*cmds));
 	if (!cmds)
 		return NULL;
@@ -341,6 +340,26 @@ SessionCommands *client_parse_session(const char *text, size_t len)
 		return NULL;
 	}
 	return cmds;
+}
+
+SessionCommands *client_parse_session(const char *text, size_t len)
+{
+	return parser_hot_session_hint(text, len) ? session_commands_of(text, len) : NULL;
+}
+
+SessionCommands *client_parse_session_quiet(Client *c, const char *text, size_t len)
+{
+	uint64_t h = XXH3_64bits(text, len);
+	size_t slot = h & (sizeof(c->quiet_texts) / sizeof(c->quiet_texts[0]) - 1);
+	if (len && c->quiet_texts[slot].len == len && c->quiet_texts[slot].hash == h)
+		return NULL;
+	if (parser_hot_session_hint(text, len))
+		return session_commands_of(text, len);
+	if (len <= UINT32_MAX) {
+		c->quiet_texts[slot].hash = h;
+		c->quiet_texts[slot].len = (uint32_t)len;
+	}
+	return NULL;
 }
 
 bool client_has_kind(const SessionCommands *cmds, SessionCommandKind kind)
