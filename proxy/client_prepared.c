@@ -185,18 +185,23 @@ PktAction client_parse_named(Client *c, Server *s, const char *name, const char 
  * SHAPE_STALE after pgsift told it the plan changed. */
 #define SHAPE_STALE 1
 
+/* The shape is kept as its 8 bytes (the map holds bytes, NUL included). */
 static uint64_t client_shape_of(const Client *c, const char *name)
 {
-	const char *hex = c->shapes ? stmtmap_get(c->shapes, name, NULL) : NULL;
-	return hex ? strtoull(hex, NULL, 16) : 0;
+	size_t len = 0;
+	const char *bytes = c->shapes ? stmtmap_get(c->shapes, name, &len) : NULL;
+	uint64_t shape = 0;
+	if (bytes && len == sizeof(shape))
+		memcpy(&shape, bytes, sizeof(shape));
+	return shape;
 }
 
 void client_note_shape(Client *c, const char *name, uint64_t shape)
 {
-	char hex[24];
-	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)shape);
+	if (client_shape_of(c, name) == shape)
+		return; /* told again at each execution: nothing to store */
 	if ((!c->shapes && !(c->shapes = stmtmap_new())) ||
-	    !stmtmap_put(c->shapes, name, hex, strlen(hex)))
+	    !stmtmap_put(c->shapes, name, (const char *)&shape, sizeof(shape)))
 		log_warn("out of memory keeping the result shape of statement %s", name);
 }
 
