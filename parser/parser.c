@@ -350,10 +350,11 @@ static bool hit_with_spans(ParserCache *c, const Entry *e, const char *text, siz
 	return true;
 }
 
-/* Room for n span pairs in c->spans. */
+/* Room for n span pairs in c->spans (never NULL for n = 0: a statement without pins or
+ * constants is a hit like any other). */
 static uint32_t *spans_room(ParserCache *c, size_t n)
 {
-	return grow_array(&c->spans, &c->spans_cap, 2 * n, sizeof(uint32_t)) ? c->spans : NULL;
+	return grow_array(&c->spans, &c->spans_cap, 2 * n + 2, sizeof(uint32_t)) ? c->spans : NULL;
 }
 
 static size_t entry_cols(const Entry *e)

@@ -579,6 +579,8 @@ static void test_parser_number_skeleton(void **state)
 	} cases[] = {
 		{"SELECT abalance FROM pgbench_accounts WHERE aid = 5;",
 		 "SELECT abalance FROM pgbench_accounts WHERE aid = 123456;", 1},
+		/* no column and no pinned literal: a hit all the same (psql's SELECT n;) */
+		{"SELECT 5;", "SELECT 2999;", 1},
 		{"UPDATE t SET v = v + 7, w = 'x 12' WHERE id = 3 AND k IN (1, 2)",
 		 "UPDATE t SET v = v + 70000, w = 'x 9' WHERE id = 30 AND k IN (11, 22)", 1},
 		{"SELECT * FROM t WHERE a = -5 AND b > 1.5 ORDER BY 1 LIMIT 10",
