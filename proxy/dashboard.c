@@ -33,10 +33,8 @@
 #include "proxy/scram.h"
 #include "proxy/server.h"
 #include "stats/advisor/advisor.h"
-#include "stats/advisor/catalog.h"
 #include "stats/advisor/live.h"
 #include "stats/advisor/output.h"
-#include "stats/advisor/validate.h"
 #include "util/json.h"
 
 /* The page (dashboard.html), embedded by the build (proxy/CMakeLists.txt). */
@@ -1090,49 +1088,6 @@ static void job_slow(DashJob *j, FILE *f)
 
 /* ---- /api/suggestions ---- */
 
-typedef struct SugDb {
-	char *name, *user;
-	uint64_t user_calls;
-} SugDb;
-
-typedef struct SugDbs {
-	SugDb v[64];
-	size_t n;
-} SugDbs;
-
-/* The databases of the statistics (at most 64), each with the user of most calls. */
-static bool sug_db_cb(void *arg, const StatsDigestView *d)
-{
-	SugDbs *dbs = arg;
-	if (d->is_other || !d->database || !d->query)
-		return true;
-	size_t i = 0;
-	while (i < dbs->n && strcmp(dbs->v[i].name, d->database) != 0)
-		i++;
-	if (i == dbs->n) {
-		if (dbs->n == sizeof(dbs->v) / sizeof(dbs->v[0]))
-			return true;
-		dbs->v[i] = (SugDb){strdup(d->database), NULL, 0};
-		if (!dbs->v[i].name)
-			return false;
-		dbs->n++;
-	}
-	if (d->user && (!dbs->v[i].user || d->calls > dbs->v[i].user_calls)) {
-		char *u = strdup(d->user);
-		if (u) {
-			free(dbs->v[i].user);
-			dbs->v[i].user = u;
-			dbs->v[i].user_calls = d->calls;
-		}
-	}
-	return true;
-}
-
-static int sug_db_cmp(const void *a, const void *b)
-{
-	return strcmp(((const SugDb *)a)->name, ((const SugDb *)b)->name);
-}
-
 /* One suggestion's evidence: the fields every output format has (output.c), its statements. */
 static void json_suggestion(FILE *f, const char *database, const Advisor *adv,
 			    const AdvSuggestion *s)
@@ -1170,6 +1125,40 @@ static void json_suggestion(FILE *f, const char *database, const Advisor *adv,
 
 /* The advisor as SHOW SUGGESTIONS runs it (advisor_live_run), keeping what it says to print
  * the evidence and the migration. */
+/* Where suggestions_render writes each database's part. */
+typedef struct SugOut {
+	FILE *json, *migration, *notes;
+	size_t n_out, n_notes;
+} SugOut;
+
+static bool sug_db(void *arg, const char *database, const Advisor *adv, const char *err)
+{
+	SugOut *o = arg;
+	if (!adv) {
+		char msg[700];
+		snprintf(msg, sizeof(msg), "database %s: cannot read the catalog: %s", database,
+			 err);
+		fputs(o->n_notes++ ? ", " : "", o->notes);
+		dashboard_json_str(o->notes, msg);
+		return true;
+	}
+	size_t n, nst;
+	const AdvSuggestion *s = advisor_suggestions(adv, &n);
+	advisor_statements(adv, &nst);
+	for (size_t k = 0; k < n; k++) {
+		if (s[k].dropped)
+			continue;
+		fputs(o->n_out++ ? ",\n" : "", o->json);
+		json_suggestion(o->json, database, adv, &s[k]);
+	}
+	char header[300];
+	snprintf(header, sizeof(header),
+		 "input: the dashboard; database: %s; window: all; %zu fingerprints; not validated",
+		 database, nst);
+	advisor_output(o->migration, adv, ADV_FMT_SQL, header);
+	return true;
+}
+
 static void suggestions_render(const Config *cfg, FILE *f)
 {
 	StatsStore *store = NULL;
@@ -1177,66 +1166,20 @@ static void suggestions_render(const Config *cfg, FILE *f)
 		fputs("{\"error\": \"could not copy the statistics\"}", f);
 		return;
 	}
-	SugDbs dbs = {0};
-	stats_store_foreach(store, 0, sug_db_cb, &dbs);
-	qsort(dbs.v, dbs.n, sizeof(dbs.v[0]), sug_db_cmp);
 	char *mig = NULL, *notes = NULL;
 	size_t mig_len = 0, notes_len = 0;
-	FILE *mf = open_memstream(&mig, &mig_len);
-	FILE *nf = open_memstream(&notes, &notes_len);
+	SugOut o = {.json = f,
+		    .migration = open_memstream(&mig, &mig_len),
+		    .notes = open_memstream(&notes, &notes_len)};
 	fputs("{\"generated_at\": ", f);
 	json_time(f, now_wall_us());
 	fputs(", \"suggestions\": [", f);
-	size_t n_out = 0, n_notes = 0;
-	for (size_t i = 0; i < dbs.n && mf && nf; i++) {
-		const SugDb *db = &dbs.v[i];
-		char err[512], msg[700];
-		char *conninfo = advisor_live_conninfo(cfg, db->name, db->user, err, sizeof(err));
-		Catalog *cat = conninfo ? catalog_connect(conninfo, err, sizeof(err)) : NULL;
-		free(conninfo);
-		if (!cat) {
-			snprintf(msg, sizeof(msg), "database %s: cannot read the catalog: %s",
-				 db->name, err);
-			fputs(n_notes++ ? ", " : "", nf);
-			dashboard_json_str(nf, msg);
-			continue;
-		}
-		AdvisorOptions opts;
-		advisor_options_default(&opts);
-		opts.min_table_rows = cfg->advisor_min_table_rows;
-		opts.min_saving_pct = cfg->advisor_min_saving_pct;
-		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
-		Advisor *adv = advisor_new(&opts, catalog_resolve, cat);
-		if (adv) {
-			advisor_add_store(adv, store, 0, db->name);
-			if (advisor_plan(adv) == 0) {
-				if (catalog_has_extension(cat, "hypopg"))
-					advisor_validate(adv, cat, true);
-				advisor_drop_unjudged(adv);
-				size_t n, nst;
-				const AdvSuggestion *s = advisor_suggestions(adv, &n);
-				advisor_statements(adv, &nst);
-				for (size_t k = 0; k < n; k++) {
-					if (s[k].dropped)
-						continue;
-					fputs(n_out++ ? ",\n" : "", f);
-					json_suggestion(f, db->name, adv, &s[k]);
-				}
-				char header[300];
-				snprintf(header, sizeof(header),
-					 "input: the dashboard; database: %s; window: all; %zu "
-					 "fingerprints; not validated",
-					 db->name, nst);
-				advisor_output(mf, adv, ADV_FMT_SQL, header);
-			}
-			advisor_free(adv);
-		}
-		catalog_free(cat);
-	}
-	if (mf)
-		fclose(mf);
-	if (nf)
-		fclose(nf);
+	if (o.migration && o.notes)
+		(void)advisor_live_each(cfg, store, sug_db, &o);
+	if (o.migration)
+		fclose(o.migration);
+	if (o.notes)
+		fclose(o.notes);
 	fputs("], \"notices\": [", f);
 	if (notes)
 		fputs(notes, f);
@@ -1245,10 +1188,6 @@ static void suggestions_render(const Config *cfg, FILE *f)
 	fputc('}', f);
 	free(mig);
 	free(notes);
-	for (size_t i = 0; i < dbs.n; i++) {
-		free(dbs.v[i].name);
-		free(dbs.v[i].user);
-	}
 	stats_store_free(store);
 }
 

@@ -192,6 +192,61 @@ static int cmp_db(const void *a, const void *b)
 	return strcmp(((const LiveDb *)a)->name, ((const LiveDb *)b)->name);
 }
 
+bool advisor_live_each(const Config *cfg, StatsStore *store, AdvLiveFn fn, void *arg)
+{
+	LiveDbs dbs = {0};
+	stats_store_foreach(store, 0, live_db_cb, &dbs);
+	bool ok = !dbs.oom;
+	if (dbs.n > 1)
+		qsort(dbs.v, dbs.n, sizeof(dbs.v[0]), cmp_db);
+	for (size_t i = 0; i < dbs.n && ok; i++) {
+		const LiveDb *db = &dbs.v[i];
+		char err[512];
+		char *conninfo = advisor_live_conninfo(cfg, db->name, db->user, err, sizeof(err));
+		Catalog *cat = conninfo ? catalog_connect(conninfo, err, sizeof(err)) : NULL;
+		free(conninfo);
+		if (!cat) {
+			ok = fn(arg, db->name, NULL, err);
+			continue;
+		}
+		AdvisorOptions opts;
+		advisor_options_default(&opts);
+		opts.min_table_rows = cfg->advisor_min_table_rows;
+		opts.min_saving_pct = cfg->advisor_min_saving_pct;
+		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
+		Advisor *adv = advisor_new(&opts, catalog_resolve, cat);
+		if (!adv || (advisor_add_store(adv, store, 0, db->name), advisor_plan(adv) != 0)) {
+			ok = false;
+		} else {
+			/* as `pgsift suggest` without --validate: the planner is asked only
+			 * about what the syntax cannot tell */
+			if (catalog_has_extension(cat, "hypopg"))
+				advisor_validate(adv, cat, true);
+			advisor_drop_unjudged(adv);
+			ok = fn(arg, db->name, adv, NULL);
+		}
+		advisor_free(adv);
+		catalog_free(cat);
+	}
+	for (size_t i = 0; i < dbs.n; i++) {
+		free(dbs.v[i].name);
+		free(dbs.v[i].user);
+	}
+	free(dbs.v);
+	return ok;
+}
+
+/* SHOW SUGGESTIONS' rows of one database (or its notice). */
+static bool live_run_db(void *arg, const char *database, const Advisor *adv, const char *err)
+{
+	AdvLiveResult *out = arg;
+	if (!adv) {
+		live_notice(out, "database %s: cannot read the catalog: %s", database, err);
+		return true;
+	}
+	return live_rows(out, database, adv);
+}
+
 void advisor_live_run(const Config *cfg, AdvLiveResult *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -202,53 +257,8 @@ void advisor_live_run(const Config *cfg, AdvLiveResult *out)
 						    "could not copy the statistics");
 		return;
 	}
-	LiveDbs dbs = {0};
-	stats_store_foreach(store, 0, live_db_cb, &dbs);
-	if (dbs.oom)
+	if (!advisor_live_each(cfg, store, live_run_db, out) && !out->error)
 		out->error = strdup("out of memory");
-	if (dbs.n > 1)
-		qsort(dbs.v, dbs.n, sizeof(dbs.v[0]), cmp_db);
-	for (size_t i = 0; i < dbs.n && !out->error; i++) {
-		const LiveDb *db = &dbs.v[i];
-		char err[512];
-		char *conninfo = advisor_live_conninfo(cfg, db->name, db->user, err, sizeof(err));
-		Catalog *cat = conninfo ? catalog_connect(conninfo, err, sizeof(err)) : NULL;
-		free(conninfo);
-		if (!cat) {
-			live_notice(out, "database %s: cannot read the catalog: %s", db->name, err);
-			continue;
-		}
-		AdvisorOptions opts;
-		advisor_options_default(&opts);
-		opts.min_table_rows = cfg->advisor_min_table_rows;
-		opts.min_saving_pct = cfg->advisor_min_saving_pct;
-		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
-		Advisor *adv = advisor_new(&opts, catalog_resolve, cat);
-		if (!adv) {
-			catalog_free(cat);
-			out->error = strdup("out of memory");
-			break;
-		}
-		advisor_add_store(adv, store, 0, db->name);
-		if (advisor_plan(adv) != 0) {
-			out->error = strdup("out of memory");
-		} else {
-			/* as `pgsift suggest` without --validate: the planner is asked only
-			 * about what the syntax cannot tell */
-			if (catalog_has_extension(cat, "hypopg"))
-				advisor_validate(adv, cat, true);
-			advisor_drop_unjudged(adv);
-			if (!live_rows(out, db->name, adv))
-				out->error = strdup("out of memory");
-		}
-		advisor_free(adv);
-		catalog_free(cat);
-	}
-	for (size_t i = 0; i < dbs.n; i++) {
-		free(dbs.v[i].name);
-		free(dbs.v[i].user);
-	}
-	free(dbs.v);
 	stats_store_free(store);
 }
 

@@ -65,6 +65,16 @@ typedef struct AdvLiveResult {
 } AdvLiveResult;
 
 /*
+ * The advisor once per database of store (sorted by name), as SHOW SUGGESTIONS and the
+ * dashboard run it: cfg's thresholds, the catalog read through advisor_live_conninfo, HypoPG's
+ * verdict when the extension is there. fn gets each database's planned advisor (valid during
+ * the call), or adv NULL and err when its catalog could not be read; fn returning false stops.
+ * False when fn stopped it or memory ran out. Blocks (libpq): worker threads only.
+ */
+typedef bool (*AdvLiveFn)(void *arg, const char *database, const Advisor *adv, const char *err);
+bool advisor_live_each(const Config *cfg, StatsStore *store, AdvLiveFn fn, void *arg);
+
+/*
  * Runs the advisor over a snapshot of the running proxy's statistics (stats_snapshot_store),
  * one database at a time, with cfg's thresholds (advisor_min_table_rows,
  * advisor_min_saving_pct) and the catalogs read through advisor_live_conninfo. Blocks (libpq):
