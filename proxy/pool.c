@@ -216,28 +216,26 @@ static bool pool_same_user(const Pool *a, const Pool *b)
 	return strcmp(a->server_user, b->server_user) == 0;
 }
 
-size_t pool_db_server_count(const Pool *p)
+/* The servers of every pool that shares a limit with p (same: pool_same_db or pool_same_user). */
+static size_t pool_shared_server_count(const Pool *p, bool (*same)(const Pool *, const Pool *))
 {
 	size_t n = 0;
-	ListNode *node;
-	for (node = G.pools.head.next; node != &G.pools.head; node = node->next) {
+	for (ListNode *node = G.pools.head.next; node != &G.pools.head; node = node->next) {
 		const Pool *q = list_entry(node, Pool, node);
-		if (pool_same_db(p, q))
+		if (same(p, q))
 			n += pool_server_count(q);
 	}
 	return n;
 }
 
+size_t pool_db_server_count(const Pool *p)
+{
+	return pool_shared_server_count(p, pool_same_db);
+}
+
 size_t pool_user_server_count(const Pool *p)
 {
-	size_t n = 0;
-	ListNode *node;
-	for (node = G.pools.head.next; node != &G.pools.head; node = node->next) {
-		const Pool *q = list_entry(node, Pool, node);
-		if (pool_same_user(p, q))
-			n += pool_server_count(q);
-	}
-	return n;
+	return pool_shared_server_count(p, pool_same_user);
 }
 
 /* room = min(room, limit - used); limit 0 is no limit. */
