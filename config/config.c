@@ -256,6 +256,7 @@ static const struct {
 	{"stats-file", 0, offsetof(ConfigArgs, stats_file), true},
 	{"metrics-listen", 0, offsetof(ConfigArgs, metrics_listen), true},
 	{"log-level", 0, offsetof(ConfigArgs, log_level), true},
+	{"takeover", 'R', offsetof(ConfigArgs, takeover), false},
 	{"help", 'h', offsetof(ConfigArgs, help), false},
 	{"version", 'V', offsetof(ConfigArgs, version), false},
 };
@@ -283,7 +284,7 @@ typedef struct Loader {
 	size_t errlen;
 } Loader;
 
-enum { SEC_NONE, SEC_MAIN, SEC_DATABASES, SEC_USERS, SEC_IGNORED };
+enum { SEC_NONE, SEC_MAIN, SEC_DATABASES, SEC_USERS, SEC_PEERS, SEC_IGNORED };
 
 static const KeyDef *key_find(const char *name);
 static bool key_set(Config *cfg, const KeyDef *k, const char *value, bool in_ms, char *why,
@@ -297,6 +298,7 @@ static bool loader_set(Loader *ld, const KeyDef *k, const char *value, const cha
 static bool loader_db(Loader *ld, const char *name, const char *value, const char *src, int line);
 static bool loader_users(Loader *ld, const char *name, const char *value, const char *src,
 			 int line);
+static bool loader_peer(Loader *ld, const char *name, const char *value, const char *src, int line);
 static bool loader_listen_flag(Loader *ld, const char *value, const char *label);
 static bool loader_upstream(Loader *ld, const char *value, const char *label);
 static bool loader_auth_file(Loader *ld);
@@ -396,6 +398,8 @@ const char *config_usage(void)
 	       "      --stats-file FILE      keep query statistics across restarts\n"
 	       "      --metrics-listen ADDR:PORT  serve Prometheus metrics at /metrics\n"
 	       "      --log-level LEVEL      fatal, error, warning, info, debug or noise\n"
+	       "  -R, --takeover             take the listening sockets over from the running\n"
+	       "                             pgsift of this configuration (online restart)\n"
 	       "  -h, --help                 show this help and exit\n"
 	       "  -V, --version              show the version and exit\n"
 	       "\n"
@@ -564,6 +568,9 @@ void config_free(Config *cfg)
 	for (size_t i = 0; i < cfg->n_dbs; i++)
 		dbentry_clear(&cfg->dbs[i]);
 	free(cfg->dbs);
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		free(cfg->peers[i].host);
+	free(cfg->peers);
 	free(cfg);
 }
 
@@ -577,6 +584,14 @@ const DbEntry *config_find_db(const Config *cfg, const char *dbname)
 			fallback = &cfg->dbs[i];
 	}
 	return fallback;
+}
+
+const PeerEntry *config_find_peer(const Config *cfg, int id)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (cfg->peers[i].id == id)
+			return &cfg->peers[i];
+	return NULL;
 }
 
 static const UserEntry *user_find_any(const Config *cfg, const char *name)
@@ -1070,6 +1085,8 @@ static int section_of(const char *name)
 		return SEC_DATABASES;
 	if (!strcasecmp(name, "users"))
 		return SEC_USERS;
+	if (!strcasecmp(name, "peers"))
+		return SEC_PEERS;
 	return SEC_IGNORED;
 }
 
@@ -1194,6 +1211,10 @@ static bool loader_ini(Loader *ld, const char *path, int depth)
 			if (!loader_users(ld, key, value, file, lineno))
 				goto out;
 			continue;
+		case SEC_PEERS:
+			if (!loader_peer(ld, key, value, file, lineno))
+				goto out;
+			continue;
 		}
 		const KeyDef *k = key_find(key);
 		config_echo(echo, sizeof(echo), key);
@@ -1269,6 +1290,61 @@ static bool loader_db(Loader *ld, const char *name, const char *value, const cha
 		snprintf(ld->err, ld->errlen, "out of memory");
 		return false;
 	}
+	return true;
+}
+
+/* `<id> = host=... port=...`: the peer's address, read with the [databases] parser, whose
+ * host and port mean the same; PgBouncer's pool_size (its cancel connections) is accepted and
+ * unused, since pgsift opens one connection per forwarded cancel. A later line of the same id
+ * replaces the earlier one. */
+static bool loader_peer(Loader *ld, const char *name, const char *value, const char *src, int line)
+{
+	char why[512], loc[600], echo[80];
+	snprintf(loc, sizeof(loc), "%s:%d", src, line);
+	config_echo(echo, sizeof(echo), name);
+	char *end;
+	errno = 0;
+	long id = strtol(name, &end, 10);
+	if (*end || end == name || errno || id < 1 || id > 16383) {
+		snprintf(ld->err, ld->errlen, "%s: [peers]: '%s' is not a peer_id (1..16383)", loc,
+			 echo);
+		return false;
+	}
+	DbEntry db;
+	if (!dbentry_parse(name, value, loc, &db, why, sizeof(why))) {
+		snprintf(ld->err, ld->errlen, "%s: [peers] %s: %s", loc, echo, why);
+		return false;
+	}
+	PeerEntry pe = {.id = (int)id, .host = db.host, .port = db.port_given ? db.port : 6432};
+	db.host = NULL;
+	dbentry_clear(&db);
+	if (!pe.host || !pe.host[0]) {
+		free(pe.host);
+		snprintf(ld->err, ld->errlen,
+			 "%s: [peers] %s: host= is required (an address, a host name or a Unix "
+			 "socket directory)",
+			 loc, echo);
+		return false;
+	}
+	Config *cfg = ld->cfg;
+	size_t at = 0;
+	while (at < cfg->n_peers && cfg->peers[at].id < pe.id)
+		at++;
+	if (at < cfg->n_peers && cfg->peers[at].id == pe.id) {
+		free(cfg->peers[at].host);
+		cfg->peers[at] = pe;
+		return true;
+	}
+	PeerEntry *grown = realloc(cfg->peers, (cfg->n_peers + 1) * sizeof(*grown));
+	if (!grown) {
+		free(pe.host);
+		snprintf(ld->err, ld->errlen, "out of memory");
+		return false;
+	}
+	memmove(grown + at + 1, grown + at, (cfg->n_peers - at) * sizeof(*grown));
+	grown[at] = pe;
+	cfg->peers = grown;
+	cfg->n_peers++;
 	return true;
 }
 
@@ -1552,9 +1628,12 @@ static bool validate_process(Loader *ld, Config *cfg)
 		log_warn("scram_iterations = %d: pgsift derives SCRAM secrets for plain-text "
 			 "passwords with 4096 iterations",
 			 cfg->scram_iterations);
-	if (cfg->peer_id)
-		log_warn("peer_id = %d: pgsift has no peering ([peers] is ignored), cancel "
-			 "requests reach only this process",
+	if (!cfg->peer_id && cfg->n_peers)
+		log_warn("[peers] is set but peer_id = 0: peering is off, cancel requests reach "
+			 "only this process");
+	if (cfg->peer_id && !config_find_peer(cfg, cfg->peer_id))
+		log_warn("peer_id = %d is not in [peers]: the other processes cannot forward this "
+			 "one's cancel requests to it",
 			 cfg->peer_id);
 	return true;
 }

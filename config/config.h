@@ -52,6 +52,7 @@ typedef struct DbEntry {
 	char *name; /* the name clients ask for; "*" for the fallback (owned) */
 	char *host; /* host name, IP, or a Unix socket directory (starts with '/'); NULL = "/var/run/postgresql" */
 	int port;	     /* default 5432 */
+	bool port_given;     /* port= was written ([peers] defaults to 6432 instead) */
 	char *dbname;	     /* database on the server; NULL = the name the client asked for */
 	char *user;	     /* forced server user; NULL = the client's user */
 	char *password;	     /* password towards the server; NULL = from auth_file for that user */
@@ -70,6 +71,13 @@ typedef struct DbEntry {
 	char *conninfo;		/* the text as written, for SHOW DATABASES and logs (owned) */
 	int line;		/* where it was written, 0 for the command line */
 } DbEntry;
+
+/* One line of [peers]: `<peer_id> = host=... port=...`, as PgBouncer 1.19. */
+typedef struct PeerEntry {
+	int id;	    /* 1..16383 */
+	char *host; /* IP address, host name, or a Unix socket directory (starts with '/') (owned) */
+	int port;   /* default 6432 */
+} PeerEntry;
 
 /* What kind of secret an auth_file line holds; SECRET_NONE for a user known only from [users]. */
 typedef enum { SECRET_NONE = 0, SECRET_PLAIN, SECRET_MD5, SECRET_SCRAM } SecretKind;
@@ -98,7 +106,7 @@ typedef struct Config {
 	int listen_backlog;	 /* 128 */
 	char *unix_socket_group; /* the socket's group (chown); NULL = the process's */
 	bool so_reuseport;	 /* SO_REUSEPORT on TCP listeners; false */
-	int peer_id;		 /* accepted; pgsift has no [peers] (0) */
+	int peer_id;		 /* this process in its [peers] group, 1..16383; 0 = no peering */
 
 	/* TCP options (PgBouncer's tcp_*), applied by proxy/sockopt.c; 0 = the kernel's default */
 	int tcp_defer_accept;  /* 1 (Linux): TCP_DEFER_ACCEPT of 45 s on listeners; 0 = off */
@@ -227,6 +235,11 @@ typedef struct Config {
 	/* [databases] */
 	DbEntry *dbs;
 	size_t n_dbs;
+
+	/* [peers]: where the other processes of a so_reuseport group (or other hosts) take the
+	 * CancelRequests that name their clients (proxy/cancel.c) */
+	PeerEntry *peers; /* by id, ascending */
+	size_t n_peers;
 } Config;
 
 /* What the command line said; fields left NULL / -1 were not given. Filled by config_parse_args. */
@@ -246,6 +259,7 @@ typedef struct ConfigArgs {
 	const char *stats_file;
 	const char *metrics_listen;
 	const char *log_level;
+	bool takeover; /* --takeover / -R: take the listening sockets of the running process */
 	bool help;
 	bool version;
 } ConfigArgs;
@@ -279,6 +293,8 @@ void config_free(Config *cfg);
 
 /* The [databases] entry for a client's database name: exact match, else `*`, else NULL. */
 const DbEntry *config_find_db(const Config *cfg, const char *dbname);
+/* The [peers] entry of that id, or NULL. */
+const PeerEntry *config_find_peer(const Config *cfg, int id);
 
 /* The auth_file entry for a user (secret never NULL), or NULL. */
 const UserEntry *config_find_user(const Config *cfg, const char *name);

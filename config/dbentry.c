@@ -433,8 +433,10 @@ static bool db_take_libpq(DbEntry *db, const char *libpq, char *why, size_t whyl
 					 echo);
 				goto out;
 			}
-			if (*o->val)
+			if (*o->val) {
 				db->port = (int)port;
+				db->port_given = true;
+			}
 		} else if (strcmp(o->keyword, "sslmode") == 0) {
 			TlsMode m;
 			if (!tls_mode_parse(o->val, &m)) {

@@ -46,6 +46,7 @@ const AdminCommand admin_commands[] = {
 	{"SHOW", "USERS", 2, 2, false, admin_show_users, NULL, NULL},
 	{"SHOW", "VERSION", 2, 2, false, admin_show_version, NULL, NULL},
 	{"SHOW", "LISTS", 2, 2, false, admin_show_lists, NULL, "SHOW LISTS"},
+	{"SHOW", "PEERS", 2, 2, false, admin_show_peers, NULL, "SHOW PEERS"},
 	{"SHOW", "STATS", 2, 2, false, admin_show_stats, NULL,
 	 "SHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"},
 	{"SHOW", "STATS_TOTALS", 2, 2, false, admin_show_stats_totals, NULL, NULL},

@@ -122,6 +122,7 @@ void admin_show_databases(PktBuf *b);
 void admin_show_users(PktBuf *b);
 void admin_show_config(PktBuf *b);
 void admin_show_lists(PktBuf *b);
+void admin_show_peers(PktBuf *b);
 bool admin_pause(Client *c, const AdminCmd *cmd, PktBuf *b);
 bool admin_resume(Client *c, const AdminCmd *cmd, PktBuf *b);
 bool admin_kill(Client *c, const AdminCmd *cmd, PktBuf *b);

@@ -29,6 +29,27 @@ void admin_show_version(PktBuf *b)
 	pq_write_command_complete(b, "SHOW");
 }
 
+/* PgBouncer 1.19's SHOW PEERS: the [peers] section (pool_size: pgsift opens one connection per
+ * forwarded cancel, so it shows the configured 0). */
+void admin_show_peers(PktBuf *b)
+{
+	static const AdminCol cols[] = {{"peer_id", OID_INT4},
+					{"host", OID_TEXT},
+					{"port", OID_INT4},
+					{"pool_size", OID_INT4}};
+	admin_describe(b, cols, 4);
+	for (size_t i = 0; i < G.cfg->n_peers; i++) {
+		const PeerEntry *pe = &G.cfg->peers[i];
+		AdminRow r = {.n = 0};
+		admin_row_u64(&r, (uint64_t)pe->id);
+		admin_row_str(&r, pe->host);
+		admin_row_u64(&r, (uint64_t)pe->port);
+		admin_row_u64(&r, 0);
+		admin_row_send(b, &r);
+	}
+	pq_write_command_complete(b, "SHOW");
+}
+
 static size_t admin_count_admin_clients(void)
 {
 	size_t n = 0;

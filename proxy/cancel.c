@@ -19,6 +19,7 @@
 #include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/takeover.h"
 
 #define CANCEL_BUCKETS 4096
 
@@ -26,6 +27,8 @@ typedef struct CancelConn CancelConn;
 
 static CancelConn *cancel_conn_open(Server *s);
 static void cancel_close_cb(uv_handle_t *h);
+static void cancel_connect_cb(uv_connect_t *req, int status);
+static PktAction cancel_to_peer(Client *c, int peer, uint32_t pid, uint32_t key);
 
 /* The cancel-key table: clients by cancel_pid (Client.cancel_node). */
 static List cancel_buckets[CANCEL_BUCKETS];
@@ -62,11 +65,33 @@ void cancel_init(void)
 
 /* ---- cancel keys ---- */
 
+/*
+ * Peering (peer_id set): the pid half of a key carries, from the top, a 2-bit hop limit (3 in
+ * the keys this process hands out), the 14-bit peer_id of the process the client is on, and 16
+ * random bits; the other 32 bits stay random. Any process of the group can then tell whose
+ * client a CancelRequest names, and pass it on to that peer with the hop limit lowered, so that
+ * a [peers] section that points in a circle cannot pass a cancel around for ever.
+ */
+#define PEER_HOPS_SHIFT 30
+#define PEER_HOPS_MAX 3u
+#define PEER_ID_SHIFT 16
+#define PEER_ID_MASK 0x3fffu
+
+static uint32_t cancel_new_pid(void)
+{
+	uint32_t r = proxy_random_u32();
+	if (!G.cfg->peer_id)
+		return r;
+	return PEER_HOPS_MAX << PEER_HOPS_SHIFT | (uint32_t)G.cfg->peer_id << PEER_ID_SHIFT |
+	       (r & 0xffffu);
+}
+
 void cancel_register(Client *c)
 {
 	/* a pid nobody uses yet, so that a cancel can never reach the wrong client */
-	while (c->cancel_pid == 0 || cancel_find(c->cancel_pid, c->cancel_key))
-		c->cancel_pid = proxy_random_u32();
+	do
+		c->cancel_pid = cancel_new_pid();
+	while (c->cancel_pid == 0 || cancel_find(c->cancel_pid, c->cancel_key));
 	list_append(&cancel_buckets[c->cancel_pid % CANCEL_BUCKETS], &c->cancel_node);
 }
 
@@ -90,30 +115,61 @@ Client *cancel_find(uint32_t pid, uint32_t key)
 
 /* ---- requests ---- */
 
+/* The server to cancel for the client that (pid, key) names, or NULL (logged) when there is
+ * none or its statement already finished. */
+static Server *cancel_target(uint32_t pid, uint32_t key, bool *known)
+{
+	if (G.cfg->peer_id) /* the key as this process gave it: a peer lowered the hops */
+		pid |= PEER_HOPS_MAX << PEER_HOPS_SHIFT;
+	Client *target = cancel_find(pid, key);
+	*known = target != NULL;
+	Server *s = target ? target->server : NULL;
+	if (!s) {
+		log_debug("cancel request for %s: nothing to cancel",
+			  target ? "a client without a server" : "an unknown key");
+		return NULL;
+	}
+	log_info("cancel request for client %s:%d", target->addr, target->port);
+	if (!server_runs_client_request(s)) {
+		log_debug("server pid %u: cancel request dropped, the statement had already "
+			  "finished",
+			  s->be_pid);
+		return NULL;
+	}
+	return s;
+}
+
 PktAction cancel_request(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 {
 	if (hdr->len == 16) {
-		Client *target = cancel_find(pkt_be32(pkt + 8), pkt_be32(pkt + 12));
-		Server *s = target ? target->server : NULL;
-		if (s) {
-			log_info("cancel request for client %s:%d", target->addr, target->port);
-			if (server_runs_client_request(s)) {
-				CancelConn *cc = cancel_conn_open(s);
-				if (cc) {
-					cc->requester = c;
-					c->cancel_req = cc;
-					return PA_CONSUMED; /* closed when delivered */
-				}
-			} else {
-				log_debug(
-					"server pid %u: cancel request dropped, the statement had "
-					"already finished",
-					s->be_pid);
-			}
+		uint32_t pid = pkt_be32(pkt + 8), key = pkt_be32(pkt + 12);
+		int peer = (int)(pid >> PEER_ID_SHIFT & PEER_ID_MASK);
+		if (G.cfg->peer_id && peer != G.cfg->peer_id)
+			return cancel_to_peer(c, peer, pid, key);
+		bool known;
+		Server *s = cancel_target(pid, key, &known);
+		CancelConn *cc = s ? cancel_conn_open(s) : NULL;
+		if (cc) {
+			cc->requester = c;
+			c->cancel_req = cc;
+			return PA_CONSUMED; /* closed when delivered */
 		}
+		/* a client of the pgsift this one took the sockets over from */
+		if (!known && takeover_has_predecessor())
+			takeover_forward_cancel(pid, key);
 	}
 	client_close(c, "cancel request served");
 	return PA_CLOSED;
+}
+
+void cancel_passed_back(uint32_t pid, uint32_t key)
+{
+	bool known;
+	Server *s = cancel_target(pid, key, &known);
+	if (s)
+		(void)cancel_conn_open(s);
+	else if (!known && takeover_has_predecessor())
+		takeover_forward_cancel(pid, key);
 }
 
 void cancel_server(Server *s)
@@ -287,22 +343,115 @@ static void cancel_connect_cb(uv_connect_t *req, int status)
 		uv_close(&cc->h.handle, cancel_close_cb);
 }
 
+/* A CancelConn that will carry CancelRequest(pid, key), in cancel_conns; NULL without memory. */
+static CancelConn *cancel_conn_new(uint32_t pid, uint32_t key)
+{
+	CancelConn *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return NULL;
+	uint32_t words[4] = {htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(pid), htonl(key)};
+	memcpy(cc->pkt, words, 16);
+	list_append(&cancel_conns, &cc->node);
+	cc->req.data = cc;
+	return cc;
+}
+
+/* ---- forwarding to a peer ---- */
+
+static void cancel_peer_resolved_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+{
+	CancelConn *cc = gai->data;
+	free(gai);
+	int r = status;
+	if (r == 0)
+		r = uv_tcp_connect(&cc->req, &cc->h.tcp, res->ai_addr, cancel_connect_cb);
+	uv_freeaddrinfo(res);
+	if (r != 0) {
+		log_warn("could not forward a cancel request to a peer: %s", uv_strerror(r));
+		uv_close(&cc->h.handle, cancel_close_cb);
+	}
+}
+
+/* Connects cc to a peer: a Unix socket directory, an IP address, or a name resolved now (so
+ * that a peer's address may change between cancels). Returns 0 or a libuv error (cc is then
+ * being closed). */
+static int cancel_peer_connect(CancelConn *cc, const PeerEntry *pe)
+{
+	if (pe->host[0] == '/') {
+		uv_pipe_init(G.loop, &cc->h.pipe, 0);
+		cc->h.handle.data = cc;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", pe->host, pe->port);
+		uv_pipe_connect(&cc->req, &cc->h.pipe, path, cancel_connect_cb);
+		return 0;
+	}
+	uv_tcp_init(G.loop, &cc->h.tcp);
+	cc->h.handle.data = cc;
+	struct sockaddr_storage ss;
+	int r;
+	if (uv_ip4_addr(pe->host, pe->port, (struct sockaddr_in *)&ss) == 0 ||
+	    uv_ip6_addr(pe->host, pe->port, (struct sockaddr_in6 *)&ss) == 0) {
+		r = uv_tcp_connect(&cc->req, &cc->h.tcp, (struct sockaddr *)&ss, cancel_connect_cb);
+	} else {
+		uv_getaddrinfo_t *gai = malloc(sizeof(*gai));
+		char port[8];
+		snprintf(port, sizeof(port), "%d", pe->port);
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+		r = gai ? 0 : UV_ENOMEM;
+		if (gai) {
+			gai->data = cc;
+			r = uv_getaddrinfo(G.loop, gai, cancel_peer_resolved_cb, pe->host, port,
+					   &hints);
+			if (r != 0)
+				free(gai);
+		}
+	}
+	if (r != 0)
+		uv_close(&cc->h.handle, cancel_close_cb);
+	return r;
+}
+
+/*
+ * A CancelRequest for a client of another process of the [peers] group: passed on to that
+ * peer with one hop less, and c closed once the peer closes its connection (it does when the
+ * cancel was delivered, or dropped), as for a cancel this process sends to PostgreSQL.
+ */
+static PktAction cancel_to_peer(Client *c, int peer, uint32_t pid, uint32_t key)
+{
+	const PeerEntry *pe = config_find_peer(G.cfg, peer);
+	uint32_t hops = pid >> PEER_HOPS_SHIFT;
+	if (!pe || hops == 0) {
+		log_info("cancel request for peer %d dropped: %s", peer,
+			 pe ? "too many hops (do the [peers] of the group agree?)" :
+			      "no such peer in [peers]");
+	} else {
+		pid = (pid & ~(PEER_HOPS_MAX << PEER_HOPS_SHIFT)) | (hops - 1) << PEER_HOPS_SHIFT;
+		CancelConn *cc = cancel_conn_new(pid, key);
+		if (cc && cancel_peer_connect(cc, pe) == 0) {
+			log_info("cancel request forwarded to peer %d (%s:%d)", peer, pe->host,
+				 pe->port);
+			cc->requester = c;
+			c->cancel_req = cc;
+			return PA_CONSUMED;
+		}
+		if (!cc)
+			log_warn("cancel request for peer %d dropped: out of memory", peer);
+	}
+	client_close(c, "cancel request served");
+	return PA_CLOSED;
+}
+
 /* Opens a connection to s's address that carries a CancelRequest for its backend. NULL when
  * the server has no backend yet, or the cancel could not be sent. */
 static CancelConn *cancel_conn_open(Server *s)
 {
 	if (s->state == SV_CLOSING || s->state == SV_CONNECTING || s->state == SV_LOGIN)
 		return NULL;
-	CancelConn *cc = calloc(1, sizeof(*cc));
+	CancelConn *cc = cancel_conn_new(s->be_pid, s->be_key);
 	if (!cc)
 		return NULL;
-	uint32_t words[4] = {htonl(16), htonl(PQ_CANCEL_REQUEST_CODE), htonl(s->be_pid),
-			     htonl(s->be_key)};
-	memcpy(cc->pkt, words, 16);
 	cc->server = s;
 	s->cancels_in_flight++;
-	list_append(&cancel_conns, &cc->node);
-	cc->req.data = cc;
 	int r;
 	if (s->conn.is_pipe) {
 		uv_pipe_init(G.loop, &cc->h.pipe, 0);

@@ -22,8 +22,9 @@
 /* Sets up the cancel-key table (proxy_init). */
 void cancel_init(void);
 
-/* Gives a logged-in client a cancel key (c->cancel_pid, c->cancel_key) no other client has,
- * and makes it findable; cancel_unregister when it leaves (cancel_pid is 0 after). */
+/* Gives a logged-in client (c->cancel_key set) the pid half of a cancel key no other client
+ * has (with peering, it names this process), and makes it findable; cancel_unregister when it
+ * leaves (cancel_pid is 0 after). */
 void cancel_register(Client *c);
 void cancel_unregister(Client *c);
 /* The client a (pid, key) pair from a CancelRequest names, or NULL. */
@@ -39,6 +40,10 @@ Client *cancel_find(uint32_t pid, uint32_t key);
  * longer hit its next statement (PA_CONSUMED); otherwise c is closed now (PA_CLOSED).
  */
 PktAction cancel_request(Client *c, const PktHdr *hdr, const uint8_t *pkt);
+
+/* A CancelRequest that a newer pgsift passed back after taking the listeners over
+ * (proxy/takeover.h): as cancel_request, without a requester connection. */
+void cancel_passed_back(uint32_t pid, uint32_t key);
 
 /* Sends a CancelRequest for this server's backend on a new connection (query_timeout, a
  * client gone while its statement runs). */

@@ -604,9 +604,8 @@ PktAction client_auth_frame(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 static PktAction client_login_ok(Client *c)
 {
 	c->auth_step = AUTH_STEP_NONE;
-	c->cancel_pid = proxy_random_u32();
 	c->cancel_key = proxy_random_u32();
-	cancel_register(c);
+	cancel_register(c); /* and the pid half of the key */
 	if (c->is_admin) {
 		if (!admin_login(c))
 			return PA_CLOSED;

@@ -37,5 +37,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pgsift: could not open log file %s\n", cfg->logfile);
 	/* config_load checked the facility's name */
 	(void)log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility);
-	return proxy_run(cfg);
+	return proxy_run(cfg, args.takeover);
 }

@@ -24,6 +24,7 @@
 #include "proxy/pool.h"
 #include "proxy/proto.h"
 #include "proxy/proxy.h"
+#include "proxy/takeover.h"
 #include "proxy/server.h"
 #include "stats/stats.h"
 
@@ -56,6 +57,8 @@ typedef struct MetricsConn {
 } MetricsConn;
 
 static uv_tcp_t metrics_listener;
+static bool metrics_listening; /* metrics_listener is open (a takeover closes it early) */
+static char metrics_name[300]; /* "metrics:" and metrics_listen, its name for a takeover */
 static bool metrics_active;
 static bool metrics_loopback;
 static List metrics_conns; /* MetricsConn.node: every open connection */
@@ -621,14 +624,17 @@ int metrics_start(const Config *cfg)
 		return r;
 	list_init(&metrics_conns);
 	uv_tcp_init(G.loop, &metrics_listener);
-	r = uv_tcp_bind(&metrics_listener, (struct sockaddr *)&ss, 0);
+	snprintf(metrics_name, sizeof(metrics_name), "metrics:%s", cfg->metrics_listen);
+	int fd = takeover_claim(metrics_name);
+	r = fd >= 0 ? uv_tcp_open(&metrics_listener, fd) :
+		      uv_tcp_bind(&metrics_listener, (struct sockaddr *)&ss, 0);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&metrics_listener, 64, metrics_accept_cb);
 	if (r != 0) {
 		uv_close((uv_handle_t *)&metrics_listener, NULL);
 		return r;
 	}
-	metrics_active = true;
+	metrics_active = metrics_listening = true;
 	metrics_loopback = metrics_is_loopback(&ss);
 	log_info("serving metrics on http://%s/metrics and the dashboard on http://%s/%s",
 		 cfg->metrics_listen, cfg->metrics_listen,
@@ -638,12 +644,28 @@ int metrics_start(const Config *cfg)
 	return 0;
 }
 
+bool metrics_listener_fd(int *fd, const char **name)
+{
+	if (!metrics_active || uv_fileno((uv_handle_t *)&metrics_listener, fd) != 0)
+		return false;
+	*name = metrics_name;
+	return true;
+}
+
+void metrics_stop_listening(void)
+{
+	if (!metrics_listening)
+		return;
+	metrics_listening = false;
+	uv_close((uv_handle_t *)&metrics_listener, NULL);
+}
+
 void metrics_stop(void)
 {
 	if (!metrics_active)
 		return;
 	metrics_active = false;
-	uv_close((uv_handle_t *)&metrics_listener, NULL);
+	metrics_stop_listening();
 	dashboard_stop();
 	ListNode *n, *tmp;
 	list_for_each_safe(n, tmp, &metrics_conns)

@@ -8,11 +8,18 @@
 #ifndef PGSIFT_METRICS_H
 #define PGSIFT_METRICS_H
 
+#include <stdbool.h>
+
 #include "config/config.h"
 
 /* Starts listening when cfg->metrics_listen is set. Returns 0 or a UV_E* code. */
 int metrics_start(const Config *cfg);
 /* Stops listening and closes open metric connections. */
+/* For a takeover (proxy/takeover.h): the metrics listener's descriptor and name; false when
+ * metrics are off. metrics_stop_listening closes the listener only (the scrapes in progress
+ * finish). */
+bool metrics_listener_fd(int *fd, const char **name);
+void metrics_stop_listening(void);
 void metrics_stop(void);
 
 #endif

@@ -511,7 +511,11 @@ void pool_server_ready(Pool *p, Server *s)
 	{
 		client_welcome(list_entry(n, Client, pool_node)); /* now CL_IDLE, or closed */
 	}
-	if (s->close_needed || G.shutting_down) {
+	/* While draining (SIGTERM, a takeover), the clients still here keep being served: a
+	 * server goes once its pool has more of them than clients left to use them. */
+	if (s->close_needed ||
+	    (G.shutting_down && list_empty(&p->waiting_clients) &&
+	     p->idle_servers.count + p->active_servers.count >= p->active_clients.count)) {
 		server_close(s, s->close_needed ? "marked for closing" : "shutting down");
 		pool_launch_if_needed(p);
 		return;
@@ -589,8 +593,8 @@ void pool_server_failed(Pool *p, Server *s, const char *sqlstate, const char *ms
 void pool_server_closed(Pool *p, Server *s)
 {
 	pool_change_server_state(s, SV_CLOSING);
-	if (!G.shutting_down && p->last_error[0] == '\0')
-		pool_launch_if_needed(p);
+	if (p->last_error[0] == '\0')
+		pool_launch_if_needed(p); /* its waiting clients (none once the last one left) */
 	pool_kick_neighbours(p);
 }
 

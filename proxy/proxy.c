@@ -32,6 +32,7 @@
 #include "proxy/server.h"
 #include "proxy/tls.h"
 #include "proxy/sockopt.h"
+#include "proxy/takeover.h"
 #include "stats/stats.h"
 
 #define JANITOR_MS 100
@@ -61,6 +62,7 @@ static int exit_code;
 
 static int proxy_listen_all(void);
 static void proxy_stop_listening(void);
+static int proxy_listen_adopted(Listener *l, int fd, bool is_pipe);
 static void proxy_janitor_cb(uv_timer_t *t);
 static void proxy_signal_cb(uv_signal_t *h, int signum);
 static void proxy_close_walk_cb(uv_handle_t *h, void *arg);
@@ -106,6 +108,34 @@ static void proxy_accept_cb(uv_stream_t *server, int status)
 	}
 }
 
+/* A listener the previous pgsift handed over (proxy/takeover.h): the same socket, so the
+ * connections waiting in its queue are accepted here. l->name is set. */
+static int proxy_listen_adopted(Listener *l, int fd, bool is_pipe)
+{
+	int r;
+	if (is_pipe) {
+		uv_pipe_init(G.loop, &l->h.pipe, 0);
+		r = uv_pipe_open(&l->h.pipe, fd);
+	} else {
+		uv_tcp_init(G.loop, &l->h.tcp);
+		r = uv_tcp_open(&l->h.tcp, fd);
+	}
+	l->h.handle.data = l;
+	l->is_pipe = is_pipe;
+	n_listeners++;
+	if (r == 0)
+		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
+	if (r != 0) {
+		uv_close(&l->h.handle, NULL);
+		if (r == UV_EBADF || r == UV_ENOTSOCK)
+			close(fd);
+		return r;
+	}
+	l->active = true;
+	log_info("listening on %s%s (taken over)", is_pipe ? "unix:" : "", l->name);
+	return 0;
+}
+
 static int proxy_listen_tcp(const char *host, int port)
 {
 	if (n_listeners == MAX_LISTENERS)
@@ -120,6 +150,10 @@ static int proxy_listen_tcp(const char *host, int port)
 				(struct sockaddr_in *)&ss);
 	if (r != 0)
 		return r;
+	snprintf(l->name, sizeof(l->name), "%s:%d", host, port);
+	int fd = takeover_claim(l->name);
+	if (fd >= 0)
+		return proxy_listen_adopted(l, fd, false);
 	/* the socket exists before bind, for so_reuseport */
 	r = uv_tcp_init_ex(G.loop, &l->h.tcp, ss.ss_family);
 	if (r != 0)
@@ -133,7 +167,6 @@ static int proxy_listen_tcp(const char *host, int port)
 		r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, flags);
 	if (r == 0)
 		r = uv_listen(&l->h.stream, G.cfg->listen_backlog, proxy_accept_cb);
-	snprintf(l->name, sizeof(l->name), "%s:%d", host, port);
 	if (r != 0) {
 		uv_close(&l->h.handle, NULL);
 		return r;
@@ -177,6 +210,31 @@ static int proxy_chgrp_socket(const char *path, const char *group)
 	return 0;
 }
 
+/* Binds p to a Unix socket at path. Not uv_pipe_bind: libuv removes the file of a socket it
+ * bound when the handle closes, and after a takeover the file belongs to the new process,
+ * which listens on the same socket; proxy_stop_listening removes it when it is still ours. */
+static int proxy_bind_unix(uv_pipe_t *p, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return UV_ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	int r = uv_pipe_open(p, fd);
+	if (r != 0) {
+		close(fd);
+		unlink(path);
+	}
+	return r;
+}
+
 static int proxy_listen_unix(const char *dir, int port, int mode)
 {
 	if (n_listeners == MAX_LISTENERS)
@@ -184,6 +242,12 @@ static int proxy_listen_unix(const char *dir, int port, int mode)
 	Listener *l = &listeners[n_listeners];
 	char path[sizeof(unix_path)];
 	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", dir, port);
+	int fd = takeover_claim(path);
+	if (fd >= 0) {
+		snprintf(l->name, sizeof(l->name), "%s", path);
+		snprintf(unix_path, sizeof(unix_path), "%s", path);
+		return proxy_listen_adopted(l, fd, true);
+	}
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		/* only a stale socket is removed: never a live one, never another kind of file */
@@ -195,7 +259,7 @@ static int proxy_listen_unix(const char *dir, int port, int mode)
 	l->h.handle.data = l;
 	l->is_pipe = true;
 	n_listeners++;
-	int r = uv_pipe_bind(&l->h.pipe, path);
+	int r = proxy_bind_unix(&l->h.pipe, path);
 	if (r == 0) {
 		/* ours from here on: proxy_stop_listening removes it */
 		snprintf(unix_path, sizeof(unix_path), "%s", path);
@@ -423,6 +487,7 @@ static void proxy_finish(void)
 	finished = true;
 	proxy_close_connections();
 	proxy_stop_listening();
+	takeover_stop();
 	metrics_stop();
 	uv_timer_stop(&janitor);
 	uv_close((uv_handle_t *)&janitor, NULL);
@@ -462,6 +527,15 @@ void proxy_reload(void)
 		log_warn("could not reopen the log file");
 }
 
+/* SIGTERM, or a takeover done: no new clients; exit when the last one leaves. */
+static void proxy_drain(void)
+{
+	G.shutting_down = true;
+	proxy_stop_listening();
+	takeover_stop_offering();
+	proxy_check_shutdown();
+}
+
 static void proxy_signal_cb(uv_signal_t *h, int signum)
 {
 	(void)h;
@@ -473,9 +547,7 @@ static void proxy_signal_cb(uv_signal_t *h, int signum)
 		if (G.shutting_down)
 			break;
 		log_info("SIGTERM: no new connections; exiting when the clients are gone");
-		G.shutting_down = true;
-		proxy_stop_listening();
-		proxy_check_shutdown();
+		proxy_drain();
 		break;
 	case SIGINT:
 		log_info("SIGINT: exiting");
@@ -590,7 +662,57 @@ static int proxy_fail_start(void)
 	return 1;
 }
 
-int proxy_run(Config *cfg)
+/* ---- online restart (proxy/takeover.h) ---- */
+
+static size_t proxy_takeover_collect(int *fds, const char **names, size_t max)
+{
+	size_t n = 0;
+	for (int i = 0; i < n_listeners && n < max; i++) {
+		Listener *l = &listeners[i];
+		if (l->active && uv_fileno(&l->h.handle, &fds[n]) == 0)
+			names[n++] = l->name;
+	}
+	if (n < max && metrics_listener_fd(&fds[n], &names[n]))
+		n++;
+	return n;
+}
+
+static void proxy_takeover_release(void)
+{
+	unix_path[0] = '\0'; /* the socket file is the new process's now */
+	metrics_stop_listening();
+	proxy_drain();
+}
+
+static const TakeoverOps proxy_takeover_ops = {
+	.collect = proxy_takeover_collect,
+	.release = proxy_takeover_release,
+	.cancel = cancel_passed_back,
+};
+
+/* -R: the running process's listeners, before anything binds. False (logged as FATAL) when it
+ * cannot be asked; with nothing running there, pgsift starts as usual. */
+static bool proxy_fetch_listeners(const char *ctl)
+{
+	if (!ctl) {
+		log_fatal("--takeover needs unix_socket_dir: the running pgsift offers its "
+			  "listeners on a Unix socket there");
+		return false;
+	}
+	char err[512];
+	int n = takeover_fetch(ctl, err, sizeof(err));
+	if (n < 0) {
+		log_fatal("takeover: %s", err);
+		return false;
+	}
+	if (n == 0)
+		log_info("takeover: no pgsift runs at %s; starting on new sockets", ctl);
+	else
+		log_info("takeover: received %d listening sockets from the running pgsift", n);
+	return true;
+}
+
+int proxy_run(Config *cfg, bool takeover)
 {
 	proxy_init(cfg, uv_default_loop());
 	config_history[n_configs++] = cfg;
@@ -613,6 +735,10 @@ int proxy_run(Config *cfg)
 	uv_signal_start(&sig_term, proxy_signal_cb, SIGTERM);
 	uv_signal_init(G.loop, &sig_int);
 	uv_signal_start(&sig_int, proxy_signal_cb, SIGINT);
+	char ctl[256];
+	bool has_ctl = takeover_path(cfg->unix_socket_dir, cfg->listen_port, ctl, sizeof(ctl));
+	if (takeover && !proxy_fetch_listeners(has_ctl ? ctl : NULL))
+		return proxy_fail_start();
 	r = metrics_start(cfg);
 	if (r != 0) {
 		log_fatal("could not serve metrics on %s: %s", cfg->metrics_listen, uv_strerror(r));
@@ -622,6 +748,15 @@ int proxy_run(Config *cfg)
 		return proxy_fail_start();
 	if (cfg->pidfile)
 		proxy_write_pidfile(cfg->pidfile);
+	char err[512];
+	if (takeover && takeover_finish(G.loop, err, sizeof(err)) != 0)
+		log_error("takeover: %s", err);
+	if (has_ctl) {
+		r = takeover_serve(G.loop, ctl, &proxy_takeover_ops);
+		if (r != 0)
+			log_warn("%s: %s: online restart (-R) of this process will not be possible",
+				 ctl, uv_strerror(r));
+	}
 	if (cfg->user && proxy_change_user(cfg->user) != 0)
 		return proxy_fail_start();
 

@@ -34,8 +34,9 @@ typedef struct ProxyGlobals {
 
 extern ProxyGlobals G;
 
-/* Runs the proxy until it is stopped. Returns the process exit code. Takes cfg. */
-int proxy_run(Config *cfg);
+/* Runs the proxy until it is stopped. Returns the process exit code. Takes cfg. takeover: take
+ * the listening sockets of the pgsift running with this configuration (-R, proxy/takeover.h). */
+int proxy_run(Config *cfg, bool takeover);
 
 /* The parts of proxy_run a program that drives clients and servers itself needs (the wire
  * fuzzers in tests/fuzz): proxy_init sets up G, the cancel-key table and the buffers on loop,

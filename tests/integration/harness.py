@@ -408,7 +408,7 @@ class Pgsift:
     """
 
     def __init__(self, server, settings=None, databases=None, users=None, args=None,
-                 use_ini=True, env=None):
+                 use_ini=True, env=None, port=None, sections=None):
         self.server = server
         self.lines = []
         self.proc = None
@@ -420,13 +420,15 @@ class Pgsift:
             self.port = server.port
             self.socket_dir = server.socket_dir
             return
-        self.port = free_port()
+        # port: a given one, for processes sharing it (so_reuseport)
+        self.port = port or free_port()
         self.tmp = tempfile.mkdtemp(prefix="pgsift-it-px-")
         _watchdog_send("dir " + self.tmp)
         self.socket_dir = self.tmp
         upstream = "host=%s port=%d" % (server.host, server.port)
         if use_ini:
-            cmd = [PGSIFT_BIN, "-c", self._write_ini(settings or {}, databases, users, upstream)]
+            cmd = [PGSIFT_BIN, "-c", self._write_ini(settings or {}, databases, users, upstream,
+                                                     sections)]
         else:
             cmd = [PGSIFT_BIN, "--listen", "127.0.0.1:%d" % self.port, "--upstream", upstream]
         cmd += list(args or []) + os.environ.get("PGSIFT_EXTRA_ARGS", "").split()
@@ -457,7 +459,7 @@ class Pgsift:
                                    (needle, READY_TIMEOUT, out))
             self._ready.wait(0.05)
 
-    def _write_ini(self, settings, databases, users, upstream):
+    def _write_ini(self, settings, databases, users, upstream, sections=None):
         s = {
             "listen_addr": "127.0.0.1",
             "listen_port": str(self.port),
@@ -480,6 +482,8 @@ class Pgsift:
             databases = {"*": upstream}
         text = "[pgsift]\n" + "".join("%s = %s\n" % kv for kv in s.items())
         text += "\n[databases]\n" + "".join("%s = %s\n" % kv for kv in databases.items())
+        for name, entries in (sections or {}).items():  # e.g. {"peers": {"1": "host=..."}}
+            text += "\n[%s]\n" % name + "".join("%s = %s\n" % kv for kv in entries.items())
         self.ini_text = text
         path = self.ini_path = os.path.join(self.tmp, "pgsift.ini")
         with open(path, "w") as f:

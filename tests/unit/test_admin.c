@@ -55,7 +55,7 @@ static void test_admin_rows_are_well_formed(void **state)
 			if (strcasecmp(o->verb, k->verb) == 0)
 				assert_int_equal(o->needs_admin, k->needs_admin);
 	}
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 23);
 }
 
 static void test_admin_find_by_words(void **state)
@@ -137,6 +137,7 @@ static void test_admin_help_text(void **state)
 	assert_string_equal(text,
 			    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
 			    "\n\tSHOW LISTS"
+			    "\n\tSHOW PEERS"
 			    "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
 			    "\n\tSHOW QUERIES|SLOW|SUGGESTIONS"
 			    "\n\tRESET STATS"

@@ -978,7 +978,8 @@ static void test_config_unknown_keys_warn_once(void **state)
 	snprintf(expect, sizeof(expect),
 		 "%1$s:2: setting auth_ldap_options is not supported by pgsift and is ignored\n"
 		 "%1$s:3: unknown setting frobnicate is ignored\n"
-		 "%1$s:10: section [peers] is not supported by pgsift and is ignored\n",
+		 "[peers] is set but peer_id = 0: peering is off, cancel requests reach only "
+		 "this process\n",
 		 ini);
 	assert_string_equal(log_read(), expect);
 	assert_int_equal(count_of(log_read(), "auth_ldap_options"), 1);
@@ -1238,9 +1239,60 @@ static void test_config_pgbouncer_keys(void **state)
 		"system resolver (getaddrinfo and /etc/resolv.conf) and does not read this file\n"
 		"scram_iterations = 10000: pgsift derives SCRAM secrets for plain-text passwords "
 		"with 4096 iterations\n"
-		"peer_id = 3: pgsift has no peering ([peers] is ignored), cancel requests reach "
-		"only this process\n");
+		"peer_id = 3 is not in [peers]: the other processes cannot forward this one's "
+		"cancel requests to it\n");
 	config_free(cfg);
+}
+
+/* [peers]: PgBouncer's lines, sorted by id, a later line of an id replacing the earlier one,
+ * port 6432 unless given; bad ids and a missing host are errors naming the line. */
+static void test_config_peers(void **state)
+{
+	(void)state;
+	log_reset();
+	Config *cfg = load_ini("peers.ini", "[pgbouncer]\n"
+					    "peer_id = 2\n"
+					    "[peers]\n"
+					    "3 = host=10.0.0.3 port=6500 pool_size=4\n"
+					    "1 = host=/run/pgsift/1\n"
+					    "2 = host=db-2.example port=6433\n"
+					    "1 = host=/run/pgsift/one port=7000\n");
+	if (!cfg)
+		fail_msg("%s", errbuf);
+	assert_string_equal(log_read(), "");
+	assert_int_equal(cfg->peer_id, 2);
+	assert_int_equal(cfg->n_peers, 3);
+	static const struct {
+		int id;
+		const char *host;
+		int port;
+	} want[] = {{1, "/run/pgsift/one", 7000}, {2, "db-2.example", 6433}, {3, "10.0.0.3", 6500}};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(cfg->peers[i].id, want[i].id);
+		assert_string_equal(cfg->peers[i].host, want[i].host);
+		assert_int_equal(cfg->peers[i].port, want[i].port);
+		assert_ptr_equal(config_find_peer(cfg, want[i].id), &cfg->peers[i]);
+	}
+	assert_null(config_find_peer(cfg, 4));
+	config_free(cfg);
+
+	cfg = load_ini("peers2.ini", "[pgbouncer]\n[peers]\n5 = host=/tmp\n");
+	if (!cfg)
+		fail_msg("%s", errbuf);
+	assert_int_equal(cfg->peers[0].port, 6432);
+	config_free(cfg);
+
+	expect_error("peers3.ini", "[peers]\n0 = host=/tmp\n",
+		     "%s:2: [peers]: '0' is not a peer_id (1..16383)");
+	expect_error("peers4.ini", "[peers]\n16384 = host=/tmp\n",
+		     "%s:2: [peers]: '16384' is not a peer_id (1..16383)");
+	expect_error("peers5.ini", "[peers]\nx1 = host=/tmp\n",
+		     "%s:2: [peers]: 'x1' is not a peer_id (1..16383)");
+	expect_error("peers6.ini", "[peers]\n1 = port=6432\n",
+		     "%s:2: [peers] 1: host= is required (an address, a host name or a Unix "
+		     "socket directory)");
+	expect_error("peers7.ini", "[peers]\n1 = host=/tmp port=0\n",
+		     "%s:2: [peers] 1: port: must be a port number between 1 and 65535 (got '0')");
 }
 
 static void test_config_pgbouncer_key_errors(void **state)
@@ -1528,6 +1580,7 @@ int main(void)
 		cmocka_unit_test(test_config_show_config),
 		cmocka_unit_test(test_config_pgbouncer_keys),
 		cmocka_unit_test(test_config_pgbouncer_key_errors),
+		cmocka_unit_test(test_config_peers),
 		cmocka_unit_test(test_config_debian_every_key_uncommented),
 		cmocka_unit_test(test_config_syslog_facility),
 		cmocka_unit_test(test_config_units_and_booleans),
