@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -98,7 +99,8 @@ int stats_store_load_pg(const char *dsn, const char *schema, int64_t since_us, S
 	    !rd_tables_exist(&rd) || !rd_version(&rd))
 		goto out;
 	char since[32], sql[1024];
-	snprintf(since, sizeof(since), "%" PRId64, (int64_t)(since_us > 0 ? since_us / US_PER_HOUR : 0));
+	snprintf(since, sizeof(since), "%" PRId64,
+		 (int64_t)(since_us > 0 ? since_us / US_PER_HOUR : 0));
 	const char *where = since_us > 0 ? " WHERE hour >= to_timestamp($1::bigint * 3600)" : "";
 	const char *param = since_us > 0 ? since : NULL;
 	snprintf(sql, sizeof(sql),
@@ -263,14 +265,16 @@ static bool query_row(Reader *rd, PGresult *r)
 	int64_t fp;
 	const char *db = PQgetvalue(r, 0, 1), *user = PQgetvalue(r, 0, 2);
 	if (!col_i64(r, 0, &fp)) {
-		rd_fail(rd, -EINVAL, "bad pgsift_queries row (database \"%s\", user \"%s\"): bad "
-				     "fingerprint", db, user);
+		rd_fail(rd, -EINVAL,
+			"bad pgsift_queries row (database \"%s\", user \"%s\"): bad "
+			"fingerprint",
+			db, user);
 		return false;
 	}
 	const char *why = NULL;
 	const char *kind_s = PQgetvalue(r, 0, 3);
 	int kind = 0;
-	while (kind < SK__COUNT && strcmp(stmt_kind_str((StmtKind)kind), kind_s) != 0)
+	while (kind < SK__COUNT && strcasecmp(stmt_kind_str((StmtKind)kind), kind_s) != 0)
 		kind++;
 	if (kind == SK__COUNT)
 		why = "unknown kind";
@@ -395,8 +399,8 @@ static bool statement_row(Reader *rd, PGresult *r)
 		char h[40];
 		hour_str(hour, h, sizeof(h));
 		rd_fail(rd, strcmp(why, "out of memory") == 0 ? -ENOMEM : -EINVAL,
-			"bad pgsift_statements row (instance \"%s\", hour %s, fingerprint %016" PRIx64
-			", database \"%s\", user \"%s\", application \"%s\"): %s",
+			"bad pgsift_statements row (instance \"%s\", hour %s, fingerprint "
+			"%016" PRIx64 ", database \"%s\", user \"%s\", application \"%s\"): %s",
 			PQgetvalue(r, 0, ST_INSTANCE), h, (uint64_t)fp, db, user,
 			PQgetvalue(r, 0, ST_APP), why);
 		return false;
@@ -442,9 +446,8 @@ static bool table_row(Reader *rd, PGresult *r)
 static bool instances_count(Reader *rd, const char *since_param)
 {
 	char sql[512];
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(DISTINCT instance) FROM %s.pgsift_statements%s", rd->qschema,
-		 since_param ? " WHERE hour >= to_timestamp($1::bigint * 3600)" : "");
+	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT instance) FROM %s.pgsift_statements%s",
+		 rd->qschema, since_param ? " WHERE hour >= to_timestamp($1::bigint * 3600)" : "");
 	PGresult *r = PQexecParams(rd->conn, sql, since_param ? 1 : 0, NULL,
 				   since_param ? &since_param : NULL, NULL, NULL, 0);
 	int64_t n = 0;
@@ -500,14 +503,16 @@ static void hour_str(int64_t hour, char *buf, size_t cap)
 
 bool store_read_int_array(const char *lit, int64_t **out, size_t *n, const char **why)
 {
+	static const char bad[] = "not a one-dimensional array of integers";
 	*out = NULL;
 	*n = 0;
-	*why = "not a one-dimensional array of integers";
-	if (!lit || lit[0] != '{')
+	if (!lit || lit[0] != '{' || (lit[1] == '}' && lit[2] != '\0')) {
+		*why = bad;
 		return false;
+	}
 	const char *p = lit + 1;
 	if (p[0] == '}')
-		return p[1] == '\0';
+		return true;
 	size_t cap = 1;
 	for (const char *q = p; *q; q++)
 		cap += *q == ',';
@@ -538,6 +543,7 @@ bool store_read_int_array(const char *lit, int64_t **out, size_t *n, const char 
 		break;
 	}
 	free(v);
+	*why = bad;
 	return false;
 }
 
@@ -567,7 +573,8 @@ bool store_read_err_classes(const char *json, DigestAgg *a, const char **why)
 		free(key);
 		j_ws(&j);
 		if (!ok || *j.p != ':') {
-			*why = "an error class that is not a SQLSTATE class (two digits or capitals)";
+			*why = "an error class that is not a SQLSTATE class (two digits or "
+			       "capitals)";
 			return false;
 		}
 		j.p++;
@@ -692,12 +699,14 @@ static bool sample_obj(JRead *j, DigestSample *sm)
 bool store_read_samples(const char *json, Digest *d, const char **why)
 {
 	JRead j = {.p = json ? json : ""};
-	*why = "samples is not a JSON array of {\"text\": ..., \"params\": [...]}";
 	j_ws(&j);
-	if (j_lit(&j, "null"))
-		return j_end(&j);
+	if (j_lit(&j, "null")) {
+		if (j_end(&j))
+			return true;
+		goto bad;
+	}
 	if (*j.p != '[')
-		return false;
+		goto bad;
 	j.p++;
 	j_ws(&j);
 	while (*j.p != ']') {
@@ -710,17 +719,21 @@ bool store_read_samples(const char *json, Digest *d, const char **why)
 			free(sm.params);
 		}
 		if (!ok)
-			return false;
+			goto bad;
 		j_ws(&j);
 		if (*j.p == ',') {
 			j.p++;
 			j_ws(&j);
 		} else if (*j.p != ']') {
-			return false;
+			goto bad;
 		}
 	}
 	j.p++;
-	return j_end(&j);
+	if (j_end(&j))
+		return true;
+bad:
+	*why = "samples is not a JSON array of {\"text\": ..., \"params\": [...]}";
+	return false;
 }
 
 static void j_ws(JRead *j)
