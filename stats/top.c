@@ -307,8 +307,8 @@ static void print_csv(const StatsQueryRow *const *rows, size_t n)
 	     "user,query");
 	for (size_t i = 0; i < n; i++) {
 		const StatsQueryRow *r = rows[i];
-		printf("%s,%" PRIu64 ",%" PRIu64 "," MS "," MS "," MS "," MS "," MS "," MS ",%" PRIu64
-		       ",",
+		printf("%s,%" PRIu64 ",%" PRIu64 "," MS "," MS "," MS "," MS "," MS "," MS
+		       ",%" PRIu64 ",",
 		       r->fingerprint, r->calls, r->errors, r->total_ms, r->mean_ms, r->p50_ms,
 		       r->p95_ms, r->p99_ms, r->max_ms, r->rows);
 		csv_field(r->database);
@@ -338,11 +338,12 @@ static void print_json(const StatsQueryRow *const *rows, size_t n, uint64_t inst
 	printf(", \"since_us\": %" PRId64 ", \"statements\": [", since_hour_us);
 	for (size_t i = 0; i < n; i++) {
 		const StatsQueryRow *r = rows[i];
-		printf("%s\n  {\"fingerprint\": \"%s\", \"calls\": %" PRIu64 ", \"errors\": %" PRIu64
-		       ", \"timeouts\": %" PRIu64 ", \"total_ms\": " MS ", \"mean_ms\": " MS
-		       ", \"p50_ms\": " MS ", \"p95_ms\": " MS ", \"p99_ms\": " MS
-		       ", \"max_ms\": " MS ", \"rows\": %" PRIu64 ", \"first_seen_us\": %" PRId64
-		       ", \"last_seen_us\": %" PRId64 ", \"database\": ",
+		printf("%s\n  {\"fingerprint\": \"%s\", \"calls\": %" PRIu64
+		       ", \"errors\": %" PRIu64 ", \"timeouts\": %" PRIu64 ", \"total_ms\": " MS
+		       ", \"mean_ms\": " MS ", \"p50_ms\": " MS ", \"p95_ms\": " MS
+		       ", \"p99_ms\": " MS ", \"max_ms\": " MS ", \"rows\": %" PRIu64
+		       ", \"first_seen_us\": %" PRId64 ", \"last_seen_us\": %" PRId64
+		       ", \"database\": ",
 		       i ? "," : "", r->fingerprint, r->calls, r->errors, r->timeouts, r->total_ms,
 		       r->mean_ms, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms, r->rows,
 		       r->first_seen_us, r->last_seen_us);
@@ -352,8 +353,7 @@ static void print_json(const StatsQueryRow *const *rows, size_t n, uint64_t inst
 		fputs(", \"query\": ", stdout);
 		json_str(r->query);
 		fputs(", \"error_classes\": {", stdout);
-		for (size_t k = 0; k < r->n_error_classes; k++)
-		{
+		for (size_t k = 0; k < r->n_error_classes; k++) {
 			fputs(k ? ", " : "", stdout);
 			json_str(r->error_classes[k].cls);
 			printf(": %" PRIu64, r->error_classes[k].count);
