@@ -675,6 +675,8 @@ static bool sample_obj(JRead *j, DigestSample *sm)
 				if (*j->p == ',') {
 					j->p++;
 					j_ws(j);
+					if (*j->p == ']')
+						return false; /* [..., ] */
 				} else if (*j->p != ']') {
 					return false;
 				}
@@ -724,6 +726,8 @@ bool store_read_samples(const char *json, Digest *d, const char **why)
 		if (*j.p == ',') {
 			j.p++;
 			j_ws(&j);
+			if (*j.p == ']')
+				goto bad; /* [..., ] */
 		} else if (*j.p != ']') {
 			goto bad;
 		}
