@@ -186,8 +186,8 @@ int main(int argc, char **argv)
 			sql_str(instance);
 			printf(", to_timestamp(%" PRId64 " * 3600), ", th->hour);
 			sql_str(t->name);
-			printf(", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ");\n", th->inserts,
-			       th->updates, th->deletes, th->rows);
+			printf(", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ");\n",
+			       th->inserts, th->updates, th->deletes, th->rows);
 		}
 	}
 	puts("COMMIT;");
