@@ -66,6 +66,7 @@ static bool j_lit(JRead *j, const char *lit);
 static char *j_string(JRead *j, size_t *len);
 static bool j_count(JRead *j, uint64_t *v);
 static bool j_end(JRead *j);
+static bool sample_obj(JRead *j, DigestSample *sm);
 
 int stats_store_load_pg(const char *dsn, const char *schema, int64_t since_us, StatsStore **out,
 			char *err, size_t errlen)
@@ -143,6 +144,166 @@ out:
 uint64_t stats_store_instances(const StatsStore *s)
 {
 	return s->fleet_instances;
+}
+
+/* ---- the values read as text ---- */
+
+bool store_read_int_array(const char *lit, int64_t **out, size_t *n, const char **why)
+{
+	static const char bad[] = "not a one-dimensional array of integers";
+	*out = NULL;
+	*n = 0;
+	if (!lit || lit[0] != '{' || (lit[1] == '}' && lit[2] != '\0')) {
+		*why = bad;
+		return false;
+	}
+	const char *p = lit + 1;
+	if (p[0] == '}')
+		return true;
+	size_t cap = 1;
+	for (const char *q = p; *q; q++)
+		cap += *q == ',';
+	int64_t *v = malloc(cap * sizeof(*v));
+	if (!v) {
+		*why = "out of memory";
+		return false;
+	}
+	size_t k = 0;
+	for (;;) {
+		char *end;
+		errno = 0;
+		long long x = strtoll(p, &end, 10);
+		/* strtoll skips leading blanks, which PostgreSQL never prints: digits only */
+		if (errno || end == p || (*p != '-' && (*p < '0' || *p > '9')) || k == cap)
+			break;
+		v[k++] = x;
+		p = end;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (p[0] == '}' && p[1] == '\0') {
+			*out = v;
+			*n = k;
+			return true;
+		}
+		break;
+	}
+	free(v);
+	*why = bad;
+	return false;
+}
+
+bool store_read_err_classes(const char *json, DigestAgg *a, const char **why)
+{
+	JRead j = {.p = json ? json : ""};
+	j_ws(&j);
+	if (*j.p != '{')
+		goto bad;
+	j.p++;
+	j_ws(&j);
+	if (*j.p == '}') {
+		j.p++;
+		return j_end(&j) || (*why = "trailing characters in error_classes", false);
+	}
+	for (;;) {
+		size_t len;
+		char *key = j_string(&j, &len);
+		if (!key)
+			goto bad;
+		bool ok = len == 2;
+		for (size_t i = 0; ok && i < 2; i++)
+			ok = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'A' && key[i] <= 'Z');
+		ErrClassCount e = {.n = 0};
+		if (ok)
+			memcpy(e.cls, key, 2);
+		free(key);
+		j_ws(&j);
+		if (!ok || *j.p != ':') {
+			*why = "an error class that is not a SQLSTATE class (two digits or "
+			       "capitals)";
+			return false;
+		}
+		j.p++;
+		if (!j_count(&j, &e.n)) {
+			*why = "an error class count that is not an integer >= 0";
+			return false;
+		}
+		/* by hand: digest_agg_merge skips an aggregate without calls */
+		uint32_t i = 0;
+		while (i < a->n_err && memcmp(a->err[i].cls, e.cls, 2) < 0)
+			i++;
+		if (i < a->n_err && memcmp(a->err[i].cls, e.cls, 2) == 0) {
+			a->err[i].n += e.n;
+		} else {
+			ErrClassCount *err = realloc(a->err, (a->n_err + 1) * sizeof(*err));
+			if (!err) {
+				*why = "out of memory";
+				return false;
+			}
+			a->err = err;
+			memmove(err + i + 1, err + i, (a->n_err - i) * sizeof(*err));
+			err[i] = e;
+			a->n_err++;
+		}
+		j_ws(&j);
+		if (*j.p == ',') {
+			j.p++;
+			j_ws(&j);
+			continue;
+		}
+		if (*j.p == '}') {
+			j.p++;
+			if (j_end(&j))
+				return true;
+		}
+		break;
+	}
+bad:
+	*why = "error_classes is not a JSON object of counts";
+	return false;
+}
+
+bool store_read_samples(const char *json, Digest *d, const char **why)
+{
+	JRead j = {.p = json ? json : ""};
+	j_ws(&j);
+	if (j_lit(&j, "null")) {
+		if (j_end(&j))
+			return true;
+		goto bad;
+	}
+	if (*j.p != '[')
+		goto bad;
+	j.p++;
+	j_ws(&j);
+	while (*j.p != ']') {
+		DigestSample sm = {0};
+		bool ok = sample_obj(&j, &sm);
+		if (ok && d->n_samples < DIGEST_SAMPLES) {
+			d->samples[d->n_samples++] = sm;
+		} else {
+			free(sm.text);
+			free(sm.params);
+		}
+		if (!ok)
+			goto bad;
+		j_ws(&j);
+		if (*j.p == ',') {
+			j.p++;
+			j_ws(&j);
+			if (*j.p == ']')
+				goto bad; /* [..., ] */
+		} else if (*j.p != ']') {
+			goto bad;
+		}
+	}
+	j.p++;
+	if (j_end(&j))
+		return true;
+bad:
+	*why = "samples is not a JSON array of {\"text\": ..., \"params\": [...]}";
+	return false;
 }
 
 /* ---- the tables ---- */
@@ -499,123 +660,7 @@ static void hour_str(int64_t hour, char *buf, size_t cap)
 		snprintf(buf, cap, "%" PRId64 " (hours since 1970)", hour);
 }
 
-/* ---- the values read as text ---- */
-
-bool store_read_int_array(const char *lit, int64_t **out, size_t *n, const char **why)
-{
-	static const char bad[] = "not a one-dimensional array of integers";
-	*out = NULL;
-	*n = 0;
-	if (!lit || lit[0] != '{' || (lit[1] == '}' && lit[2] != '\0')) {
-		*why = bad;
-		return false;
-	}
-	const char *p = lit + 1;
-	if (p[0] == '}')
-		return true;
-	size_t cap = 1;
-	for (const char *q = p; *q; q++)
-		cap += *q == ',';
-	int64_t *v = malloc(cap * sizeof(*v));
-	if (!v) {
-		*why = "out of memory";
-		return false;
-	}
-	size_t k = 0;
-	for (;;) {
-		char *end;
-		errno = 0;
-		long long x = strtoll(p, &end, 10);
-		/* strtoll skips leading blanks, which PostgreSQL never prints: digits only */
-		if (errno || end == p || (*p != '-' && (*p < '0' || *p > '9')) || k == cap)
-			break;
-		v[k++] = x;
-		p = end;
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (p[0] == '}' && p[1] == '\0') {
-			*out = v;
-			*n = k;
-			return true;
-		}
-		break;
-	}
-	free(v);
-	*why = bad;
-	return false;
-}
-
-bool store_read_err_classes(const char *json, DigestAgg *a, const char **why)
-{
-	JRead j = {.p = json ? json : ""};
-	j_ws(&j);
-	if (*j.p != '{')
-		goto bad;
-	j.p++;
-	j_ws(&j);
-	if (*j.p == '}') {
-		j.p++;
-		return j_end(&j) || (*why = "trailing characters in error_classes", false);
-	}
-	for (;;) {
-		size_t len;
-		char *key = j_string(&j, &len);
-		if (!key)
-			goto bad;
-		bool ok = len == 2;
-		for (size_t i = 0; ok && i < 2; i++)
-			ok = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'A' && key[i] <= 'Z');
-		ErrClassCount e = {.n = 0};
-		if (ok)
-			memcpy(e.cls, key, 2);
-		free(key);
-		j_ws(&j);
-		if (!ok || *j.p != ':') {
-			*why = "an error class that is not a SQLSTATE class (two digits or "
-			       "capitals)";
-			return false;
-		}
-		j.p++;
-		if (!j_count(&j, &e.n)) {
-			*why = "an error class count that is not an integer >= 0";
-			return false;
-		}
-		/* by hand: digest_agg_merge skips an aggregate without calls */
-		uint32_t i = 0;
-		while (i < a->n_err && memcmp(a->err[i].cls, e.cls, 2) < 0)
-			i++;
-		if (i < a->n_err && memcmp(a->err[i].cls, e.cls, 2) == 0) {
-			a->err[i].n += e.n;
-		} else {
-			ErrClassCount *err = realloc(a->err, (a->n_err + 1) * sizeof(*err));
-			if (!err) {
-				*why = "out of memory";
-				return false;
-			}
-			a->err = err;
-			memmove(err + i + 1, err + i, (a->n_err - i) * sizeof(*err));
-			err[i] = e;
-			a->n_err++;
-		}
-		j_ws(&j);
-		if (*j.p == ',') {
-			j.p++;
-			j_ws(&j);
-			continue;
-		}
-		if (*j.p == '}') {
-			j.p++;
-			if (j_end(&j))
-				return true;
-		}
-		break;
-	}
-bad:
-	*why = "error_classes is not a JSON object of counts";
-	return false;
-}
+/* ---- JSON ---- */
 
 /* One sample object ({"text": ..., "params": [...]}) into sm. */
 static bool sample_obj(JRead *j, DigestSample *sm)
@@ -696,48 +741,6 @@ static bool sample_obj(JRead *j, DigestSample *sm)
 		}
 		return false;
 	}
-}
-
-bool store_read_samples(const char *json, Digest *d, const char **why)
-{
-	JRead j = {.p = json ? json : ""};
-	j_ws(&j);
-	if (j_lit(&j, "null")) {
-		if (j_end(&j))
-			return true;
-		goto bad;
-	}
-	if (*j.p != '[')
-		goto bad;
-	j.p++;
-	j_ws(&j);
-	while (*j.p != ']') {
-		DigestSample sm = {0};
-		bool ok = sample_obj(&j, &sm);
-		if (ok && d->n_samples < DIGEST_SAMPLES) {
-			d->samples[d->n_samples++] = sm;
-		} else {
-			free(sm.text);
-			free(sm.params);
-		}
-		if (!ok)
-			goto bad;
-		j_ws(&j);
-		if (*j.p == ',') {
-			j.p++;
-			j_ws(&j);
-			if (*j.p == ']')
-				goto bad; /* [..., ] */
-		} else if (*j.p != ']') {
-			goto bad;
-		}
-	}
-	j.p++;
-	if (j_end(&j))
-		return true;
-bad:
-	*why = "samples is not a JSON array of {\"text\": ..., \"params\": [...]}";
-	return false;
 }
 
 static void j_ws(JRead *j)
