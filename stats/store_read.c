@@ -40,7 +40,7 @@ typedef struct Reader {
 	int rc; /* the first failure, 0 while there is none */
 } Reader;
 
-typedef bool (*RowFn)(Reader *rd, PGresult *r);
+typedef bool (*RowFn)(Reader *rd, PGresult *r, int row);
 
 /* A JSON reader over a NUL-terminated text (jsonb's output). */
 typedef struct JRead {
@@ -53,11 +53,11 @@ static bool rd_exec(Reader *rd, const char *sql, const char *what);
 static bool rd_tables_exist(Reader *rd);
 static bool rd_version(Reader *rd);
 static bool rd_rows(Reader *rd, const char *sql, const char *param, RowFn fn);
-static bool query_row(Reader *rd, PGresult *r);
-static bool statement_row(Reader *rd, PGresult *r);
-static bool table_row(Reader *rd, PGresult *r);
+static bool query_row(Reader *rd, PGresult *r, int row);
+static bool statement_row(Reader *rd, PGresult *r, int row);
+static bool table_row(Reader *rd, PGresult *r, int row);
 static bool instances_count(Reader *rd, const char *since_param);
-static bool col_i64(PGresult *r, int col, int64_t *v);
+static bool col_i64(PGresult *r, int row, int col, int64_t *v);
 static void first_line(const char *msg, char *buf, size_t cap);
 static void hour_str(int64_t hour, char *buf, size_t cap);
 static Digest *find_digest(DigestStore *s, uint64_t fp, const char *db, const char *user);
@@ -75,7 +75,11 @@ int stats_store_load_pg(const char *dsn, const char *schema, int64_t since_us, S
 	if (errlen)
 		err[0] = '\0';
 	Reader rd = {.schema = schema && *schema ? schema : "pgsift", .err = err, .errlen = errlen};
-	rd.conn = PQconnectdb(dsn ? dsn : "");
+	/* defaults the connection string overrides (it is expanded in place of dbname): a host
+	 * that does not answer costs 10 s, not the TCP timeout */
+	const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
+	const char *const values[] = {"10", "pgsift statistics reader", dsn ? dsn : "", NULL};
+	rd.conn = PQconnectdbParams(keys, values, 1);
 	if (PQstatus(rd.conn) != CONNECTION_OK) {
 		char msg[512];
 		first_line(PQerrorMessage(rd.conn), msg, sizeof(msg));
@@ -403,14 +407,15 @@ static bool rd_rows(Reader *rd, const char *sql, const char *param, RowFn fn)
 		rd_fail(rd, -EIO, "statistics store: %s", msg);
 		return false;
 	}
-	PQsetSingleRowMode(rd->conn);
+	/* when single row mode cannot be had, the rows come in one result: read them there */
+	(void)PQsetSingleRowMode(rd->conn);
 	PGresult *r;
 	while ((r = PQgetResult(rd->conn))) {
 		ExecStatusType st = PQresultStatus(r);
-		if (st == PGRES_SINGLE_TUPLE) {
-			if (!rd->rc)
-				fn(rd, r);
-		} else if (st != PGRES_TUPLES_OK) {
+		if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+			for (int i = 0; i < PQntuples(r) && !rd->rc; i++)
+				fn(rd, r, i);
+		} else {
 			char msg[512];
 			first_line(PQresultErrorMessage(r), msg, sizeof(msg));
 			rd_fail(rd, -EIO, "statistics store: %s", msg);
@@ -421,11 +426,11 @@ static bool rd_rows(Reader *rd, const char *sql, const char *param, RowFn fn)
 }
 
 /* fingerprint, database, username, kind, query, samples */
-static bool query_row(Reader *rd, PGresult *r)
+static bool query_row(Reader *rd, PGresult *r, int row)
 {
 	int64_t fp;
-	const char *db = PQgetvalue(r, 0, 1), *user = PQgetvalue(r, 0, 2);
-	if (!col_i64(r, 0, &fp)) {
+	const char *db = PQgetvalue(r, row, 1), *user = PQgetvalue(r, row, 2);
+	if (!col_i64(r, row, 0, &fp)) {
 		rd_fail(rd, -EINVAL,
 			"bad pgsift_queries row (database \"%s\", user \"%s\"): bad "
 			"fingerprint",
@@ -433,13 +438,13 @@ static bool query_row(Reader *rd, PGresult *r)
 		return false;
 	}
 	const char *why = NULL;
-	const char *kind_s = PQgetvalue(r, 0, 3);
+	const char *kind_s = PQgetvalue(r, row, 3);
 	int kind = 0;
 	while (kind < SK__COUNT && strcasecmp(stmt_kind_str((StmtKind)kind), kind_s) != 0)
 		kind++;
 	if (kind == SK__COUNT)
 		why = "unknown kind";
-	const char *text = PQgetvalue(r, 0, 4);
+	const char *text = PQgetvalue(r, row, 4);
 	Digest *d = why ? NULL : digest_new((uint64_t)fp, db, user, text, strlen(text));
 	if (!why && !d) {
 		rd_fail(rd, -ENOMEM, "out of memory");
@@ -449,7 +454,7 @@ static bool query_row(Reader *rd, PGresult *r)
 		d->kind = (StmtKind)kind;
 		/* the row max_fingerprints folds the least recently seen statements into */
 		d->is_other = fp == 0 && strcmp(db, "*") == 0 && strcmp(user, "*") == 0;
-		if (!PQgetisnull(r, 0, 5) && !store_read_samples(PQgetvalue(r, 0, 5), d, &why))
+		if (!PQgetisnull(r, row, 5) && !store_read_samples(PQgetvalue(r, row, 5), d, &why))
 			why = why ? why : "bad samples";
 	}
 	if (!why && !digest_store_insert(rd->store, d))
@@ -488,7 +493,7 @@ enum {
 };
 
 /* One instance's one hour of one digest for one application, into the digest's hour. */
-static bool statement_row(Reader *rd, PGresult *r)
+static bool statement_row(Reader *rd, PGresult *r, int row)
 {
 	int64_t hour = 0, fp = 0, v[ST_LAST + 1] = {0};
 	const char *why = NULL;
@@ -496,10 +501,10 @@ static bool statement_row(Reader *rd, PGresult *r)
 	size_t n_idx = 0, n_cnt = 0;
 	DigestAgg a;
 	digest_agg_init(&a);
-	if (!col_i64(r, ST_HOUR, &hour) || !col_i64(r, ST_FP, &fp))
+	if (!col_i64(r, row, ST_HOUR, &hour) || !col_i64(r, row, ST_FP, &fp))
 		why = "bad hour or fingerprint";
 	for (int c = ST_CALLS; c <= ST_LAST && !why; c++)
-		if (!col_i64(r, c, &v[c]) || (c <= ST_MAX && v[c] < 0))
+		if (!col_i64(r, row, c, &v[c]) || (c <= ST_MAX && v[c] < 0))
 			why = c <= ST_MAX ? "a negative or unreadable count" :
 					    "an unreadable first_seen or last_seen";
 	if (!why) {
@@ -516,11 +521,11 @@ static bool statement_row(Reader *rd, PGresult *r)
 		if (a.calls && a.min_ns > a.max_ns)
 			why = "min_ns is over max_ns";
 	}
-	if (!why && !store_read_err_classes(PQgetvalue(r, 0, ST_ERRCLS), &a, &why))
+	if (!why && !store_read_err_classes(PQgetvalue(r, row, ST_ERRCLS), &a, &why))
 		why = why ? why : "bad error_classes";
-	if (!why && !store_read_int_array(PQgetvalue(r, 0, ST_HIDX), &idx, &n_idx, &why))
+	if (!why && !store_read_int_array(PQgetvalue(r, row, ST_HIDX), &idx, &n_idx, &why))
 		why = "hist_idx: not an array of integers";
-	if (!why && !store_read_int_array(PQgetvalue(r, 0, ST_HCNT), &cnt, &n_cnt, &why))
+	if (!why && !store_read_int_array(PQgetvalue(r, row, ST_HCNT), &cnt, &n_cnt, &why))
 		why = "hist_cnt: not an array of integers";
 	if (!why && n_idx != n_cnt)
 		why = "hist_idx and hist_cnt are not of the same length";
@@ -538,7 +543,7 @@ static bool statement_row(Reader *rd, PGresult *r)
 		why = digest_agg_check(&a);
 	free(idx);
 	free(cnt);
-	const char *db = PQgetvalue(r, 0, ST_DB), *user = PQgetvalue(r, 0, ST_USER);
+	const char *db = PQgetvalue(r, row, ST_DB), *user = PQgetvalue(r, row, ST_USER);
 	if (!why) {
 		Digest *d = find_digest(rd->store, (uint64_t)fp, db, user);
 		if (!d) {
@@ -562,22 +567,22 @@ static bool statement_row(Reader *rd, PGresult *r)
 		rd_fail(rd, strcmp(why, "out of memory") == 0 ? -ENOMEM : -EINVAL,
 			"bad pgsift_statements row (instance \"%s\", hour %s, fingerprint "
 			"%016" PRIx64 ", database \"%s\", user \"%s\", application \"%s\"): %s",
-			PQgetvalue(r, 0, ST_INSTANCE), h, (uint64_t)fp, db, user,
-			PQgetvalue(r, 0, ST_APP), why);
+			PQgetvalue(r, row, ST_INSTANCE), h, (uint64_t)fp, db, user,
+			PQgetvalue(r, row, ST_APP), why);
 		return false;
 	}
 	return true;
 }
 
 /* hour, instance, table_name, inserts, updates, deletes, rows */
-static bool table_row(Reader *rd, PGresult *r)
+static bool table_row(Reader *rd, PGresult *r, int row)
 {
 	int64_t hour = 0, v[4];
-	const char *why = NULL, *name = PQgetvalue(r, 0, 2);
-	if (!col_i64(r, 0, &hour))
+	const char *why = NULL, *name = PQgetvalue(r, row, 2);
+	if (!col_i64(r, row, 0, &hour))
 		why = "bad hour";
 	for (int i = 0; i < 4 && !why; i++)
-		if (!col_i64(r, 3 + i, &v[i]) || v[i] < 0)
+		if (!col_i64(r, row, 3 + i, &v[i]) || v[i] < 0)
 			why = "a negative or unreadable count";
 	if (!why) {
 		TableStat *t = digest_store_table(rd->store, name, strlen(name));
@@ -599,7 +604,7 @@ static bool table_row(Reader *rd, PGresult *r)
 	hour_str(hour, h, sizeof(h));
 	rd_fail(rd, -EINVAL,
 		"bad pgsift_table_writes row (instance \"%s\", hour %s, table \"%s\"): %s",
-		PQgetvalue(r, 0, 1), h, name, why);
+		PQgetvalue(r, row, 1), h, name, why);
 	return false;
 }
 
@@ -612,7 +617,7 @@ static bool instances_count(Reader *rd, const char *since_param)
 	PGresult *r = PQexecParams(rd->conn, sql, since_param ? 1 : 0, NULL,
 				   since_param ? &since_param : NULL, NULL, NULL, 0);
 	int64_t n = 0;
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || !col_i64(r, 0, &n)) {
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || !col_i64(r, 0, 0, &n)) {
 		char msg[512];
 		first_line(PQerrorMessage(rd->conn), msg, sizeof(msg));
 		rd_fail(rd, -EIO, "statistics store: %s", msg);
@@ -630,12 +635,12 @@ static Digest *find_digest(DigestStore *s, uint64_t fp, const char *db, const ch
 	return digest_find(s, fp, db, user);
 }
 
-/* Row 0's column col as an int64 (single row mode: every result has one row). */
-static bool col_i64(PGresult *r, int col, int64_t *v)
+/* A column as an int64: false when it is NULL or not a number in range. */
+static bool col_i64(PGresult *r, int row, int col, int64_t *v)
 {
-	if (PQgetisnull(r, 0, col))
+	if (PQgetisnull(r, row, col))
 		return false;
-	const char *s = PQgetvalue(r, 0, col);
+	const char *s = PQgetvalue(r, row, col);
 	char *end;
 	errno = 0;
 	long long x = strtoll(s, &end, 10);
