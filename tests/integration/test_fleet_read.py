@@ -426,7 +426,8 @@ class FleetSuggest(FleetBase):
         if os.path.exists(stats_file):
             os.unlink(stats_file)
         px = self.start_pgsift_for_test(settings={"stats_file": stats_file,
-                                                  "log_parameters": 1})
+                                                  "log_parameters": 1,
+                                                  "admin_users": harness.SUPERUSER})
         conn = px.connect()
         cur = conn.cursor()
         for i in range(30):
@@ -447,6 +448,21 @@ class FleetSuggest(FleetBase):
         except Exception:
             pass
         conn.close()
+        # what this one process's SHOW QUERIES says, once its worker has counted everything
+        admin = px.connect(dbname="pgsift")
+
+        def show_queries():
+            cur = admin.cursor()
+            cur.execute("SHOW QUERIES")
+            names = [d.name for d in cur.description]
+            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+            calls = {r["query"]: r["calls"] for r in rows}
+            if (calls.get("SELECT * FROM fleet_orders WHERE customer_id = $1") == 30 and
+                    calls.get("SELECT * FROM fleet_orders WHERE nosuch = $1") == 1):
+                return rows
+            return None
+        shown = harness.wait_until(show_queries, 15, "the workload in SHOW QUERIES")
+        admin.close()
         px.stop()
         self.assertTrue(os.path.exists(stats_file))
 
@@ -492,6 +508,17 @@ class FleetSuggest(FleetBase):
         self.assertEqual(code, 0, err)
         doc = json.loads(out)
         self.assertEqual(doc["instances"], 1)
+        # a fleet of one: what that process's SHOW QUERIES said (which shows ms to 3 places)
+        got = {(s["fingerprint"], s["database"], s["user"]): s for s in doc["statements"]}
+        want = {(r["fingerprint"], r["database"], r["user"]): r for r in shown}
+        self.assertEqual(sorted(got), sorted(want))
+        for k, r in want.items():
+            s = got[k]
+            for col in ("calls", "errors", "timeouts", "rows", "query"):
+                self.assertEqual(s[col], r[col], (k, col))
+            for col in ("total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"):
+                self.assertLessEqual(abs(s[col] - float(r[col])), 0.0011, (k, col))
+        print("  top over the store = SHOW QUERIES for %d statements" % len(want))
         calls = {s["query"]: s["calls"] for s in doc["statements"]}
         self.assertEqual(calls.get("SELECT * FROM fleet_orders WHERE customer_id = $1"), 30)
         self.assertEqual(calls.get("SELECT id FROM fleet_orders WHERE status = $1 "
