@@ -1,6 +1,6 @@
 /*
  * pgsift's entry point: `pgsift [flags]` runs the proxy; `pgsift suggest ...` and
- * `pgsift indexes ...` are the index advisor's commands.
+ * `pgsift indexes ...` are the index advisor's commands, `pgsift top ...` the fleet's statements.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "config/log.h"
 #include "proxy/proxy.h"
 #include "stats/advisor/cli.h"
+#include "stats/top.h"
 
 int main(int argc, char **argv)
 {
@@ -16,12 +17,15 @@ int main(int argc, char **argv)
 	char err[2048];
 	if (argc > 1 && (strcmp(argv[1], "suggest") == 0 || strcmp(argv[1], "indexes") == 0))
 		return advisor_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "top") == 0)
+		return top_main(argc - 1, argv + 1);
 	if (!config_parse_args(argc, argv, &args, err, sizeof(err))) {
 		fprintf(stderr, "pgsift: %s\n%s", err, config_usage());
 		return 2;
 	}
 	if (args.help) {
 		fputs(config_usage(), stdout);
+		fputs(top_usage_brief, stdout); /* config_usage ends with the other commands */
 		return 0;
 	}
 	if (args.version) {

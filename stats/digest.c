@@ -23,6 +23,7 @@ static bool agg_add(DigestAgg *a, const DigestEvent *e, unsigned bucket, bool fa
 static void sample_offer(DigestStore *s, Digest *d, const DigestEvent *e);
 static char *dup_n(const char *p, size_t n);
 static int row_cmp(const void *a, const void *b);
+static int lru_cmp(const void *a, const void *b);
 
 static inline int64_t hour_of(int64_t us)
 {
@@ -97,6 +98,13 @@ void digest_agg_init(DigestAgg *a)
 {
 	memset(a, 0, sizeof(*a));
 	hist_init(&a->hist);
+}
+
+const char *digest_agg_check(const DigestAgg *a)
+{
+	if (a->hist.total != a->calls)
+		return "histogram does not add up to calls";
+	return NULL;
 }
 
 void digest_agg_free(DigestAgg *a)
@@ -210,6 +218,37 @@ bool digest_store_insert(DigestStore *s, Digest *d)
 	hashtab_add(&s->digests, &d->link, d->link.hash);
 	list_prepend(&s->lru, &d->lru);
 	return true;
+}
+
+bool digest_store_sort_lru(DigestStore *s)
+{
+	size_t n = s->digests.count;
+	if (n < 2)
+		return true;
+	Digest **v = malloc(n * sizeof(*v));
+	if (!v)
+		return false;
+	size_t i = 0;
+	for (Digest *d = digest_lru_first(s); d && i < n; d = digest_lru_next(s, d))
+		v[i++] = d;
+	qsort(v, i, sizeof(*v), lru_cmp);
+	list_init(&s->lru);
+	for (size_t k = 0; k < i; k++)
+		list_prepend(&s->lru, &v[k]->lru); /* the last prepended, the newest, leads */
+	free(v);
+	return true;
+}
+
+/* Least recently seen first. */
+static int lru_cmp(const void *a, const void *b)
+{
+	const Digest *x = *(Digest *const *)a, *y = *(Digest *const *)b;
+	if (x->total.last_seen_us != y->total.last_seen_us)
+		return x->total.last_seen_us < y->total.last_seen_us ? -1 : 1;
+	if (x->fingerprint != y->fingerprint)
+		return x->fingerprint < y->fingerprint ? -1 : 1;
+	int c = strcmp(x->db, y->db);
+	return c ? c : strcmp(x->user, y->user);
 }
 
 Digest *digest_record(DigestStore *s, const DigestEvent *e)

@@ -106,6 +106,9 @@ typedef struct StatsStore {
 	/* Frees shapes; set by whoever creates it, so that this file (and the tests of the store)
 	 * does not need the parser library. */
 	void (*shapes_free)(ParserCache *cache);
+	/* loaded from the fleet store (stats_store_load_pg): the instances whose statement rows
+	 * were read; 0 for a store from a file or the worker */
+	uint64_t fleet_instances;
 } DigestStore;
 
 /* What the worker knows of one statement, after the parser cache. */
@@ -154,11 +157,18 @@ Digest *digest_lookup(DigestStore *s, uint64_t fingerprint, const char *db, cons
 bool digest_window(const Digest *d, int64_t since_us, DigestAgg *out);
 
 void digest_agg_init(DigestAgg *a);
+/* Why a read aggregate cannot be right (its histogram does not add up to its calls), or NULL.
+ * The readers of the stats file and of the fleet store check every aggregate they rebuild. */
+const char *digest_agg_check(const DigestAgg *a);
 void digest_agg_free(DigestAgg *a);
 bool digest_agg_merge(DigestAgg *dst, const DigestAgg *src);
 
 /* Inserts a fully built digest (persistence reader); takes ownership. false if the key exists. */
 bool digest_store_insert(DigestStore *s, Digest *d);
+/* Orders the LRU list by last_seen_us, the most recently seen first: the order recording gives,
+ * for a store rebuilt from rows that do not keep it (the fleet store's reader). Ties by
+ * fingerprint, database, user. false when out of memory (the order is left as it was). */
+bool digest_store_sort_lru(DigestStore *s);
 /* Finds or creates the table entry (persistence reader). */
 TableStat *digest_store_table(DigestStore *s, const char *name, size_t len);
 /* Finds or creates the hour slot in an array sorted by hour (persistence reader). */

@@ -563,8 +563,9 @@ static bool r_agg(Rbuf *r, DigestAgg *a)
 		if (!hist_add_bucket(&a->hist, (unsigned)idx, cnt))
 			return false;
 	}
-	if (!r->bad && a->hist.total != a->calls) {
-		r_fail(r, "histogram does not add up to calls");
+	const char *why = r->bad ? NULL : digest_agg_check(a);
+	if (why) {
+		r_fail(r, why);
 		return false;
 	}
 	return !r->bad;

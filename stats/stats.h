@@ -227,6 +227,20 @@ typedef struct StatsStore StatsStore;
  * stats_start sets a corrupt file aside.
  */
 int stats_store_load(const char *path, StatsStore **out, char *err, size_t errlen);
+/*
+ * Loads the fleet statistics store: the tables in schema (NULL: "pgsift") of the PostgreSQL at
+ * dsn into which every pgsift with stats_dsn writes (README.md, "Fleet statistics"). One digest
+ * per (fingerprint, database, user), each hour the sum over the instances and applications of
+ * that hour's rows (histograms added bucket by bucket: exact); only the hours from the one that
+ * contains since_us on (0: all of them), the all-time totals their sum. Returns 0, or with err
+ * set: -EIO (cannot connect: libpq's message; a query failed), -ENOENT (no such tables in the
+ * schema), -EINVAL (another version of the tables, or a bad row, named), -ENOMEM.
+ */
+int stats_store_load_pg(const char *dsn, const char *schema, int64_t since_us, StatsStore **out,
+			char *err, size_t errlen);
+/* How many pgsift instances wrote the statement rows stats_store_load_pg read; 0 for a store
+ * from a file or the worker. */
+uint64_t stats_store_instances(const StatsStore *s);
 /* A copy of the running worker's digests (serialized under the lock, rebuilt outside it). */
 int stats_snapshot_store(StatsStore **out);
 void stats_store_free(StatsStore *s);

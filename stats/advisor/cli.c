@@ -1,7 +1,8 @@
 /*
  * cli.c: `pgsift suggest` and `pgsift indexes` (README.md, "Index suggestions"). This file is
- * the command line: it reads the statements of the window (a stats file written by the proxy, a
- * running proxy's SHOW QUERIES, or a --queries file), hands them to the advisor (advisor.h) with
+ * the command line: it reads the statements of the window (a stats file written by the proxy,
+ * the fleet statistics store that many proxies write with stats_dsn, a running proxy's SHOW
+ * QUERIES, or a --queries file), hands them to the advisor (advisor.h) with
  * the catalog resolver of catalog.c, costs the suggestions with HypoPG when asked (--validate,
  * validate.c), and prints them with output.c.
  *
@@ -32,9 +33,12 @@
 #include "stats/advisor/output.h"
 #include "stats/advisor/validate.h"
 #include "stats/stats.h"
+#include "util/duration.h"
 
 typedef struct SuggestArgs {
 	const char *stats_file;
+	const char *stats_dsn;	      /* the fleet statistics store */
+	const char *stats_dsn_schema; /* NULL: pgsift */
 	const char *admin;
 	const char *dsn;
 	const char *since;
@@ -52,13 +56,16 @@ typedef struct SuggestArgs {
 
 static int suggest_main(int argc, char **argv);
 static int indexes_main(int argc, char **argv);
-static bool parse_duration_s(const char *s, int64_t *out);
 static int load_queries_file(Advisor *adv, const char *path);
 static int load_stats_file(Advisor *adv, const char *path, int64_t since_us, const char *database);
+static int load_stats_dsn(Advisor *adv, const char *dsn, const char *schema, int64_t since_us,
+			  const char *database);
+static void add_store(Advisor *adv, StatsStore *store, int64_t since_us, const char *database);
 static int load_admin(Advisor *adv, const char *url, const char *database);
 
 static const char suggest_usage[] =
-	"usage: pgsift suggest [--stats-file FILE | --queries FILE | --admin URL] [--dsn URL]\n"
+	"usage: pgsift suggest [--stats-file FILE | --stats-dsn URL [--stats-dsn-schema S] |\n"
+	"                       --queries FILE | --admin URL] [--dsn URL]\n"
 	"                      [--database NAME] [--since 7d] [--format sql|json|csv|markdown]\n"
 	"                      [--validate]\n"
 	"                      [--min-calls N] [--min-table-rows N] [--min-saving-pct N]\n"
@@ -118,6 +125,10 @@ static int suggest_main(int argc, char **argv)
 		const char *val = argv[++i];
 		if (strcmp(o, "--stats-file") == 0)
 			a.stats_file = val;
+		else if (strcmp(o, "--stats-dsn") == 0)
+			a.stats_dsn = val;
+		else if (strcmp(o, "--stats-dsn-schema") == 0)
+			a.stats_dsn_schema = val;
 		else if (strcmp(o, "--admin") == 0)
 			a.admin = val;
 		else if (strcmp(o, "--dsn") == 0)
@@ -186,9 +197,14 @@ static int suggest_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (a.admin && (a.stats_file || a.queries)) {
-		fprintf(stderr,
-			"pgsift suggest: give one of --stats-file, --queries and --admin\n");
+	if ((a.admin && (a.stats_file || a.queries)) ||
+	    (a.stats_dsn && (a.stats_file || a.queries || a.admin))) {
+		fprintf(stderr, "pgsift suggest: give one of --stats-file, --stats-dsn, --queries "
+				"and --admin\n");
+		return 2;
+	}
+	if (a.stats_dsn_schema && !a.stats_dsn) {
+		fprintf(stderr, "pgsift suggest: --stats-dsn-schema goes with --stats-dsn\n");
 		return 2;
 	}
 	if (a.admin && a.since) {
@@ -205,19 +221,19 @@ static int suggest_main(int argc, char **argv)
 		fprintf(stderr, "pgsift suggest: %s\n", err);
 		return 2;
 	}
-	if (!a.stats_file && !a.queries && !a.admin)
+	if (!a.stats_file && !a.stats_dsn && !a.queries && !a.admin)
 		a.stats_file = cfg->stats_file;
-	if (!a.stats_file && !a.queries && !a.admin) {
+	if (!a.stats_file && !a.stats_dsn && !a.queries && !a.admin) {
 		fprintf(stderr,
-			"pgsift suggest: no input: give --stats-file FILE or --queries FILE "
-			"(or stats_file in the configuration)\n");
+			"pgsift suggest: no input: give --stats-file FILE, --stats-dsn URL or "
+			"--queries FILE (or stats_file in the configuration)\n");
 		config_free(cfg);
 		return 2;
 	}
 	int64_t since_us = 0;
 	if (a.since) {
 		int64_t s;
-		if (!parse_duration_s(a.since, &s)) {
+		if (!duration_parse_s(a.since, &s)) {
 			fprintf(stderr,
 				"pgsift suggest: --since: expected a duration such as 7d, 24h, "
 				"30m (got '%s')\n",
@@ -271,9 +287,11 @@ static int suggest_main(int argc, char **argv)
 		database = PQdb(catalog_conn(cat));
 	if (database && strcmp(database, "*") == 0)
 		database = NULL;
-	int rc = a.queries ? load_queries_file(adv, a.queries) :
-		 a.admin   ? load_admin(adv, a.admin, database) :
-			     load_stats_file(adv, a.stats_file, since_us, database);
+	int rc = a.queries   ? load_queries_file(adv, a.queries) :
+		 a.admin     ? load_admin(adv, a.admin, database) :
+		 a.stats_dsn ? load_stats_dsn(adv, a.stats_dsn, a.stats_dsn_schema, since_us,
+					      database) :
+			       load_stats_file(adv, a.stats_file, since_us, database);
 	if (rc == 0 && advisor_plan(adv) != 0) {
 		fprintf(stderr, "pgsift suggest: out of memory\n");
 		rc = 1;
@@ -285,12 +303,15 @@ static int suggest_main(int argc, char **argv)
 		advisor_drop_unjudged(adv);
 		size_t nst;
 		advisor_statements(adv, &nst);
-		char header[256];
-		/* never the --admin URL: it may hold a password */
+		char header[512], fleet[300];
+		snprintf(fleet, sizeof(fleet), "the fleet statistics store (schema %s)",
+			 a.stats_dsn_schema ? a.stats_dsn_schema : "pgsift");
+		/* never the --admin or --stats-dsn URL: it may hold a password */
 		snprintf(header, sizeof(header), "input: %s; window: %s; %zu fingerprints; %s",
-			 a.queries ? a.queries :
-			 a.admin   ? "the admin console" :
-				     a.stats_file,
+			 a.queries   ? a.queries :
+			 a.admin     ? "the admin console" :
+			 a.stats_dsn ? fleet :
+				       a.stats_file,
 			 a.since ? a.since : "all", nst,
 			 a.validate ? "validated with HypoPG" : "not validated");
 		advisor_output(stdout, adv, a.format, header);
@@ -298,31 +319,6 @@ static int suggest_main(int argc, char **argv)
 	advisor_free(adv);
 	catalog_free(cat);
 	return rc;
-}
-
-/* 7d, 24h, 30m, 90s, 2w; a bare number is seconds. */
-static bool parse_duration_s(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || v < 0)
-		return false;
-	int64_t mult = 1;
-	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-		mult = 60;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400;
-	else if (strcmp(end, "w") == 0)
-		mult = 7 * 86400;
-	else
-		return false;
-	*out = (int64_t)v * mult;
-	return true;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -534,6 +530,31 @@ static int load_stats_file(Advisor *adv, const char *path, int64_t since_us, con
 			*err ? err : strerror(-rc));
 		return 1;
 	}
+	add_store(adv, store, since_us, database);
+	stats_store_free(store);
+	return 0;
+}
+
+/* The fleet's statistics (README.md, "Fleet statistics"): the same store, from many proxies. */
+static int load_stats_dsn(Advisor *adv, const char *dsn, const char *schema, int64_t since_us,
+			  const char *database)
+{
+	StatsStore *store = NULL;
+	char err[1024] = "";
+	int rc = stats_store_load_pg(dsn, schema, since_us, &store, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "pgsift suggest: --stats-dsn: %s\n", *err ? err : strerror(-rc));
+		return 1;
+	}
+	add_store(adv, store, since_us, database);
+	stats_store_free(store);
+	return 0;
+}
+
+/* The statements of the window from a store: database's, or every database's when none ran on
+ * it (see the top of the file). */
+static void add_store(Advisor *adv, StatsStore *store, int64_t since_us, const char *database)
+{
 	if (database && advisor_add_store(adv, store, since_us, database) == 0) {
 		fprintf(stderr,
 			"pgsift suggest: no statement of the window ran on database \"%s\": "
@@ -543,8 +564,6 @@ static int load_stats_file(Advisor *adv, const char *path, int64_t since_us, con
 	}
 	if (!database)
 		advisor_add_store(adv, store, since_us, NULL);
-	stats_store_free(store);
-	return 0;
 }
 
 /* The values of a text[] literal as SHOW QUERIES writes sample_params (every element quoted,

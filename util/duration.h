@@ -1,0 +1,39 @@
+/* duration: the command lines' `--since 7d` (pgsift suggest, pgsift top): a whole number with a
+ * unit, s (or none), m/min, h, d or w, into seconds. */
+#ifndef PGSIFT_UTIL_DURATION_H
+#define PGSIFT_UTIL_DURATION_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 7d, 24h, 30m, 90s, 2w; a bare number is seconds. false for anything else (negative too). */
+static inline bool duration_parse_s(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return false;
+	int64_t mult = 1;
+	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mult = 60;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400;
+	else if (strcmp(end, "w") == 0)
+		mult = 7 * 86400;
+	else
+		return false;
+	if (v > INT64_MAX / mult)
+		return false;
+	*out = (int64_t)v * mult;
+	return true;
+}
+
+#endif
