@@ -378,8 +378,7 @@ void fleet_batch_free(FleetBatch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-void fleet_instance_key(char *buf, size_t len, const char *name, int port, int pid,
-			int64_t start_s)
+void fleet_instance_key(char *buf, size_t len, const char *name, int port, int pid, int64_t start_s)
 {
 	snprintf(buf, len, "%s:%d:%d:%lld", name, port, pid, (long long)start_s);
 }
@@ -443,7 +442,8 @@ static int drop_cmp(const void *a, const void *b)
 static uint64_t row_hash(int64_t hour, uint64_t fp, const char *db, const char *user,
 			 const char *app)
 {
-	uint64_t h = XXH3_64bits_withSeed(db, strlen(db), fp ^ ((uint64_t)hour * 0x9e3779b97f4a7c15ULL));
+	uint64_t h =
+		XXH3_64bits_withSeed(db, strlen(db), fp ^ ((uint64_t)hour * 0x9e3779b97f4a7c15ULL));
 	h = XXH3_64bits_withSeed(user, strlen(user), h);
 	return XXH3_64bits_withSeed(app, strlen(app), h);
 }

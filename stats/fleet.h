@@ -39,11 +39,11 @@ typedef struct FleetRow {
 	DigestAgg agg;	       /* cumulative for the hour since start */
 	/* accumulator only */
 	uint64_t version, sent_version, written_version;
-	uint64_t sent_gen;	     /* the batch that last carried it */
-	uint64_t sent_calls;	     /* agg.calls when it was last collected */
-	uint64_t written_calls;	     /* agg.calls the store holds */
-	bool sent_after_hour;	     /* last collected after its hour had ended */
-	bool dead;		     /* dropped (backlog) after a partial write: a tombstone */
+	uint64_t sent_gen;	/* the batch that last carried it */
+	uint64_t sent_calls;	/* agg.calls when it was last collected */
+	uint64_t written_calls; /* agg.calls the store holds */
+	bool sent_after_hour;	/* last collected after its hour had ended */
+	bool dead;		/* dropped (backlog) after a partial write: a tombstone */
 	HashNode link;
 } FleetRow;
 
@@ -60,11 +60,11 @@ typedef struct FleetTable {
 /* One digest for pgsift_queries, written once. */
 typedef struct FleetQuery {
 	uint64_t fingerprint;
-	char *db, *user; /* owned */
+	char *db, *user;  /* owned */
 	const char *kind; /* stmt_kind_str (static, not owned) */
-	char *text;	 /* normalized (owned) */
-	char *columns;	 /* jsonb text or NULL (owned) */
-	char *samples;	 /* jsonb text or NULL (owned) */
+	char *text;	  /* normalized (owned) */
+	char *columns;	  /* jsonb text or NULL (owned) */
+	char *samples;	  /* jsonb text or NULL (owned) */
 	int64_t first_seen_us;
 	bool written;
 	uint64_t sent_gen;
@@ -83,11 +83,11 @@ typedef struct FleetBatch {
 } FleetBatch;
 
 typedef struct Fleet {
-	HashTab rows;	 /* FleetRow by (hour, fingerprint, db, user, app) */
-	HashTab tables;	 /* FleetTable by (hour, name) */
-	HashTab queries; /* FleetQuery by (fingerprint, db, user) */
-	size_t backlog;	 /* most rows waiting for the store (stats_dsn_backlog) */
-	uint64_t gen;	 /* the last batch collected */
+	HashTab rows;	     /* FleetRow by (hour, fingerprint, db, user, app) */
+	HashTab tables;	     /* FleetTable by (hour, name) */
+	HashTab queries;     /* FleetQuery by (fingerprint, db, user) */
+	size_t backlog;	     /* most rows waiting for the store (stats_dsn_backlog) */
+	uint64_t gen;	     /* the last batch collected */
 	int64_t closed_hour; /* rows of this hour and before were freed: new events dropped */
 	uint64_t rows_dropped, calls_dropped;
 	uint64_t waiting; /* rows the store lacks, as of the last collect / ack */

@@ -211,7 +211,8 @@ static void *store_main(void *arg)
 			pthread_cond_timedwait(&g.cv, &g.mu, &until);
 		}
 		if (g.settings_changed) {
-			bool same = w.st.dsn && g.pending.dsn && strcmp(w.st.dsn, g.pending.dsn) == 0 &&
+			bool same = w.st.dsn && g.pending.dsn &&
+				    strcmp(w.st.dsn, g.pending.dsn) == 0 &&
 				    strcmp(w.st.schema, g.pending.schema) == 0;
 			settings_free(&w.st);
 			w.st = g.pending;
@@ -235,9 +236,10 @@ static void *store_main(void *arg)
 		} else {
 			atomic_fetch_add(&g.write_errors, 1);
 			atomic_store(&g.up, false);
-			log_warn("stats_dsn: could not write %zu statistics rows (kept for the next "
-				 "flush): %s",
-				 b->n_rows, w.err[0] ? w.err : "not connected");
+			log_warn(
+				"stats_dsn: could not write %zu statistics rows (kept for the next "
+				"flush): %s",
+				b->n_rows, w.err[0] ? w.err : "not connected");
 		}
 		uint64_t gen = b->gen;
 		fleet_batch_free(b);
@@ -297,7 +299,8 @@ static const char schema_sql[] =
 	"              ELSE (64 + idx % 64) * 2::numeric ^ (idx / 64 - 1) END $f$;\n"
 	"CREATE OR REPLACE FUNCTION @S@.pgsift_hist_width(idx integer) RETURNS numeric\n"
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS\n"
-	"  $f$ SELECT CASE WHEN idx < 128 THEN 1::numeric ELSE 2::numeric ^ (idx / 64 - 1) END $f$;\n"
+	"  $f$ SELECT CASE WHEN idx < 128 THEN 1::numeric ELSE 2::numeric ^ (idx / 64 - 1) END "
+	"$f$;\n"
 	/* hist_percentile: nearest rank, answered with the bucket's midpoint (low + width / 2 in
 	 * integers); the rank computed in float8 exactly as the C code does in double. */
 	"CREATE OR REPLACE FUNCTION @S@.pgsift_hist_percentile(idx integer[], cnt bigint[],\n"
@@ -584,14 +587,15 @@ static bool store_write(Writer *w, const FleetBatch *b)
 		 "username, application, calls, errors, timeouts, cancelled, rows, total_ns, "
 		 "min_ns, max_ns, first_seen, last_seen, error_classes, hist_idx, hist_cnt) VALUES",
 		 S);
-	snprintf(tail, sizeof(tail),
-		 " ON CONFLICT (instance, hour, fingerprint, database, username, application) DO "
-		 "UPDATE SET calls = EXCLUDED.calls, errors = EXCLUDED.errors, timeouts = "
-		 "EXCLUDED.timeouts, cancelled = EXCLUDED.cancelled, rows = EXCLUDED.rows, "
-		 "total_ns = EXCLUDED.total_ns, min_ns = EXCLUDED.min_ns, max_ns = EXCLUDED.max_ns, "
-		 "first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, error_classes "
-		 "= EXCLUDED.error_classes, hist_idx = EXCLUDED.hist_idx, hist_cnt = "
-		 "EXCLUDED.hist_cnt");
+	snprintf(
+		tail, sizeof(tail),
+		" ON CONFLICT (instance, hour, fingerprint, database, username, application) DO "
+		"UPDATE SET calls = EXCLUDED.calls, errors = EXCLUDED.errors, timeouts = "
+		"EXCLUDED.timeouts, cancelled = EXCLUDED.cancelled, rows = EXCLUDED.rows, "
+		"total_ns = EXCLUDED.total_ns, min_ns = EXCLUDED.min_ns, max_ns = EXCLUDED.max_ns, "
+		"first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, error_classes "
+		"= EXCLUDED.error_classes, hist_idx = EXCLUDED.hist_idx, hist_cnt = "
+		"EXCLUDED.hist_cnt");
 	for (size_t i = 0; ok && i < b->n_rows; i += STORE_CHUNK) {
 		size_t n = b->n_rows - i < STORE_CHUNK ? b->n_rows - i : STORE_CHUNK;
 		for (size_t j = i; j < i + n; j++) {
@@ -658,13 +662,15 @@ static bool store_write(Writer *w, const FleetBatch *b)
 			params_addf(&p, "%llu", (unsigned long long)t->deletes);
 			params_addf(&p, "%llu", (unsigned long long)t->rows);
 		}
-		ok = store_insert(w, head,
-				  "$::text,$::timestamptz,$::text,$::bigint,$::bigint,$::bigint,"
-				  "$::bigint",
-				  n, " ON CONFLICT (instance, hour, table_name) DO UPDATE SET inserts = "
-				  "EXCLUDED.inserts, updates = EXCLUDED.updates, deletes = "
-				  "EXCLUDED.deletes, rows = EXCLUDED.rows",
-				  &p);
+		ok = store_insert(
+			w, head,
+			"$::text,$::timestamptz,$::text,$::bigint,$::bigint,$::bigint,"
+			"$::bigint",
+			n,
+			" ON CONFLICT (instance, hour, table_name) DO UPDATE SET inserts = "
+			"EXCLUDED.inserts, updates = EXCLUDED.updates, deletes = "
+			"EXCLUDED.deletes, rows = EXCLUDED.rows",
+			&p);
 	}
 	params_reset(&p);
 	free(p.v);
@@ -680,12 +686,14 @@ static bool store_connect(Writer *w)
 	char stmt_timeout[64];
 	snprintf(stmt_timeout, sizeof(stmt_timeout), "-c statement_timeout=%d", STORE_TIMEOUT_MS);
 	/* ours first: the dsn (expanded in place of dbname, last) may override any of them */
-	const char *keys[] = {"connect_timeout",   "keepalives",	"keepalives_idle",
-			      "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-			      "application_name",  "options",		"dbname",
-			      NULL};
-	const char *vals[] = {"5",  "1",	 "10",		 "5", "3", "10000", "pgsift stats writer",
-			      stmt_timeout, w->st.dsn, NULL};
+	const char *keys[] = {"connect_timeout",  "keepalives",
+			      "keepalives_idle",  "keepalives_interval",
+			      "keepalives_count", "tcp_user_timeout",
+			      "application_name", "options",
+			      "dbname",		  NULL};
+	const char *vals[] = {
+		"5",	      "1",	 "10", "5", "3", "10000", "pgsift stats writer",
+		stmt_timeout, w->st.dsn, NULL};
 	w->conn = PQconnectdbParams(keys, vals, 1);
 	if (!w->conn || PQstatus(w->conn) != CONNECTION_OK) {
 		snprintf(w->err, sizeof(w->err), "connect: %s",
