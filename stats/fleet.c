@@ -14,10 +14,6 @@
 
 #include "util/grow.h"
 
-/* Events of an hour may still be in the queue a moment after it ends: its rows are freed (and
- * later events for them counted as dropped) only this long after the hour. */
-#define FLEET_GRACE_US 2000000LL
-
 static uint64_t row_hash(int64_t hour, uint64_t fp, const char *db, const char *user,
 			 const char *app);
 static uint64_t query_hash(uint64_t fp, const char *db, const char *user);

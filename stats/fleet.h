@@ -31,6 +31,10 @@
 #include "stats/digest.h"
 #include "util/hashtab.h"
 
+/* Events of an hour may still be in the queue a moment after it ends: its rows are freed (and
+ * later events for them counted as dropped) only this long after the hour. */
+#define FLEET_GRACE_US 2000000LL
+
 /* One statement-hour row: the accumulator's entry, and a row of a batch (a deep copy). */
 typedef struct FleetRow {
 	int64_t hour; /* end_wall_us / US_PER_HOUR */

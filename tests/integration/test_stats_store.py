@@ -281,6 +281,8 @@ class StatsStoreTest(PgsiftTestCase):
         d = sorted(wait_until(durations, WAIT, "%d selects in the slow logs" % n))
         exact_p50_ns = d[math.ceil(0.5 * n) - 1] * 1e6
         fleet_p50_ns = hist_percentile(merged, 50)
+        harness.log("three processes: %d calls over %d instances; fleet p50 %d ns, exact %d ns"
+                    % (n, len({r[0] for r in rows}), fleet_p50_ns, exact_p50_ns))
         self.assertLessEqual(abs(fleet_p50_ns - exact_p50_ns), 0.01 * exact_p50_ns,
                              "fleet p50 %d ns, exact %d ns" % (fleet_p50_ns, exact_p50_ns))
         view = store_query(self.pg, "SELECT sum(calls), max(p50_ms) FROM %s.pgsift_hourly "
@@ -330,6 +332,8 @@ class StatsStoreTest(PgsiftTestCase):
         r = harness.finish_pgbench(bench, 60)
         self.assertEqual(r.returncode, 0, r)
         self.assertEqual(r.failed or 0, 0, r)
+        harness.log("store down: %d transactions, VmRSS %d kB -> max %d kB; tiny backlog: %r"
+                    % (r.processed, rss_before, rss_max, mt))
         # The rows waiting while the store was down are bounded by the distinct keys (here one
         # select, one application, one hour): 30 s of an unreachable store must not grow
         # pgsift's memory by more than the allocator's noise; 8 MB is ample.
