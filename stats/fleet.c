@@ -348,15 +348,43 @@ void fleet_ack(Fleet *f, uint64_t gen, bool ok, int64_t now_us)
 			FleetQuery *q = list_entry(node, FleetQuery, link);
 			if (q->sent_gen != gen || q->written)
 				continue;
-			/* the store has it: keep the key only, so it is not sent again */
+			/* the store has it (the text stays, for another store: fleet_unwrite) */
 			q->written = true;
-			free(q->text);
-			free(q->columns);
-			free(q->samples);
-			q->text = q->columns = q->samples = NULL;
 		}
 	}
 	fleet_free_done(f, now_us);
+	f->waiting = fleet_count_waiting(f);
+}
+
+void fleet_unwrite(Fleet *f)
+{
+	HashNode *node, *next;
+	size_t i;
+	hashtab_for_each_safe(node, next, i, &f->rows)
+	{
+		FleetRow *r = list_entry(node, FleetRow, link);
+		if (r->dead) { /* its calls are counted as dropped: the new store starts at none */
+			hashtab_remove(&f->rows, &r->link);
+			row_free(r);
+			free(r);
+			continue;
+		}
+		r->written_version = 0;
+		r->written_calls = 0;
+		r->sent_gen = 0;
+	}
+	hashtab_for_each_safe(node, next, i, &f->tables)
+	{
+		FleetTable *t = list_entry(node, FleetTable, link);
+		t->written_version = 0;
+		t->sent_gen = 0;
+	}
+	hashtab_for_each_safe(node, next, i, &f->queries)
+	{
+		FleetQuery *q = list_entry(node, FleetQuery, link);
+		q->written = false;
+		q->sent_gen = 0;
+	}
 	f->waiting = fleet_count_waiting(f);
 }
 

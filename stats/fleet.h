@@ -133,6 +133,9 @@ void fleet_enforce_backlog(Fleet *f, uint64_t gen_in_flight);
  * past hours it completed. now_us as for fleet_collect. */
 void fleet_ack(Fleet *f, uint64_t gen, bool ok, int64_t now_us);
 
+/* stats_dsn now names another store (a RELOAD): everything in memory is sent again. */
+void fleet_unwrite(Fleet *f);
+
 void fleet_batch_free(FleetBatch *b);
 
 /* The instance key: "<name>:<listen_port>:<pid>:<start unix seconds>" into buf. */

@@ -1336,7 +1336,6 @@ static void fleet_store_settings(const Settings *st, StorePgSettings *out, char 
  * reload that keeps stats_dsn on). */
 static void fleet_apply(const Settings *old, const Settings *st)
 {
-	(void)old;
 	static char key[512];
 	if (!st->stats_dsn) {
 		fleet_stop();
@@ -1362,6 +1361,12 @@ static void fleet_apply(const Settings *old, const Settings *st)
 	} else {
 		sp.instance = key;
 		fleet_set_backlog(&g.fleet, (size_t)st->stats_dsn_backlog);
+		if (old->stats_dsn && (strcmp(old->stats_dsn, st->stats_dsn) != 0 ||
+				       strcmp(old->stats_dsn_schema, st->stats_dsn_schema) != 0)) {
+			/* the new store has none of it (fleet_unwrite also forgets which batch
+			 * carried what, so the answer for one in flight marks nothing) */
+			fleet_unwrite(&g.fleet);
+		}
 		store_pg_configure(&sp);
 	}
 	free((char *)sp.host);
