@@ -98,29 +98,33 @@ bool fleet_record(Fleet *f, const FleetEvent *e)
 		f->calls_dropped++;
 		return true;
 	}
-	if (!r) {
-		if (hour <= f->closed_hour) { /* its hour was written out and freed */
-			f->calls_dropped++;
-			return true;
-		}
-		r = calloc(1, sizeof(*r));
-		if (!r)
+	if (r) { /* the common case; a known row's digest has its text already */
+		if (!digest_agg_record(&r->agg, de))
 			return false;
-		r->hour = hour;
-		r->fingerprint = de->fingerprint;
-		r->db = strdup(db);
-		r->user = strdup(user);
-		r->app = strdup(app);
-		digest_agg_init(&r->agg);
-		if (!r->db || !r->user || !r->app) {
-			row_free(r);
-			free(r);
-			return false;
-		}
-		hashtab_add(&f->rows, &r->link, h);
+		r->version++;
+		return true;
 	}
-	if (!digest_agg_record(&r->agg, de))
+	if (hour <= f->closed_hour) { /* its hour was written out and freed */
+		f->calls_dropped++;
+		return true;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
 		return false;
+	r->hour = hour;
+	r->fingerprint = de->fingerprint;
+	r->db = strdup(db);
+	r->user = strdup(user);
+	r->app = strdup(app);
+	digest_agg_init(&r->agg);
+	if (!r->db || !r->user || !r->app) {
+		row_free(r);
+		free(r);
+		return false;
+	}
+	hashtab_add(&f->rows, &r->link, h);
+	if (!digest_agg_record(&r->agg, de))
+		return false; /* an empty row (version 0) is never sent */
 	r->version++;
 
 	if (!fleet_has_query(f, de->fingerprint, db, user)) {
@@ -132,8 +136,8 @@ bool fleet_record(Fleet *f, const FleetEvent *e)
 		q->user = strdup(user);
 		q->kind = stmt_kind_str(de->kind);
 		q->text = strndup(de->text ? de->text : "", de->text ? de->text_len : 0);
-		q->columns = e->columns ? strdup(e->columns) : NULL;
-		q->samples = e->samples ? strdup(e->samples) : NULL;
+		if (e->describe)
+			e->describe(e->arg, &q->columns, &q->samples);
 		q->first_seen_us = de->end_wall_us;
 		if (!q->db || !q->user || !q->text) {
 			query_free(q);

@@ -101,8 +101,10 @@ typedef struct Fleet {
 typedef struct FleetEvent {
 	const DigestEvent *de; /* fingerprint, db, user, text, kind, outcome, duration, time */
 	const char *app;       /* NULL: "" */
-	const char *columns;   /* jsonb text for a digest seen for the first time, or NULL */
-	const char *samples;   /* likewise (log_parameters only) */
+	/* Called only for a digest seen for the first time: its columns and samples as jsonb
+	 * text (malloc'ed, or NULL), so that the JSON is built once per digest, not per event. */
+	void (*describe)(void *arg, char **columns, char **samples);
+	void *arg;
 } FleetEvent;
 
 bool fleet_init(Fleet *f, size_t backlog);

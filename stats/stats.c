@@ -1282,28 +1282,34 @@ static char *sample_json(const StatsEvent *ev)
 	return out;
 }
 
+/* The JSON of a digest seen for the first time (fleet_record's describe callback). */
+typedef struct FleetDescribe {
+	const Settings *st;
+	const StatsEvent *ev;
+	const QueryShape *shape;
+} FleetDescribe;
+
+static void fleet_describe(void *arg, char **columns, char **samples)
+{
+	const FleetDescribe *d = arg;
+	*columns = shape_columns_json(d->shape);
+	*samples = NULL;
+	if (d->st->log_parameters && d->ev->text &&
+	    (d->ev->kind == SE_QUERY || d->ev->kind == SE_EXECUTE))
+		*samples = sample_json(d->ev);
+}
+
 /* One statement into the fleet accumulator (worker thread, no lock: the fleet is its own). */
 static void fleet_event(const Settings *st, const StatsEvent *ev, const DigestEvent *de,
 			const QueryShape *shape, const TableWrite *writes, size_t n_writes)
 {
-	FleetEvent fe = {.de = de, .app = ev->app};
-	char *columns = NULL, *samples = NULL;
-	if (!fleet_has_query(&g.fleet, de->fingerprint, ev->db ? ev->db : "",
-			     ev->user ? ev->user : "")) {
-		columns = shape_columns_json(shape);
-		if (st->log_parameters && ev->text &&
-		    (ev->kind == SE_QUERY || ev->kind == SE_EXECUTE))
-			samples = sample_json(ev);
-		fe.columns = columns;
-		fe.samples = samples;
-	}
+	FleetDescribe d = {.st = st, .ev = ev, .shape = shape};
+	FleetEvent fe = {.de = de, .app = ev->app, .describe = fleet_describe, .arg = &d};
 	if (!fleet_record(&g.fleet, &fe))
 		log_debug("stats: out of memory, statement not counted for stats_dsn");
 	for (size_t i = 0; i < n_writes; i++)
 		fleet_record_table(&g.fleet, writes[i].name, writes[i].len, writes[i].kind,
 				   ev->rows, ev->end_wall_us);
-	free(columns);
-	free(samples);
 }
 
 static void fleet_store_settings(const Settings *st, StorePgSettings *out, char *key, size_t len)

@@ -23,6 +23,15 @@
 #define HOUR US_PER_HOUR
 #define H0 (T0 / HOUR)
 
+static int described;
+static void describe(void *arg, char **columns, char **samples)
+{
+	(void)arg;
+	described++;
+	*columns = strdup("{\"tables\": []}");
+	*samples = NULL;
+}
+
 static bool record(Fleet *f, uint64_t fp, const char *db, const char *user, const char *app,
 		   uint64_t dur_ns, int64_t when_us, const char *sqlstate)
 {
@@ -38,7 +47,7 @@ static bool record(Fleet *f, uint64_t fp, const char *db, const char *user, cons
 		.duration_ns = dur_ns,
 		.end_wall_us = when_us,
 	};
-	FleetEvent fe = {.de = &de, .app = app, .columns = "{\"tables\": []}"};
+	FleetEvent fe = {.de = &de, .app = app, .describe = describe};
 	return fleet_record(f, &fe);
 }
 
@@ -56,6 +65,7 @@ static void test_stats_fleet_keys(void **state)
 	(void)state;
 	Fleet f;
 	assert_true(fleet_init(&f, 1000));
+	described = 0;
 	/* same digest, two applications; another database; a second hour */
 	for (int i = 0; i < 5; i++)
 		assert_true(record(&f, 7, "db", "u", "web", 1000 + i, T0 + i, ""));
@@ -83,8 +93,9 @@ static void test_stats_fleet_keys(void **state)
 			assert_memory_equal(b.rows[i].agg.err[0].cls, "22", 2);
 		}
 	assert_int_equal(errors, 1);
-	/* one digest text per (fingerprint, db, user): db and db2 */
+	/* one digest text per (fingerprint, db, user): db and db2, described once each */
 	assert_int_equal(b.n_queries, 2);
+	assert_int_equal(described, 2);
 	assert_string_equal(b.queries[0].text, "SELECT $1");
 	assert_string_equal(b.queries[0].kind, "select");
 	assert_string_equal(b.queries[0].columns, "{\"tables\": []}");
