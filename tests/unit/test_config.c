@@ -1059,14 +1059,16 @@ static int seen_find(const Seen *s, const char *key)
 static void test_config_stats_dsn(void **state)
 {
 	(void)state;
-	expect_error("sd1.ini", "[pgsift]\nstats_dsn = host=x\nstats_dsn_schema = Fleet\n",
-		     "%s:3: stats_dsn_schema: stats_dsn_schema = 'Fleet' is not a plain "
-		     "identifier: use lower-case letters, digits and underscores (not starting with "
-		     "a digit), at most 63 bytes");
-	expect_error("sd2.ini", "[pgsift]\nstats_dsn_schema = a;drop\n",
-		     "%s:2: stats_dsn_schema: stats_dsn_schema = 'a;drop' is not a plain "
-		     "identifier: use lower-case letters, digits and underscores (not starting with "
-		     "a digit), at most 63 bytes");
+	expect_error(
+		"sd1.ini", "[pgsift]\nstats_dsn = host=x\nstats_dsn_schema = Fleet\n",
+		"%s:3: stats_dsn_schema: stats_dsn_schema = 'Fleet' is not a plain "
+		"identifier: use lower-case letters, digits and underscores (not starting with "
+		"a digit), at most 63 bytes");
+	expect_error(
+		"sd2.ini", "[pgsift]\nstats_dsn_schema = a;drop\n",
+		"%s:2: stats_dsn_schema: stats_dsn_schema = 'a;drop' is not a plain "
+		"identifier: use lower-case letters, digits and underscores (not starting with "
+		"a digit), at most 63 bytes");
 	static const struct {
 		const char *dsn, *shown;
 	} cases[] = {
