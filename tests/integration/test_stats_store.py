@@ -228,6 +228,31 @@ class StatsStoreTest(PgsiftTestCase):
         for name, v in (("p50_ms", p50), ("p95_ms", p95), ("p99_ms", p99), ("max_ms", mx)):
             self.assertEqual("%.3f" % v, "%.3f" % float(row[name]), name)
 
+    def test_retention(self):
+        """Hours older than stats_retention are deleted by the writer (its first run is right
+        after its first successful write), in the statement and table-write tables alike."""
+        schema = "fleet_ret"
+        px = self.start_px(self.pg, schema)
+        wait_until(lambda: store_calls(self.pg, schema, 0) >= 0, WAIT, "the store's tables")
+        px.stop()
+        store_query(self.pg, "INSERT INTO %s.pgsift_statements (instance, hour, fingerprint, "
+                    "database, username, application, calls, errors, timeouts, cancelled, rows, "
+                    "total_ns, min_ns, max_ns, first_seen, last_seen, hist_idx, hist_cnt) "
+                    "SELECT 'old:1:1:1', '2020-01-01'::timestamptz + g * interval '1 hour', 1, "
+                    "'db', 'u', '', 1, 0, 0, 0, 0, 5, 5, 5, now(), now(), '{5}', '{1}' "
+                    "FROM generate_series(1, 30) g" % schema)
+        store_query(self.pg, "INSERT INTO %s.pgsift_table_writes VALUES ('old:1:1:1', "
+                    "'2020-01-01', 't', 1, 0, 0, 1)" % schema)
+        self.start_px(self.pg, schema, stats_retention="7d")
+
+        def gone():
+            a = store_query(self.pg, "SELECT count(*) FROM %s.pgsift_statements WHERE "
+                            "instance = 'old:1:1:1'" % schema)[0][0]
+            b = store_query(self.pg, "SELECT count(*) FROM %s.pgsift_table_writes WHERE "
+                            "instance = 'old:1:1:1'" % schema)[0][0]
+            return a == 0 and b == 0
+        wait_until(gone, WAIT, "the old hours to be deleted")
+
     def test_three_processes_one_port(self):
         schema = "fleet_three"
         port = harness.free_port()
