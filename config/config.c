@@ -53,6 +53,7 @@ enum {
 	F_BYTES = 2,	  /* KT_INT that accepts kB/MB/GB */
 	F_EMPTY_NULL = 4, /* KT_STR: "" means not set (NULL) */
 	F_HIDDEN = 8,	  /* not listed by config_visit */
+	F_DSN = 16,	  /* a libpq connection string: config_visit hides its password */
 };
 
 typedef struct KeyDef {
@@ -189,6 +190,10 @@ static const KeyDef keys[] = {
 	{"stats_file", KT_STR, OFF(stats_file), "", 0, 0, F_EMPTY_NULL | F_NORELOAD},
 	{"stats_flush_interval", KT_TIME, OFF(stats_flush_interval), "60", 1, TMAX, 0},
 	{"stats_retention", KT_TIME, OFF(stats_retention), "1209600", 1, TMAX, 0},
+	{"stats_dsn", KT_STR, OFF(stats_dsn), "", 0, 0, F_EMPTY_NULL | F_DSN},
+	{"stats_dsn_schema", KT_STR, OFF(stats_dsn_schema), "pgsift", 0, 0, 0},
+	{"stats_instance", KT_STR, OFF(stats_instance), "", 0, 0, F_EMPTY_NULL},
+	{"stats_dsn_backlog", KT_INT, OFF(stats_dsn_backlog), "100000", 1, 100000000, 0},
 	{"max_fingerprints", KT_INT, OFF(max_fingerprints), "10000", 1, 100000000, 0},
 	{"metrics_listen", KT_HOSTPORT, OFF(metrics_listen), "", 0, 0, F_NORELOAD},
 	{"dashboard_users", KT_LIST, OFF(dashboard_users), "", 0, 0, 0},
@@ -304,6 +309,7 @@ static bool loader_upstream(Loader *ld, const char *value, const char *label);
 static bool loader_auth_file(Loader *ld);
 static bool loader_validate(Loader *ld);
 static bool validate_process(Loader *ld, Config *cfg);
+static bool validate_stats_dsn(Loader *ld, Config *cfg);
 static const char *loader_intern(Loader *ld, const char *s);
 static void loader_warn_once(Loader *ld, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -635,6 +641,62 @@ int config_pool_size(const Config *cfg, const DbEntry *db)
 	return cfg->default_pool_size;
 }
 
+/* A connection string as SHOW CONFIG may print it: the value of password=... (key=value
+ * form) or the password of postgres://user:password@host (URI form) becomes ********. */
+static void dsn_hide_password(char *v)
+{
+	char out[1024];
+	size_t o = 0;
+	const char *p = v;
+	bool uri = strncmp(v, "postgres://", 11) == 0 || strncmp(v, "postgresql://", 13) == 0;
+	if (uri) {
+		char *auth = strstr(v, "://") + 3;
+		char *at = strchr(auth, '@'), *colon = strchr(auth, ':'),
+		     *slash = strchr(auth, '/');
+		if (at && colon && colon < at && (!slash || at < slash)) {
+			snprintf(out, sizeof(out), "%.*s:********%s", (int)(colon - v), v, at);
+			strcpy(v, out);
+		}
+		char *q = strstr(v, "password=");
+		if (q) { /* in the query string */
+			char *end = strchr(q, '&');
+			snprintf(out, sizeof(out), "%.*spassword=********%s", (int)(q - v), v,
+				 end ? end : "");
+			strcpy(v, out);
+		}
+		return;
+	}
+	while (*p && o + 16 < sizeof(out)) {
+		if ((p == v || isspace((unsigned char)p[-1])) && strncmp(p, "password", 8) == 0) {
+			const char *e = p + 8;
+			while (isspace((unsigned char)*e))
+				e++;
+			if (*e == '=') {
+				e++;
+				while (isspace((unsigned char)*e))
+					e++;
+				if (*e == '\'') { /* quoted: to the closing quote */
+					for (e++; *e && *e != '\''; e++)
+						if (*e == '\\' && e[1])
+							e++;
+					if (*e)
+						e++;
+				} else {
+					while (*e && !isspace((unsigned char)*e))
+						e++;
+				}
+				o += (size_t)snprintf(out + o, sizeof(out) - o,
+						      "password=********");
+				p = e;
+				continue;
+			}
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	strcpy(v, out);
+}
+
 void config_visit(const Config *cfg, ConfigVisitFn fn, void *arg)
 {
 	Config *dflt = calloc(1, sizeof(Config));
@@ -647,6 +709,8 @@ void config_visit(const Config *cfg, ConfigVisitFn fn, void *arg)
 			continue;
 		char value[1024], dv[1024] = "";
 		key_format(cfg, &keys[i], value, sizeof(value));
+		if (keys[i].flags & F_DSN)
+			dsn_hide_password(value);
 		if (dflt)
 			key_format(dflt, &keys[i], dv, sizeof(dv));
 		fn(arg, keys[i].name, value, dv, !(keys[i].flags & F_NORELOAD));
@@ -1597,10 +1661,41 @@ static bool loader_validate(Loader *ld)
 			 cfg->min_pool_size, cfg->default_pool_size);
 		return false;
 	}
+	if (!validate_stats_dsn(ld, cfg))
+		return false;
 	if (cfg->slow_query_ms >= 0 && !cfg->slow_query_log)
 		log_warn("slow_query_ms is set but slow_query_log is not: slow statements are "
 			 "counted but not written anywhere");
 	return validate_process(ld, cfg);
+}
+
+/* stats_dsn_schema is written into SQL as a bare identifier (CREATE SCHEMA S, S.table), so it
+ * must be one PostgreSQL accepts unquoted and keeps as written: lower-case letters, digits and
+ * underscores, not starting with a digit, at most 63 bytes. stats_instance is part of a key and
+ * must not be blank. */
+static bool validate_stats_dsn(Loader *ld, Config *cfg)
+{
+	char where[700];
+	const char *s = cfg->stats_dsn_schema;
+	size_t n = strlen(s);
+	bool ok = n > 0 && n <= 63 && !isdigit((unsigned char)s[0]);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (s[i] >= 'a' && s[i] <= 'z') || isdigit((unsigned char)s[i]) || s[i] == '_';
+	if (!ok) {
+		loader_where(ld, "stats_dsn_schema", where, sizeof(where));
+		snprintf(ld->err, ld->errlen,
+			 "%sstats_dsn_schema = '%s' is not a plain identifier: use lower-case "
+			 "letters, digits and underscores (not starting with a digit), at most 63 "
+			 "bytes",
+			 where, s);
+		return false;
+	}
+	if (cfg->stats_instance && !*config_trim(cfg->stats_instance)) {
+		loader_where(ld, "stats_instance", where, sizeof(where));
+		snprintf(ld->err, ld->errlen, "%sstats_instance is blank", where);
+		return false;
+	}
+	return true;
 }
 
 /* The names the process side looks up (a user to become, a group for the socket) must exist

@@ -220,8 +220,13 @@ typedef struct Config {
 	char *stats_file;		/* NULL = statistics kept in memory only */
 	uint64_t stats_flush_interval;	/* ms, 60 s */
 	uint64_t stats_retention;	/* ms, 14 days */
-	int max_fingerprints;		/* 10000 */
-	char *metrics_listen;		/* "ADDR:PORT" or NULL = off */
+	/* The fleet statistics store (stats/store_pg.c, docs in the README's "Fleet statistics") */
+	char *stats_dsn;	/* libpq connection string; NULL = off */
+	char *stats_dsn_schema; /* "pgsift": a plain lower-case identifier */
+	char *stats_instance;	/* NULL = the host name */
+	int stats_dsn_backlog;	/* 100000 statement-hour rows held while the store is down */
+	int max_fingerprints;	/* 10000 */
+	char *metrics_listen;	/* "ADDR:PORT" or NULL = off */
 	/* Users (from auth_file) who may open the dashboard on metrics_listen with HTTP basic
 	 * auth; NULL-terminated list. Empty: the dashboard is served without a password on a
 	 * loopback metrics_listen and not at all elsewhere. */

@@ -277,6 +277,12 @@ void admin_show_totals(PktBuf *b)
 			{"parser_cache_hits", sc.parser_hits},
 			{"parser_cache_misses", sc.parser_misses},
 			{"fingerprints", sc.fingerprints},
+			{"stats_store_rows_written", sc.store_rows_written},
+			{"stats_store_rows_dropped", sc.store_rows_dropped},
+			{"stats_store_calls_dropped", sc.store_calls_dropped},
+			{"stats_store_write_errors", sc.store_write_errors},
+			{"stats_store_backlog_rows", sc.store_backlog},
+			{"stats_store_up", sc.store_up},
 		};
 		for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
 			admin_row_str(&r, extra[i].name);

@@ -319,6 +319,24 @@ static void metrics_stats(PktBuf *b)
 		 sc.flushes},
 		{"pgsift_stats_flush_errors_total", "counter", "Failed writes of stats_file.",
 		 sc.flush_errors},
+		{"pgsift_stats_store_rows_written_total", "counter",
+		 "Statement-hour rows written to the fleet statistics store (stats_dsn).",
+		 sc.store_rows_written},
+		{"pgsift_stats_store_rows_dropped_total", "counter",
+		 "Statement-hour rows not kept for the fleet store: stats_dsn_backlog was full.",
+		 sc.store_rows_dropped},
+		{"pgsift_stats_store_calls_dropped_total", "counter",
+		 "Calls the fleet store will not see: held by dropped rows, or late for their "
+		 "hour.",
+		 sc.store_calls_dropped},
+		{"pgsift_stats_store_write_errors_total", "counter",
+		 "Writes to the fleet store that failed (retried at the next flush).",
+		 sc.store_write_errors},
+		{"pgsift_stats_store_backlog_rows", "gauge",
+		 "Statement-hour rows waiting to be written to the fleet store.", sc.store_backlog},
+		{"pgsift_stats_store_up", "gauge",
+		 "Whether the last write to the fleet store succeeded (0 when stats_dsn is off).",
+		 sc.store_up},
 	};
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
 		metrics_head(b, one[i].name, one[i].type, one[i].help);

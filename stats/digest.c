@@ -447,6 +447,12 @@ bool digest_agg_merge(DigestAgg *dst, const DigestAgg *src)
 	return hist_merge(&dst->hist, &src->hist);
 }
 
+bool digest_agg_record(DigestAgg *a, const DigestEvent *e)
+{
+	bool failed = e->sqlstate && e->sqlstate[0] && strcmp(e->sqlstate, "00000") != 0;
+	return agg_add(a, e, hist_index(e->duration_ns), failed);
+}
+
 bool digest_window(const Digest *d, int64_t since_us, DigestAgg *out)
 {
 	digest_agg_init(out);

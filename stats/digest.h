@@ -162,6 +162,9 @@ void digest_agg_init(DigestAgg *a);
 const char *digest_agg_check(const DigestAgg *a);
 void digest_agg_free(DigestAgg *a);
 bool digest_agg_merge(DigestAgg *dst, const DigestAgg *src);
+/* Counts one statement into a, as digest_record does into a digest's hour (the fleet
+ * accumulator's per-application rows, stats/fleet.c). False when memory ran out. */
+bool digest_agg_record(DigestAgg *a, const DigestEvent *e);
 
 /* Inserts a fully built digest (persistence reader); takes ownership. false if the key exists. */
 bool digest_store_insert(DigestStore *s, Digest *d);

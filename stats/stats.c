@@ -28,9 +28,12 @@
 #include "config/log.h"
 #include "parser/shape.h"
 #include "stats/digest.h"
+#include "stats/fleet.h"
 #include "stats/persist.h"
 #include "stats/queue.h"
 #include "stats/slowlog.h"
+#include "stats/store_pg.h"
+#include "util/json.h"
 
 const double stats_latency_bounds_s[STATS_LATENCY_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -49,6 +52,13 @@ typedef struct Settings {
 	size_t parser_cache_bytes;
 	int query_text_max;
 	int queue_size;
+	/* the fleet store (stats_dsn): NULL dsn = off */
+	char *stats_dsn;
+	char *stats_dsn_schema;
+	char *stats_instance; /* the configured name, or the host name */
+	int stats_dsn_backlog;
+	int listen_port;
+	int peer_id;
 } Settings;
 
 typedef struct DbCounter {
@@ -95,6 +105,12 @@ static struct {
 
 	ParsedStatement *ps; /* the worker's lookup answers (owned by the worker thread) */
 	size_t ps_cap;
+
+	/* The fleet store: the accumulator is the worker's own; the counters are for readers. */
+	Fleet fleet;
+	bool fleet_on;
+	int64_t started_us; /* stats_start: part of the instance key */
+	_Atomic uint64_t store_rows_dropped, store_calls_dropped, store_backlog;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .settings_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void settings_from_config(Settings *s, const Config *cfg);
@@ -110,6 +126,11 @@ static int64_t now_mono_ms(void);
 static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
 static size_t text_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
 static DbCounter *db_counter(const char *name);
+static void fleet_apply(const Settings *old, const Settings *st);
+static void fleet_tick(bool final);
+static void fleet_stop(void);
+static void fleet_event(const Settings *st, const StatsEvent *ev, const DigestEvent *de,
+			const QueryShape *shape, const TableWrite *writes, size_t n_writes);
 static void slow_row_free(StatsSlowRow *r);
 static char *dup_or_empty(const char *s);
 
@@ -139,6 +160,10 @@ int stats_start(const Config *cfg)
 	atomic_store(&g.flushes, 0);
 	atomic_store(&g.flush_errors, 0);
 	atomic_store(&g.folded, 0);
+	atomic_store(&g.store_rows_dropped, 0);
+	atomic_store(&g.store_calls_dropped, 0);
+	atomic_store(&g.store_backlog, 0);
+	g.started_us = now_wall_us();
 	DigestStore *store =
 		digest_store_new(st.max_fingerprints > 0 ? (size_t)st.max_fingerprints : 0,
 				 (int64_t)((st.retention_ms + 3599999) / 3600000));
@@ -348,6 +373,14 @@ int stats_counters(StatsCounters *out)
 	out->flushes = atomic_load(&g.flushes);
 	out->flush_errors = atomic_load(&g.flush_errors);
 	out->folded = atomic_load(&g.folded);
+	StorePgCounters spc;
+	store_pg_counters(&spc);
+	out->store_rows_written = spc.rows_written;
+	out->store_write_errors = spc.write_errors;
+	out->store_up = spc.up;
+	out->store_rows_dropped = atomic_load(&g.store_rows_dropped);
+	out->store_calls_dropped = atomic_load(&g.store_calls_dropped);
+	out->store_backlog = atomic_load(&g.store_backlog);
 	int rc = 0;
 	pthread_mutex_lock(&g.mu);
 	out->events_processed = atomic_load(&g.processed);
@@ -602,6 +635,7 @@ static void *worker_main(void *arg)
 			}
 			/* SIGHUP always reopens, so that logrotate can move the file away. */
 			slowlog_open(&slow, st.slow_query_log, st.slow_max_per_sec);
+			fleet_apply(&old, &st);
 			pthread_mutex_lock(&g.mu);
 			if (g.store)
 				digest_store_set_limits(
@@ -649,9 +683,11 @@ static void *worker_main(void *arg)
 		batch++;
 		int64_t now = now_mono_ms();
 		bool stopping = atomic_load(&g.stop);
-		if (st.stats_file &&
-		    (now >= next_flush || (stopping && !queue_peek(g.queue, &ev)))) {
-			worker_flush(&st);
+		if (now >= next_flush || (stopping && !queue_peek(g.queue, &ev))) {
+			if (st.stats_file)
+				worker_flush(&st);
+			if (g.fleet_on && !stopping)
+				fleet_tick(false);
 			next_flush = now + (int64_t)(st.flush_interval_ms ?: 60000);
 		}
 		if (n == 4096 || reload_due)
@@ -659,13 +695,14 @@ static void *worker_main(void *arg)
 		if (stopping && !queue_peek(g.queue, &ev))
 			break;
 		int64_t wait = next_flush - now;
-		if (wait > QUEUE_POLL_MS || !st.stats_file)
+		if (wait > QUEUE_POLL_MS || (!st.stats_file && !g.fleet_on))
 			wait = QUEUE_POLL_MS;
 		if (wait < 1)
 			wait = 1;
 		if (!stopping)
 			queue_wait(g.queue, (int)wait);
 	}
+	fleet_stop();
 	if (pc)
 		parser_cache_free(pc);
 	free(g.ps);
@@ -866,6 +903,8 @@ static void worker_process(ParserCache *pc, const Settings *st, SlowLog *slow, S
 		}
 	}
 	pthread_mutex_unlock(&g.mu);
+	if (g.fleet_on) /* the shape: the second lookup's for a new digest, else the first's */
+		fleet_event(st, ev, &de, p ? p->shape : de.shape, writes, n_writes);
 	if (is_slow) { /* only a slow statement has rows to free */
 		slow_row_free(&evicted);
 		slow_row_free(&row);
@@ -1031,12 +1070,27 @@ static void settings_from_config(Settings *s, const Config *cfg)
 	s->parser_cache_bytes = cfg->parser_cache_bytes;
 	s->query_text_max = cfg->query_text_max;
 	s->queue_size = cfg->stats_queue_size;
+	if (cfg->stats_dsn && cfg->track_statements) {
+		s->stats_dsn = strdup(cfg->stats_dsn);
+		s->stats_dsn_schema =
+			strdup(cfg->stats_dsn_schema ? cfg->stats_dsn_schema : "pgsift");
+		char host[256] = "";
+		if (!cfg->stats_instance && gethostname(host, sizeof(host) - 1) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		s->stats_instance = strdup(cfg->stats_instance ? cfg->stats_instance : host);
+		s->stats_dsn_backlog = cfg->stats_dsn_backlog;
+		s->listen_port = cfg->listen_port;
+		s->peer_id = cfg->peer_id;
+	}
 }
 
 static void settings_free(Settings *s)
 {
 	free(s->slow_query_log);
 	free(s->stats_file);
+	free(s->stats_dsn);
+	free(s->stats_dsn_schema);
+	free(s->stats_instance);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -1129,4 +1183,235 @@ void stats_hours_free(StatsHours *h, size_t n)
 		h[i].rows = NULL;
 		h[i].n = 0;
 	}
+}
+
+/* ---- the fleet statistics store (stats_dsn) ---- */
+
+static void json_file_put(void *ctx, const char *p, size_t n)
+{
+	fwrite(p, 1, n, ctx);
+}
+
+/*
+ * The advisor's column sets of a shape, for pgsift_queries.columns: {"tables": [...], "where":
+ * [...], "join": [...], "order_by": [...], "group_by": [...]}, each column "table.column" (the
+ * table as the statement names it; "" when unresolved), ORDER BY columns with " DESC" when
+ * descending; an empty set is left out. NULL when there is nothing to say (caller frees).
+ */
+static char *shape_columns_json(const QueryShape *sh)
+{
+	if (!sh || (sh->n_tables == 0 && sh->n_cols == 0))
+		return NULL;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	const ShapeTable *t = shape_tables(sh);
+	const ShapeCol *c = shape_cols(sh);
+	fputs("{\"tables\": [", f);
+	for (uint16_t i = 0; i < sh->n_tables; i++) {
+		const char *schema = shape_str(sh, t[i].schema), *name = shape_str(sh, t[i].name);
+		char q[300];
+		snprintf(q, sizeof(q), "%s%s%s", schema, *schema ? "." : "", name);
+		fputs(i ? ", " : "", f);
+		json_write_str(json_file_put, f, q, strlen(q));
+	}
+	fputs("]", f);
+	static const struct {
+		const char *key;
+		unsigned uses; /* bit per ShapeUse */
+	} sets[] = {
+		{"where", 1u << SU_EQ | 1u << SU_IS_NULL | 1u << SU_IS_NOT_NULL | 1u << SU_RANGE |
+				  1u << SU_LIKE | 1u << SU_SEARCH},
+		{"join", 1u << SU_JOIN},
+		{"order_by", 1u << SU_ORDER},
+		{"group_by", 1u << SU_GROUP},
+	};
+	for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+		int n = 0;
+		for (uint16_t i = 0; i < sh->n_cols; i++) {
+			if (!(sets[k].uses & (1u << c[i].use)))
+				continue;
+			const char *tn = c[i].table != SHAPE_NONE && c[i].table < sh->n_tables ?
+						 shape_str(sh, t[c[i].table].name) :
+						 "";
+			char q[600];
+			snprintf(q, sizeof(q), "%s.%s%s", tn, shape_str(sh, c[i].name),
+				 c[i].use == SU_ORDER && (c[i].flags & SCF_DESC) ? " DESC" : "");
+			fprintf(f, n++ ? ", " : ", \"%s\": [", sets[k].key);
+			json_write_str(json_file_put, f, q, strlen(q));
+		}
+		if (n)
+			fputs("]", f);
+	}
+	fputs("}", f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* [{"text": "...", "params": ["v1", ...]}] from an event (log_parameters only). */
+static char *sample_json(const StatsEvent *ev)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fputs("[{\"text\": ", f);
+	json_write_str(json_file_put, f, ev->text, ev->text_len);
+	if (ev->params) {
+		fputs(", \"params\": [", f);
+		const char *p = ev->params, *end = ev->params + ev->params_len;
+		for (uint16_t i = 0; i < ev->n_params && p < end; i++) {
+			size_t n = strnlen(p, (size_t)(end - p));
+			fputs(i ? ", " : "", f);
+			json_write_str(json_file_put, f, p, n);
+			p += n + 1;
+		}
+		fputs("]", f);
+	}
+	fputs("}]", f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* The JSON of a digest seen for the first time (fleet_record's describe callback). */
+typedef struct FleetDescribe {
+	const Settings *st;
+	const StatsEvent *ev;
+	const QueryShape *shape;
+} FleetDescribe;
+
+static void fleet_describe(void *arg, char **columns, char **samples)
+{
+	const FleetDescribe *d = arg;
+	*columns = shape_columns_json(d->shape);
+	*samples = NULL;
+	if (d->st->log_parameters && d->ev->text &&
+	    (d->ev->kind == SE_QUERY || d->ev->kind == SE_EXECUTE))
+		*samples = sample_json(d->ev);
+}
+
+/* One statement into the fleet accumulator (worker thread, no lock: the fleet is its own). */
+static void fleet_event(const Settings *st, const StatsEvent *ev, const DigestEvent *de,
+			const QueryShape *shape, const TableWrite *writes, size_t n_writes)
+{
+	FleetDescribe d = {.st = st, .ev = ev, .shape = shape};
+	FleetEvent fe = {.de = de, .app = ev->app, .describe = fleet_describe, .arg = &d};
+	if (!fleet_record(&g.fleet, &fe))
+		log_debug("stats: out of memory, statement not counted for stats_dsn");
+	for (size_t i = 0; i < n_writes; i++)
+		fleet_record_table(&g.fleet, writes[i].name, writes[i].len, writes[i].kind,
+				   ev->rows, ev->end_wall_us);
+}
+
+static void fleet_store_settings(const Settings *st, StorePgSettings *out, char *key, size_t len)
+{
+	fleet_instance_key(key, len, st->stats_instance, st->listen_port, (int)getpid(),
+			   g.started_us / 1000000);
+	*out = (StorePgSettings){
+		.dsn = st->stats_dsn,
+		.schema = st->stats_dsn_schema,
+		.instance = key,
+		.host = st->stats_instance,
+		.pid = (int)getpid(),
+		.listen_port = st->listen_port,
+		.peer_id = st->peer_id,
+		.started_us = g.started_us,
+		.retention_ms = st->retention_ms,
+	};
+	char host[256];
+	if (gethostname(host, sizeof(host) - 1) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		out->host = strdup(host); /* freed by the caller (fleet_apply) */
+	} else {
+		out->host = NULL;
+	}
+}
+
+/* Settings applied on the worker: stats_dsn set starts the accumulator and the writer thread,
+ * cleared stops them (after a last write); changed, the writer reconnects. The instance key is
+ * made once per start of the store (the name, port and pid it holds do not change under a
+ * reload that keeps stats_dsn on). */
+static void fleet_apply(const Settings *old, const Settings *st)
+{
+	static char key[512];
+	if (!st->stats_dsn) {
+		fleet_stop();
+		return;
+	}
+	StorePgSettings sp;
+	char fresh[512];
+	fleet_store_settings(st, &sp, fresh, sizeof(fresh));
+	if (!g.fleet_on) {
+		snprintf(key, sizeof(key), "%s", fresh);
+		sp.instance = key;
+		if (!fleet_init(&g.fleet, (size_t)st->stats_dsn_backlog)) {
+			log_error("stats_dsn: out of memory; the fleet store is off");
+		} else if (store_pg_start(&sp) != 0) {
+			log_error("stats_dsn: cannot start the writer thread; the fleet store is "
+				  "off");
+			fleet_destroy(&g.fleet);
+		} else {
+			g.fleet_on = true;
+			log_info("stats_dsn: writing statistics as instance %s every %llu ms", key,
+				 (unsigned long long)st->flush_interval_ms);
+		}
+	} else {
+		sp.instance = key;
+		fleet_set_backlog(&g.fleet, (size_t)st->stats_dsn_backlog);
+		if (old->stats_dsn && (strcmp(old->stats_dsn, st->stats_dsn) != 0 ||
+				       strcmp(old->stats_dsn_schema, st->stats_dsn_schema) != 0)) {
+			/* the new store has none of it (fleet_unwrite also forgets which batch
+			 * carried what, so the answer for one in flight marks nothing) */
+			fleet_unwrite(&g.fleet);
+		}
+		store_pg_configure(&sp);
+	}
+	free((char *)sp.host);
+}
+
+/* Every stats_flush_interval: the writer's answer for the last batch, then the next batch when
+ * the writer is idle, or only the backlog bound while it is still busy (a slow or hung store). */
+static void fleet_tick(bool final)
+{
+	(void) final;
+	int64_t now = now_wall_us();
+	uint64_t gen;
+	bool ok;
+	if (store_pg_poll(&gen, &ok))
+		fleet_ack(&g.fleet, gen, ok, now);
+	uint64_t busy = store_pg_in_flight();
+	if (!busy) {
+		FleetBatch b;
+		if (fleet_collect(&g.fleet, now, &b) && !store_pg_submit(&b)) {
+			fleet_ack(&g.fleet, b.gen, false, now);
+			fleet_batch_free(&b);
+		}
+	} else {
+		fleet_enforce_backlog(&g.fleet, busy);
+	}
+	atomic_store(&g.store_rows_dropped, g.fleet.rows_dropped);
+	atomic_store(&g.store_calls_dropped, g.fleet.calls_dropped);
+	atomic_store(&g.store_backlog, g.fleet.waiting);
+}
+
+/* The last write (waiting up to 5 s for the one in flight), then the writer stops. */
+static void fleet_stop(void)
+{
+	if (!g.fleet_on)
+		return;
+	for (int i = 0; i < 500 && store_pg_in_flight(); i++)
+		usleep(10000);
+	fleet_tick(true);
+	store_pg_stop(5000);
+	fleet_destroy(&g.fleet);
+	g.fleet_on = false;
 }

@@ -201,6 +201,15 @@ typedef struct StatsCounters {
 	uint64_t folded;       /* digests folded into "other" since start */
 	uint64_t flushes;      /* stats_file writes that succeeded */
 	uint64_t flush_errors;
+	/* The fleet store (stats_dsn): statement-hour rows written, and not kept for it (the
+	 * backlog was full) with the calls they held; failed writes; rows waiting; up = the last
+	 * write succeeded. */
+	uint64_t store_rows_written;
+	uint64_t store_rows_dropped;
+	uint64_t store_calls_dropped;
+	uint64_t store_write_errors;
+	uint64_t store_backlog;
+	bool store_up;
 	/* Query-duration histogram, Prometheus style: latency_cum[i] = statements that took
 	 * <= stats_latency_bounds_s[i]; latency_cum[STATS_LATENCY_BUCKETS] = all of them (+Inf). */
 	uint64_t latency_cum[STATS_LATENCY_BUCKETS + 1];

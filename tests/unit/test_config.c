@@ -1055,6 +1055,51 @@ static int seen_find(const Seen *s, const char *key)
 	return -1;
 }
 
+/* The fleet store's keys: the schema must be a plain identifier, SHOW CONFIG hides a DSN's
+ * password in both forms. */
+static void test_config_stats_dsn(void **state)
+{
+	(void)state;
+	expect_error(
+		"sd1.ini", "[pgsift]\nstats_dsn = host=x\nstats_dsn_schema = Fleet\n",
+		"%s:3: stats_dsn_schema: stats_dsn_schema = 'Fleet' is not a plain "
+		"identifier: use lower-case letters, digits and underscores (not starting with "
+		"a digit), at most 63 bytes");
+	expect_error(
+		"sd2.ini", "[pgsift]\nstats_dsn_schema = a;drop\n",
+		"%s:2: stats_dsn_schema: stats_dsn_schema = 'a;drop' is not a plain "
+		"identifier: use lower-case letters, digits and underscores (not starting with "
+		"a digit), at most 63 bytes");
+	static const struct {
+		const char *dsn, *shown;
+	} cases[] = {
+		{"host=x password=secret dbname=s", "host=x password=******** dbname=s"},
+		{"host=x password = 'se cr\\'et' dbname=s", "host=x password=******** dbname=s"},
+		{"postgresql://u:pw@h:5/db", "postgresql://u:********@h:5/db"},
+		{"postgres://h/db?user=u&password=pw&sslmode=require",
+		 "postgres://h/db?user=u&password=********&sslmode=require"},
+		{"host=x dbname=s", "host=x dbname=s"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "[pgsift]\nstats_dsn = %s\nstats_dsn_schema = fleet_1\nstats_instance = "
+			 "web-3\nstats_dsn_backlog = 10\n",
+			 cases[i].dsn);
+		Config *cfg = load_ini("sd3.ini", text);
+		assert_non_null(cfg);
+		assert_string_equal(cfg->stats_dsn, cases[i].dsn);
+		assert_string_equal(cfg->stats_dsn_schema, "fleet_1");
+		assert_string_equal(cfg->stats_instance, "web-3");
+		assert_int_equal(cfg->stats_dsn_backlog, 10);
+		static Seen s;
+		memset(&s, 0, sizeof(s));
+		config_visit(cfg, visit_cb, &s);
+		assert_string_equal(s.values[seen_find(&s, "stats_dsn")], cases[i].shown);
+		config_free(cfg);
+	}
+}
+
 static void test_config_show_config(void **state)
 {
 	(void)state;
@@ -1122,6 +1167,10 @@ static void test_config_show_config(void **state)
 		{"dns_nxdomain_ttl", "15", "15", true},
 		{"dns_zone_check_period", "0", "0", true},
 		{"resolv_conf", "", "", true},
+		{"stats_dsn", "", "", true},
+		{"stats_dsn_schema", "pgsift", "pgsift", true},
+		{"stats_instance", "", "", true},
+		{"stats_dsn_backlog", "100000", "100000", true},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		int j = seen_find(&s, want[i].key);
@@ -1134,7 +1183,7 @@ static void test_config_show_config(void **state)
 		assert_string_not_equal(s.keys[i], "verbose");
 		assert_string_not_equal(s.keys[i], "job_name");
 	}
-	assert_int_equal(s.n, 113);
+	assert_int_equal(s.n, 117);
 	config_free(cfg);
 	assert_string_equal(pool_mode_str(POOL_TRANSACTION), "transaction");
 	assert_string_equal(auth_type_str(AUTH_SCRAM), "scram-sha-256");
@@ -1573,6 +1622,7 @@ int main(void)
 		cmocka_unit_test(test_config_userlist),
 		cmocka_unit_test(test_config_userlist_errors),
 		cmocka_unit_test(test_config_main_section_errors),
+		cmocka_unit_test(test_config_stats_dsn),
 		cmocka_unit_test(test_config_database_errors),
 		cmocka_unit_test(test_config_trust_refused_off_loopback),
 		cmocka_unit_test(test_config_unknown_keys_warn_once),
