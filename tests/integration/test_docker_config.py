@@ -234,6 +234,61 @@ class DockerIniTest(unittest.TestCase):
         self.assertIn("pgsift_", body)
 
 
+    def test_docker_group_of_processes(self):
+        """PGSIFT_PROCESSES=2: two processes on one port with peering; a cancel from a fresh
+        connection stops its statement whichever process it lands on; SIGTERM stops both."""
+        import psycopg2
+        tmp = tempfile.mkdtemp(prefix="pgsift-it-docker-group-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        port, metrics = harness.free_port(), harness.free_port()
+        while metrics + 1 == port:
+            metrics = harness.free_port()
+        args = ["--listen", "127.0.0.1:%d" % port, "--auth-file", USERLIST,
+                "--slow-log", os.path.join(tmp, "slow.json"),
+                "--stats-file", os.path.join(tmp, "stats.bin"),
+                "--upstream", "host=%s port=%d" % (self.pg.host, self.pg.port)]
+        px = Proc(args, {"PGSIFT_CONFIG": INI, "PGSIFT_UNIX_SOCKET_DIR": tmp,
+                         "PGSIFT_PROCESSES": "2",
+                         "PGSIFT_METRICS_LISTEN": "127.0.0.1:%d" % metrics}, None)
+        self.addCleanup(px.stop)
+        harness.wait_until(lambda: px.output().count("listening on 127.0.0.1:%d" % port) == 2,
+                           harness.READY_TIMEOUT, "both processes to listen:\n" + px.output())
+        for i in (0, 1):
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (metrics + i),
+                                        timeout=10) as r:
+                self.assertEqual(r.status, 200)
+        admin = harness._connect("127.0.0.1", port, "pgsift", APP_USER, True,
+                                 password=APP_PASSWORD)
+        cur = admin.cursor()
+        cur.execute("SHOW PEERS")
+        self.assertEqual(cur.fetchall(), [(1, os.path.join(tmp, "pgsift-1"), port, 0),
+                                          (2, os.path.join(tmp, "pgsift-2"), port, 0)])
+        admin.close()
+        pg = harness.pg()
+        for _ in range(6):
+            conn = self.connect()
+            res = {}
+
+            def run():
+                try:
+                    conn.cursor().execute("SELECT pg_sleep(20)")
+                    res["r"] = "ok"
+                except psycopg2.Error as e:
+                    res["r"] = e.pgcode
+            t = threading.Thread(target=run, daemon=True)
+            t.start()
+            harness.wait_until(lambda: pg.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                "query = 'SELECT pg_sleep(20)'")[0][0] > 0, 10, "pg_sleep to run")
+            conn.cancel()
+            t.join(15)
+            self.assertEqual(res.get("r"), "57014")
+            conn.close()
+        px.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(px.wait_exit(), 0, px.output())
+        self.assertEqual(px.output().count("pgsift stopped"), 2, px.output())
+
+
 class EntrypointEnvTest(unittest.TestCase):
     """The image without an ini file: the environment alone configures pgsift."""
 
