@@ -291,6 +291,26 @@ class Direct(bench.Direct):
         return True
 
 
+def startup_log(targets):
+    """The lines each 2-process group's logs have about peering, so_reuseport or warnings
+    after start: the report shows that the [peers] configuration was taken."""
+    out = []
+    for t in targets:
+        for p in t.procs:
+            if len(t.procs) < 2:
+                continue
+            lines = []
+            for path in (os.path.join(p.dir, t.kind.lower() + ".log"), p.logfile + ".out"):
+                try:
+                    with open(path, errors="replace") as f:
+                        lines += [ln.rstrip() for ln in f
+                                  if re.search(r"peer|reuseport|warn|error|fatal", ln, re.I)]
+                except OSError:
+                    pass
+            out.append((p.name, lines))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # One cell.
 
@@ -439,6 +459,16 @@ def build_report(ctx):
             a(text.strip())
             a("```")
         a("")
+    a("What the 2-process groups logged at start about peering, so_reuseport, warnings or "
+      "errors:")
+    a("")
+    a("```")
+    for name, lines in ctx["startup_log"]:
+        a("%s: %s" % (name, "(nothing)" if not lines else ""))
+        for ln in lines[:8]:
+            a("    " + ln)
+    a("```")
+    a("")
     a("Per cell and per proxy process: CPU = utime + stime from /proc/PID/stat (all threads) "
       "across the cell; transactions served = the change of `total_xact_count` in `SHOW "
       "TOTALS` on that process's admin console, reached through its own unix socket; clients "
@@ -531,6 +561,26 @@ def build_report(ctx):
                     fmt(s["proc_us"][k], "%.1f"), fmt(s["xact_share"][k], "%.1f"),
                     fmt(s["cpu_share"][k], "%.1f"), held,
                     fmt(s["xact_vs_pgbench"], "%.3f") if k == 0 else ""))
+    a("")
+    a("## What one core carries (from the medians above)")
+    a("")
+    a("Transactions per second that one fully used core would give to each part, = 10^6 / "
+      "its CPU µs per transaction (the proxy: per process, per transaction that process "
+      "served; median over processes and rounds). Measured under saturation on 2 shared "
+      "cores, where every process batches more work per wake-up than on an idle core; "
+      "see the Analysis for how to read them.")
+    a("")
+    a("| scenario | target | proxy µs/txn per process | TPS per proxy core | PostgreSQL "
+      "µs/txn | TPS per PostgreSQL core | pgbench µs/txn |")
+    a("|---|---|---:|---:|---:|---:|---:|")
+    for sc in ctx["scenarios"]:
+        for t in ctx["target_names"]:
+            s = summary(res, sc, t)
+            pu = median(s["proc_us"]) if s["proc_us"] else None
+            a("| %s | %s | %s | %s | %s | %s | %s |" % (
+                sc.title(), t, fmt(pu, "%.1f"), fmt(1e6 / pu if pu else None),
+                fmt(s["pg_us"], "%.1f"), fmt(1e6 / s["pg_us"] if s["pg_us"] else None),
+                fmt(s["pgbench_us"], "%.1f")))
     a("")
     a("## Raw cells")
     a("")
@@ -644,6 +694,7 @@ def main():
     assert tuple(t.name for t in targets) == TARGETS
     ctx["target_names"] = list(TARGETS)
     ctx["ini"] = {t.name: t.ini for t in targets if t.procs}
+    ctx["startup_log"] = startup_log(targets)
 
     scs = scenario_list(modes)
     ctx["scenarios"] = scs
