@@ -23,6 +23,7 @@ typedef enum { TOP_TABLE, TOP_CSV, TOP_JSON } TopFormat;
 typedef enum { TOP_BY_TOTAL, TOP_BY_CALLS, TOP_BY_MEAN, TOP_BY_P99, TOP_BY_ERRORS } TopSort;
 
 typedef struct TopArgs {
+	const char *config; /* -c FILE: stats_dsn and stats_dsn_schema from it */
 	const char *dsn;
 	const char *schema;
 	const char *since;
@@ -35,18 +36,21 @@ typedef struct TopArgs {
 #define TOP_QUERY_WIDTH 100 /* characters of the query in the table format */
 
 const char top_usage_brief[] =
-	"  pgsift top --stats-dsn URL [--stats-dsn-schema S] [--since 1h] [--limit 20]\n"
+	"  pgsift top [-c FILE | --stats-dsn URL] [--stats-dsn-schema S] [--since 1h] [--limit "
+	"20]\n"
 	"             [--sort total|calls|mean|p99|errors] [--database D] [--format "
 	"table|csv|json]\n";
 
 static const char top_usage[] =
-	"usage: pgsift top --stats-dsn URL [--stats-dsn-schema S] [--since 1h] [--limit 20]\n"
+	"usage: pgsift top [-c FILE | --stats-dsn URL] [--stats-dsn-schema S] [--since 1h]\n"
+	"                  [--limit 20]\n"
 	"                  [--sort total|calls|mean|p99|errors] [--database D]\n"
 	"                  [--format table|csv|json]\n"
 	"The statements of every pgsift writing into the fleet statistics store (stats_dsn),\n"
 	"summed over the instances, as SHOW QUERIES shows one process's. --since is exact to the\n"
 	"hour (the window starts at the hour that contains now minus the duration); without it,\n"
-	"every hour kept. --limit 0 prints every statement.\n";
+	"every hour kept. --limit 0 prints every statement. -c FILE takes stats_dsn and\n"
+	"stats_dsn_schema from a proxy's configuration file.\n";
 
 static TopSort g_sort; /* qsort has no argument */
 
@@ -56,6 +60,7 @@ static void print_csv(const StatsQueryRow *const *rows, size_t n);
 static void print_json(const StatsQueryRow *const *rows, size_t n, uint64_t instances,
 		       const char *window, int64_t since_hour_us);
 static void window_str(const char *since, int64_t since_hour_us, char *buf, size_t cap);
+static int top_run(TopArgs *a);
 
 int top_main(int argc, char **argv)
 {
@@ -71,7 +76,9 @@ int top_main(int argc, char **argv)
 			return 2;
 		}
 		const char *v = argv[++i];
-		if (strcmp(o, "--stats-dsn") == 0) {
+		if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
+			a.config = v;
+		} else if (strcmp(o, "--stats-dsn") == 0) {
 			a.dsn = v;
 		} else if (strcmp(o, "--stats-dsn-schema") == 0) {
 			a.schema = v;
@@ -122,8 +129,34 @@ int top_main(int argc, char **argv)
 			return 2;
 		}
 	}
+	Config *cfg = NULL;
+	if (a.config && !a.dsn) {
+		char cerr[512];
+		ConfigArgs ca;
+		memset(&ca, 0, sizeof(ca));
+		ca.config_file = a.config;
+		cfg = config_load(&ca, cerr, sizeof(cerr));
+		if (!cfg) {
+			fprintf(stderr, "pgsift top: %s\n", cerr);
+			return 2;
+		}
+		a.dsn = cfg->stats_dsn;
+		if (!a.schema)
+			a.schema = cfg->stats_dsn_schema;
+	}
+	int rc = top_run(&a);
+	config_free(cfg);
+	return rc;
+}
+
+/* The command once its arguments are checked (a's strings outlive the call). */
+static int top_run(TopArgs *a_in)
+{
+	TopArgs a = *a_in;
 	if (!a.dsn) {
-		fprintf(stderr, "pgsift top: --stats-dsn is required\n%s", top_usage);
+		fprintf(stderr,
+			"pgsift top: --stats-dsn (or -c FILE with stats_dsn) is required\n%s",
+			top_usage);
 		return 2;
 	}
 	int64_t since_us = 0;

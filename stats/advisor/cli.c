@@ -221,12 +221,19 @@ static int suggest_main(int argc, char **argv)
 		fprintf(stderr, "pgsift suggest: %s\n", err);
 		return 2;
 	}
-	if (!a.stats_file && !a.stats_dsn && !a.queries && !a.admin)
+	/* the configuration's: this process's stats file, else the fleet's store */
+	if (!a.stats_file && !a.stats_dsn && !a.queries && !a.admin) {
 		a.stats_file = cfg->stats_file;
+		if (!a.stats_file && cfg->stats_dsn) {
+			a.stats_dsn = cfg->stats_dsn;
+			if (!a.stats_dsn_schema)
+				a.stats_dsn_schema = cfg->stats_dsn_schema;
+		}
+	}
 	if (!a.stats_file && !a.stats_dsn && !a.queries && !a.admin) {
 		fprintf(stderr,
 			"pgsift suggest: no input: give --stats-file FILE, --stats-dsn URL or "
-			"--queries FILE (or stats_file in the configuration)\n");
+			"--queries FILE (or stats_file or stats_dsn in the configuration)\n");
 		config_free(cfg);
 		return 2;
 	}
@@ -254,18 +261,20 @@ static int suggest_main(int argc, char **argv)
 		opts.write_heavy_saving_pct = a.write_heavy_saving_pct;
 	if (a.negligible_pct >= 0)
 		opts.negligible_pct = a.negligible_pct;
-	config_free(cfg);
+	/* cfg lives to the end: a.stats_file and a.stats_dsn may point into it */
 
 	Catalog *cat = NULL;
 	if (a.dsn) {
 		cat = catalog_connect(a.dsn, err, sizeof(err));
 		if (!cat) {
 			fprintf(stderr, "pgsift suggest: --dsn: %s\n", err);
+			config_free(cfg);
 			return 1;
 		}
 		opts.trgm_installed = catalog_has_extension(cat, "pg_trgm");
 	} else if (a.validate) {
 		fprintf(stderr, "pgsift suggest: --validate needs --dsn\n");
+		config_free(cfg);
 		return 2;
 	}
 	bool hypopg = cat && catalog_has_extension(cat, "hypopg");
@@ -273,12 +282,14 @@ static int suggest_main(int argc, char **argv)
 		fprintf(stderr, "pgsift suggest: --validate needs the hypopg extension in the "
 				"database (CREATE EXTENSION hypopg)\n");
 		catalog_free(cat);
+		config_free(cfg);
 		return 2;
 	}
 	Advisor *adv = advisor_new(&opts, cat ? catalog_resolve : NULL, cat);
 	if (!adv) {
 		fprintf(stderr, "pgsift suggest: out of memory\n");
 		catalog_free(cat);
+		config_free(cfg);
 		return 1;
 	}
 	/* the statements of the catalog's database (see the top of the file) */
@@ -318,6 +329,7 @@ static int suggest_main(int argc, char **argv)
 	}
 	advisor_free(adv);
 	catalog_free(cat);
+	config_free(cfg);
 	return rc;
 }
 
