@@ -18,9 +18,9 @@
 #include "config/log.h"
 #include "proxy/proto.h"
 
-#define TAKEOVER_MAX 32		 /* listeners handed over: MAX_LISTENERS + metrics, with room */
-#define TAKEOVER_WAIT_MS 10000	 /* the new process waits this long for each answer */
-#define TAKEOVER_MSG_MAX 8192	 /* "LISTENERS n" and the names */
+#define TAKEOVER_MAX 32	       /* listeners handed over: MAX_LISTENERS + metrics, with room */
+#define TAKEOVER_WAIT_MS 10000 /* the new process waits this long for each answer */
+#define TAKEOVER_MSG_MAX 8192  /* "LISTENERS n" and the names */
 
 bool takeover_path(const char *unix_socket_dir, int port, char *out, size_t len)
 {
@@ -160,7 +160,8 @@ static int fetch_listeners(int fd, char *err, size_t errlen)
 		char *name = line + 1;
 		line = strchr(name, '\n');
 		if (!line) {
-			snprintf(err, errlen, "the running pgsift's list of listeners is cut short");
+			snprintf(err, errlen,
+				 "the running pgsift's list of listeners is cut short");
 			for (size_t j = i; j < n_fds; j++)
 				close(fds[j]);
 			return -1;
@@ -314,8 +315,8 @@ static uv_pipe_t ctl_listener;
 static bool ctl_listening;
 static char ctl_path[256];
 static const TakeoverOps *ctl_ops;
-static CtlConn *ctl_conn;  /* the one exchange at a time (owned) */
-static bool handed_over; /* the socket file is the newer process's */
+static CtlConn *ctl_conn; /* the one exchange at a time (owned) */
+static bool handed_over;  /* the socket file is the newer process's */
 
 static void ctl_conn_close_cb(uv_handle_t *h)
 {
