@@ -73,6 +73,9 @@ CLK_TCK = bench.CLK_TCK
 CLIENTS = (32, 500)
 JOBS = 2
 TARGETS = ("direct", "PgBouncer x1", "PgBouncer x2", "pgsift x1", "pgsift x2")
+# The control: 2 pgsift processes with half the pool each, so that PostgreSQL sees as many
+# busy backends as behind 1 process (20) and only the proxy side differs.
+CONTROL = "pgsift x2 pool 10"
 log = bench.log
 fmt = bench.fmt
 median = bench.median
@@ -115,6 +118,15 @@ def machine_ticks():
         v = [int(x) for x in f.readline().split()[1:]]
     total = sum(v[:8])  # guest time is already in user
     return total - v[3] - v[4], total
+
+
+def machine_busy_over(seconds):
+    """Busy share (%) of every CPU over the next seconds: taken while this script's processes
+    are idle, it measures the other work on the machine."""
+    b0, t0 = machine_ticks()
+    time.sleep(seconds)
+    b1, t1 = machine_ticks()
+    return (b1 - b0) * 100.0 / max(1, t1 - t0)
 
 
 def children_cpu():
@@ -166,7 +178,7 @@ def pgbouncer_peering(version_line):
     return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 19)
 
 
-def pgbouncer_ini(d, pg_port, port, peer_id, peers):
+def pgbouncer_ini(d, pg_port, port, peer_id, peers, pool):
     userlist = os.path.join(d, "userlist.txt")
     with open(userlist, "w") as f:
         f.write('"%s" ""\n' % DBUSER)
@@ -186,7 +198,7 @@ max_client_conn = %d
 log_connections = 0
 log_disconnections = 0
 logfile = %s
-""" % (DB, pg_port, DB, port, d, userlist, DBUSER, POOL_SIZE, MAX_CLIENT_CONN,
+""" % (DB, pg_port, DB, port, d, userlist, DBUSER, pool, MAX_CLIENT_CONN,
        os.path.join(d, "pgbouncer.log"))
     if peers is not None:
         text += "so_reuseport = 1\n"
@@ -196,7 +208,7 @@ logfile = %s
     return text
 
 
-def pgsift_ini(d, pg_port, port, peer_id, peers):
+def pgsift_ini(d, pg_port, port, peer_id, peers, pool):
     """bench.py's pgsift settings (statistics, slow log and stats_file on) plus admin_users
     and, for a group, so_reuseport, peer_id and [peers]."""
     text = """[pgsift]
@@ -215,7 +227,7 @@ slow_query_ms = 100
 slow_query_log = %s
 stats_file = %s
 server_tls_sslmode = disable
-""" % (port, d, DBUSER, POOL_SIZE, MAX_CLIENT_CONN, os.path.join(d, "pgsift.log"),
+""" % (port, d, DBUSER, pool, MAX_CLIENT_CONN, os.path.join(d, "pgsift.log"),
        os.path.join(d, "slow.json"), os.path.join(d, "stats.bin"))
     if peers is not None:
         text += "so_reuseport = 1\npeer_id = %d\n" % peer_id
@@ -231,9 +243,9 @@ class Group:
     port and pid = None, so bench.run_cell runs pgbench against it and measures no CPU; the
     per-process measures are taken here."""
 
-    def __init__(self, tmp, pg, kind, n, binary=None, peering=True):
+    def __init__(self, tmp, pg, kind, n, binary=None, peering=True, pool=POOL_SIZE):
         self.kind = kind
-        self.name = "%s x%d" % (kind, n)
+        self.name = "%s x%d" % (kind, n) + ("" if pool == POOL_SIZE else " pool %d" % pool)
         self.label = self.name
         self.pid = None
         self.port = bench.free_port()
@@ -241,18 +253,18 @@ class Group:
         self.ini = []
         dirs = []
         for i in range(1, n + 1):
-            d = os.path.join(tmp, "%s-%d-%d" % (kind, n, i))
+            d = os.path.join(tmp, "%s-%d-%d-%d" % (kind, n, pool, i))
             os.mkdir(d)
             os.chown(d, *bench.postgres_ids())
             dirs.append((i, d))
         peers = dirs if n > 1 else None
         for i, d in dirs:
             if kind == "PgBouncer":
-                text = pgbouncer_ini(d, pg.port, self.port, i if peering else 0, peers)
+                text = pgbouncer_ini(d, pg.port, self.port, i if peering else 0, peers, pool)
                 ini = os.path.join(d, "pgbouncer.ini")
                 cmd = ["/usr/sbin/pgbouncer", ini]
             else:
-                text = pgsift_ini(d, pg.port, self.port, i, peers)
+                text = pgsift_ini(d, pg.port, self.port, i, peers, pool)
                 ini = os.path.join(d, "pgsift.ini")
                 cmd = [binary, "-c", ini]
             with open(ini, "w") as f:
@@ -307,6 +319,12 @@ def startup_log(targets):
                                   if re.search(r"peer|reuseport|warn|error|fatal", ln, re.I)]
                 except OSError:
                     pass
+            if t.kind == "pgsift":
+                try:
+                    lines += ["SHOW PEERS: " + ", ".join("%s=%s" % kv for kv in row.items())
+                              for row in admin(p, "SHOW PEERS")]
+                except RuntimeError as e:
+                    lines.append("SHOW PEERS failed: %s" % e)
             out.append((p.name, lines))
     return out
 
@@ -343,6 +361,12 @@ def measure_cell(sc, t, seconds, work, postmaster):
     cell.pg_cpu = pg1 - pg0
     cell.pgbench_cpu = ch1 - ch0
     cell.busy = (m1[0] - m0[0]) / float(max(1, m1[1] - m0[1]))
+    # What else ran on the machine (other people's builds and tests): every busy CPU second
+    # that is not the proxies', PostgreSQL's or pgbench's (this script's own psql calls and
+    # the kernel's softirq work on the loopback traffic are in it too).
+    cell.other_cpu = max(0.0, (m1[0] - m0[0]) / float(CLK_TCK) - cell.pg_cpu -
+                         cell.pgbench_cpu - sum(cell.user) - sum(cell.sys))
+    cell.wall = (m1[1] - m0[1]) / float(CLK_TCK) / os.cpu_count()
     cell.load = bench.loadavg()
     return cell
 
@@ -382,7 +406,9 @@ def summary(res, sc, name):
          "sys_us": med(lambda c: sum(c.sys) / c.txns * 1e6 if c.txns and c.sys else None),
          "pg_us": med(lambda c: c.pg_cpu / c.txns * 1e6 if c.txns else None),
          "pgbench_us": med(lambda c: c.pgbench_cpu / c.txns * 1e6 if c.txns else None),
-         "busy": med(lambda c: c.busy * 100)}
+         "busy": med(lambda c: c.busy * 100),
+         "other": med(lambda c: c.other_cpu / (c.wall * os.cpu_count()) * 100
+                      if c.wall else None)}
     n = len(ok[0].user) if ok and ok[0].user else 0
     s["proc_us"] = [med(lambda c, k=k: cpu_us(c, k)) for k in range(n)]
     s["proc_cpu"] = [med(lambda c, k=k: c.user[k] + c.sys[k]) for k in range(n)]
@@ -432,6 +458,13 @@ def build_report(ctx):
       "transaction pooling, default_pool_size = %d **per process** (so a 2-process group can "
       "hold %d server connections), max_connections = 700." % (
           ctx["seconds"], ctx["rounds"], JOBS, POOL_SIZE, 2 * POOL_SIZE))
+    if CONTROL in ctx["target_names"]:
+        a("- Control target **%s**: the 2 pgsift processes of \"pgsift x2\" (same settings, "
+          "its own port) with default_pool_size = %d each, so that PostgreSQL has at most %d "
+          "busy backends, as behind 1 process; \"pgsift x2\" / \"PgBouncer x2\" can use up "
+          "to %d. On 2 cores more busy backends cost PostgreSQL CPU per transaction (more "
+          "context switches), which is not the proxy's doing." % (
+              CONTROL, POOL_SIZE // 2, POOL_SIZE, 2 * POOL_SIZE))
     a("- PgBouncer peering: %s" % ctx["pgb_peering_note"])
     a("")
     a("## Commands")
@@ -460,7 +493,7 @@ def build_report(ctx):
             a("```")
         a("")
     a("What the 2-process groups logged at start about peering, so_reuseport, warnings or "
-      "errors:")
+      "errors, and pgsift's `SHOW PEERS`:")
     a("")
     a("```")
     for name, lines in ctx["startup_log"]:
@@ -479,20 +512,26 @@ def build_report(ctx):
     a("## Results (medians over %d rounds)" % ctx["rounds"])
     a("")
     a("| scenario | target | TPS | TPS per round | p50 ms | p99 ms | proxy µs/txn (all procs) "
-      "| user / sys µs | PostgreSQL µs/txn | pgbench µs/txn | machine busy |")
-    a("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+      "| user / sys µs | PostgreSQL µs/txn | pgbench µs/txn | machine busy | other work |")
+    a("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc in ctx["scenarios"]:
         for t in ctx["target_names"]:
             if t == "direct" and sc.clients != 32:
                 continue
             s = summary(res, sc, t)
             rounds = ", ".join(fmt(c.tps) if c.status == "ok" else c.status for c in s["cells"])
-            a("| %s | %s | **%s** | %s | %s | %s | %s | %s | %s | %s | %s%% |" % (
+            a("| %s | %s | **%s** | %s | %s | %s | %s | %s | %s | %s | %s%% | %s%% |" % (
                 sc.title(), t, fmt(s["tps"]), rounds, fmt(s["p50"], "%.3f"),
                 fmt(s["p99"], "%.3f"), fmt(s["cpu_us"], "%.1f"),
                 "%s / %s" % (fmt(s["user_us"], "%.1f"), fmt(s["sys_us"], "%.1f"))
                 if t != "direct" else "–", fmt(s["pg_us"], "%.1f"),
-                fmt(s["pgbench_us"], "%.1f"), fmt(s["busy"], "%.0f")))
+                fmt(s["pgbench_us"], "%.1f"), fmt(s["busy"], "%.0f"), fmt(s["other"], "%.0f")))
+    a("")
+    a("\"machine busy\" is the non-idle share of both cores during the cell; \"other work\" "
+      "the share of both cores that was neither a proxy, PostgreSQL nor pgbench: other "
+      "people's builds and tests, plus this script's own psql calls and the part of the "
+      "kernel's loopback work not charged to a measured process. (The load average is no "
+      "measure of others here: 32 or 500 runnable backends and clients are counted in it.)")
     a("")
     fails = []
     for sc in ctx["scenarios"]:
@@ -513,6 +552,8 @@ def build_report(ctx):
     pairs = (("pgsift x2", "pgsift x1"), ("PgBouncer x2", "PgBouncer x1"),
              ("pgsift x1", "PgBouncer x1"), ("pgsift x2", "PgBouncer x2"),
              ("pgsift x1", "direct"), ("PgBouncer x1", "direct"))
+    if CONTROL in ctx["target_names"]:
+        pairs += ((CONTROL, "pgsift x1"), (CONTROL, "pgsift x2"))
     a("| scenario | " + " | ".join("%s / %s" % p for p in pairs) + " |")
     a("|---|" + "---:|" * len(pairs))
     for sc in ctx["scenarios"]:
@@ -532,6 +573,8 @@ def build_report(ctx):
     a("")
     cpairs = (("pgsift x1", "PgBouncer x1"), ("pgsift x2", "PgBouncer x2"),
               ("pgsift x2", "pgsift x1"), ("PgBouncer x2", "PgBouncer x1"))
+    if CONTROL in ctx["target_names"]:
+        cpairs += ((CONTROL, "pgsift x1"),)
     a("| scenario | " + " | ".join("%s / %s" % p for p in cpairs) + " |")
     a("|---|" + "---:|" * len(cpairs))
     for sc in ctx["scenarios"]:
@@ -585,8 +628,8 @@ def build_report(ctx):
     a("## Raw cells")
     a("")
     a("| scenario | round | target | TPS | proxy CPU s per process (user+sys) | xacts per "
-      "process | PostgreSQL CPU s | pgbench CPU s | busy | load |")
-    a("|---|---:|---|---:|---|---|---:|---:|---:|---|")
+      "process | PostgreSQL CPU s | pgbench CPU s | other CPU s | busy | load |")
+    a("|---|---:|---|---:|---|---|---:|---:|---:|---:|---|")
     for sc in ctx["scenarios"]:
         for r in range(ctx["rounds"]):
             for t in ctx["target_names"]:
@@ -594,11 +637,11 @@ def build_report(ctx):
                 if r >= len(cells):
                     continue
                 c = cells[r]
-                a("| %s | %d | %s | %s | %s | %s | %.2f | %.2f | %.0f%% | %s |" % (
+                a("| %s | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.0f%% | %s |" % (
                     sc.key, r + 1, t, fmt(c.tps) if c.status == "ok" else c.status,
                     ", ".join("%.2f+%.2f" % (u, y) for u, y in zip(c.user, c.sys)) or "–",
                     ", ".join(str(x) for x in c.xacts) or "–", c.pg_cpu, c.pgbench_cpu,
-                    c.busy * 100, c.load))
+                    c.other_cpu, c.busy * 100, c.load))
     a("")
     a(ctx["analysis"].rstrip() if ctx["analysis"] else
       bench.ANALYSIS_MARK + "\n\n(none written yet)")
@@ -621,6 +664,8 @@ def main():
     ap.add_argument("--out", default=None, help="Markdown output (default "
                     "tests/bench/RESULTS-fleet.md, or /tmp/pgsift-fleet-quick.md with --quick)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--no-control", action="store_true", help="leave out the control target "
+                    "(2 pgsift processes with default_pool_size = 10 each)")
     args = ap.parse_args()
 
     seconds = args.seconds or (2 if args.quick else 8)
@@ -653,6 +698,7 @@ def main():
                             else os.path.join(tempfile.gettempdir(), "pgsift-fleet-quick.md"))
 
     load_start = bench.loadavg()
+    quiet_start = machine_busy_over(5)
     ctx = {
         "command": " ".join(["/usr/bin/python3 tests/bench/fleet_bench.py"] + sys.argv[1:]),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -692,7 +738,10 @@ def main():
                Group(tmp, pg, "pgsift", 1, binary),
                Group(tmp, pg, "pgsift", 2, binary)]
     assert tuple(t.name for t in targets) == TARGETS
-    ctx["target_names"] = list(TARGETS)
+    if not args.no_control:
+        targets.append(Group(tmp, pg, "pgsift", 2, binary, pool=POOL_SIZE // 2))
+        assert targets[-1].name == CONTROL
+    ctx["target_names"] = [t.name for t in targets]
     ctx["ini"] = {t.name: t.ini for t in targets if t.procs}
     ctx["startup_log"] = startup_log(targets)
 
@@ -721,13 +770,15 @@ def main():
                         fmt(cpu_us(cell), "%.1f"), cell.xacts, cell.held, cell.busy * 100,
                         cell.load, "" if cell.status == "ok" else cell.status + ": " + cell.error))
     ctx["load_end"] = bench.loadavg()
-    # The run itself keeps the load near 3 (pgbench's 2 threads, the backends, the proxy):
-    # only the load before it says whether others were busy.
-    l1 = float(ctx["load_start"].split()[0])
-    ctx["busy_note"] = (" (the 1-minute load average was %.1f before the run started: "
-                        "**other work was running**)" % l1 if l1 > 1.0 else
-                        " (the load average was %.2f before the run started: the machine was "
-                        "quiet then)" % l1)
+    # The load average counts this run's own backends and clients; the machine's busy share
+    # while nothing of this run works (before the start, and after the cells with everything
+    # idle) measures the others.
+    quiet_end = machine_busy_over(5)
+    ctx["busy_note"] = ("; both cores were %.0f%% busy with other work in the 5 s before the "
+                        "run and %.0f%% in the 5 s after the cells (this run's processes "
+                        "idle)%s" % (quiet_start, quiet_end,
+                                     ": **other work was running**"
+                                     if max(quiet_start, quiet_end) > 10 else ""))
 
     analysis = ""
     if os.path.exists(out_path):
