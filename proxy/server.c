@@ -920,13 +920,17 @@ static void server_at_ready(Server *s)
 
 static void server_emit(Server *s, Pending *p, const char *sqlstate, uint64_t rows)
 {
+	/* pgsift's own statements (the SETs that give a client its parameters) go in the same
+	 * write as the client's next one and their answers usually come in the same read: the
+	 * client's statement is timed from when it was sent, not from that answer, which would
+	 * make it last 0 ns */
+	if (p->flags & PF_INJECTED)
+		return;
 	uint64_t now = conn_turn_ns();
 	uint64_t start = p->stmt_start_ns > p->sent_ns ? p->stmt_start_ns : p->sent_ns;
 	if (s->last_done_ns > start)
 		start = s->last_done_ns;
 	s->last_done_ns = now;
-	if (p->flags & PF_INJECTED)
-		return;
 	Client *c = s->client;
 	s->pool->stats.query_count++;
 	s->pool->stats.query_time_us += (now - start) / 1000;

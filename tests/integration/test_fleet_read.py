@@ -302,7 +302,7 @@ class FleetTop(FleetBase):
         self.assertIn("--stats-dsn URL", out)
         code, out, _ = run(["--help"])
         self.assertEqual(code, 0)
-        self.assertIn("pgsift top --stats-dsn URL", out)
+        self.assertIn("pgsift top [-c FILE | --stats-dsn URL]", out)
         code, out, _ = run(["suggest", "--help"])
         self.assertIn("--stats-dsn URL", out)
         code, _, err = run(["top", "--sort", "nope", "--stats-dsn", self.dsn])
@@ -310,7 +310,7 @@ class FleetTop(FleetBase):
         self.assertIn("--sort", err)
         code, _, err = run(["top"])
         self.assertEqual(code, 2)
-        self.assertIn("--stats-dsn is required", err)
+        self.assertIn("--stats-dsn (or -c FILE with stats_dsn) is required", err)
 
 
 # ------------------------------------------------------------------------------------------
