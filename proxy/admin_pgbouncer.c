@@ -172,6 +172,15 @@ static void admin_stats_values(AdminRow *r, const PoolStats *s, bool averages)
 	admin_row_u64(r, div0(s->wait_time_us, s->xact_count));
 }
 
+/* A database's calls the fleet store dropped (sc->dbs is sorted by name). */
+static uint64_t admin_store_dropped(const StatsCounters *sc, const char *db)
+{
+	for (size_t i = 0; i < sc->n_dbs; i++)
+		if (strcmp(sc->dbs[i].database, db) == 0)
+			return sc->dbs[i].store_calls_dropped;
+	return 0;
+}
+
 static void admin_show_stats_view(PktBuf *b, StatsView view)
 {
 	static const AdminCol both[] = {
@@ -193,6 +202,8 @@ static void admin_show_stats_view(PktBuf *b, StatsView view)
 		/* pgsift's own, after PgBouncer's columns (PgBouncer adds its new ones at the end
 		 * too): the database's statements the statistics queue was too full to take */
 		{"stats_events_dropped", OID_NUMERIC},
+		/* and its calls the fleet statistics store (stats_dsn) will never see */
+		{"stats_store_calls_dropped", OID_NUMERIC},
 	};
 	static const AdminCol one[] = {
 		{"database", OID_TEXT},	      {"xact_count", OID_NUMERIC},
@@ -205,6 +216,9 @@ static void admin_show_stats_view(PktBuf *b, StatsView view)
 	else
 		admin_describe(b, one, sizeof(one) / sizeof(one[0]));
 	AdminRow r = {.n = 0};
+	StatsCounters sc;
+	if (view != STATS_BOTH || stats_counters(&sc) != 0)
+		memset(&sc, 0, sizeof(sc));
 	PoolStats console = {.xact_count = admin_query_count(), .query_count = admin_query_count()};
 	size_t n = 0;
 	const char **names = admin_db_names(&n);
@@ -215,11 +229,14 @@ static void admin_show_stats_view(PktBuf *b, StatsView view)
 			admin_stats_values(&r, &s, false);
 		if (view != STATS_TOTALS_ONLY)
 			admin_stats_values(&r, &s, true);
-		if (view == STATS_BOTH)
+		if (view == STATS_BOTH) {
 			admin_row_u64(&r, s.events_dropped);
+			admin_row_u64(&r, i == 0 ? 0 : admin_store_dropped(&sc, names[i - 1]));
+		}
 		admin_row_send(b, &r);
 	}
 	free(names);
+	stats_counters_free(&sc);
 	pq_write_command_complete(b, "SHOW");
 }
 

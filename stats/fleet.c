@@ -86,6 +86,14 @@ bool fleet_has_query(const Fleet *f, uint64_t fingerprint, const char *db, const
 	return false;
 }
 
+/* Calls the store will never see, in all and for their database (Fleet.on_drop). */
+static void fleet_count_dropped(Fleet *f, const char *db, uint64_t calls)
+{
+	f->calls_dropped += calls;
+	if (f->on_drop && calls)
+		f->on_drop(f->drop_arg, db, calls);
+}
+
 bool fleet_record(Fleet *f, const FleetEvent *e)
 {
 	const DigestEvent *de = e->de;
@@ -95,7 +103,7 @@ bool fleet_record(Fleet *f, const FleetEvent *e)
 	uint64_t h = row_hash(hour, de->fingerprint, db, user, app);
 	FleetRow *r = row_find(f, h, hour, de->fingerprint, db, user, app);
 	if (r && r->dead) {
-		f->calls_dropped++;
+		fleet_count_dropped(f, db, 1);
 		return true;
 	}
 	if (r) { /* the common case; a known row's digest has its text already */
@@ -105,7 +113,7 @@ bool fleet_record(Fleet *f, const FleetEvent *e)
 		return true;
 	}
 	if (hour <= f->closed_hour) { /* its hour was written out and freed */
-		f->calls_dropped++;
+		fleet_count_dropped(f, db, 1);
 		return true;
 	}
 	r = calloc(1, sizeof(*r));
@@ -208,7 +216,7 @@ void fleet_enforce_backlog(Fleet *f, uint64_t gen_in_flight)
 	for (size_t k = 0; k < n && k < drop; k++) {
 		FleetRow *r = cand[k];
 		f->rows_dropped++;
-		f->calls_dropped += r->agg.calls - r->written_calls;
+		fleet_count_dropped(f, r->db, r->agg.calls - r->written_calls);
 		f->waiting--;
 		if (r->written_calls == 0) {
 			/* the store has nothing of it: a later call of the key starts afresh */

@@ -95,6 +95,10 @@ typedef struct Fleet {
 	int64_t closed_hour; /* rows of this hour and before were freed: new events dropped */
 	uint64_t rows_dropped, calls_dropped;
 	uint64_t waiting; /* rows the store lacks, as of the last collect / ack */
+	/* told of every call dropped, with its database (SHOW STATS counts them per database);
+	 * may be NULL; set after fleet_init */
+	void (*on_drop)(void *arg, const char *db, uint64_t calls);
+	void *drop_arg;
 } Fleet;
 
 /* What the worker knows of one statement, for the accumulator. */

@@ -64,6 +64,7 @@ typedef struct Settings {
 typedef struct DbCounter {
 	char *name;
 	uint64_t queries, errors, timeouts, total_ns;
+	uint64_t store_calls_dropped; /* its calls the fleet store will never see */
 } DbCounter;
 
 /* One write a statement makes, found from its shape (or its text, until shapes exist). */
@@ -126,6 +127,7 @@ static int64_t now_mono_ms(void);
 static size_t shape_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
 static size_t text_write_tables(const ParsedStatement *ps, TableWrite *out, size_t max);
 static DbCounter *db_counter(const char *name);
+static void fleet_dropped_in_db(void *arg, const char *db, uint64_t calls);
 static void fleet_apply(const Settings *old, const Settings *st);
 static void fleet_tick(bool final);
 static void fleet_stop(void);
@@ -413,6 +415,7 @@ int stats_counters(StatsCounters *out)
 		d->errors = g.dbs[i].errors;
 		d->timeouts = g.dbs[i].timeouts;
 		d->total_ms = (double)g.dbs[i].total_ns / 1e6;
+		d->store_calls_dropped = g.dbs[i].store_calls_dropped;
 		out->n_dbs = i + 1;
 		if (!d->database)
 			rc = -ENOMEM;
@@ -1030,6 +1033,17 @@ static size_t text_write_tables(const ParsedStatement *ps, TableWrite *out, size
 	return 1;
 }
 
+/* Fleet.on_drop: the worker, outside the lock (fleet_event runs after it is released). */
+static void fleet_dropped_in_db(void *arg, const char *db, uint64_t calls)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	DbCounter *dc = db_counter(db);
+	if (dc)
+		dc->store_calls_dropped += calls;
+	pthread_mutex_unlock(&g.mu);
+}
+
 static DbCounter *db_counter(const char *name)
 {
 	static __thread size_t last;
@@ -1353,7 +1367,9 @@ static void fleet_apply(const Settings *old, const Settings *st)
 	if (!g.fleet_on) {
 		snprintf(key, sizeof(key), "%s", fresh);
 		sp.instance = key;
-		if (!fleet_init(&g.fleet, (size_t)st->stats_dsn_backlog)) {
+		bool fleet_ok = fleet_init(&g.fleet, (size_t)st->stats_dsn_backlog);
+		g.fleet.on_drop = fleet_dropped_in_db;
+		if (!fleet_ok) {
 			log_error("stats_dsn: out of memory; the fleet store is off");
 		} else if (store_pg_start(&sp) != 0) {
 			log_error("stats_dsn: cannot start the writer thread; the fleet store is "

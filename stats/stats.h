@@ -178,6 +178,7 @@ typedef struct StatsDbCounters {
 	uint64_t errors;
 	uint64_t timeouts;
 	double total_ms;
+	uint64_t store_calls_dropped; /* calls the fleet store (stats_dsn) will never see */
 } StatsDbCounters;
 
 /* For /metrics and SHOW STATS. Every counter is monotonic since stats_start. */

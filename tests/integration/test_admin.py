@@ -38,7 +38,8 @@ SHARED_SHOWS = ["POOLS", "STATS", "STATS_TOTALS", "STATS_AVERAGES", "CLIENTS", "
 # pgsift's own columns after PgBouncer's (PgBouncer adds its new columns at the end, so tools
 # read columns by name): SHOW STATS counts per database the statements whose statistics events
 # the full queue dropped.
-PGSIFT_EXTRA_COLUMNS = {"STATS": [("stats_events_dropped", 1700)]}
+PGSIFT_EXTRA_COLUMNS = {"STATS": [("stats_events_dropped", 1700),
+                                  ("stats_store_calls_dropped", 1700)]}
 
 QUERIES_COLUMNS = [("fingerprint", 25), ("query", 25), ("database", 25), ("user", 25),
                    ("calls", 20), ("errors", 20), ("timeouts", 20), ("rows", 20),

@@ -389,6 +389,11 @@ class StatsStoreTest(PgsiftTestCase):
                               ("%%:%d:%%" % tiny.port,))
         self.assertGreater(dropped[0][0], 0, dropped)
         self.assertGreater(dropped[0][1], 0, dropped)
+        # SHOW STATS: per database, adding up to the process's total
+        per_db = {r["database"]: r["stats_store_calls_dropped"] for r in show(tiny, "STATS")}
+        self.assertEqual(sum(per_db.values()),
+                         metrics(mport_tiny)["pgsift_stats_store_calls_dropped_total"], per_db)
+        self.assertGreater(per_db.get(harness.TESTDB, 0), 0, per_db)
 
 
 if __name__ == "__main__":
