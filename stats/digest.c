@@ -611,7 +611,11 @@ int digest_store_rows(const DigestStore *s, int64_t since_us, unsigned flags, St
 
 static int row_cmp(const void *a, const void *b)
 {
-	const StatsQueryRow *x = a, *y = b;
+	return digest_row_order(a, b);
+}
+
+int digest_row_order(const StatsQueryRow *x, const StatsQueryRow *y)
+{
 	if (x->total_ms != y->total_ms)
 		return x->total_ms > y->total_ms ? -1 : 1;
 	if (x->fingerprint_value != y->fingerprint_value)

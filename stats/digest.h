@@ -215,6 +215,8 @@ static inline Digest *digest_lru_prev(const DigestStore *s, const Digest *d)
  * in its parameters, which stay out) and simple-protocol texts, which carry values, stay out. */
 enum { DIGEST_ROWS_VALUES = 1 };
 int digest_store_rows(const DigestStore *s, int64_t since_us, unsigned flags, StatsQueries *out);
+/* SHOW QUERIES's order of two rows: total time descending, then fingerprint, database, user. */
+int digest_row_order(const StatsQueryRow *x, const StatsQueryRow *y);
 
 /* d's samples as views (out has room for DIGEST_SAMPLES); returns how many. */
 size_t digest_sample_views(const Digest *d, StatsParamSample *out);

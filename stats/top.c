@@ -159,20 +159,9 @@ static int top_run(TopArgs *a_in)
 			top_usage);
 		return 2;
 	}
-	int64_t since_us = 0;
-	if (a.since) {
-		int64_t s;
-		if (!duration_parse_s(a.since, &s)) {
-			fprintf(stderr,
-				"pgsift top: --since: expected a duration such as 1h, 7d, 30m (got "
-				"'%s')\n",
-				a.since);
-			return 2;
-		}
-		since_us = ((int64_t)time(NULL) - s) * 1000000;
-		if (since_us <= 0)
-			since_us = 0; /* before 1970: everything */
-	}
+	int64_t since_us;
+	if (!duration_since_us("top", a.since, &since_us))
+		return 2;
 	StatsStore *store = NULL;
 	char err[1024] = "";
 	int rc = stats_store_load_pg(a.dsn, a.schema, since_us, &store, err, sizeof(err));
@@ -251,12 +240,7 @@ static int row_cmp(const void *a, const void *b)
 	double kx = sort_key(x), ky = sort_key(y);
 	if (kx != ky)
 		return kx > ky ? -1 : 1;
-	if (x->total_ms != y->total_ms)
-		return x->total_ms > y->total_ms ? -1 : 1;
-	if (x->fingerprint_value != y->fingerprint_value)
-		return x->fingerprint_value < y->fingerprint_value ? -1 : 1;
-	int c = strcmp(x->database, y->database);
-	return c ? c : strcmp(x->user, y->user);
+	return digest_row_order(x, y);
 }
 
 static void window_str(const char *since, int64_t since_hour_us, char *buf, size_t cap)

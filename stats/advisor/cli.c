@@ -237,18 +237,10 @@ static int suggest_main(int argc, char **argv)
 		config_free(cfg);
 		return 2;
 	}
-	int64_t since_us = 0;
-	if (a.since) {
-		int64_t s;
-		if (!duration_parse_s(a.since, &s)) {
-			fprintf(stderr,
-				"pgsift suggest: --since: expected a duration such as 7d, 24h, "
-				"30m (got '%s')\n",
-				a.since);
-			config_free(cfg);
-			return 2;
-		}
-		since_us = ((int64_t)time(NULL) - s) * 1000000;
+	int64_t since_us;
+	if (!duration_since_us("suggest", a.since, &since_us)) {
+		config_free(cfg);
+		return 2;
 	}
 	AdvisorOptions opts;
 	advisor_options_default(&opts);

@@ -602,6 +602,36 @@ def run_pgbench(target, args, dbname=TESTDB, user=SUPERUSER, timeout=120):
                          r.stderr.decode(errors="replace"))
 
 
+def pgbench_init(server, timeout=120):
+    """pgbench -i -s 1 on the test database (the tables pgbench -S reads)."""
+    r = run_pgbench(server, ["-i", "-q", "-s", "1"], timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("pgbench -i failed: %r" % r)
+
+
+def cancel_while_running(conn, sql, timeout=15):
+    """Runs sql on the psycopg2 connection conn and cancels it (conn.cancel(): a CancelRequest
+    on a fresh connection) once PostgreSQL shows it running. Returns "ok" or its SQLSTATE."""
+    import psycopg2
+    res = {}
+
+    def run():
+        try:
+            conn.cursor().execute(sql)
+            res["r"] = "ok"
+        except psycopg2.Error as e:
+            res["r"] = e.pgcode
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    server = pg()
+    wait_until(lambda: server.query("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                                    "'active' AND query = %s", (sql,))[0][0] > 0,
+               10, "%s to run" % sql)
+    conn.cancel()
+    t.join(timeout)
+    return res.get("r")
+
+
 def start_pgbench(target, args, dbname=TESTDB, user=SUPERUSER):
     """Starts pgbench in the background; finish with finish_pgbench(proc, timeout)."""
     env = dict(os.environ, PGCONNECT_TIMEOUT="10")

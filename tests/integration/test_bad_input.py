@@ -24,9 +24,7 @@ class BadInputTest(harness.PgsiftTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        r = harness.run_pgbench(cls.pg, ["-i", "-q", "-s", "1"])
-        if r.returncode != 0:
-            raise RuntimeError("pgbench -i failed: %r" % r)
+        harness.pgbench_init(cls.pg)
         cls.px = cls.start_pgsift(settings={"max_packet_size": MAX_PACKET,
                                             "default_pool_size": 10})
 

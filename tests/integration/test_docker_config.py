@@ -151,6 +151,24 @@ class Proc:
         shutil.rmtree(self.bindir, ignore_errors=True)
 
 
+def free_port_pair(avoid):
+    """A port p such that p and p + 1 are free (the group's metrics ports), neither avoid."""
+    import socket
+    for _ in range(200):
+        p = harness.free_port()
+        if avoid in (p, p + 1):
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no two consecutive free ports")
+
+
 class DockerIniTest(unittest.TestCase):
     """docker/pgsift.ini through the image's entrypoint, against a real PostgreSQL."""
 
@@ -240,9 +258,8 @@ class DockerIniTest(unittest.TestCase):
         import psycopg2
         tmp = tempfile.mkdtemp(prefix="pgsift-it-docker-group-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        port, metrics = harness.free_port(), harness.free_port()
-        while metrics + 1 == port:
-            metrics = harness.free_port()
+        port = harness.free_port()
+        metrics = free_port_pair(port)
         args = ["--listen", "127.0.0.1:%d" % port, "--auth-file", USERLIST,
                 "--slow-log", os.path.join(tmp, "slow.json"),
                 "--stats-file", os.path.join(tmp, "stats.bin"),
@@ -251,8 +268,12 @@ class DockerIniTest(unittest.TestCase):
                          "PGSIFT_PROCESSES": "2",
                          "PGSIFT_METRICS_LISTEN": "127.0.0.1:%d" % metrics}, None)
         self.addCleanup(px.stop)
-        harness.wait_until(lambda: px.output().count("listening on 127.0.0.1:%d" % port) == 2,
-                           harness.READY_TIMEOUT, "both processes to listen:\n" + px.output())
+        try:
+            harness.wait_until(
+                lambda: px.output().count("listening on 127.0.0.1:%d" % port) == 2,
+                harness.READY_TIMEOUT, "both processes to listen")
+        except AssertionError:
+            self.fail("not both listening:\n" + px.output())
         for i in (0, 1):
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (metrics + i),
                                         timeout=10) as r:
@@ -264,25 +285,10 @@ class DockerIniTest(unittest.TestCase):
         self.assertEqual(cur.fetchall(), [(1, os.path.join(tmp, "pgsift-1"), port, 0),
                                           (2, os.path.join(tmp, "pgsift-2"), port, 0)])
         admin.close()
-        pg = harness.pg()
         for _ in range(6):
             conn = self.connect()
-            res = {}
-
-            def run():
-                try:
-                    conn.cursor().execute("SELECT pg_sleep(20)")
-                    res["r"] = "ok"
-                except psycopg2.Error as e:
-                    res["r"] = e.pgcode
-            t = threading.Thread(target=run, daemon=True)
-            t.start()
-            harness.wait_until(lambda: pg.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-                "query = 'SELECT pg_sleep(20)'")[0][0] > 0, 10, "pg_sleep to run")
-            conn.cancel()
-            t.join(15)
-            self.assertEqual(res.get("r"), "57014")
+            self.assertEqual(harness.cancel_while_running(conn, "SELECT pg_sleep(20)"),
+                             "57014")
             conn.close()
         px.proc.send_signal(signal.SIGTERM)
         self.assertEqual(px.wait_exit(), 0, px.output())

@@ -566,9 +566,7 @@ class PreparedWithoutServerTest(harness.PgsiftTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        r = harness.run_pgbench(cls.pg, ["-i", "-q", "-s", "1"])
-        if r.returncode != 0:
-            raise RuntimeError("pgbench -i failed: %r" % r)
+        harness.pgbench_init(cls.pg)
         cls.px = cls.start_pgsift(settings={"pool_mode": "transaction",
                                             "default_pool_size": 4})
 

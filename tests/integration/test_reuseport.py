@@ -206,9 +206,7 @@ class RollingRestartTest(harness.PgsiftTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        r = harness.run_pgbench(cls.pg, ["-i", "-q", "-s", "1"])
-        if r.returncode != 0:
-            raise RuntimeError("pgbench -i failed: %r" % r)
+        harness.pgbench_init(cls.pg)
 
     def takeover(self, port, d, peer_id, peers):
         settings = {"so_reuseport": 1, "peer_id": peer_id, "unix_socket_dir": d,
@@ -264,23 +262,8 @@ class RollingRestartTest(harness.PgsiftTestCase):
         new = self.start_pgsift(settings=settings, port=port, args=["-R"], env=socket_env(d))
         harness.wait_until(lambda: "took the listening sockets over" in new.output(), 10,
                            "takeover")
-        res = {}
-
-        def run():
-            try:
-                conn.cursor().execute("SELECT pg_sleep(20)")
-                res["r"] = "ok"
-            except psycopg2.Error as e:
-                res["r"] = e.pgcode
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        pg = harness.pg()
-        harness.wait_until(lambda: pg.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-            "query = 'SELECT pg_sleep(20)'")[0][0] > 0, 10, "pg_sleep to run")
-        conn.cancel()  # reaches the new process, which passes it back
-        t.join(15)
-        self.assertEqual(res.get("r"), "57014")
+        # reaches the new process, which passes it back
+        self.assertEqual(harness.cancel_while_running(conn, "SELECT pg_sleep(20)"), "57014")
         conn.close()
         harness.wait_until(lambda: not old.is_alive(), 15, "the old pgsift to exit")
         self.assertEqual(old.proc.returncode, 0)
