@@ -73,6 +73,9 @@ CLK_TCK = bench.CLK_TCK
 CLIENTS = (32, 500)
 JOBS = 2
 TARGETS = ("direct", "PgBouncer x1", "PgBouncer x2", "pgsift x1", "pgsift x2")
+# A cell in which other people's work took more than this share of both cores is left out of
+# the medians (reported as DISTURBED with its TPS): it measures them, not the proxies.
+DISTURBED_SHARE = 0.5
 # The control: 2 pgsift processes with half the pool each, so that PostgreSQL sees as many
 # busy backends as behind 1 process (20) and only the proxy side differs.
 CONTROL = "pgsift x2 pool 10"
@@ -367,6 +370,11 @@ def measure_cell(sc, t, seconds, work, postmaster):
     cell.other_cpu = max(0.0, (m1[0] - m0[0]) / float(CLK_TCK) - cell.pg_cpu -
                          cell.pgbench_cpu - sum(cell.user) - sum(cell.sys))
     cell.wall = (m1[1] - m0[1]) / float(CLK_TCK) / os.cpu_count()
+    share = cell.other_cpu / (cell.wall * os.cpu_count()) if cell.wall else 0.0
+    if cell.status == "ok" and share > DISTURBED_SHARE:
+        cell.status = "DISTURBED"
+        cell.error = ("other work took %.0f%% of both cores (%.1f CPU s in %.1f s); TPS %s" % (
+            share * 100, cell.other_cpu, cell.wall, fmt(cell.tps)))
     cell.load = bench.loadavg()
     return cell
 
@@ -539,7 +547,8 @@ def build_report(ctx):
             for c in summary(res, sc, t)["fails"]:
                 fails.append("- %s via %s: %s — %s" % (sc.title(), t, c.status, c.error))
     if fails:
-        a("Failed cells (not counted in the medians):")
+        a("Failed or disturbed cells (not counted in the medians or ratios; DISTURBED = other "
+          "work took more than %.0f%% of both cores during the cell):" % (DISTURBED_SHARE * 100))
         a("")
         for f in sorted(set(fails)):
             a(f)
@@ -638,7 +647,8 @@ def build_report(ctx):
                     continue
                 c = cells[r]
                 a("| %s | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.0f%% | %s |" % (
-                    sc.key, r + 1, t, fmt(c.tps) if c.status == "ok" else c.status,
+                    sc.key, r + 1, t, fmt(c.tps) if c.status == "ok" else "%s (%s)" % (
+                        c.status, fmt(c.tps)),
                     ", ".join("%.2f+%.2f" % (u, y) for u, y in zip(c.user, c.sys)) or "–",
                     ", ".join(str(x) for x in c.xacts) or "–", c.pg_cpu, c.pgbench_cpu,
                     c.other_cpu, c.busy * 100, c.load))
