@@ -256,16 +256,13 @@ def tls_env(mode="require"):
     return dict(os.environ, PGSSLMODE=mode)
 
 
-def start_pgbouncer(tmp, pg, name="PgBouncer", tls=None, label=None):
-    d = os.path.join(tmp, name)
-    os.mkdir(d)
-    os.chown(d, *postgres_ids())
-    port = free_port()
-    ini = os.path.join(d, "pgbouncer.ini")
+def pgbouncer_ini_text(d, pg_port, port, pool=POOL_SIZE, extra=""):
+    """The benchmark's pgbouncer.ini for a proxy living in d (its userlist.txt is written
+    there); extra: more [pgbouncer] lines (TLS, so_reuseport...)."""
     userlist = os.path.join(d, "userlist.txt")
     with open(userlist, "w") as f:
         f.write('"%s" ""\n' % DBUSER)
-    text = """[databases]
+    return """[databases]
 %s = host=127.0.0.1 port=%d dbname=%s
 
 [pgbouncer]
@@ -280,10 +277,17 @@ max_client_conn = %d
 log_connections = 0
 log_disconnections = 0
 logfile = %s
-""" % (DB, pg.port, DB, port, d, userlist, POOL_SIZE, MAX_CLIENT_CONN,
-       os.path.join(d, "pgbouncer.log"))
-    if tls:
-        text += tls_ini(tls)
+""" % (DB, pg_port, DB, port, d, userlist, pool, MAX_CLIENT_CONN,
+       os.path.join(d, "pgbouncer.log")) + extra
+
+
+def start_pgbouncer(tmp, pg, name="PgBouncer", tls=None, label=None):
+    d = os.path.join(tmp, name)
+    os.mkdir(d)
+    os.chown(d, *postgres_ids())
+    port = free_port()
+    ini = os.path.join(d, "pgbouncer.ini")
+    text = pgbouncer_ini_text(d, pg.port, port, extra=tls_ini(tls) if tls else "")
     with open(ini, "w") as f:
         f.write(text)
     os.chown(ini, *postgres_ids())
@@ -293,12 +297,9 @@ logfile = %s
     return p
 
 
-def start_pgsift(tmp, pg, binary, name, stats_on, tls=None, label=None):
-    d = os.path.join(tmp, name)
-    os.mkdir(d)
-    os.chown(d, *postgres_ids())
-    port = free_port()
-    ini = os.path.join(d, "pgsift.ini")
+def pgsift_ini_text(d, pg_port, port, stats_on=True, pool=POOL_SIZE, extra="", tls=None):
+    """The benchmark's pgsift.ini for a proxy living in d: statistics, slow log and stats_file
+    on (stats_on) or track_statements = 0; extra: more [pgsift] lines."""
     text = """[pgsift]
 listen_addr = 127.0.0.1
 listen_port = %d
@@ -310,7 +311,7 @@ max_client_conn = %d
 log_connections = 0
 log_disconnections = 0
 logfile = %s
-""" % (port, d, POOL_SIZE, MAX_CLIENT_CONN, os.path.join(d, "pgsift.log"))
+""" % (port, d, pool, MAX_CLIENT_CONN, os.path.join(d, "pgsift.log"))
     if stats_on:
         text += "slow_query_ms = 100\nslow_query_log = %s\nstats_file = %s\n" % (
             os.path.join(d, "slow.json"), os.path.join(d, "stats.bin"))
@@ -320,7 +321,17 @@ logfile = %s
     # prefer (as libpq): the plaintext instances say disable so that they stay plaintext, as
     # PgBouncer 1.18 (whose default is disable) does.
     text += tls_ini(tls) if tls else "server_tls_sslmode = disable\n"
-    text += "\n[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n" % (DB, pg.port, DB)
+    text += extra
+    return text + "\n[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n" % (DB, pg_port, DB)
+
+
+def start_pgsift(tmp, pg, binary, name, stats_on, tls=None, label=None):
+    d = os.path.join(tmp, name)
+    os.mkdir(d)
+    os.chown(d, *postgres_ids())
+    port = free_port()
+    ini = os.path.join(d, "pgsift.ini")
+    text = pgsift_ini_text(d, pg.port, port, stats_on, tls=tls)
     with open(ini, "w") as f:
         f.write(text)
     os.chown(ini, *postgres_ids())

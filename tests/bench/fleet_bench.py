@@ -181,63 +181,30 @@ def pgbouncer_peering(version_line):
     return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 19)
 
 
-def pgbouncer_ini(d, pg_port, port, peer_id, peers, pool):
-    userlist = os.path.join(d, "userlist.txt")
-    with open(userlist, "w") as f:
-        f.write('"%s" ""\n' % DBUSER)
-    text = """[databases]
-%s = host=127.0.0.1 port=%d dbname=%s
+def peers_lines(peers, port):
+    return "".join("%d = host=%s port=%d\n" % (i, pd, port) for i, pd in peers)
 
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir = %s
-auth_type = trust
-auth_file = %s
-admin_users = %s
-pool_mode = transaction
-default_pool_size = %d
-max_client_conn = %d
-log_connections = 0
-log_disconnections = 0
-logfile = %s
-""" % (DB, pg_port, DB, port, d, userlist, DBUSER, pool, MAX_CLIENT_CONN,
-       os.path.join(d, "pgbouncer.log"))
+
+def pgbouncer_ini(d, pg_port, port, peer_id, peers, pool):
+    """bench.py's PgBouncer settings plus admin_users and, for a group, so_reuseport (and
+    peer_id and [peers] when this PgBouncer has peering)."""
+    extra = "admin_users = %s\n" % DBUSER
     if peers is not None:
-        text += "so_reuseport = 1\n"
+        extra += "so_reuseport = 1\n"
         if peer_id:
-            text += "peer_id = %d\n\n[peers]\n" % peer_id
-            text += "".join("%d = host=%s port=%d\n" % (i, pd, port) for i, pd in peers)
-    return text
+            extra += "peer_id = %d\n\n[peers]\n" % peer_id + peers_lines(peers, port)
+    return bench.pgbouncer_ini_text(d, pg_port, port, pool, extra)
 
 
 def pgsift_ini(d, pg_port, port, peer_id, peers, pool):
     """bench.py's pgsift settings (statistics, slow log and stats_file on) plus admin_users
     and, for a group, so_reuseport, peer_id and [peers]."""
-    text = """[pgsift]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir = %s
-auth_type = trust
-admin_users = %s
-pool_mode = transaction
-default_pool_size = %d
-max_client_conn = %d
-log_connections = 0
-log_disconnections = 0
-logfile = %s
-slow_query_ms = 100
-slow_query_log = %s
-stats_file = %s
-server_tls_sslmode = disable
-""" % (port, d, DBUSER, pool, MAX_CLIENT_CONN, os.path.join(d, "pgsift.log"),
-       os.path.join(d, "slow.json"), os.path.join(d, "stats.bin"))
+    extra = "admin_users = %s\n" % DBUSER
     if peers is not None:
-        text += "so_reuseport = 1\npeer_id = %d\n" % peer_id
-    text += "\n[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n" % (DB, pg_port, DB)
+        extra += "so_reuseport = 1\npeer_id = %d\n" % peer_id
+    text = bench.pgsift_ini_text(d, pg_port, port, True, pool, extra)
     if peers is not None:
-        text += "\n[peers]\n" + "".join("%d = host=%s port=%d\n" % (i, pd, port)
-                                        for i, pd in peers)
+        text += "\n[peers]\n" + peers_lines(peers, port)
     return text
 
 
