@@ -148,10 +148,9 @@ PktAction client_startup(Client *c, const PktHdr *hdr, const uint8_t *pkt)
 	}
 	c->conn.startup_phase = false;
 	c->conn.max_packet = (uint32_t)cfg->max_packet_size;
-	if (G.shutting_down) {
-		client_fail(c, "57P03", "pgsift is shutting down");
-		return PA_CLOSED;
-	}
+	/* No check of G.shutting_down: draining (SIGTERM, a takeover) closes the listeners first,
+	 * so a client logging in now was accepted before and is served like the others; with a
+	 * takeover it is one the kernel queued on the socket both processes were accepting from. */
 	if (cfg->max_client_conn > 0 && G.n_clients > (size_t)cfg->max_client_conn) {
 		client_fail(c, "53300", "no more connections allowed (max_client_conn)");
 		return PA_CLOSED;

@@ -496,6 +496,17 @@ void pool_release(Pool *p, Server *s, bool client_gone)
 	pool_server_ready(p, s);
 }
 
+/* While draining (SIGTERM, a takeover), the clients still here keep being served: a server
+ * that comes free goes only when nobody waits and the pool's other servers are enough for
+ * the clients left. */
+static bool pool_server_surplus(const Pool *p, const Server *s)
+{
+	size_t others = p->idle_servers.count + p->active_servers.count;
+	if (others && (s->state == SV_IDLE || s->state == SV_ACTIVE))
+		others--;
+	return list_empty(&p->waiting_clients) && others >= p->active_clients.count;
+}
+
 void pool_server_ready(Pool *p, Server *s)
 {
 	if (!p->have_welcome) {
@@ -511,11 +522,7 @@ void pool_server_ready(Pool *p, Server *s)
 	{
 		client_welcome(list_entry(n, Client, pool_node)); /* now CL_IDLE, or closed */
 	}
-	/* While draining (SIGTERM, a takeover), the clients still here keep being served: a
-	 * server goes once its pool has more of them than clients left to use them. */
-	if (s->close_needed ||
-	    (G.shutting_down && list_empty(&p->waiting_clients) &&
-	     p->idle_servers.count + p->active_servers.count >= p->active_clients.count)) {
+	if (s->close_needed || (G.shutting_down && pool_server_surplus(p, s))) {
 		server_close(s, s->close_needed ? "marked for closing" : "shutting down");
 		pool_launch_if_needed(p);
 		return;

@@ -15,6 +15,7 @@ test_reuseport: several pgsift processes on one port (so_reuseport), as PgBounce
 import os
 import random
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -267,6 +268,25 @@ class RollingRestartTest(harness.PgsiftTestCase):
         conn.close()
         harness.wait_until(lambda: not old.is_alive(), 15, "the old pgsift to exit")
         self.assertEqual(old.proc.returncode, 0)
+
+    def test_draining_process_keeps_serving_on_its_servers(self):
+        # transaction pooling after SIGTERM: the clients left keep their transactions served,
+        # by the same server while nobody waits, not a new server login per transaction
+        px = self.start_pgsift(settings={"pool_mode": "transaction"})
+        conn = px.connect()
+        cur = conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        before = cur.fetchone()[0]
+        px.proc.send_signal(signal.SIGTERM)
+        harness.wait_until(lambda: "SIGTERM" in px.output(), 10, "the SIGTERM line")
+        pids = set()
+        for _ in range(20):
+            cur.execute("SELECT pg_backend_pid()")
+            pids.add(cur.fetchone()[0])
+        self.assertEqual(pids, {before})
+        conn.close()
+        harness.wait_until(lambda: not px.is_alive(), 15, "pgsift to exit")
+        self.assertEqual(px.proc.returncode, 0)
 
     def test_takeover_without_a_running_process_starts_normally(self):
         d = group_dirs(1)[0]
