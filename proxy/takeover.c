@@ -167,8 +167,13 @@ static int fetch_listeners(int fd, char *err, size_t errlen)
 			return -1;
 		}
 		*line = '\0';
+		char *copy = strdup(name);
+		if (!copy) { /* unclaimable: closed now, bound afresh by whoever wants it */
+			close(fds[i]);
+			continue;
+		}
 		received[n_received].fd = fds[i];
-		received[n_received].name = strdup(name);
+		received[n_received].name = copy;
 		n_received++;
 	}
 	return (int)n_fds;
@@ -341,7 +346,7 @@ static bool ctl_peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == getuid();
 }
 
-static bool ctl_send_listeners(CtlConn *cc, int fd)
+static bool ctl_send_listeners(int fd)
 {
 	int fds[TAKEOVER_MAX];
 	const char *names[TAKEOVER_MAX];
@@ -372,7 +377,6 @@ static bool ctl_send_listeners(CtlConn *cc, int fd)
 	}
 	/* a fresh connection's send buffer takes a few kilobytes at once */
 	ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	(void)cc;
 	return w == (ssize_t)len;
 }
 
@@ -401,7 +405,7 @@ static bool ctl_line(CtlConn *cc, const char *line)
 			log_warn("takeover refused: the process asking runs as another user");
 			return false;
 		}
-		if (!ctl_send_listeners(cc, fd)) {
+		if (!ctl_send_listeners(fd)) {
 			log_warn("takeover: could not send the listening sockets: %s",
 				 strerror(errno));
 			return false;
