@@ -144,6 +144,34 @@ def _on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def check_can_run(prog, pgsift):
+    """Exits unless running as root with an executable pgsift binary (initdb, PgBouncer and
+    pgsift run as the postgres user)."""
+    if os.geteuid() != 0:
+        sys.exit("%s: run as root (initdb and the proxies run as the postgres user)" % prog)
+    if not os.access(pgsift, os.X_OK):
+        sys.exit("%s: pgsift binary %s not found (build it or pass --pgsift)" % (prog, pgsift))
+
+
+def raise_fd_limit():
+    """Hundreds of pgbench clients and 6000-client proxies need descriptors (the children
+    inherit the limit): the soft limit up to 20000 where the hard one allows. Returns hard."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 20000 if hard == resource.RLIM_INFINITY else min(hard, 20000)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    return hard
+
+
+def start_run():
+    """Plaintext libpq connections (PostgreSQL may have ssl = on for the TLS cells, and
+    libpq's default sslmode=prefer would make the plaintext cells TLS), and everything started
+    is cleaned up at exit or on a signal."""
+    os.environ["PGSSLMODE"] = "disable"
+    atexit.register(cleanup)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _on_signal)
+
+
 class Postgres:
     def __init__(self, tmp, certs=None):
         self.dir = os.path.join(tmp, "pg")
@@ -1196,30 +1224,16 @@ def main():
     idle_n = args.idle_clients or int(os.environ.get("BENCH_IDLE_CLIENTS",
                                                      "1000" if args.quick else "5000"))
     big_prep_j = args.big_prepared_jobs or int(os.environ.get("BENCH_BIG_PREPARED_JOBS", "8"))
-    if os.geteuid() != 0:
-        sys.exit("bench.py: run as root (initdb and the proxies run as the postgres user)")
-    if not os.access(args.pgsift, os.X_OK):
-        sys.exit("bench.py: pgsift binary %s not found (build it or pass --pgsift)" %
-                 args.pgsift)
-
-    # 500 pgbench clients, 6000-client proxies and 5000 idle clients need descriptors;
-    # the children inherit the limit.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 20000 if hard == resource.RLIM_INFINITY else min(hard, 20000)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
-    if want < idle_n + 200:
+    check_can_run("bench.py", args.pgsift)
+    # 5000 idle clients need descriptors too
+    hard = raise_fd_limit()
+    if min(hard, 20000) < idle_n + 200:
         log("RLIMIT_NOFILE hard limit %d is low for %d idle clients" % (hard, idle_n))
 
     skip = set(x for x in args.skip.split(",") if x)
     if skip - {"issue5", "rss"}:
         sys.exit("bench.py: --skip takes issue5 and/or rss")
-    # PostgreSQL runs with ssl = on (for the TLS cells): every plaintext connection says so,
-    # or libpq's default sslmode=prefer would make the direct cells TLS.
-    os.environ["PGSSLMODE"] = "disable"
-
-    atexit.register(cleanup)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, _on_signal)
+    start_run()
 
     tmp = tempfile.mkdtemp(prefix="pgsift-bench-")
     os.chmod(tmp, 0o755)

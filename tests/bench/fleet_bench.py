@@ -46,14 +46,11 @@ file (everything from the line "## Analysis" on) is kept across runs.
 """
 
 import argparse
-import atexit
 import datetime
 import os
 import re
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -650,19 +647,9 @@ def main():
     modes = [m for m in args.modes.split(",") if m]
     if set(modes) - {"simple", "extended", "prepared"}:
         sys.exit("fleet_bench.py: --modes takes simple, extended, prepared")
-    if os.geteuid() != 0:
-        sys.exit("fleet_bench.py: run as root (initdb and the proxies run as the postgres user)")
-    if not os.access(args.pgsift, os.X_OK):
-        sys.exit("fleet_bench.py: pgsift binary %s not found (build it or pass --pgsift)" %
-                 args.pgsift)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 20000 if hard == resource.RLIM_INFINITY else min(hard, 20000)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
-    os.environ["PGSSLMODE"] = "disable"
-
-    atexit.register(bench.cleanup)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, bench._on_signal)
+    bench.check_can_run("fleet_bench.py", args.pgsift)
+    bench.raise_fd_limit()
+    bench.start_run()
     tmp = tempfile.mkdtemp(prefix="pgsift-fleet-")
     os.chmod(tmp, 0o755)
     if args.keep:

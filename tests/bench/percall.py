@@ -60,7 +60,6 @@ context switches are noisy; instruction counts (callgrind) are exact for the run
 """
 
 import argparse
-import atexit
 import datetime
 import os
 import re
@@ -639,18 +638,11 @@ def main():
     if set(modes) - set(MODES) or set(kinds) - set(TARGETS):
         sys.exit("percall.py: --modes takes %s, --targets %s" % (",".join(MODES),
                                                                   ",".join(TARGETS)))
-    if os.geteuid() != 0:
-        sys.exit("percall.py: run as root (initdb and the proxies run as the postgres user)")
-    if not os.access(args.pgsift, os.X_OK):
-        sys.exit("percall.py: pgsift binary %s not found (build it or pass --pgsift)" %
-                 args.pgsift)
+    bench.check_can_run("percall.py", args.pgsift)
     out_path = args.out or os.path.join(tempfile.gettempdir(), "pgsift-percall.md")
 
     bench.POOL_SIZE = POOL_SIZE  # read by start_pgsift / start_pgbouncer
-    os.environ["PGSSLMODE"] = "disable"
-    atexit.register(bench.cleanup)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, bench._on_signal)
+    bench.start_run()
     tmp = tempfile.mkdtemp(prefix="pgsift-percall-")
     os.chmod(tmp, 0o755)
     if not args.keep:
