@@ -13,7 +13,6 @@ test_reuseport: several pgsift processes on one port (so_reuseport), as PgBounce
 """
 
 import os
-import random
 import shutil
 import signal
 import socket
