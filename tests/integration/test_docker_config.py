@@ -255,7 +255,6 @@ class DockerIniTest(unittest.TestCase):
     def test_docker_group_of_processes(self):
         """PGSIFT_PROCESSES=2: two processes on one port with peering; a cancel from a fresh
         connection stops its statement whichever process it lands on; SIGTERM stops both."""
-        import psycopg2
         tmp = tempfile.mkdtemp(prefix="pgsift-it-docker-group-")
         self.addCleanup(shutil.rmtree, tmp, True)
         port = harness.free_port()

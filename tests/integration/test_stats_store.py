@@ -27,7 +27,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.request
